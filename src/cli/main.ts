@@ -1,0 +1,201 @@
+// The `backfill` command: argument parsing and printing only; all work goes through the library API.
+
+import { Command, Option } from 'commander';
+import { BackfillError, describeError, JobSpecError } from '../core/errors.js';
+import { EventBus } from '../core/events.js';
+import { loadJobFile } from '../job/job-loader.js';
+import { planBackfill, type BackfillPlan } from '../engine/plan-backfill.js';
+import { readStatus, type JobStatus } from '../engine/read-status.js';
+import { runBackfill, type RunResult } from '../engine/run-backfill.js';
+import { attachProgress, type ProgressMode } from './progress.js';
+import { formatBytes, formatCount, formatDuration } from './format.js';
+import { runDemo } from './demo-command.js';
+
+export const EXIT = { ok: 0, chunksFailed: 1, invalid: 2, error: 3, interrupted: 130 } as const;
+
+interface CommonFlags {
+  json?: boolean;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = new Command()
+    .name('backfill')
+    .description('Load and re-process historical data fast and safely: chunked, parallel, idempotent, resumable.')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('plan')
+    .description('dry run: list every chunk with its bounds and whether it is done, missing or failed')
+    .argument('<job>', 'job file (YAML)')
+    .option('--from <value>', 'only chunks overlapping [from, to)')
+    .option('--to <value>', 'only chunks overlapping [from, to)')
+    .option('--json', 'print the plan as JSON')
+    .action(async (file: string, flags: CommonFlags & { from?: string; to?: string }) => {
+      const plan = await planBackfill(loadJobFile(file), { from: flags.from, to: flags.to });
+      if (flags.json === true) print(JSON.stringify(plan, null, 2));
+      else printPlan(plan);
+    });
+
+  program
+    .command('run')
+    .description('run or resume the backfill: process every chunk that is not done')
+    .argument('<job>', 'job file (YAML)')
+    .option('--from <value>', 'only chunks overlapping [from, to)')
+    .option('--to <value>', 'only chunks overlapping [from, to)')
+    .option('--restate', 'process the selected chunks again even if done')
+    .option('--retry-failed', 'process only chunks that failed')
+    .addOption(new Option('--concurrency <n>', 'chunks in flight at once').argParser(positiveInt))
+    .option('--fail-fast', 'stop at the first chunk that fails for good')
+    .option('--json', 'print events and the result as JSON lines on stdout')
+    .option('--quiet', 'print only the result')
+    .action(async (file: string, flags: CommonFlags & { from?: string; to?: string; restate?: boolean; retryFailed?: boolean; concurrency?: number; failFast?: boolean; quiet?: boolean }) => {
+      const job = loadJobFile(file);
+      const result = await runWithSignals((signal, hardSignal, events) =>
+        runBackfill(job, {
+          from: flags.from, to: flags.to, restate: flags.restate, retryFailed: flags.retryFailed,
+          concurrency: flags.concurrency, failFast: flags.failFast, signal, hardSignal, events,
+        }), progressMode(flags));
+      if (flags.json === true) print(JSON.stringify({ event: 'result', ...result }));
+      else printResult(result);
+      exitCode = result.status === 'interrupted' ? EXIT.interrupted : result.failed > 0 ? EXIT.chunksFailed : EXIT.ok;
+    });
+
+  program
+    .command('status')
+    .description("show the job's progress from its ledger (safe while a run is going)")
+    .argument('<job>', 'job file (YAML)')
+    .option('--json', 'print the status as JSON')
+    .action((file: string, flags: CommonFlags) => {
+      const job = loadJobFile(file);
+      const status = readStatus(job);
+      if (flags.json === true) print(JSON.stringify(status ?? { job: job.name, ledger: job.ledgerPath, counts: { total: 0 } }, null, 2));
+      else if (status === undefined) print(`${job.name}: no runs yet (no ledger at ${job.ledgerPath})`);
+      else printStatus(status);
+      if (status !== undefined && status.counts.failed > 0) exitCode = EXIT.chunksFailed;
+    });
+
+  program
+    .command('demo')
+    .description('generate a realistic event history (daily CSV files) and backfill it into a Parquet lake')
+    .option('--dir <path>', 'folder for the data, the job file, the lake and the ledger', 'demo')
+    .addOption(new Option('--rows <n>', 'events to generate').argParser(positiveInt).default(5_000_000))
+    .addOption(new Option('--days <n>', 'days of history').argParser(positiveInt).default(730))
+    .addOption(new Option('--concurrency <n>', 'chunks in flight at once').argParser(positiveInt))
+    .option('--json', 'print events and the result as JSON lines')
+    .action(async (flags: { dir: string; rows: number; days: number; concurrency?: number; json?: boolean }) => {
+      const result = await runDemo(flags, (fn) => runWithSignals(fn, progressMode(flags)));
+      exitCode = result.status === 'interrupted' ? EXIT.interrupted : result.failed > 0 ? EXIT.chunksFailed : EXIT.ok;
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`expected a positive whole number, got "${value}"`);
+  return n;
+}
+
+function progressMode(flags: { json?: boolean; quiet?: boolean }): ProgressMode {
+  if (flags.json === true) return 'json';
+  if (flags.quiet === true) return 'quiet';
+  return process.stderr.isTTY ? 'bar' : 'lines';
+}
+
+/** First SIGINT/SIGTERM: stop taking chunks and let in-flight ones finish; second: interrupt them. */
+async function runWithSignals(
+  fn: (signal: AbortSignal, hardSignal: AbortSignal, events: EventBus) => Promise<RunResult>,
+  mode: ProgressMode,
+): Promise<RunResult> {
+  const graceful = new AbortController();
+  const hard = new AbortController();
+  const onSignal = (name: string): void => {
+    if (!graceful.signal.aborted) graceful.abort(`received ${name}`);
+    else hard.abort(`received ${name} again`);
+  };
+  const onInt = (): void => onSignal('SIGINT');
+  const onTerm = (): void => onSignal('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  const events = new EventBus((err) => process.stderr.write(`progress display failed: ${describeError(err)}\n`));
+  const detach = attachProgress(events, mode);
+  try {
+    return await fn(graceful.signal, hard.signal, events);
+  } finally {
+    detach();
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  }
+}
+
+function reportError(err: unknown): number {
+  const code = (err as { code?: string }).code;
+  if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return EXIT.ok;
+  if (typeof code === 'string' && code.startsWith('commander.')) return EXIT.invalid;
+  if (err instanceof JobSpecError) {
+    process.stderr.write(`backfill: ${err.message}\n`);
+    return EXIT.invalid;
+  }
+  process.stderr.write(`backfill: ${describeError(err)}\n`);
+  if (err instanceof BackfillError && ['JOB_FILE', 'PLAN', 'USAGE', 'JOB_SPEC'].includes(err.code)) return EXIT.invalid;
+  if (process.env.BACKFILL_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
+  return EXIT.error;
+}
+
+function print(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+function printPlan(plan: BackfillPlan): void {
+  print(`job ${plan.job}: ${plan.source}`);
+  if (plan.bounds !== undefined) print(`source bounds: ${plan.bounds.min} … ${plan.bounds.max}`);
+  print(`reading: ${plan.strategy === 'prune' ? 'each chunk reads only its own data' : 'one staging pass over the source, then chunk by chunk'}`);
+  print('');
+  const width = Math.max(10, ...plan.chunks.map((c) => c.lo.length));
+  for (const c of plan.chunks) {
+    const rows = c.rowsWritten === null ? '' : `  ${formatCount(c.rowsWritten)} rows`;
+    const error = c.error === null || c.status !== 'failed' ? '' : `  ${c.error}`;
+    print(`${c.lo.padEnd(width)}  ${c.hi.padEnd(width)}  ${c.status.padEnd(7)}${rows}${error}`);
+  }
+  print('');
+  const { total, done, missing, failed, running } = plan.counts;
+  print(`${total} chunks: ${done} done, ${missing} missing, ${failed} failed, ${running} running`);
+}
+
+function printResult(r: RunResult): void {
+  const rate = r.ms > 0 ? Math.round((r.rowsWritten * 1000) / r.ms) : 0;
+  print(
+    `${r.status}: ${r.done} chunks done, ${r.failed} failed, ${r.skipped} skipped, ${r.interrupted} interrupted; ` +
+      `${formatCount(r.rowsRead)} rows read, ${formatCount(r.rowsWritten)} written, ${formatBytes(r.bytes)} in ${formatDuration(r.ms)} (${formatCount(rate)} rows/s)`,
+  );
+  for (const c of r.chunks.filter((x) => x.outcome === 'failed')) print(`  failed ${c.key}: ${c.error ?? ''}`);
+}
+
+function printStatus(s: JobStatus): void {
+  const { total, done, pending, running, failed } = s.counts;
+  print(`job ${s.job} (ledger ${s.ledger})`);
+  print(`chunks: ${total} known, ${done} done, ${pending} pending, ${running} running, ${failed} failed`);
+  print(`rows: ${formatCount(s.rows.read)} read, ${formatCount(s.rows.written)} written, ${formatCount(s.rows.rejected)} rejected; ${formatBytes(s.bytes)}`);
+  if (s.notDone.length > 0) {
+    print('not done:');
+    for (const r of s.notDone.slice(0, 20)) print(`  ${r.lo} … ${r.hi} (${r.chunks} chunk${r.chunks === 1 ? '' : 's'})`);
+    if (s.notDone.length > 20) print(`  … and ${s.notDone.length - 20} more ranges`);
+  }
+  for (const f of s.failed) print(`failed ${f.key} after ${f.attempts} attempt(s): ${f.error ?? ''}`);
+  for (const r of s.running) print(`running ${r.key} (${r.owner ?? '?'}${r.alive ? '' : ', owner gone: resumes on the next run'})`);
+  if (s.runs.length > 0) {
+    print('recent runs:');
+    for (const r of s.runs.slice(0, 5)) {
+      const status = r.status === 'running' && !r.alive ? 'running (process gone)' : r.status;
+      const took = r.finishedAt === null ? '' : ` in ${formatDuration(r.finishedAt - r.startedAt)}`;
+      print(`  ${r.runId}  ${new Date(r.startedAt).toISOString()}  ${status}  ${r.chunksDone}/${r.chunksTotal} chunks${took}`);
+    }
+  }
+}

@@ -1,0 +1,74 @@
+// Observers of the event stream for the terminal: a live bar, plain lines, or JSON lines.
+
+import cliProgress from 'cli-progress';
+import type { EventBus } from '../core/events.js';
+import { formatBytes, formatCount, formatDuration } from './format.js';
+
+export type ProgressMode = 'bar' | 'lines' | 'json' | 'quiet';
+
+export function attachProgress(events: EventBus, mode: ProgressMode, out: NodeJS.WriteStream = process.stderr): () => void {
+  if (mode === 'quiet') return () => {};
+  if (mode === 'json') {
+    return events.onAny((event, payload) => {
+      process.stdout.write(`${JSON.stringify({ event, at: new Date().toISOString(), ...payload })}\n`);
+    });
+  }
+  let total = 0;
+  let done = 0;
+  let rows = 0;
+  let started = Date.now();
+  const line = (text: string): void => {
+    out.write(`${text}\n`);
+  };
+  const rate = (): string => {
+    const seconds = (Date.now() - started) / 1000;
+    return seconds > 0 ? `${formatCount(Math.round(rows / seconds))} rows/s` : '';
+  };
+  let bar: cliProgress.SingleBar | undefined;
+  const offs: (() => void)[] = [];
+  const log = (text: string): void => {
+    if (bar !== undefined) bar.stop();
+    line(text);
+    if (bar !== undefined) bar.start(total, done, { rows: formatCount(rows), rate: rate() });
+  };
+  offs.push(
+    events.on('run:start', (e) => {
+      total = e.todo;
+      started = Date.now();
+      line(`run ${e.runId}: ${e.todo} of ${e.total} chunks to do, ${e.concurrency} at a time`);
+      if (mode === 'bar' && e.todo > 0) {
+        bar = new cliProgress.SingleBar(
+          { format: ' {bar} {value}/{total} chunks | {rows} rows | {rate} | ETA {eta_formatted}', hideCursor: true, stream: out, etaBuffer: 20 },
+          cliProgress.Presets.shades_classic,
+        );
+        bar.start(total, 0, { rows: '0', rate: '' });
+      }
+    }),
+    events.on('stage:start', (e) => log(`staging ${e.chunks} chunks in one pass over the source…`)),
+    events.on('stage:done', (e) => log(`staged ${formatCount(e.rows)} rows in ${formatDuration(e.ms)}`)),
+    events.on('chunk:done', (e) => {
+      done++;
+      rows += e.stats.rowsWritten;
+      if (bar !== undefined) bar.update(done, { rows: formatCount(rows), rate: rate() });
+      else line(`done   ${e.chunk.key}  ${formatCount(e.stats.rowsWritten)} rows  ${formatBytes(e.stats.bytes)}  ${formatDuration(e.ms)}  [${done}/${total}]`);
+    }),
+    events.on('chunk:retry', (e) => log(`retry  ${e.chunk.key} after attempt ${e.attempt} in ${formatDuration(e.delayMs)}: ${e.error}`)),
+    events.on('chunk:failed', (e) => {
+      done++;
+      log(`FAILED ${e.chunk.key} (attempt ${e.attempt}): ${e.error}`);
+    }),
+    events.on('chunk:released', (e) => log(`released ${e.chunk.key}: ${e.reason}`)),
+    events.on('run:stopping', (e) => log(`stopping: ${e.reason} (in-flight chunks finish; Ctrl-C again to interrupt them)`)),
+    events.on('warning', (e) => log(`warning: ${e.message}`)),
+    events.on('run:done', () => {
+      if (bar !== undefined) {
+        bar.stop();
+        bar = undefined;
+      }
+    }),
+  );
+  return () => {
+    bar?.stop();
+    offs.forEach((off) => off());
+  };
+}

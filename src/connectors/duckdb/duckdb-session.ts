@@ -1,0 +1,103 @@
+// One in-process DuckDB per run: a shared thread pool, one connection per chunk in flight.
+
+import { mkdirSync } from 'node:fs';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { AbortedError, ConnectorError } from '../../core/errors.js';
+import { quoteLiteral } from '../../core/sql-text.js';
+
+export interface DuckSessionOptions {
+  readonly threads: number;
+  readonly memoryLimit?: string | undefined;
+  readonly tempDirectory?: string | undefined;
+}
+
+export class DuckSession {
+  private constructor(private readonly instance: DuckDBInstance) {}
+
+  static async create(options: DuckSessionOptions): Promise<DuckSession> {
+    const config: Record<string, string> = {
+      threads: String(options.threads),
+      preserve_insertion_order: 'false',
+    };
+    if (options.memoryLimit !== undefined) config.memory_limit = options.memoryLimit;
+    if (options.tempDirectory !== undefined) {
+      mkdirSync(options.tempDirectory, { recursive: true });
+      config.temp_directory = options.tempDirectory;
+    }
+    try {
+      const instance = await DuckDBInstance.create(':memory:', config);
+      const conn = await instance.connect();
+      // Chunk predicates compare naive timestamps as UTC; never let the host's zone leak in.
+      // (TimeZone needs the ICU extension, which loads on first use, so it cannot go in the config.)
+      await conn.run(`SET GLOBAL TimeZone = 'UTC'`);
+      conn.closeSync();
+      return new DuckSession(instance);
+    } catch (cause) {
+      throw new ConnectorError(`cannot start DuckDB: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  async connect(): Promise<DuckConn> {
+    return new DuckConn(await this.instance.connect());
+  }
+
+  close(): void {
+    this.instance.closeSync();
+  }
+}
+
+export class DuckConn {
+  constructor(private readonly connection: DuckDBConnection) {}
+
+  async run(sql: string, signal?: AbortSignal): Promise<void> {
+    await this.all(sql, signal);
+  }
+
+  /** Run one statement and return its rows as JSON-safe objects (big integers become strings). */
+  async all<T = Record<string, unknown>>(sql: string, signal?: AbortSignal): Promise<T[]> {
+    if (isAborted(signal)) throw new AbortedError(abortReason(signal as AbortSignal));
+    const onAbort = (): void => this.connection.interrupt();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const reader = await this.connection.runAndReadAll(sql);
+      return reader.getRowObjectsJson() as T[];
+    } catch (cause) {
+      if (isAborted(signal)) throw new AbortedError(abortReason(signal as AbortSignal), { cause });
+      throw toConnectorError(cause, sql);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async attach(path: string, alias: string, readOnly: boolean): Promise<void> {
+    await this.run(`ATTACH IF NOT EXISTS ${quoteLiteral(path)} AS ${alias}${readOnly ? ' (READ_ONLY)' : ''}`);
+  }
+
+  close(): void {
+    this.connection.closeSync();
+  }
+}
+
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal !== undefined && signal.aborted;
+}
+
+function abortReason(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : 'aborted';
+}
+
+/** Errors raised by our own `error('backfill: …')` checks inside queries are data problems, not DuckDB's. */
+export const DATA_CHECK_PREFIX = 'backfill: ';
+
+function toConnectorError(cause: unknown, sql: string): Error {
+  const message = (cause as Error)?.message ?? String(cause);
+  const at = message.indexOf(DATA_CHECK_PREFIX);
+  if (at >= 0) return new DataCheckError(message.slice(at + DATA_CHECK_PREFIX.length), { cause });
+  // Write-write conflicts between concurrent transactions resolve on a retry.
+  const retryable = /conflict|could not set lock|IO Error: Could not/i.test(message);
+  const shortSql = sql.length > 300 ? `${sql.slice(0, 300)}…` : sql;
+  return new ConnectorError(`DuckDB: ${message.split('\n')[0]}`, { cause: Object.assign(new Error(message), { sql: shortSql }), retryable });
+}
+
+export class DataCheckError extends ConnectorError {}

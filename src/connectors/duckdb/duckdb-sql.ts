@@ -1,0 +1,74 @@
+// SQL pieces for DuckDB: range predicates typed to the chunk column, reader calls, describe.
+
+import { DateTime } from 'luxon';
+import type { Chunk } from '../../core/chunk.js';
+import { PlanError } from '../../core/errors.js';
+import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
+import type { ColumnInfo } from '../connector.js';
+import type { DuckConn } from './duckdb-session.js';
+
+const TIME_TYPES = /^(TIMESTAMP|TIMESTAMP_S|TIMESTAMP_MS|TIMESTAMP_NS|TIMESTAMP WITH TIME ZONE|TIMESTAMPTZ|DATETIME)$/i;
+const INTEGER_TYPES = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|INT\d*)$/i;
+
+/** SQL literals for a chunk's bounds, typed to match the column so filters reach the scan. */
+export function rangeLiterals(chunk: Chunk, columnType: string, timezone: string): { lo: string; hi: string } {
+  const type = columnType.toUpperCase();
+  if (chunk.kind === 'key') return { lo: chunk.lo, hi: chunk.hi };
+  if (/WITH TIME ZONE|TIMESTAMPTZ/.test(type)) {
+    return { lo: `TIMESTAMPTZ ${quoteLiteral(chunk.lo.replace('Z', '+00:00'))}`, hi: `TIMESTAMPTZ ${quoteLiteral(chunk.hi.replace('Z', '+00:00'))}` };
+  }
+  if (type === 'DATE') {
+    const local = (iso: string): string => DateTime.fromISO(iso, { zone: timezone }).toISODate() as string;
+    return { lo: `DATE ${quoteLiteral(local(chunk.lo))}`, hi: `DATE ${quoteLiteral(local(chunk.hi))}` };
+  }
+  const naive = (iso: string): string => iso.replace('T', ' ').replace('Z', '');
+  return { lo: `TIMESTAMP ${quoteLiteral(naive(chunk.lo))}`, hi: `TIMESTAMP ${quoteLiteral(naive(chunk.hi))}` };
+}
+
+export function rangePredicate(column: string, literals: { lo: string; hi: string }): string {
+  const col = quoteIdent(column);
+  return `(${col} >= ${literals.lo} AND ${col} < ${literals.hi})`;
+}
+
+/** Check that the chunk column exists and fits the chunking kind; returns its type. */
+export function checkChunkColumn(columns: readonly ColumnInfo[], column: string, kind: Chunk['kind'], where: string): string {
+  const found = columns.find((c) => c.name === column);
+  if (found === undefined) {
+    throw new PlanError(`chunk.column "${column}" is not a column of ${where}; it has: ${columns.map((c) => c.name).join(', ')}`);
+  }
+  if (kind === 'time' && !(TIME_TYPES.test(found.type) || found.type.toUpperCase() === 'DATE')) {
+    throw new PlanError(`chunk.column "${column}" of ${where} has type ${found.type}; time chunks (chunk.every) need a TIMESTAMP, TIMESTAMPTZ or DATE column (set the type with source.options, e.g. types: { ${column}: TIMESTAMP })`);
+  }
+  if (kind === 'key' && !INTEGER_TYPES.test(found.type)) {
+    throw new PlanError(`chunk.column "${column}" of ${where} has type ${found.type}; key chunks (chunk.size) need an integer column`);
+  }
+  return found.type;
+}
+
+/** Column names and types of a query, without running it. */
+export async function describeQuery(conn: DuckConn, query: string): Promise<ColumnInfo[]> {
+  const rows = await conn.all<{ column_name: string; column_type: string }>(`DESCRIBE ${query}`);
+  return rows.map((r) => ({ name: r.column_name, type: r.column_type }));
+}
+
+/** Render reader options as DuckDB named parameters: `, delim = ';', header = true`. */
+export function renderOptions(options: Readonly<Record<string, unknown>> | undefined): string {
+  if (options === undefined) return '';
+  return Object.entries(options)
+    .map(([name, value]) => `, ${name} = ${renderValue(value)}`)
+    .join('');
+}
+
+function renderValue(value: unknown): string {
+  if (typeof value === 'string') return quoteLiteral(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) return `[${value.map(renderValue).join(', ')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.entries(value).map(([k, v]) => `${quoteLiteral(k)}: ${renderValue(v)}`).join(', ')}}`;
+  }
+  throw new PlanError(`unsupported reader option value ${JSON.stringify(value)}`);
+}
+
+export function sqlList(paths: readonly string[]): string {
+  return `[${paths.map(quoteLiteral).join(', ')}]`;
+}

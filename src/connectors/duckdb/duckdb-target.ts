@@ -1,0 +1,116 @@
+// A table in a DuckDB database file as a target: each chunk is one transaction with its commit marker.
+
+import type { Chunk } from '../../core/chunk.js';
+import { PlanError } from '../../core/errors.js';
+import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
+import type { ChunkWrite, ColumnInfo, Target, TargetCapabilities, WriteResult } from '../connector.js';
+import type { DuckConn } from './duckdb-session.js';
+import type { DuckdbTargetConfig } from './duckdb-config.js';
+
+export const TARGET_ALIAS = 'backfill_target';
+const MARKERS = `${quoteIdent(TARGET_ALIAS)}.main.backfill_commits`;
+
+export class DuckdbTarget implements Target {
+  readonly capabilities: TargetCapabilities = {
+    modes: ['append', 'replace', 'merge'],
+    replaceBy: 'range',
+    transactional: true,
+    // DuckDB runs one statement on all cores; concurrent writers to one table only add conflicts.
+    maxConcurrentWrites: 1,
+  };
+  private columns: readonly ColumnInfo[] = [];
+
+  constructor(
+    private readonly config: DuckdbTargetConfig,
+    private readonly job: string,
+  ) {}
+
+  private get table(): string {
+    return `${quoteIdent(TARGET_ALIAS)}.${quoteQualified(this.config.table)}`;
+  }
+
+  async attach(conn: DuckConn): Promise<void> {
+    await conn.attach(this.config.database, TARGET_ALIAS, false);
+  }
+
+  async prepare(conn: DuckConn, columns: readonly ColumnInfo[]): Promise<void> {
+    await this.attach(conn);
+    this.columns = columns;
+    await conn.run(`CREATE TABLE IF NOT EXISTS ${MARKERS} (job VARCHAR NOT NULL, chunk_key VARCHAR NOT NULL, token BIGINT NOT NULL,
+      rows BIGINT NOT NULL, committed_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (job, chunk_key))`);
+    const parts = this.config.table.split('.');
+    const schema = parts.length > 1 ? (parts[0] as string) : 'main';
+    const name = parts[parts.length - 1] as string;
+    const existing = await conn.all<{ column_name: string; data_type: string }>(
+      `SELECT column_name, data_type FROM information_schema.columns
+       WHERE table_catalog = ${quoteLiteral(TARGET_ALIAS)} AND table_schema = ${quoteLiteral(schema)} AND table_name = ${quoteLiteral(name)}`,
+    );
+    if (existing.length === 0) {
+      if (!this.config.create) throw new PlanError(`target.table: ${this.config.table} does not exist in ${this.config.database} (set create: true to create it)`);
+      if (parts.length > 1) await conn.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(TARGET_ALIAS)}.${quoteIdent(schema)}`);
+      const defs = columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ');
+      await conn.run(`CREATE TABLE IF NOT EXISTS ${this.table} (${defs})`);
+      return;
+    }
+    const have = new Set(existing.map((c) => c.column_name));
+    const missing = columns.filter((c) => !have.has(c.name)).map((c) => c.name);
+    if (missing.length > 0) {
+      throw new PlanError(`target.table: ${this.config.table} has no column(s) ${missing.join(', ')} that the transform produces`);
+    }
+  }
+
+  async committedToken(conn: DuckConn, chunk: Chunk): Promise<{ token: number; rows: number } | undefined> {
+    const rows = await conn.all<{ token: string; rows: string }>(
+      `SELECT token, rows FROM ${MARKERS} WHERE job = ${quoteLiteral(this.job)} AND chunk_key = ${quoteLiteral(chunk.key)}`,
+    );
+    const row = rows[0];
+    return row === undefined ? undefined : { token: Number(row.token), rows: Number(row.rows) };
+  }
+
+  async write(w: ChunkWrite): Promise<WriteResult> {
+    await w.conn.run('BEGIN TRANSACTION', w.signal);
+    try {
+      let written = 0;
+      if (w.mode === 'replace') {
+        if (w.range === undefined) throw new PlanError('replace mode needs the chunk column in the transform output');
+        const col = quoteIdent(w.range.column);
+        await w.conn.run(`DELETE FROM ${this.table} WHERE ${col} >= ${w.range.lo} AND ${col} < ${w.range.hi}`, w.signal);
+      }
+      if (w.mode === 'merge') {
+        written = await this.merge(w);
+      } else {
+        const rows = await w.conn.all<{ Count: string }>(`INSERT INTO ${this.table} BY NAME SELECT * FROM (${w.query})`, w.signal);
+        written = Number(rows[0]?.Count ?? 0);
+      }
+      await w.conn.run(
+        `INSERT OR REPLACE INTO ${MARKERS} VALUES (${quoteLiteral(this.job)}, ${quoteLiteral(w.chunk.key)}, ${w.token}, ${written}, now())`,
+        w.signal,
+      );
+      await w.conn.run('COMMIT', w.signal);
+      return { rowsWritten: written, bytes: 0 };
+    } catch (err) {
+      await w.conn.run('ROLLBACK').catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Insert new keys, update only rows whose values really changed, so a re-run writes nothing. */
+  private async merge(w: ChunkWrite): Promise<number> {
+    const keys = new Set(w.key);
+    const on = w.key.map((k) => `t.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ');
+    const others = this.columns.filter((c) => !keys.has(c.name)).map((c) => quoteIdent(c.name));
+    const all = this.columns.map((c) => quoteIdent(c.name));
+    const changed = others.length === 0 ? 'false' : others.map((c) => `t.${c} IS DISTINCT FROM s.${c}`).join(' OR ');
+    const update = others.length === 0 ? '' : `WHEN MATCHED AND (${changed}) THEN UPDATE SET ${others.map((c) => `${c} = s.${c}`).join(', ')} `;
+    const rows = await w.conn.all<{ Count: string }>(
+      `MERGE INTO ${this.table} AS t USING (${w.query}) AS s ON (${on})
+       ${update}WHEN NOT MATCHED THEN INSERT (${all.join(', ')}) VALUES (${all.map((c) => `s.${c}`).join(', ')})`,
+      w.signal,
+    );
+    return Number(rows[0]?.Count ?? 0);
+  }
+
+  describe(): string {
+    return `duckdb table ${this.config.table} in ${this.config.database}`;
+  }
+}

@@ -1,0 +1,122 @@
+// Files read by DuckDB (CSV, JSON lines, Parquet): globbed, optionally pruned by the dates in their names.
+
+import { statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { filePeriod, type FilePeriod } from '../../core/file-period.js';
+import { ConnectorError, PlanError } from '../../core/errors.js';
+import type { SourceBounds } from '../../core/planner.js';
+import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
+import type { ChunkRead, Source, SourceCapabilities } from '../connector.js';
+import { DATA_CHECK_PREFIX, type DuckConn } from '../duckdb/duckdb-session.js';
+import { renderOptions, sqlList } from '../duckdb/duckdb-sql.js';
+import type { CsvSourceConfig, JsonlSourceConfig } from './files-config.js';
+import type { ParquetSourceConfig } from '../parquet/parquet-config.js';
+
+type FilesConfig = CsvSourceConfig | JsonlSourceConfig | ParquetSourceConfig;
+
+const READERS: Record<FilesConfig['type'], { fn: string; defaults: Record<string, unknown> }> = {
+  csv: { fn: 'read_csv', defaults: {} },
+  jsonl: { fn: 'read_json', defaults: { format: 'newline_delimited' } },
+  parquet: { fn: 'read_parquet', defaults: {} },
+};
+
+const FILE_COLUMN = '__backfill_file';
+
+interface DataFile {
+  readonly path: string;
+  readonly period: FilePeriod | undefined;
+}
+
+export class FilesSource implements Source {
+  readonly capabilities: SourceCapabilities;
+  private files: DataFile[] = [];
+  private fingerprintText: string | undefined;
+
+  constructor(
+    private readonly config: FilesConfig,
+    private readonly timezone: string,
+  ) {
+    const byName = config.pruneBy === 'filename';
+    // Parquet row groups carry min/max statistics, so a range filter skips what it does not need.
+    this.capabilities = { prunes: byName || config.type === 'parquet', cheapBounds: byName };
+  }
+
+  async prepare(conn: DuckConn): Promise<void> {
+    const patterns = Array.isArray(this.config.path) ? this.config.path : [this.config.path];
+    const found = new Set<string>();
+    for (const pattern of patterns) {
+      const rows = await conn.all<{ file: string }>(`SELECT file FROM glob(${quoteLiteral(pattern)}) ORDER BY file`);
+      if (rows.length === 0) throw new ConnectorError(`source.path: no file matches ${pattern}`);
+      for (const row of rows) found.add(row.file);
+    }
+    this.files = [...found].sort().map((path) => ({ path, period: filePeriod(path, this.timezone) }));
+    if (this.config.pruneBy === 'filename') {
+      const undated = this.files.filter((f) => f.period === undefined);
+      if (undated.length > 0) {
+        throw new PlanError(
+          `source.pruneBy is "filename" but ${undated.length} file(s) have no date in their path, e.g. ${undated[0]?.path}; ` +
+            'name files like events-2021-03-01.csv or folders like date=2021-03-01/, or set pruneBy: none',
+        );
+      }
+    }
+    const hash = createHash('sha256');
+    for (const f of this.files) {
+      const st = statSync(f.path);
+      hash.update(`${f.path}\0${st.size}\0${st.mtimeMs}\n`);
+    }
+    this.fingerprintText = hash.digest('hex');
+  }
+
+  async attach(): Promise<void> {}
+
+  fingerprint(): string | undefined {
+    return this.fingerprintText;
+  }
+
+  relation(): string {
+    return this.read(this.files.map((f) => f.path), false);
+  }
+
+  chunkRelation(read: ChunkRead): string {
+    const col = quoteIdent(read.column);
+    const inRange = `${col} >= ${read.literals.lo} AND ${col} < ${read.literals.hi}`;
+    if (this.config.pruneBy !== 'filename') return `(SELECT * FROM ${this.relation()} WHERE ${inRange})`;
+
+    const lo = Date.parse(read.chunk.lo);
+    const hi = Date.parse(read.chunk.hi);
+    const mine = this.files.filter((f) => f.period !== undefined && f.period.lo < hi && lo < f.period.hi);
+    if (mine.length === 0) return `(SELECT * FROM ${this.relation()} LIMIT 0)`;
+    // A file wholly inside the chunk must hold only rows of its own period: any other row would be
+    // silently skipped by every chunk, so it fails the chunk instead. Files wider than the chunk
+    // (monthly files, daily chunks) legitimately hold other chunks' rows.
+    const wider = mine.filter((f) => (f.period as FilePeriod).lo < lo || (f.period as FilePeriod).hi > hi).map((f) => f.path);
+    const fileCol = quoteIdent(FILE_COLUMN);
+    const complaint =
+      `error(${quoteLiteral(DATA_CHECK_PREFIX)} || ${fileCol} || ${quoteLiteral(`: a row has ${read.column} = `)} || ` +
+      `coalesce(CAST(${col} AS VARCHAR), 'NULL') || ${quoteLiteral(` outside the period its file name gives (chunk ${read.chunk.key}); fix the file or set source.pruneBy: none`)})`;
+    const widerCase = wider.length === 0 ? '' : ` WHEN ${fileCol} IN (${wider.map(quoteLiteral).join(', ')}) THEN false`;
+    return `(SELECT * EXCLUDE (${fileCol}) FROM ${this.read(mine.map((f) => f.path), true)} WHERE CASE WHEN ${inRange} THEN true${widerCase} ELSE ${complaint} END)`;
+  }
+
+  knownBounds(): SourceBounds | undefined {
+    if (this.config.pruneBy !== 'filename' || this.files.length === 0) return undefined;
+    const periods = this.files.map((f) => f.period as FilePeriod);
+    const min = Math.min(...periods.map((p) => p.lo));
+    const max = Math.max(...periods.map((p) => p.hi)) - 1;
+    return { min, max };
+  }
+
+  describe(): string {
+    const path = Array.isArray(this.config.path) ? this.config.path.join(', ') : this.config.path;
+    return `${this.config.type} source ${path} (${this.files.length} file${this.files.length === 1 ? '' : 's'})`;
+  }
+
+  private read(paths: readonly string[], withFileColumn: boolean): string {
+    const reader = READERS[this.config.type];
+    const options: Record<string, unknown> = { ...reader.defaults };
+    if (this.config.type === 'parquet') options.hive_partitioning = this.config.hive;
+    Object.assign(options, this.config.options ?? {});
+    if (withFileColumn) options.filename = FILE_COLUMN;
+    return `${reader.fn}(${sqlList(paths)}${renderOptions(options)})`;
+  }
+}

@@ -1,0 +1,36 @@
+// Job-file schema of the Parquet source and the Parquet lake target.
+
+import { z } from 'zod';
+import { parseSize } from '../../core/duration.js';
+import { readerOptionsSchema } from '../files/files-config.js';
+
+export const parquetSourceSchema = z.strictObject({
+  type: z.literal('parquet'),
+  path: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  /** Read `key=value/` folders as columns (and prune by them). */
+  hive: z.boolean().default(true),
+  pruneBy: z.enum(['filename', 'none']).default('none'),
+  options: readerOptionsSchema.optional(),
+});
+
+const sizeSchema = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const bytes = parseSize(value);
+  if (typeof bytes === 'string') {
+    ctx.addIssue({ code: 'custom', message: bytes });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+export const parquetTargetSchema = z.strictObject({
+  type: z.literal('parquet'),
+  path: z.string().min(1),
+  partitionBy: z.array(z.string().min(1)).default([]),
+  compression: z.enum(['zstd', 'snappy', 'gzip', 'uncompressed']).default('zstd'),
+  /** Roll over to a new file past this size (per partition and chunk). */
+  fileSize: sizeSchema.optional(),
+  rowGroupSize: z.number().int().min(1024).optional(),
+});
+
+export type ParquetSourceConfig = z.output<typeof parquetSourceSchema>;
+export type ParquetTargetConfig = z.output<typeof parquetTargetSchema>;

@@ -1,0 +1,182 @@
+// A hive-partitioned Parquet lake as a target: each chunk's files appear by rename, named by the chunk.
+
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, relative, sep } from 'node:path';
+import { ConnectorError, PlanError } from '../../core/errors.js';
+import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
+import type { ChunkWrite, ColumnInfo, Target, TargetCapabilities, WriteResult } from '../connector.js';
+import type { DuckConn } from '../duckdb/duckdb-session.js';
+import { sqlList } from '../duckdb/duckdb-sql.js';
+import type { ParquetTargetConfig } from './parquet-config.js';
+
+const TMP_DIR = '.backfill-tmp';
+const PART = /^part-(.+?)(?:-g(\d+))?-(\d+)\.parquet$/;
+
+interface StatsRow {
+  readonly filename: string;
+  readonly count: string | number;
+  readonly file_size_bytes: string | number;
+}
+
+/**
+ * Output files are named `part-<chunk tag>-<n>.parquet` (append mode adds `-g<generation>`), so a
+ * retried or restated chunk overwrites its own files by rename and then removes any it no
+ * longer produces; no reader ever sees a partial file, and a replay never duplicates rows.
+ */
+export class ParquetTarget implements Target {
+  readonly capabilities: TargetCapabilities = { modes: ['append', 'replace', 'merge'], replaceBy: 'chunk', transactional: false, maxConcurrentWrites: undefined };
+  /** chunk tag → files of that chunk in the lake (absolute paths). */
+  private readonly index = new Map<string, Set<string>>();
+
+  constructor(private readonly config: ParquetTargetConfig) {}
+
+  async prepare(_conn: DuckConn, columns: readonly ColumnInfo[]): Promise<void> {
+    const names = new Set(columns.map((c) => c.name));
+    for (const col of this.config.partitionBy) {
+      if (!names.has(col)) throw new PlanError(`target.partitionBy: "${col}" is not a column of the transform's output (${[...names].join(', ')})`);
+    }
+    if (this.config.partitionBy.length === columns.length) throw new PlanError('target.partitionBy lists every output column; no data would be left in the files');
+    mkdirSync(this.config.path, { recursive: true });
+    this.cleanDeadTemp();
+    this.index.clear();
+    for (const file of walk(this.config.path)) {
+      const match = PART.exec(file.slice(file.lastIndexOf(sep) + 1));
+      if (match?.[1] !== undefined) this.entry(match[1]).add(file);
+    }
+  }
+
+  async attach(): Promise<void> {}
+
+  async committedToken(): Promise<undefined> {
+    return undefined;
+  }
+
+  async write(w: ChunkWrite): Promise<WriteResult> {
+    const tmp = join(this.config.path, TMP_DIR, `${process.pid}-${w.chunk.tag}-${w.token}`);
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    try {
+      const query = w.mode === 'merge' ? this.mergeQuery(w) : w.query;
+      const stats = await w.conn.all<StatsRow>(`COPY (${query}) TO ${quoteLiteral(this.copyTarget(tmp))} (${this.copyOptions()})`, w.signal);
+      return this.publish(w, tmp, stats);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+
+  describe(): string {
+    return `parquet lake ${this.config.path}`;
+  }
+
+  private copyTarget(tmp: string): string {
+    const toFolder = this.config.partitionBy.length > 0 || this.config.fileSize !== undefined;
+    return toFolder ? tmp : join(tmp, 'data_0.parquet');
+  }
+
+  private copyOptions(): string {
+    const opts = ['FORMAT parquet', `COMPRESSION ${this.config.compression}`, 'RETURN_STATS true'];
+    if (this.config.partitionBy.length > 0) opts.push(`PARTITION_BY (${this.config.partitionBy.map(quoteIdent).join(', ')})`);
+    if (this.config.partitionBy.length > 0 || this.config.fileSize !== undefined) opts.push(`FILENAME_PATTERN 'data_{i}'`);
+    if (this.config.fileSize !== undefined) opts.push(`FILE_SIZE_BYTES ${this.config.fileSize}`);
+    if (this.config.rowGroupSize !== undefined) opts.push(`ROW_GROUP_SIZE ${this.config.rowGroupSize}`);
+    return opts.join(', ');
+  }
+
+  /** Upsert within the chunk's own output: new rows win, old rows of other keys stay. */
+  private mergeQuery(w: ChunkWrite): string {
+    const old = [...this.entry(w.chunk.tag)];
+    if (old.length === 0) return w.query;
+    const keys = w.key.map(quoteIdent);
+    const match = keys.map((k) => `n.${k} = o.${k}`).join(' AND ');
+    return `WITH n AS MATERIALIZED (${w.query}),
+      o AS (SELECT * FROM read_parquet(${sqlList(old)}, hive_partitioning = true, union_by_name = true))
+      SELECT * FROM n UNION ALL BY NAME SELECT o.* FROM o WHERE NOT EXISTS (SELECT 1 FROM n WHERE ${match})`;
+  }
+
+  private publish(w: ChunkWrite, tmp: string, stats: readonly StatsRow[]): WriteResult {
+    const produced = stats
+      .map((s) => ({ file: s.filename, rows: Number(s.count), bytes: Number(s.file_size_bytes) }))
+      .filter((s) => s.rows > 0)
+      .sort((a, b) => a.file.localeCompare(b.file));
+    const generation = w.mode === 'append' ? `-g${w.generation}` : '';
+    const perFolder = new Map<string, number>();
+    const published = new Set<string>();
+    let rows = 0;
+    let bytes = 0;
+    for (const p of produced) {
+      const folder = relative(tmp, dirname(p.file));
+      if (folder.startsWith('..')) throw new ConnectorError(`DuckDB wrote ${p.file} outside ${tmp}`);
+      const n = perFolder.get(folder) ?? 0;
+      perFolder.set(folder, n + 1);
+      const dest = join(this.config.path, folder, `part-${w.chunk.tag}${generation}-${n}.parquet`);
+      mkdirSync(dirname(dest), { recursive: true });
+      renameSync(p.file, dest);
+      published.add(dest);
+      rows += p.rows;
+      bytes += p.bytes;
+    }
+    // Files this chunk produced before but not now: older output (replace, merge) or a crashed
+    // attempt of the same generation (append).
+    const files = this.entry(w.chunk.tag);
+    for (const file of [...files]) {
+      if (published.has(file)) continue;
+      const gen = PART.exec(file.slice(file.lastIndexOf(sep) + 1))?.[2];
+      const sameGeneration = gen === undefined ? generation === '' : `-g${gen}` === generation;
+      if (w.mode !== 'append' || sameGeneration) {
+        rmSync(file, { force: true });
+        files.delete(file);
+      }
+    }
+    for (const file of published) files.add(file);
+    return { rowsWritten: rows, bytes };
+  }
+
+  private entry(tag: string): Set<string> {
+    let set = this.index.get(tag);
+    if (set === undefined) {
+      set = new Set();
+      this.index.set(tag, set);
+    }
+    return set;
+  }
+
+  /** Remove temporary output of processes that no longer run. */
+  private cleanDeadTemp(): void {
+    const root = join(this.config.path, TMP_DIR);
+    if (!existsSync(root)) return;
+    for (const name of readdirSync(root)) {
+      const pid = Number(name.split('-')[0]);
+      if (!Number.isInteger(pid) || !processAlive(pid) || pid === process.pid) rmSync(join(root, name), { recursive: true, force: true });
+    }
+  }
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function* walk(dir: string): Generator<string> {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name === TMP_DIR) continue;
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) yield* walk(path);
+    else if (entry.isFile() && entry.name.endsWith('.parquet')) yield path;
+  }
+}
+
+/** Total size of the lake's published files, for reports. */
+export function lakeSize(dir: string): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  if (!existsSync(dir)) return { files, bytes };
+  for (const file of walk(dir)) {
+    files++;
+    bytes += statSync(file).size;
+  }
+  return { files, bytes };
+}

@@ -1,0 +1,83 @@
+// The typed event stream every observer (progress bar, JSON log, dashboard) subscribes to.
+
+import type { ChunkStats } from './chunk.js';
+
+export interface ChunkRef {
+  readonly key: string;
+  readonly lo: string;
+  readonly hi: string;
+}
+
+export interface BackfillEvents {
+  'run:start': { readonly runId: string; readonly job: string; readonly total: number; readonly todo: number; readonly concurrency: number };
+  'stage:start': { readonly runId: string; readonly chunks: number };
+  'stage:done': { readonly runId: string; readonly chunks: number; readonly rows: number; readonly ms: number };
+  'chunk:start': { readonly runId: string; readonly chunk: ChunkRef; readonly attempt: number; readonly token: number };
+  'chunk:retry': { readonly runId: string; readonly chunk: ChunkRef; readonly attempt: number; readonly delayMs: number; readonly error: string };
+  'chunk:done': { readonly runId: string; readonly chunk: ChunkRef; readonly attempt: number; readonly stats: ChunkStats; readonly ms: number };
+  'chunk:failed': { readonly runId: string; readonly chunk: ChunkRef; readonly attempt: number; readonly error: string };
+  'chunk:released': { readonly runId: string; readonly chunk: ChunkRef; readonly reason: string };
+  'run:stopping': { readonly runId: string; readonly reason: string };
+  'run:done': { readonly runId: string; readonly result: RunResultSummary };
+  warning: { readonly runId: string; readonly message: string };
+}
+
+export interface RunResultSummary {
+  readonly status: 'done' | 'failed' | 'interrupted';
+  readonly done: number;
+  readonly failed: number;
+  readonly skipped: number;
+  readonly interrupted: number;
+  readonly rowsRead: number;
+  readonly rowsWritten: number;
+  readonly bytes: number;
+  readonly ms: number;
+}
+
+export type BackfillEventName = keyof BackfillEvents;
+export type Listener<E extends BackfillEventName> = (payload: BackfillEvents[E]) => void;
+
+/**
+ * A minimal typed emitter. A listener that throws is reported to `onListenerError`
+ * and never reaches the engine: an observer must not be able to fail a backfill.
+ */
+export class EventBus {
+  private readonly listeners = new Map<BackfillEventName, Set<Listener<never>>>();
+
+  constructor(private readonly onListenerError: (err: unknown) => void = () => {}) {}
+
+  on<E extends BackfillEventName>(event: E, listener: Listener<E>): () => void {
+    let set = this.listeners.get(event);
+    if (set === undefined) {
+      set = new Set();
+      this.listeners.set(event, set);
+    }
+    set.add(listener as Listener<never>);
+    return () => set.delete(listener as Listener<never>);
+  }
+
+  onAny(listener: <E extends BackfillEventName>(event: E, payload: BackfillEvents[E]) => void): () => void {
+    const names: BackfillEventName[] = [
+      'run:start', 'stage:start', 'stage:done', 'chunk:start', 'chunk:retry', 'chunk:done',
+      'chunk:failed', 'chunk:released', 'run:stopping', 'run:done', 'warning',
+    ];
+    const offs = names.map((name) => this.on(name, (payload) => listener(name, payload)));
+    return () => offs.forEach((off) => off());
+  }
+
+  emit<E extends BackfillEventName>(event: E, payload: BackfillEvents[E]): void {
+    const set = this.listeners.get(event);
+    if (set === undefined) return;
+    for (const listener of set) {
+      try {
+        (listener as Listener<E>)(payload);
+      } catch (err) {
+        try {
+          this.onListenerError(err);
+        } catch {
+          // the error reporter itself failed; nothing sensible is left to do
+        }
+      }
+    }
+  }
+}

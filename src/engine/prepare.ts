@@ -1,0 +1,85 @@
+// The steps plan and run share: open the source, check the chunk column, find bounds, plan chunks.
+
+import { DateTime } from 'luxon';
+import type { Chunk } from '../core/chunk.js';
+import { planChunks, type SourceBounds } from '../core/planner.js';
+import { PlanError } from '../core/errors.js';
+import { quoteIdent } from '../core/sql-text.js';
+import type { ColumnInfo, Source } from '../connectors/connector.js';
+import type { DuckConn } from '../connectors/duckdb/duckdb-session.js';
+import { checkChunkColumn, describeQuery } from '../connectors/duckdb/duckdb-sql.js';
+import type { Job } from '../job/job.js';
+import type { Ledger } from '../ledger/ledger.js';
+
+export interface PreparedPlan {
+  readonly chunks: Chunk[];
+  readonly bounds: SourceBounds | undefined;
+  /** Type of the chunk column in the source and (when present) in the transform's output. */
+  readonly sourceColumnType: string;
+  readonly outputColumnType: string | undefined;
+  readonly outputColumns: readonly ColumnInfo[];
+}
+
+/** The transform's query over a relation named `source`; identity when the job has none. */
+export function transformQuery(job: Job, relation: string): string {
+  if (job.transform === undefined) return `SELECT * FROM ${relation}`;
+  return `WITH source AS (SELECT * FROM ${relation}) SELECT * FROM (${job.transform}) AS backfill_transform`;
+}
+
+export async function preparePlan(job: Job, source: Source, conn: DuckConn, ledger: Ledger | undefined): Promise<PreparedPlan> {
+  await source.prepare(conn);
+  const where = source.describe();
+  const sourceColumns = await describeQuery(conn, `SELECT * FROM ${source.relation()}`);
+  const column = job.chunking.column;
+  const sourceColumnType = checkChunkColumn(sourceColumns, column, job.chunking.kind, where);
+  if (job.chunking.kind === 'time' && job.chunking.step.unit === 'hour' && sourceColumnType.toUpperCase() === 'DATE') {
+    throw new PlanError(`chunk.column "${column}" is a DATE; hourly chunks need a timestamp`);
+  }
+  let outputColumns: ColumnInfo[];
+  try {
+    outputColumns = await describeQuery(conn, transformQuery(job, `(SELECT * FROM ${source.relation()} LIMIT 0)`));
+  } catch (cause) {
+    throw new PlanError(`transform: ${(cause as Error).message}`, { cause });
+  }
+  const outputColumnType = outputColumns.find((c) => c.name === column)?.type;
+  for (const key of job.write.key) {
+    if (!outputColumns.some((c) => c.name === key)) {
+      throw new PlanError(`write.key: "${key}" is not a column of the transform's output (${outputColumns.map((c) => c.name).join(', ')})`);
+    }
+  }
+
+  const needBounds = job.chunking.from === undefined || job.chunking.to === undefined;
+  const bounds = needBounds ? await findBounds(job, source, conn, ledger, sourceColumnType) : undefined;
+  return { chunks: planChunks(job.chunking, bounds), bounds, sourceColumnType, outputColumnType, outputColumns };
+}
+
+async function findBounds(job: Job, source: Source, conn: DuckConn, ledger: Ledger | undefined, type: string): Promise<SourceBounds | undefined> {
+  if (source.capabilities.cheapBounds) return source.knownBounds();
+  const column = job.chunking.column;
+  const fingerprint = source.fingerprint();
+  const cached = fingerprint === undefined ? undefined : ledger?.cachedBounds(job.name, fingerprint, column);
+  let min: string | null;
+  let max: string | null;
+  if (cached !== undefined) {
+    ({ min, max } = cached);
+  } else {
+    const col = quoteIdent(column);
+    const isDate = type.toUpperCase() === 'DATE';
+    const expr = (agg: string): string =>
+      job.chunking.kind === 'key' ? `CAST(${agg}(${col}) AS VARCHAR)` : isDate ? `CAST(${agg}(${col}) AS VARCHAR)` : `CAST(epoch_ms(${agg}(${col})) AS VARCHAR)`;
+    const rows = await conn.all<{ lo: string | null; hi: string | null }>(`SELECT ${expr('min')} AS lo, ${expr('max')} AS hi FROM ${source.relation()}`);
+    min = rows[0]?.lo ?? null;
+    max = rows[0]?.hi ?? null;
+    if (fingerprint !== undefined) ledger?.saveBounds(job.name, fingerprint, column, min, max);
+  }
+  if (min === null || max === null) return undefined;
+  if (job.chunking.kind === 'key') return { min: BigInt(min), max: BigInt(max) };
+  if (type.toUpperCase() === 'DATE') {
+    // A date is the whole local day in the job's zone.
+    const zone = job.chunking.timezone;
+    const lo = DateTime.fromISO(min, { zone }).toMillis();
+    const hi = DateTime.fromISO(max, { zone }).plus({ days: 1 }).toMillis() - 1;
+    return { min: lo, max: hi };
+  }
+  return { min: Number(min), max: Number(max) };
+}

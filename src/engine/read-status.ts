@@ -1,0 +1,70 @@
+// What `status` shows: the ledger's view of a job, read without taking any lock.
+
+import type { Job } from '../job/job.js';
+import type { ChunkRecord, ChunkStatus, RunRecord } from '../ledger/ledger.js';
+import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger.js';
+import { ownerAlive } from './run-backfill.js';
+
+export interface JobStatus {
+  readonly job: string;
+  readonly ledger: string;
+  readonly counts: Readonly<Record<ChunkStatus, number>> & { readonly total: number };
+  readonly rows: { readonly read: number; readonly written: number; readonly rejected: number };
+  readonly bytes: number;
+  /** Consecutive chunks not done, as ranges: the history still missing. */
+  readonly notDone: readonly { readonly lo: string; readonly hi: string; readonly chunks: number }[];
+  readonly failed: readonly { readonly key: string; readonly attempts: number; readonly error: string | null }[];
+  readonly running: readonly { readonly key: string; readonly owner: string | null; readonly alive: boolean }[];
+  readonly runs: readonly (RunRecord & { readonly alive: boolean })[];
+}
+
+export function readStatus(job: Job): JobStatus | undefined {
+  const ledger = SqliteLedger.openReader(job.ledgerPath);
+  if (ledger === undefined) return undefined;
+  try {
+    const chunks = ledger.listChunks(job.name);
+    const runs = ledger.listRuns(job.name, 10);
+    return summarizeChunks(job, chunks, runs);
+  } finally {
+    ledger.close();
+  }
+}
+
+function summarizeChunks(job: Job, chunks: readonly ChunkRecord[], runs: readonly RunRecord[]): JobStatus {
+  const counts = { total: chunks.length, pending: 0, running: 0, done: 0, failed: 0 };
+  let read = 0;
+  let written = 0;
+  let rejected = 0;
+  let bytes = 0;
+  const notDone: { lo: string; hi: string; chunks: number }[] = [];
+  for (const c of chunks) {
+    counts[c.status]++;
+    if (c.status === 'done') {
+      read += c.rowsRead ?? 0;
+      written += c.rowsWritten ?? 0;
+      rejected += c.rowsRejected ?? 0;
+      bytes += c.bytes ?? 0;
+      continue;
+    }
+    const last = notDone[notDone.length - 1];
+    if (last !== undefined && last.hi === c.lo) {
+      last.hi = c.hi;
+      last.chunks++;
+    } else {
+      notDone.push({ lo: c.lo, hi: c.hi, chunks: 1 });
+    }
+  }
+  return {
+    job: job.name,
+    ledger: job.ledgerPath,
+    counts,
+    rows: { read, written, rejected },
+    bytes,
+    notDone,
+    failed: chunks.filter((c) => c.status === 'failed').map((c) => ({ key: c.key, attempts: c.attempts, error: c.error })),
+    running: chunks
+      .filter((c) => c.status === 'running')
+      .map((c) => ({ key: c.key, owner: c.leaseOwner, alive: c.leaseOwner !== null && ownerAlive(c.leaseOwner) && (c.leaseExpiresAt ?? 0) > Date.now() })),
+    runs: runs.map((r) => ({ ...r, alive: r.status === 'running' && ownerAlive(r.owner) })),
+  };
+}

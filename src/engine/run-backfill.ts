@@ -1,0 +1,331 @@
+// The run loop: claim a chunk → read → transform → write → commit, in a bounded pool, resumable.
+
+import { rmSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import { ulid } from 'ulid';
+import type { Chunk, ChunkStats } from '../core/chunk.js';
+import { AbortedError, BackfillError, describeError, LedgerError, PlanError } from '../core/errors.js';
+import { EventBus, type ChunkRef, type RunResultSummary } from '../core/events.js';
+import { selectChunks } from '../core/planner.js';
+import { quoteIdent } from '../core/sql-text.js';
+import type { Source, Target } from '../connectors/connector.js';
+import { createSource, createTarget } from '../connectors/registry.js';
+import { DuckSession, type DuckConn } from '../connectors/duckdb/duckdb-session.js';
+import { rangeLiterals } from '../connectors/duckdb/duckdb-sql.js';
+import { processAlive } from '../connectors/parquet/parquet-target.js';
+import type { Job } from '../job/job.js';
+import type { Lease, Ledger } from '../ledger/ledger.js';
+import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger.js';
+import { preparePlan, transformQuery, type PreparedPlan } from './prepare.js';
+import { backoffDelay, isRetryable, sleep } from './retry.js';
+import { cleanDeadStages, stageChunks, type StagedChunk } from './stage.js';
+
+export interface RunOptions {
+  /** Only chunks overlapping [from, to) (ISO dates/times for time chunks, integers for key chunks). */
+  readonly from?: string | undefined;
+  readonly to?: string | undefined;
+  /** Process the selected chunks again even when done. */
+  readonly restate?: boolean | undefined;
+  /** Process only chunks that failed before. */
+  readonly retryFailed?: boolean | undefined;
+  readonly concurrency?: number | undefined;
+  /** Stop at the first chunk that fails for good (default: continue with the others). */
+  readonly failFast?: boolean | undefined;
+  /** Aborting stops taking chunks; in-flight chunks get `job.shutdownTimeoutMs` to finish, then are interrupted. */
+  readonly signal?: AbortSignal | undefined;
+  /** Aborting interrupts in-flight chunks at once (a second Ctrl-C); their leases are released. */
+  readonly hardSignal?: AbortSignal | undefined;
+  readonly events?: EventBus | undefined;
+  /** Use this ledger instead of opening the job's (tests, embedding). */
+  readonly ledger?: Ledger | undefined;
+}
+
+export type ChunkOutcome = 'done' | 'failed' | 'skipped' | 'interrupted';
+
+export interface RunResult extends RunResultSummary {
+  readonly runId: string;
+  readonly total: number;
+  readonly chunks: readonly { readonly key: string; readonly outcome: ChunkOutcome; readonly error?: string }[];
+}
+
+const LEASE_MS = 60_000;
+
+export function ownerAlive(owner: string): boolean {
+  const [host, pid] = owner.split(':');
+  if (host !== hostname()) return true; // another machine: only lease expiry can tell
+  return processAlive(Number(pid));
+}
+
+/** Run (or resume) a backfill. Returns a result instead of throwing when chunks fail. */
+export async function runBackfill(job: Job, options: RunOptions = {}): Promise<RunResult> {
+  const started = Date.now();
+  const events = options.events ?? new EventBus();
+  const runId = ulid();
+  const owner = `${hostname()}:${process.pid}:${runId}`;
+  const ledger = options.ledger ?? SqliteLedger.open(job.ledgerPath);
+  const session = await DuckSession.create(job.duckdb);
+  const source = createSource(job);
+  const target = createTarget(job);
+  const main = await session.connect();
+  const stageDir = join(job.stateDir, 'stage', `${process.pid}-${runId}`);
+  const outcomes = new Map<string, { outcome: ChunkOutcome; error?: string; stats?: ChunkStats }>();
+  let runStarted = false;
+  let runTimer: NodeJS.Timeout | undefined;
+
+  // Two levels of stopping: `stopping` takes no new chunks; `hard` interrupts the ones in flight.
+  const hard = new AbortController();
+  let stopping: string | undefined;
+  let graceTimer: NodeJS.Timeout | undefined;
+  const stop = (reason: string, grace: boolean): void => {
+    if (stopping === undefined) {
+      stopping = reason;
+      events.emit('run:stopping', { runId, reason });
+    }
+    if (!grace) hard.abort(new AbortedError(reason));
+    else if (graceTimer === undefined) graceTimer = setTimeout(() => hard.abort(new AbortedError(reason)), job.shutdownTimeoutMs).unref();
+  };
+  const onExternalAbort = (): void => stop(describeError(options.signal?.reason ?? 'stopped'), true);
+  options.signal?.addEventListener('abort', onExternalAbort, { once: true });
+  const onHardAbort = (): void => stop(describeError(options.hardSignal?.reason ?? 'stopped'), false);
+  options.hardSignal?.addEventListener('abort', onHardAbort, { once: true });
+  if (options.signal?.aborted === true) onExternalAbort();
+
+  try {
+    ledger.closeDeadRuns(job.name, ownerAlive);
+    const plan = await preparePlan(job, source, main, ledger);
+    ledger.syncChunks(job.name, plan.chunks);
+    await target.prepare(main, plan.outputColumns);
+    if (job.write.mode === 'replace' && target.capabilities.replaceBy === 'range' && plan.outputColumnType === undefined) {
+      throw new PlanError(`write.mode replace deletes the chunk's range in ${target.describe()}, so the transform's output must keep the chunk column "${job.chunking.column}"`);
+    }
+    await recoverStale(job, ledger, target, main, events, runId);
+
+    const timezone = job.chunking.kind === 'time' ? job.chunking.timezone : 'UTC';
+    const selected = selectChunks(plan.chunks, options.from, options.to, timezone);
+    if (options.restate === true) ledger.reset(job.name, selected.map((c) => c.key));
+    const records = new Map(ledger.listChunks(job.name).map((r) => [r.key, r]));
+    const todo = selected.filter((c) => {
+      const status = records.get(c.key)?.status ?? 'pending';
+      return options.retryFailed === true ? status === 'failed' : status !== 'done';
+    });
+    const concurrency = options.concurrency ?? job.concurrency;
+    ledger.startRun({
+      runId, job: job.name, owner, host: hostname(), pid: process.pid, chunksTotal: todo.length,
+      options: JSON.stringify({ from: options.from, to: options.to, restate: options.restate, retryFailed: options.retryFailed, concurrency }),
+    });
+    runStarted = true;
+    runTimer = setInterval(() => ledger.heartbeatRun(runId), 5000).unref();
+    events.emit('run:start', { runId, job: job.name, total: plan.chunks.length, todo: todo.length, concurrency });
+
+    let staged: Map<string, StagedChunk> | undefined;
+    if (todo.length > 0 && !source.capabilities.prunes && stopping === undefined) {
+      cleanDeadStages(join(job.stateDir, 'stage'));
+      const t0 = Date.now();
+      events.emit('stage:start', { runId, chunks: todo.length });
+      staged = await stageChunks(main, source, todo, job.chunking.column, plan.sourceColumnType, timezone, stageDir, hard.signal);
+      const rows = [...staged.values()].reduce((n, s) => n + s.rows, 0);
+      events.emit('stage:done', { runId, chunks: todo.length, rows, ms: Date.now() - t0 });
+    }
+
+    const pool = pLimit(concurrency);
+    const writeSlots = pLimit(target.capabilities.maxConcurrentWrites ?? Number.MAX_SAFE_INTEGER);
+    const ctx: ChunkContext = { job, ledger, session, source, target, plan, events, runId, owner, staged, writeSlots, timezone, hard: hard.signal };
+    await Promise.all(
+      todo.map((chunk) =>
+        pool(async () => {
+          if (stopping !== undefined) {
+            outcomes.set(chunk.key, { outcome: 'interrupted' });
+            return;
+          }
+          const result = await processChunk(ctx, chunk);
+          outcomes.set(chunk.key, result);
+          if (result.outcome === 'failed' && options.failFast === true) stop(`chunk ${chunk.key} failed (--fail-fast)`, false);
+        }),
+      ),
+    );
+    const result = summarize(runId, plan.chunks.length, todo, outcomes, stopping, started);
+    ledger.finishRun(runId, {
+      status: result.status, chunksDone: result.done, chunksFailed: result.failed, rowsRead: result.rowsRead,
+      rowsWritten: result.rowsWritten, bytes: result.bytes, ...(stopping === undefined ? {} : { error: stopping }),
+    });
+    events.emit('run:done', { runId, result });
+    return result;
+  } catch (err) {
+    if (runStarted) ledger.finishRun(runId, { status: 'failed', chunksDone: 0, chunksFailed: 0, rowsRead: 0, rowsWritten: 0, bytes: 0, error: describeError(err) });
+    throw err;
+  } finally {
+    options.signal?.removeEventListener('abort', onExternalAbort);
+    options.hardSignal?.removeEventListener('abort', onHardAbort);
+    if (graceTimer !== undefined) clearTimeout(graceTimer);
+    if (runTimer !== undefined) clearInterval(runTimer);
+    main.close();
+    session.close();
+    rmSync(stageDir, { recursive: true, force: true });
+    if (options.ledger === undefined) ledger.close();
+  }
+}
+
+interface ChunkContext {
+  readonly job: Job;
+  readonly ledger: Ledger;
+  readonly session: DuckSession;
+  readonly source: Source;
+  readonly target: Target;
+  readonly plan: PreparedPlan;
+  readonly events: EventBus;
+  readonly runId: string;
+  readonly owner: string;
+  readonly staged: Map<string, StagedChunk> | undefined;
+  readonly writeSlots: ReturnType<typeof pLimit>;
+  readonly timezone: string;
+  readonly hard: AbortSignal;
+}
+
+async function processChunk(ctx: ChunkContext, chunk: Chunk): Promise<{ outcome: ChunkOutcome; error?: string; stats?: ChunkStats }> {
+  const { job, ledger, events, runId } = ctx;
+  const ref: ChunkRef = { key: chunk.key, lo: chunk.lo, hi: chunk.hi };
+  for (;;) {
+    if (ctx.hard.aborted) return { outcome: 'interrupted' };
+    const lease = ledger.claim(job.name, chunk, ctx.owner, runId, LEASE_MS);
+    if (lease === undefined) return { outcome: 'skipped' };
+    events.emit('chunk:start', { runId, chunk: ref, attempt: lease.attempt, token: lease.token });
+    const t0 = Date.now();
+    try {
+      const stats = await attemptChunk(ctx, lease);
+      ledger.complete(lease, stats, Date.now() - t0);
+      events.emit('chunk:done', { runId, chunk: ref, attempt: lease.attempt, stats, ms: Date.now() - t0 });
+      return { outcome: 'done', stats };
+    } catch (err) {
+      const message = describeError(err);
+      if (ctx.hard.aborted) {
+        ledger.release(lease, `interrupted: ${message}`);
+        events.emit('chunk:released', { runId, chunk: ref, reason: message });
+        return { outcome: 'interrupted', error: message };
+      }
+      if (err instanceof LedgerError && err.code === 'LEASE_LOST') {
+        events.emit('warning', { runId, message });
+        return { outcome: 'skipped', error: message };
+      }
+      ledger.fail(lease, message, Date.now() - t0);
+      if (isRetryable(err) && lease.attempt < job.retries.attempts) {
+        const delayMs = backoffDelay(lease.attempt, job.retries.backoffMs, job.retries.maxBackoffMs);
+        events.emit('chunk:retry', { runId, chunk: ref, attempt: lease.attempt, delayMs, error: message });
+        await sleep(delayMs, ctx.hard);
+        continue;
+      }
+      events.emit('chunk:failed', { runId, chunk: ref, attempt: lease.attempt, error: message });
+      return { outcome: 'failed', error: message };
+    }
+  }
+}
+
+async function attemptChunk(ctx: ChunkContext, lease: Lease): Promise<ChunkStats> {
+  const { job, plan, source, target, ledger, staged } = ctx;
+  const chunk = lease.chunk;
+  // The chunk's own abort: shutdown, timeout, or a lost lease.
+  const controller = new AbortController();
+  const onHard = (): void => controller.abort(ctx.hard.reason);
+  ctx.hard.addEventListener('abort', onHard, { once: true });
+  const timeout = setTimeout(
+    () => controller.abort(new BackfillError('CHUNK_TIMEOUT', `chunk ${chunk.key} timed out after ${job.timeoutMs} ms`, { retryable: true })),
+    job.timeoutMs,
+  ).unref();
+  const heartbeat = setInterval(() => {
+    try {
+      ledger.heartbeat(lease, LEASE_MS);
+    } catch (err) {
+      controller.abort(err);
+    }
+  }, LEASE_MS / 3).unref();
+  const conn = await ctx.session.connect();
+  const temp = quoteIdent(`backfill_chunk_${lease.token}`);
+  try {
+    await source.attach(conn);
+    await target.attach(conn);
+    const stage = staged?.get(chunk.key);
+    const relation =
+      stage?.relation ??
+      source.chunkRelation({ chunk, column: job.chunking.column, literals: rangeLiterals(chunk, plan.sourceColumnType, ctx.timezone) });
+    // Identity appends and replaces write exactly what they read; otherwise materialise the
+    // chunk once so rows read are counted and the transform sees `source` as just this chunk.
+    let rowsRead = stage?.rows;
+    let query: string;
+    if (direct(job)) {
+      query = `SELECT * FROM ${relation}`;
+    } else {
+      const created = await conn.all<{ Count: string }>(`CREATE OR REPLACE TEMP TABLE ${temp} AS SELECT * FROM ${relation}`, controller.signal);
+      rowsRead = Number(created[0]?.Count ?? 0);
+      query = transformQuery(job, temp);
+    }
+    const range =
+      plan.outputColumnType === undefined
+        ? undefined
+        : { column: job.chunking.column, ...rangeLiterals(chunk, plan.outputColumnType, ctx.timezone) };
+    const result = await ctx.writeSlots(() =>
+      target.write({
+        chunk, token: lease.token, generation: lease.generation, mode: job.write.mode, key: job.write.key,
+        query, range, conn, signal: controller.signal,
+      }),
+    );
+    if (controller.signal.aborted) throw controller.signal.reason;
+    return { rowsRead: rowsRead ?? result.rowsWritten, rowsWritten: result.rowsWritten, rowsRejected: 0, bytes: result.bytes };
+  } catch (err) {
+    throw controller.signal.aborted && !(err instanceof BackfillError && err.code === 'SOURCE_DATA') ? (controller.signal.reason ?? err) : err;
+  } finally {
+    clearTimeout(timeout);
+    clearInterval(heartbeat);
+    ctx.hard.removeEventListener('abort', onHard);
+    if (!direct(job)) await conn.run(`DROP TABLE IF EXISTS ${temp}`).catch(() => {});
+    conn.close();
+  }
+}
+
+function direct(job: Job): boolean {
+  return job.transform === undefined && job.write.mode !== 'merge';
+}
+
+/**
+ * Chunks left `running` by a dead process: when the target holds the chunk's commit marker with
+ * the lease's token, the data committed before the ledger mark — adopt it instead of redoing it.
+ */
+async function recoverStale(job: Job, ledger: Ledger, target: Target, conn: DuckConn, events: EventBus, runId: string): Promise<void> {
+  for (const stale of ledger.staleChunks(job.name, Date.now(), ownerAlive)) {
+    const chunk: Chunk = { key: stale.key, kind: stale.kind, lo: stale.lo, hi: stale.hi, tag: stale.tag };
+    const committed = target.capabilities.transactional ? await target.committedToken(conn, chunk) : undefined;
+    if (committed !== undefined && committed.token === stale.fencingToken) {
+      const stats = { rowsRead: committed.rows, rowsWritten: committed.rows, rowsRejected: 0, bytes: 0 };
+      if (ledger.adoptCommitted(job.name, stale.key, stale.fencingToken, stats)) {
+        events.emit('warning', { runId, message: `chunk ${stale.key} had committed before its process stopped; recorded it as done` });
+      }
+    } else {
+      ledger.resetStale(job.name, stale.key, stale.fencingToken);
+    }
+  }
+}
+
+function summarize(
+  runId: string,
+  total: number,
+  todo: readonly Chunk[],
+  outcomes: Map<string, { outcome: ChunkOutcome; error?: string; stats?: ChunkStats }>,
+  stopping: string | undefined,
+  started: number,
+): RunResult {
+  const count = (o: ChunkOutcome): number => [...outcomes.values()].filter((x) => x.outcome === o).length;
+  const sum = (f: (s: ChunkStats) => number): number => [...outcomes.values()].reduce((n, x) => n + (x.stats === undefined ? 0 : f(x.stats)), 0);
+  const failed = count('failed');
+  const interrupted = count('interrupted') + todo.filter((c) => !outcomes.has(c.key)).length;
+  return {
+    runId, total,
+    status: stopping !== undefined && interrupted > 0 ? 'interrupted' : failed > 0 ? 'failed' : 'done',
+    done: count('done'), failed, skipped: count('skipped'), interrupted,
+    rowsRead: sum((s) => s.rowsRead), rowsWritten: sum((s) => s.rowsWritten), bytes: sum((s) => s.bytes),
+    ms: Date.now() - started,
+    chunks: todo.map((c) => {
+      const o = outcomes.get(c.key);
+      return { key: c.key, outcome: o?.outcome ?? 'interrupted', ...(o?.error === undefined ? {} : { error: o.error }) };
+    }),
+  };
+}

@@ -1,0 +1,83 @@
+// One pass over a source that cannot prune: split the pending chunks' rows into per-chunk Parquet files.
+
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Chunk } from '../core/chunk.js';
+import { quoteIdent, quoteLiteral } from '../core/sql-text.js';
+import type { Source } from '../connectors/connector.js';
+import type { DuckConn } from '../connectors/duckdb/duckdb-session.js';
+import { rangeLiterals, sqlList } from '../connectors/duckdb/duckdb-sql.js';
+import { processAlive } from '../connectors/parquet/parquet-target.js';
+
+export interface StagedChunk {
+  readonly relation: string;
+  readonly rows: number;
+}
+
+const CHUNK_COLUMN = '__backfill_chunk';
+
+/**
+ * Rows find their chunk with an ASOF join on the chunks' lower bounds (one sorted pass, no
+ * per-chunk scan); rows in no pending chunk, including NULLs in the chunk column, are left out.
+ */
+export async function stageChunks(
+  conn: DuckConn,
+  source: Source,
+  chunks: readonly Chunk[],
+  column: string,
+  columnType: string,
+  timezone: string,
+  dir: string,
+  signal: AbortSignal,
+): Promise<Map<string, StagedChunk>> {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const values = chunks.map((chunk, i) => {
+    const lit = rangeLiterals(chunk, columnType, timezone);
+    return `(${i}, ${lit.lo}, ${lit.hi})`;
+  });
+  const table = quoteIdent(`backfill_stage_chunks_${process.pid}`);
+  await conn.run(`CREATE OR REPLACE TEMP TABLE ${table} AS SELECT * FROM (VALUES ${values.join(', ')}) AS c(idx, lo, hi)`, signal);
+  const col = quoteIdent(column);
+  const stats = await conn.all<{ filename: string; count: string; partition_keys: Record<string, string> | null }>(
+    `COPY (SELECT s.*, c.idx AS ${quoteIdent(CHUNK_COLUMN)} FROM ${source.relation()} AS s
+           ASOF JOIN ${table} AS c ON s.${col} >= c.lo WHERE s.${col} < c.hi)
+     TO ${quoteLiteral(dir)} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (${quoteIdent(CHUNK_COLUMN)}),
+       FILENAME_PATTERN 'data_{i}', RETURN_STATS true)`,
+    signal,
+  );
+  await conn.run(`DROP TABLE IF EXISTS ${table}`);
+  const files = new Map<number, { paths: string[]; rows: number }>();
+  for (const s of stats) {
+    const match = new RegExp(`${CHUNK_COLUMN}=(\\d+)`).exec(s.filename);
+    if (match === null) continue;
+    const idx = Number(match[1]);
+    const entry = files.get(idx) ?? { paths: [], rows: 0 };
+    entry.paths.push(s.filename);
+    entry.rows += Number(s.count);
+    files.set(idx, entry);
+  }
+  const out = new Map<string, StagedChunk>();
+  chunks.forEach((chunk, i) => {
+    const entry = files.get(i);
+    out.set(chunk.key, {
+      relation: entry === undefined ? `(SELECT * FROM ${source.relation()} LIMIT 0)` : `read_parquet(${sqlList(entry.paths)})`,
+      rows: entry?.rows ?? 0,
+    });
+  });
+  return out;
+}
+
+/** Remove staging folders of runs whose process has gone. Folder names start with the pid. */
+export function cleanDeadStages(root: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(name.split('-')[0]);
+    if (!Number.isInteger(pid) || !processAlive(pid)) rmSync(join(root, name), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,15 @@
+// The library API: the same functions the `backfill` command uses.
+
+export { defineJob, type Job, type WriteMode, type DefineJobOptions } from './job/job.js';
+export { loadJobFile, parseJobText } from './job/job-loader.js';
+export type { JobInput } from './job/job-schema.js';
+export { runBackfill, type RunOptions, type RunResult, type ChunkOutcome } from './engine/run-backfill.js';
+export { planBackfill, type BackfillPlan, type PlannedChunk } from './engine/plan-backfill.js';
+export { readStatus, type JobStatus } from './engine/read-status.js';
+export { EventBus, type BackfillEvents, type BackfillEventName, type RunResultSummary } from './core/events.js';
+export { planChunks, selectChunks, type Chunking, type SourceBounds } from './core/planner.js';
+export type { Chunk, ChunkStats } from './core/chunk.js';
+export * from './core/errors.js';
+export { SqliteLedger } from './ledger/sqlite/sqlite-ledger.js';
+export type { Ledger, LedgerReader, ChunkRecord, RunRecord, Lease } from './ledger/ledger.js';
+export { generateEvents } from './demo/generate-events.js';

@@ -1,0 +1,72 @@
+// The job-file contract as a schema: what users write, validated before any work starts.
+
+import { z } from 'zod';
+import { parseDuration } from '../core/duration.js';
+import { csvSourceSchema, jsonlSourceSchema } from '../connectors/files/files-config.js';
+import { parquetSourceSchema, parquetTargetSchema } from '../connectors/parquet/parquet-config.js';
+import { duckdbSourceSchema, duckdbTargetSchema } from '../connectors/duckdb/duckdb-config.js';
+
+export const SOURCE_TYPES = ['csv', 'jsonl', 'parquet', 'duckdb'] as const;
+export const TARGET_TYPES = ['parquet', 'duckdb'] as const;
+
+const durationSchema = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (typeof ms === 'string') {
+    ctx.addIssue({ code: 'custom', message: ms });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const boundSchema = z.union([z.string().min(1), z.number(), z.date()]);
+
+const chunkSchema = z
+  .strictObject({
+    column: z.string().min(1),
+    every: z.string().min(1).optional(),
+    size: z.union([z.number().int().positive(), z.string().regex(/^\d+$/, 'a whole number')]).optional(),
+    from: boundSchema.optional(),
+    to: boundSchema.optional(),
+    timezone: z.string().min(1).default('UTC'),
+  })
+  .superRefine((c, ctx) => {
+    if ((c.every === undefined) === (c.size === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'give exactly one of every (time chunks, e.g. "1 day") or size (key chunks, e.g. 1000000)' });
+    }
+  });
+
+export const jobSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'letters, digits, "_", "-" and "." (at most 128), starting with a letter or digit'),
+  description: z.string().optional(),
+  source: z.discriminatedUnion('type', [csvSourceSchema, jsonlSourceSchema, parquetSourceSchema, duckdbSourceSchema]),
+  target: z.discriminatedUnion('type', [parquetTargetSchema, duckdbTargetSchema]),
+  chunk: chunkSchema,
+  transform: z.string().min(1).optional(),
+  write: z
+    .strictObject({
+      mode: z.enum(['append', 'replace', 'merge']).default('replace'),
+      key: z.array(z.string().min(1)).min(1).optional(),
+    })
+    .default({ mode: 'replace' }),
+  concurrency: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
+  retries: z
+    .strictObject({
+      attempts: z.number().int().min(1).max(100).default(3),
+      backoff: durationSchema.default(1000),
+      maxBackoff: durationSchema.default(30_000),
+    })
+    .default({ attempts: 3, backoff: 1000, maxBackoff: 30_000 }),
+  timeout: durationSchema.default(3_600_000),
+  shutdownTimeout: durationSchema.default(30_000),
+  ledger: z.string().min(1).optional(),
+  duckdb: z
+    .strictObject({
+      threads: z.number().int().min(1).max(1024).optional(),
+      memoryLimit: z.string().min(1).optional(),
+      tempDirectory: z.string().min(1).optional(),
+    })
+    .optional(),
+});
+
+export type JobInput = z.input<typeof jobSchema>;
+export type JobSpec = z.output<typeof jobSchema>;

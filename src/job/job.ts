@@ -1,0 +1,158 @@
+// A validated, resolved job: what the engine runs. Built by `defineJob` or `loadJobFile`.
+
+import { availableParallelism } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { IANAZone } from 'luxon';
+import type { Chunking } from '../core/planner.js';
+import { parseInstant, parseKey } from '../core/planner.js';
+import { parseStep } from '../core/duration.js';
+import { JobSpecError, type JobIssue } from '../core/errors.js';
+import { jobSchema, SOURCE_TYPES, TARGET_TYPES, type JobInput, type JobSpec } from './job-schema.js';
+
+export type WriteMode = 'append' | 'replace' | 'merge';
+
+export interface Job {
+  readonly name: string;
+  /** The job file, when loaded from one. */
+  readonly file: string | undefined;
+  /** Relative paths in the job resolve against this folder. */
+  readonly baseDir: string;
+  readonly source: JobSpec['source'];
+  readonly target: JobSpec['target'];
+  readonly chunking: Chunking;
+  readonly transform: string | undefined;
+  readonly write: { readonly mode: WriteMode; readonly key: readonly string[] };
+  readonly concurrency: number;
+  readonly retries: { readonly attempts: number; readonly backoffMs: number; readonly maxBackoffMs: number };
+  readonly timeoutMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly ledgerPath: string;
+  /** Folder for the run's working files (staging, DuckDB spill). */
+  readonly stateDir: string;
+  readonly duckdb: { readonly threads: number; readonly memoryLimit: string | undefined; readonly tempDirectory: string };
+}
+
+export interface DefineJobOptions {
+  /** Folder that relative paths resolve against; defaults to the working directory. */
+  readonly baseDir?: string;
+  /** Only used in error messages. */
+  readonly file?: string;
+}
+
+/** Validate and resolve a job given as an object; throws JobSpecError naming every bad field. */
+export function defineJob(input: JobInput | unknown, options: DefineJobOptions = {}): Job {
+  const parsed = jobSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new JobSpecError(parsed.error.issues.map((issue) => toJobIssue(issue, input)), options.file);
+  }
+  return resolveJob(parsed.data, options);
+}
+
+function toJobIssue(issue: { path: PropertyKey[]; message: string; code: string; keys?: string[] }, input: unknown): JobIssue {
+  const path = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys' && issue.keys !== undefined) {
+    const prefix = path === '' ? '' : `${path}.`;
+    return { path: `${prefix}${issue.keys.join(', ' + prefix)}`, message: 'unknown field' };
+  }
+  if (issue.code === 'invalid_union' && (path === 'source' || path === 'target' || path === 'source.type' || path === 'target.type')) {
+    const side = path.startsWith('source') ? 'source' : 'target';
+    const given = (input as Record<string, Record<string, unknown> | undefined> | undefined)?.[side]?.type;
+    const types = side === 'source' ? SOURCE_TYPES : TARGET_TYPES;
+    return {
+      path: `${side}.type`,
+      message: given === undefined ? `missing; one of ${types.join(', ')}` : `unknown type "${String(given)}"; one of ${types.join(', ')}`,
+    };
+  }
+  if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) return { path, message: 'required' };
+  return { path, message: issue.message };
+}
+
+function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
+  const baseDir = resolve(options.baseDir ?? process.cwd());
+  const issues: JobIssue[] = [];
+  const at = (path: string, message: string): void => {
+    issues.push({ path, message });
+  };
+
+  const chunking = resolveChunking(spec, at);
+  if (spec.write.mode === 'merge' && spec.write.key === undefined) at('write.key', 'merge mode needs the key columns to match rows on');
+
+  if (issues.length > 0) throw new JobSpecError(issues, options.file);
+
+  const abs = (p: string): string => (isAbsolute(p) ? p : join(baseDir, p));
+  const absList = (p: string | string[]): string | string[] => (Array.isArray(p) ? p.map(abs) : abs(p));
+  const source: JobSpec['source'] =
+    spec.source.type === 'duckdb' ? { ...spec.source, database: abs(spec.source.database) } : { ...spec.source, path: absList(spec.source.path) };
+  const target: JobSpec['target'] =
+    spec.target.type === 'duckdb' ? { ...spec.target, database: abs(spec.target.database) } : { ...spec.target, path: abs(spec.target.path) };
+  const stateDir = join(baseDir, '.backfill');
+  const cores = availableParallelism();
+  return {
+    name: spec.name,
+    file: options.file,
+    baseDir,
+    source,
+    target,
+    chunking,
+    transform: spec.transform?.trim().replace(/;\s*$/, ''),
+    write: { mode: spec.write.mode, key: spec.write.key ?? [] },
+    // Chunks share one DuckDB thread pool sized to the cores, so more chunks in flight than
+    // cores only adds memory; two keep the pool busy while one chunk commits.
+    concurrency: spec.concurrency === 'auto' ? Math.max(2, cores) : spec.concurrency,
+    retries: { attempts: spec.retries.attempts, backoffMs: spec.retries.backoff, maxBackoffMs: spec.retries.maxBackoff },
+    timeoutMs: spec.timeout,
+    shutdownTimeoutMs: spec.shutdownTimeout,
+    stateDir,
+    ledgerPath: spec.ledger === undefined ? join(stateDir, `${spec.name}.ledger.sqlite`) : abs(spec.ledger),
+    duckdb: {
+      threads: spec.duckdb?.threads ?? cores,
+      memoryLimit: spec.duckdb?.memoryLimit,
+      tempDirectory: spec.duckdb?.tempDirectory === undefined ? join(stateDir, 'tmp') : abs(spec.duckdb.tempDirectory),
+    },
+  };
+}
+
+function resolveChunking(spec: JobSpec, at: (path: string, message: string) => void): Chunking {
+  const c = spec.chunk;
+  if (c.every !== undefined) {
+    const step = parseStep(c.every);
+    if (typeof step === 'string') at('chunk.every', step);
+    if (!IANAZone.isValidZone(c.timezone)) at('chunk.timezone', `unknown time zone "${c.timezone}" (use an IANA name such as UTC or Europe/Berlin)`);
+    const bound = (name: 'from' | 'to'): number | undefined => {
+      const value = c[name];
+      if (value === undefined) return undefined;
+      try {
+        if (value instanceof Date) return value.getTime();
+        if (typeof value === 'number') throw new Error(`a time chunk needs a date such as 2021-03-01, got the number ${value}`);
+        return parseInstant(value, IANAZone.isValidZone(c.timezone) ? c.timezone : 'UTC');
+      } catch (err) {
+        at(`chunk.${name}`, (err as Error).message);
+        return undefined;
+      }
+    };
+    const from = bound('from');
+    const to = bound('to');
+    if (from !== undefined && to !== undefined && to <= from) at('chunk.to', 'must be after chunk.from');
+    return { kind: 'time', column: c.column, step: typeof step === 'string' ? { n: 1, unit: 'day' } : step, timezone: c.timezone, from, to };
+  }
+  const size = BigInt(c.size ?? 1);
+  const bound = (name: 'from' | 'to'): bigint | undefined => {
+    const value = c[name];
+    if (value === undefined) return undefined;
+    try {
+      if (typeof value === 'number') {
+        if (!Number.isSafeInteger(value)) throw new Error(`must be an integer, got ${value}`);
+        return BigInt(value);
+      }
+      if (value instanceof Date) throw new Error('a key chunk needs an integer bound, got a date');
+      return parseKey(value);
+    } catch (err) {
+      at(`chunk.${name}`, (err as Error).message);
+      return undefined;
+    }
+  };
+  const from = bound('from');
+  const to = bound('to');
+  if (from !== undefined && to !== undefined && to <= from) at('chunk.to', 'must be greater than chunk.from');
+  return { kind: 'key', column: c.column, size, from, to };
+}

@@ -1,0 +1,100 @@
+// The ledger contract: the durable record of runs and chunks, split into a read side and a write side.
+
+import type { Chunk, ChunkStats } from '../core/chunk.js';
+
+export type ChunkStatus = 'pending' | 'running' | 'done' | 'failed';
+export type RunStatus = 'running' | 'done' | 'failed' | 'interrupted';
+
+export interface ChunkRecord {
+  readonly job: string;
+  readonly key: string;
+  readonly kind: Chunk['kind'];
+  readonly lo: string;
+  readonly hi: string;
+  readonly tag: string;
+  readonly status: ChunkStatus;
+  readonly attempts: number;
+  /** How many times this chunk has completed; names append-mode output so a replay overwrites. */
+  readonly generation: number;
+  readonly runId: string | null;
+  readonly leaseOwner: string | null;
+  readonly leaseExpiresAt: number | null;
+  readonly fencingToken: number;
+  readonly startedAt: number | null;
+  readonly finishedAt: number | null;
+  readonly durationMs: number | null;
+  readonly rowsRead: number | null;
+  readonly rowsWritten: number | null;
+  readonly rowsRejected: number | null;
+  readonly bytes: number | null;
+  readonly error: string | null;
+}
+
+export interface RunRecord {
+  readonly runId: string;
+  readonly job: string;
+  readonly owner: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly status: RunStatus;
+  readonly startedAt: number;
+  readonly heartbeatAt: number | null;
+  readonly finishedAt: number | null;
+  readonly options: string | null;
+  readonly chunksTotal: number;
+  readonly chunksDone: number;
+  readonly chunksFailed: number;
+  readonly rowsRead: number;
+  readonly rowsWritten: number;
+  readonly bytes: number;
+  readonly error: string | null;
+}
+
+/** What `status` and the dashboard may see: reads only. */
+export interface LedgerReader {
+  listChunks(job: string): ChunkRecord[];
+  getChunk(job: string, key: string): ChunkRecord | undefined;
+  listRuns(job: string, limit?: number): RunRecord[];
+  close(): void;
+}
+
+/** A chunk claimed by one owner: every later write for it must present the token. */
+export interface Lease {
+  readonly job: string;
+  readonly chunk: Chunk;
+  readonly token: number;
+  readonly owner: string;
+  readonly attempt: number;
+  readonly generation: number;
+}
+
+export interface Ledger extends LedgerReader {
+  /** Register the planned chunks; existing records are kept as they are. */
+  syncChunks(job: string, chunks: readonly Chunk[]): void;
+  /** Claim a chunk unless it is done or leased by a live owner. One statement, returns the new fencing token. */
+  claim(job: string, chunk: Chunk, owner: string, runId: string, leaseMs: number): Lease | undefined;
+  /** Extend the lease; throws a LEASE_LOST LedgerError if the token is no longer current. */
+  heartbeat(lease: Lease, leaseMs: number): void;
+  complete(lease: Lease, stats: ChunkStats, durationMs: number): void;
+  fail(lease: Lease, error: string, durationMs: number): void;
+  /** Give the chunk back unfinished (shutdown, lost race); fenced by token. */
+  release(lease: Lease, error?: string): void;
+  /** Put done or failed chunks back to pending so they are processed again (restate). */
+  reset(job: string, keys: readonly string[]): number;
+  /** Running chunks whose lease expired or whose owner process is gone. */
+  staleChunks(job: string, now: number, isOwnerAlive: (owner: string) => boolean): ChunkRecord[];
+  /** Mark a stale chunk done because its target already holds its commit (crash between commit and mark). */
+  adoptCommitted(job: string, key: string, token: number, stats: ChunkStats): boolean;
+  /** Put a stale chunk back to pending; fenced by the stale token. */
+  resetStale(job: string, key: string, token: number): boolean;
+
+  /** min/max measured earlier for this source fingerprint; null values mean the source was empty. */
+  cachedBounds(job: string, fingerprint: string, column: string): { min: string | null; max: string | null } | undefined;
+  saveBounds(job: string, fingerprint: string, column: string, min: string | null, max: string | null): void;
+
+  startRun(run: { runId: string; job: string; owner: string; host: string; pid: number; options: string; chunksTotal: number }): void;
+  heartbeatRun(runId: string): void;
+  finishRun(runId: string, result: { status: RunStatus; chunksDone: number; chunksFailed: number; rowsRead: number; rowsWritten: number; bytes: number; error?: string }): void;
+  /** Runs left `running` by a process that no longer exists are marked interrupted. */
+  closeDeadRuns(job: string, isOwnerAlive: (owner: string) => boolean): number;
+}

@@ -1,0 +1,207 @@
+// The embedded ledger: one SQLite file in WAL mode, so `status` can read while a run writes.
+
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Chunk, ChunkStats } from '../../core/chunk.js';
+import { LedgerError } from '../../core/errors.js';
+import type { ChunkRecord, Lease, Ledger, LedgerReader, RunRecord, RunStatus } from '../ledger.js';
+import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+import { SQL } from './sqlite-statements.js';
+
+export interface SqliteLedgerOptions {
+  /** Open without writing: no migrations, no locks taken (for `status`). */
+  readonly readonly?: boolean;
+}
+
+export class SqliteLedger implements Ledger {
+  private readonly db: Database.Database;
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+  }
+
+  static open(path: string, options: SqliteLedgerOptions = {}): SqliteLedger {
+    let db: Database.Database;
+    try {
+      if (options.readonly !== true) mkdirSync(dirname(path), { recursive: true });
+      db = new Database(path, { readonly: options.readonly === true, fileMustExist: options.readonly === true });
+    } catch (cause) {
+      throw new LedgerError(`cannot open the ledger ${path}: ${(cause as Error).message}`, { cause });
+    }
+    db.pragma('busy_timeout = 10000');
+    if (options.readonly !== true) {
+      db.pragma('journal_mode = WAL');
+      // WAL + NORMAL is durable across process crashes (SIGKILL); only an OS crash may lose the last commits.
+      db.pragma('synchronous = NORMAL');
+      migrate(db, path);
+    } else {
+      checkVersion(db, path);
+    }
+    return new SqliteLedger(db);
+  }
+
+  /** Open for reading only, e.g. for `status`; undefined when the ledger does not exist yet. */
+  static openReader(path: string): LedgerReader | undefined {
+    try {
+      return SqliteLedger.open(path, { readonly: true });
+    } catch (err) {
+      if (err instanceof LedgerError && /unable to open|does not exist|SQLITE_CANTOPEN/i.test(String((err.cause as Error)?.message ?? err.message))) return undefined;
+      throw err;
+    }
+  }
+
+  listChunks(job: string): ChunkRecord[] {
+    return this.db.prepare(SQL.listChunks).all(job) as ChunkRecord[];
+  }
+
+  getChunk(job: string, key: string): ChunkRecord | undefined {
+    return this.db.prepare(SQL.getChunk).get(job, key) as ChunkRecord | undefined;
+  }
+
+  listRuns(job: string, limit = 20): RunRecord[] {
+    return this.db.prepare(SQL.listRuns).all(job, limit) as RunRecord[];
+  }
+
+  syncChunks(job: string, chunks: readonly Chunk[]): void {
+    const insert = this.db.prepare(SQL.insertChunk);
+    const now = Date.now();
+    this.db.transaction(() => {
+      this.db.prepare(SQL.ensureTokenRow).run(job);
+      for (const c of chunks) insert.run({ job, key: c.key, kind: c.kind, lo: c.lo, hi: c.hi, tag: c.tag, now });
+    }).immediate();
+  }
+
+  claim(job: string, chunk: Chunk, owner: string, runId: string, leaseMs: number): Lease | undefined {
+    return this.db.transaction((): Lease | undefined => {
+      this.db.prepare(SQL.ensureTokenRow).run(job);
+      const { token } = this.db.prepare(SQL.nextToken).get(job) as { token: number };
+      const now = Date.now();
+      const row = this.db.prepare(SQL.claim).get({ job, key: chunk.key, owner, runId, token, now, expires: now + leaseMs }) as
+        | { attempts: number; generation: number }
+        | undefined;
+      if (row === undefined) return undefined;
+      return { job, chunk, token, owner, attempt: row.attempts, generation: row.generation };
+    }).immediate();
+  }
+
+  heartbeat(lease: Lease, leaseMs: number): void {
+    const now = Date.now();
+    const changed = this.db.prepare(SQL.heartbeat).run({ ...keyOf(lease), now, expires: now + leaseMs }).changes;
+    if (changed !== 1) throw leaseLost(lease, 'heartbeat');
+  }
+
+  complete(lease: Lease, stats: ChunkStats, durationMs: number): void {
+    const changed = this.db.prepare(SQL.complete).run({ ...keyOf(lease), ...stats, durationMs, now: Date.now() }).changes;
+    if (changed !== 1) throw leaseLost(lease, 'complete');
+  }
+
+  fail(lease: Lease, error: string, durationMs: number): void {
+    const changed = this.db.prepare(SQL.fail).run({ ...keyOf(lease), error, durationMs, now: Date.now() }).changes;
+    if (changed !== 1) throw leaseLost(lease, 'fail');
+  }
+
+  release(lease: Lease, error?: string): void {
+    this.db.prepare(SQL.release).run({ ...keyOf(lease), error: error ?? null, now: Date.now() });
+  }
+
+  reset(job: string, keys: readonly string[]): number {
+    const stmt = this.db.prepare(SQL.reset);
+    const now = Date.now();
+    return this.db.transaction(() => keys.reduce((n, key) => n + stmt.run({ job, key, now }).changes, 0)).immediate();
+  }
+
+  staleChunks(job: string, now: number, isOwnerAlive: (owner: string) => boolean): ChunkRecord[] {
+    const running = this.db.prepare(SQL.staleChunks).all(job) as ChunkRecord[];
+    return running.filter((c) => (c.leaseExpiresAt ?? 0) < now || c.leaseOwner === null || !isOwnerAlive(c.leaseOwner));
+  }
+
+  adoptCommitted(job: string, key: string, token: number, stats: ChunkStats): boolean {
+    return this.db.prepare(SQL.adoptCommitted).run({ job, key, token, ...stats, now: Date.now() }).changes === 1;
+  }
+
+  resetStale(job: string, key: string, token: number): boolean {
+    return this.db.prepare(SQL.resetStale).run({ job, key, token, now: Date.now() }).changes === 1;
+  }
+
+  cachedBounds(job: string, fingerprint: string, column: string): { min: string | null; max: string | null } | undefined {
+    return this.db.prepare(SQL.cachedBounds).get(job, fingerprint, column) as { min: string | null; max: string | null } | undefined;
+  }
+
+  saveBounds(job: string, fingerprint: string, column: string, min: string | null, max: string | null): void {
+    this.db.prepare(SQL.saveBounds).run({ job, fingerprint, column, min, max, now: Date.now() });
+  }
+
+  startRun(run: { runId: string; job: string; owner: string; host: string; pid: number; options: string; chunksTotal: number }): void {
+    this.db.prepare(SQL.startRun).run({ ...run, now: Date.now() });
+  }
+
+  heartbeatRun(runId: string): void {
+    this.db.prepare(SQL.heartbeatRun).run(Date.now(), runId);
+  }
+
+  finishRun(
+    runId: string,
+    result: { status: RunStatus; chunksDone: number; chunksFailed: number; rowsRead: number; rowsWritten: number; bytes: number; error?: string },
+  ): void {
+    this.db.prepare(SQL.finishRun).run({ runId, ...result, error: result.error ?? null, now: Date.now() });
+  }
+
+  closeDeadRuns(job: string, isOwnerAlive: (owner: string) => boolean): number {
+    const runs = this.db.prepare(SQL.runningRuns).all(job) as { runId: string; owner: string }[];
+    let closed = 0;
+    for (const run of runs) {
+      if (!isOwnerAlive(run.owner)) closed += this.db.prepare(SQL.markRunInterrupted).run(run.runId).changes;
+    }
+    return closed;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function keyOf(lease: Lease): { job: string; key: string; token: number } {
+  return { job: lease.job, key: lease.chunk.key, token: lease.token };
+}
+
+function leaseLost(lease: Lease, action: string): LedgerError {
+  return new LedgerError(
+    `lost the lease on chunk ${lease.chunk.key} (token ${lease.token}) before ${action}: another worker took it over`,
+    { code: 'LEASE_LOST' },
+  );
+}
+
+function migrate(db: Database.Database, path: string): void {
+  db.exec('CREATE TABLE IF NOT EXISTS backfill_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
+  db.transaction(() => {
+    const current = readVersion(db);
+    if (current > SQLITE_MIGRATIONS.length) throw newerSchema(path, current);
+    for (let v = current; v < SQLITE_MIGRATIONS.length; v++) {
+      db.exec(SQLITE_MIGRATIONS[v] as string);
+    }
+    db.prepare(`INSERT INTO backfill_meta (key, value) VALUES ('schema_version', ?)
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(String(SQLITE_MIGRATIONS.length));
+  }).immediate();
+}
+
+function checkVersion(db: Database.Database, path: string): void {
+  const version = readVersion(db);
+  if (version > SQLITE_MIGRATIONS.length) throw newerSchema(path, version);
+  if (version < SQLITE_MIGRATIONS.length) throw new LedgerError(`the ledger ${path} has schema version ${version}; run \`backfill run\` once to upgrade it`);
+}
+
+function readVersion(db: Database.Database): number {
+  try {
+    const row = db.prepare(`SELECT value FROM backfill_meta WHERE key = 'schema_version'`).get() as { value: string } | undefined;
+    return row === undefined ? 0 : Number(row.value);
+  } catch {
+    return 0;
+  }
+}
+
+function newerSchema(path: string, version: number): LedgerError {
+  return new LedgerError(
+    `the ledger ${path} has schema version ${version}, newer than this backfill understands (${SQLITE_MIGRATIONS.length}); upgrade backfill`,
+  );
+}

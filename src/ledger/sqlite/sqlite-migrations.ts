@@ -1,0 +1,69 @@
+// Numbered migrations of the embedded ledger; the array index + 1 is the schema version.
+
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  /* 1 */ `
+  CREATE TABLE backfill_runs (
+    run_id        TEXT PRIMARY KEY,
+    job           TEXT NOT NULL,
+    owner         TEXT NOT NULL,
+    host          TEXT NOT NULL,
+    pid           INTEGER NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'interrupted')),
+    started_at    INTEGER NOT NULL,
+    heartbeat_at  INTEGER,
+    finished_at   INTEGER,
+    options       TEXT,
+    chunks_total  INTEGER NOT NULL DEFAULT 0,
+    chunks_done   INTEGER NOT NULL DEFAULT 0,
+    chunks_failed INTEGER NOT NULL DEFAULT 0,
+    rows_read     INTEGER NOT NULL DEFAULT 0,
+    rows_written  INTEGER NOT NULL DEFAULT 0,
+    bytes         INTEGER NOT NULL DEFAULT 0,
+    error         TEXT
+  );
+  CREATE INDEX backfill_runs_job ON backfill_runs (job, started_at);
+
+  CREATE TABLE backfill_chunks (
+    job              TEXT NOT NULL,
+    chunk_key        TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    lo               TEXT NOT NULL,
+    hi               TEXT NOT NULL,
+    tag              TEXT NOT NULL,
+    status           TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done', 'failed')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    generation       INTEGER NOT NULL DEFAULT 0,
+    run_id           TEXT,
+    lease_owner      TEXT,
+    lease_expires_at INTEGER,
+    fencing_token    INTEGER NOT NULL DEFAULT 0,
+    started_at       INTEGER,
+    finished_at      INTEGER,
+    duration_ms      INTEGER,
+    rows_read        INTEGER,
+    rows_written     INTEGER,
+    rows_rejected    INTEGER,
+    bytes            INTEGER,
+    error            TEXT,
+    updated_at       INTEGER NOT NULL,
+    PRIMARY KEY (job, chunk_key)
+  );
+  CREATE INDEX backfill_chunks_status ON backfill_chunks (job, status);
+
+  -- The source's min/max of the chunk column, kept while the source is unchanged (same fingerprint).
+  CREATE TABLE backfill_bounds (
+    job          TEXT PRIMARY KEY,
+    fingerprint  TEXT NOT NULL,
+    column_name  TEXT NOT NULL,
+    min_value    TEXT,
+    max_value    TEXT,
+    measured_at  INTEGER NOT NULL
+  );
+
+  -- One monotonically increasing fencing token per job.
+  CREATE TABLE backfill_tokens (
+    job        TEXT PRIMARY KEY,
+    last_token INTEGER NOT NULL
+  );
+  `,
+];

@@ -1,0 +1,65 @@
+// Every statement the embedded ledger runs, by name.
+
+const CHUNK_COLUMNS = `job, chunk_key AS key, kind, lo, hi, tag, status, attempts, generation, run_id AS runId,
+  lease_owner AS leaseOwner, lease_expires_at AS leaseExpiresAt, fencing_token AS fencingToken,
+  started_at AS startedAt, finished_at AS finishedAt, duration_ms AS durationMs, rows_read AS rowsRead,
+  rows_written AS rowsWritten, rows_rejected AS rowsRejected, bytes, error`;
+
+const RUN_COLUMNS = `run_id AS runId, job, owner, host, pid, status, started_at AS startedAt, heartbeat_at AS heartbeatAt,
+  finished_at AS finishedAt, options, chunks_total AS chunksTotal, chunks_done AS chunksDone,
+  chunks_failed AS chunksFailed, rows_read AS rowsRead, rows_written AS rowsWritten, bytes, error`;
+
+export const SQL = {
+  listChunks: `SELECT ${CHUNK_COLUMNS} FROM backfill_chunks WHERE job = ? ORDER BY kind, CASE kind WHEN 'key' THEN CAST(lo AS INTEGER) END, lo`,
+  getChunk: `SELECT ${CHUNK_COLUMNS} FROM backfill_chunks WHERE job = ? AND chunk_key = ?`,
+  listRuns: `SELECT ${RUN_COLUMNS} FROM backfill_runs WHERE job = ? ORDER BY started_at DESC, rowid DESC LIMIT ?`,
+  insertChunk: `INSERT INTO backfill_chunks (job, chunk_key, kind, lo, hi, tag, updated_at)
+    VALUES (@job, @key, @kind, @lo, @hi, @tag, @now) ON CONFLICT (job, chunk_key) DO NOTHING`,
+  ensureTokenRow: `INSERT INTO backfill_tokens (job, last_token) VALUES (?, 0) ON CONFLICT (job) DO NOTHING`,
+  nextToken: `UPDATE backfill_tokens SET last_token = last_token + 1 WHERE job = ? RETURNING last_token AS token`,
+  claim: `UPDATE backfill_chunks
+    SET status = 'running', lease_owner = @owner, lease_expires_at = @expires, fencing_token = @token,
+        attempts = attempts + 1, run_id = @runId, started_at = @now, finished_at = NULL, error = NULL, updated_at = @now
+    WHERE job = @job AND chunk_key = @key
+      AND (status IN ('pending', 'failed') OR (status = 'running' AND lease_expires_at < @now))
+    RETURNING attempts, generation`,
+  heartbeat: `UPDATE backfill_chunks SET lease_expires_at = @expires, updated_at = @now
+    WHERE job = @job AND chunk_key = @key AND fencing_token = @token AND status = 'running'`,
+  complete: `UPDATE backfill_chunks
+    SET status = 'done', generation = generation + 1, lease_owner = NULL, lease_expires_at = NULL, finished_at = @now,
+        duration_ms = @durationMs, rows_read = @rowsRead, rows_written = @rowsWritten, rows_rejected = @rowsRejected,
+        bytes = @bytes, error = NULL, updated_at = @now
+    WHERE job = @job AND chunk_key = @key AND fencing_token = @token AND status = 'running'`,
+  fail: `UPDATE backfill_chunks
+    SET status = 'failed', lease_owner = NULL, lease_expires_at = NULL, finished_at = @now, duration_ms = @durationMs,
+        error = @error, updated_at = @now
+    WHERE job = @job AND chunk_key = @key AND fencing_token = @token AND status = 'running'`,
+  release: `UPDATE backfill_chunks
+    SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, error = @error, updated_at = @now
+    WHERE job = @job AND chunk_key = @key AND fencing_token = @token AND status = 'running'`,
+  reset: `UPDATE backfill_chunks SET status = 'pending', error = NULL, updated_at = @now
+    WHERE job = @job AND chunk_key = @key AND status IN ('done', 'failed', 'pending')`,
+  staleChunks: `SELECT ${CHUNK_COLUMNS} FROM backfill_chunks WHERE job = ? AND status = 'running'`,
+  adoptCommitted: `UPDATE backfill_chunks
+    SET status = 'done', generation = generation + 1, lease_owner = NULL, lease_expires_at = NULL, finished_at = @now,
+        rows_read = @rowsRead, rows_written = @rowsWritten, rows_rejected = @rowsRejected, bytes = @bytes,
+        error = NULL, updated_at = @now
+    WHERE job = @job AND chunk_key = @key AND fencing_token = @token AND status = 'running'`,
+  resetStale: `UPDATE backfill_chunks SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
+    WHERE job = @job AND chunk_key = @key AND fencing_token = @token AND status = 'running'`,
+  startRun: `INSERT INTO backfill_runs (run_id, job, owner, host, pid, status, started_at, heartbeat_at, options, chunks_total)
+    VALUES (@runId, @job, @owner, @host, @pid, 'running', @now, @now, @options, @chunksTotal)`,
+  heartbeatRun: `UPDATE backfill_runs SET heartbeat_at = ? WHERE run_id = ?`,
+  finishRun: `UPDATE backfill_runs
+    SET status = @status, finished_at = @now, chunks_done = @chunksDone, chunks_failed = @chunksFailed,
+        rows_read = @rowsRead, rows_written = @rowsWritten, bytes = @bytes, error = @error
+    WHERE run_id = @runId`,
+  runningRuns: `SELECT run_id AS runId, owner FROM backfill_runs WHERE job = ? AND status = 'running'`,
+  markRunInterrupted: `UPDATE backfill_runs SET status = 'interrupted', finished_at = COALESCE(heartbeat_at, started_at),
+    error = 'the process stopped without finishing the run' WHERE run_id = ? AND status = 'running'`,
+  cachedBounds: `SELECT min_value AS min, max_value AS max FROM backfill_bounds WHERE job = ? AND fingerprint = ? AND column_name = ?`,
+  saveBounds: `INSERT INTO backfill_bounds (job, fingerprint, column_name, min_value, max_value, measured_at)
+    VALUES (@job, @fingerprint, @column, @min, @max, @now)
+    ON CONFLICT (job) DO UPDATE SET fingerprint = excluded.fingerprint, column_name = excluded.column_name,
+      min_value = excluded.min_value, max_value = excluded.max_value, measured_at = excluded.measured_at`,
+} as const;
