@@ -215,12 +215,11 @@ export async function generateEvents(options: GenerateEventsOptions): Promise<Ge
     const deviceCase = weightedCase('du', DEVICES);
     const selectEvents = (job: CopyJob): string => `
       WITH r AS (
-        SELECT day, d, n, users, day_us, unnest(range(n)) AS k
+        SELECT day, d, n, users, day_us, first_id, unnest(range(n)) AS k
         FROM days
         WHERE gz = ${job.gz} AND part = ${job.part} AND n > 0
       ), a AS (
-        SELECT *, first_id + k + 1 AS event_id, mix(${eventKey}, event_id) AS ek
-        FROM r JOIN days USING (d, day, n, users, day_us)
+        SELECT *, first_id + k + 1 AS event_id, mix(${eventKey}, event_id) AS ek FROM r
       ), b AS (
         SELECT *,
           -- Stratified within the day (so ts order follows event_id order), then warped by a
