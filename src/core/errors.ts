@@ -106,7 +106,8 @@ export function describeError(thrown: unknown): string {
   let current: unknown = thrown;
   for (let depth = 0; current !== undefined && depth < 5; depth++) {
     const err = coerceError(current);
-    if (!parts.some((p) => p.includes(err.message))) parts.push(err.message);
+    // A driver error wrapped by ours often repeats our message; say each thing once.
+    if (!parts.some((p) => p.includes(err.message) || err.message.includes(p))) parts.push(err.message);
     current = (err as { cause?: unknown }).cause;
   }
   return redactSecrets(parts.join(': '));

@@ -110,7 +110,6 @@ interface CopyJob {
   readonly target: string;
 }
 
-
 export async function generateEvents(options: GenerateEventsOptions): Promise<GenerateEventsResult> {
   const from = options.from ?? '2023-01-01';
   const days = options.days ?? 730;
@@ -137,18 +136,20 @@ export async function generateEvents(options: GenerateEventsOptions): Promise<Ge
   // order) and the cores are used by running several COPY statements at once, one per connection.
   // Input arrives in day order, so a partition file is never needed again once its day is done; but
   // if DuckDB hits its open-file cap it closes files mid-day and starts a data_1 for the same day.
-  const instance = await DuckDBInstance.create(':memory:', {
-    threads: '1',
-    partitioned_write_max_open_files: String(MAX_DAYS_PER_COPY + 16),
-  });
-  const connections: DuckDBConnection[] = [await instance.connect()];
-  const con = connections[0] as DuckDBConnection;
+  let instance: DuckDBInstance | undefined;
+  const connections: DuckDBConnection[] = [];
   try {
+    instance = await DuckDBInstance.create(':memory:', {
+      threads: '1',
+      partitioned_write_max_open_files: String(MAX_DAYS_PER_COPY + 16),
+    });
+    const con = await instance.connect();
+    connections.push(con);
     // DuckDB's random() is not reproducible once a query runs on several threads, and multi-argument
     // hash() combines its arguments with XOR (hash(k, 1) and hash(k, 2) are strongly correlated).
     // So every random draw is hash(xor(key, salt)): a 64-bit mixer applied to a per-entity key,
     // which is deterministic for a seed regardless of thread scheduling.
-    // Not TEMP: the lane connections below must see the macros and the days table.
+    // Macros and tables are not TEMP because the other connections below must see them.
     await query(con, `CREATE MACRO mix(k, s) AS hash(xor(k::UBIGINT, s::UBIGINT))`);
     await query(con, `CREATE MACRO u01(k, s) AS (mix(k, s) >> 11)::DOUBLE / 9007199254740992.0`);
     // Separate key streams per entity kind, so e.g. day 5 and event 5 never share random draws.
@@ -328,7 +329,7 @@ export async function generateEvents(options: GenerateEventsOptions): Promise<Ge
     return { files: dayRows.length, rows: copied, bytes, from, to };
   } finally {
     for (const c of connections) c.closeSync();
-    instance.closeSync();
+    instance?.closeSync();
     await rm(staging, { recursive: true, force: true });
   }
 }

@@ -1,7 +1,8 @@
 // The job-file contract as a schema: what users write, validated before any work starts.
 
 import { z } from 'zod';
-import { parseDuration } from '../core/duration.js';
+import { IANAZone } from 'luxon';
+import { parseDuration, parseStep } from '../core/duration.js';
 import { csvSourceSchema, jsonlSourceSchema } from '../connectors/files/files-config.js';
 import { parquetSourceSchema, parquetTargetSchema } from '../connectors/parquet/parquet-config.js';
 import { duckdbSourceSchema, duckdbTargetSchema } from '../connectors/duckdb/duckdb-config.js';
@@ -32,6 +33,13 @@ const chunkSchema = z
   .superRefine((c, ctx) => {
     if ((c.every === undefined) === (c.size === undefined)) {
       ctx.addIssue({ code: 'custom', message: 'give exactly one of every (time chunks, e.g. "1 day") or size (key chunks, e.g. 1000000)' });
+    }
+    if (c.every !== undefined) {
+      const step = parseStep(c.every);
+      if (typeof step === 'string') ctx.addIssue({ code: 'custom', path: ['every'], message: step });
+    }
+    if (!IANAZone.isValidZone(c.timezone)) {
+      ctx.addIssue({ code: 'custom', path: ['timezone'], message: `unknown time zone "${c.timezone}" (use an IANA name such as UTC or Europe/Berlin)` });
     }
   });
 

@@ -73,7 +73,7 @@ describe('generateEvents', () => {
     );
   });
 
-  it('reads back with exact row count, unique ids 1..rows, and every ts inside its file day', async () => {
+  it('reads back with exact row count, unique ids 1..rows, ts inside its file day and in id order', async () => {
     const [stats] = await queryAll(`
       WITH t AS (
         SELECT *, regexp_extract(filename, 'events-(\\d{4}-\\d{2}-\\d{2})\\.csv', 1)::DATE AS file_day
@@ -87,7 +87,9 @@ describe('generateEvents', () => {
         max(event_id) AS max_id,
         count(DISTINCT file_day) AS file_days,
         count(*) FILTER (WHERE ts < file_day OR ts >= file_day + INTERVAL 1 DAY) AS outside_day,
-        count(*) FILTER (WHERE (amount IS NULL) <> (event_type NOT IN ('purchase', 'add_to_cart'))) AS bad_amounts
+        count(*) FILTER (WHERE (amount IS NULL) <> (event_type NOT IN ('purchase', 'add_to_cart'))) AS bad_amounts,
+        (SELECT count(*) FROM (SELECT ts < lag(ts) OVER (ORDER BY event_id) AS back FROM t) WHERE back) AS ts_backwards,
+        (SELECT count(*) FROM (SELECT session_id FROM t GROUP BY ALL HAVING count(DISTINCT user_id) > 1)) AS shared_sessions
       FROM t`);
     expect(stats).toEqual({
       n: String(ROWS),
@@ -97,6 +99,8 @@ describe('generateEvents', () => {
       file_days: String(DAYS),
       outside_day: '0',
       bad_amounts: '0',
+      ts_backwards: '0',
+      shared_sessions: '0',
     });
   });
 
