@@ -1,0 +1,102 @@
+// One suite over every target × write mode: results, idempotent re-runs, restated changes, failed chunks.
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { defineJob, runBackfill, type Job, type WriteMode } from '../../src/index.js';
+import { tempDir } from '../helpers/cli.js';
+import { lakeGlob, query } from '../helpers/lake.js';
+
+const TARGETS = ['parquet', 'duckdb'] as const;
+const MODES: WriteMode[] = ['append', 'replace', 'merge'];
+
+async function makeSource(file: string, version: number): Promise<void> {
+  // 10 days × 1,000 rows; version 2 changes the values of day 3 only.
+  await query(`COPY (
+      SELECT i + 1 AS id, TIMESTAMP '2024-01-01' + to_microseconds(CAST(i AS BIGINT) * 86400000) AS ts,
+        CASE WHEN ${version} = 2 AND i // 1000 = 2 THEN i * 10 ELSE i END AS v, 'row ' || i AS label
+      FROM range(10000) t(i)) TO '${file}' (FORMAT parquet)`);
+}
+
+function jobFor(dir: string, target: (typeof TARGETS)[number], mode: WriteMode, transform?: string): Job {
+  return defineJob(
+    {
+      name: `conf-${target}-${mode}`,
+      source: { type: 'parquet', path: 'source.parquet' },
+      target: target === 'parquet' ? { type: 'parquet', path: 'lake', partitionBy: ['day'] } : { type: 'duckdb', database: 'target.duckdb', table: 'events' },
+      chunk: { column: 'ts', every: '1 day' },
+      transform: transform ?? `select *, strftime(ts, '%Y-%m-%d') as day from source`,
+      write: { mode, key: ['id'] },
+      concurrency: 2,
+      retries: { attempts: 1 },
+    },
+    { baseDir: dir },
+  );
+}
+
+async function targetRows(dir: string, target: (typeof TARGETS)[number]): Promise<{ n: number; ids: number; sumV: number }> {
+  const from =
+    target === 'parquet'
+      ? `read_parquet('${lakeGlob(join(dir, 'lake'))}', hive_partitioning = false)`
+      : `(SELECT * FROM (ATTACH '${join(dir, 'target.duckdb')}' AS t (READ_ONLY)) , t.events)`;
+  const sql =
+    target === 'parquet'
+      ? `SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(v) AS sumV FROM ${from}`
+      : `ATTACH '${join(dir, 'target.duckdb')}' AS t (READ_ONLY); SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(v) AS sumV FROM t.events`;
+  const rows = await query<{ n: string; ids: string; sumV: string }>(sql);
+  const r = rows[rows.length - 1] as { n: string; ids: string; sumV: string };
+  return { n: Number(r.n), ids: Number(r.ids), sumV: Number(r.sumV) };
+}
+
+const SUM_V1 = (9999 * 10000) / 2;
+// Day 3 (i = 2000..2999) multiplied by 10 in version 2.
+const DAY3 = ((2000 + 2999) * 1000) / 2;
+const SUM_V2 = SUM_V1 + DAY3 * 9;
+
+for (const target of TARGETS) {
+  for (const mode of MODES) {
+    describe(`${target} target, ${mode} mode`, () => {
+      it('loads, re-runs idempotently, restates a changed day, and keeps a failed chunk from touching the target', async () => {
+        const dir = tempDir(`conf-${target}-${mode}`);
+        const source = join(dir, 'source.parquet');
+        await makeSource(source, 1);
+
+        const first = await runBackfill(jobFor(dir, target, mode));
+        expect(first).toMatchObject({ status: 'done', done: 10, failed: 0, rowsRead: 10_000 });
+        expect(await targetRows(dir, target)).toEqual({ n: 10_000, ids: 10_000, sumV: SUM_V1 });
+
+        // A finished job does nothing.
+        const again = await runBackfill(jobFor(dir, target, mode));
+        expect(again).toMatchObject({ done: 0, rowsWritten: 0 });
+
+        // Restating unchanged data: replace and merge end where they were; append adds a copy by design.
+        const restated = await runBackfill(jobFor(dir, target, mode), { restate: true, from: '2024-01-02', to: '2024-01-03' });
+        expect(restated.done).toBe(1);
+        if (mode === 'merge' && target === 'duckdb') expect(restated.rowsWritten).toBe(0); // nothing really changed
+        const afterRestate = await targetRows(dir, target);
+        if (mode === 'append') expect(afterRestate.n).toBe(11_000);
+        else expect(afterRestate).toEqual({ n: 10_000, ids: 10_000, sumV: SUM_V1 });
+
+        // Day 3 changes in the source; restating it brings the change in.
+        await makeSource(source, 2);
+        const changed = await runBackfill(jobFor(dir, target, mode), { restate: true, from: '2024-01-03', to: '2024-01-04' });
+        expect(changed).toMatchObject({ done: 1, failed: 0, rowsRead: 1000 });
+        if (mode === 'merge' && target === 'duckdb') expect(changed.rowsWritten).toBe(1000); // every row of day 3 changed
+        const afterChange = await targetRows(dir, target);
+        if (mode === 'append') expect(afterChange.n).toBe(12_000);
+        else expect(afterChange).toEqual({ n: 10_000, ids: 10_000, sumV: SUM_V2 });
+
+        // A chunk that fails mid-write leaves the target as it was; the others commit.
+        const before = await targetRows(dir, target);
+        const failing = jobFor(
+          dir, target, mode,
+          `select *, strftime(ts, '%Y-%m-%d') as day from source where case when id = 4500 then error('boom on purpose') else true end`,
+        );
+        const broken = await runBackfill(failing, { restate: true, from: '2024-01-04', to: '2024-01-06' });
+        expect(broken).toMatchObject({ status: 'failed', done: 1, failed: 1 });
+        expect(broken.chunks.find((c) => c.outcome === 'failed')?.error).toContain('boom on purpose');
+        const after = await targetRows(dir, target);
+        if (mode === 'append') expect(after.n).toBe(before.n + 1000);
+        else expect(after).toEqual(before);
+      });
+    });
+  }
+}
