@@ -55,7 +55,8 @@ function planTime(spec: TimeChunking, bounds: SourceBounds | undefined): Chunk[]
   if (!anchor.isValid) throw new PlanError(`cannot align ${new Date(start).toISOString()} in zone ${spec.timezone}`);
   const unitKey = `${spec.step.unit}s` as const;
   const chunks: Chunk[] = [];
-  let lo = start;
+  // Without an explicit from, chunks start on a calendar boundary so they stay the same when older data arrives.
+  let lo = spec.from ?? anchor.toMillis();
   for (let k = 1; ; k++) {
     if (spec.to !== undefined ? lo >= spec.to : lo > (max as number)) break;
     const boundary = anchor.plus({ [unitKey]: k * spec.step.n }).toMillis();

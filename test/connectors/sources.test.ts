@@ -1,0 +1,109 @@
+// Every source type read through the engine: staged CSV, JSON lines, hive Parquet, DuckDB tables with key chunks.
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { defineJob, EventBus, planBackfill, runBackfill } from '../../src/index.js';
+import { tempDir } from '../helpers/cli.js';
+import { lakeGlob, query } from '../helpers/lake.js';
+
+async function writeRows(path: string, format: string, rows = 5000): Promise<void> {
+  await query(`COPY (SELECT i AS id, TIMESTAMP '2024-03-01' + to_microseconds(CAST(i AS BIGINT) * 3600000000 // 10) AS ts,
+      i % 7 AS bucket, CASE WHEN i % 100 = 0 THEN NULL ELSE 'v' || i END AS note
+    FROM range(${rows}) t(i)) TO '${path}' (${format})`);
+}
+
+describe('sources', () => {
+  it('stages a single CSV file once and commits chunk by chunk', async () => {
+    const dir = tempDir('src-csv');
+    await writeRows(join(dir, 'all.csv'), 'FORMAT csv, HEADER');
+    const job = defineJob(
+      {
+        name: 'staged', source: { type: 'csv', path: 'all.csv' }, chunk: { column: 'ts', every: '1 day' },
+        target: { type: 'parquet', path: 'lake' }, concurrency: 2,
+      },
+      { baseDir: dir },
+    );
+    const plan = await planBackfill(job);
+    expect(plan.strategy).toBe('stage');
+    expect(plan.bounds).toEqual({ min: '2024-03-01T00:00:00.000Z', max: '2024-03-21T19:54:00.000Z' });
+    expect(plan.counts.total).toBe(21);
+    const events = new EventBus();
+    const staged: number[] = [];
+    events.on('stage:done', (e) => staged.push(e.rows));
+    const result = await runBackfill(job, { events });
+    expect(staged).toEqual([5000]);
+    expect(result).toMatchObject({ status: 'done', done: 21, rowsRead: 5000, rowsWritten: 5000 });
+    const rows = await query<{ n: string; nulls: string }>(`SELECT count(*) AS n, count(*) FILTER (note IS NULL) AS nulls FROM read_parquet('${lakeGlob(join(dir, 'lake'))}')`);
+    expect(rows[0]).toEqual({ n: '5000', nulls: '50' });
+    // The bounds were measured once and kept: a second plan does not scan again, and finds the same.
+    expect((await planBackfill(job)).bounds).toEqual(plan.bounds);
+  });
+
+  it('reads JSON lines with a transform and counts rows read and written separately', async () => {
+    const dir = tempDir('src-jsonl');
+    await writeRows(join(dir, 'events.jsonl'), 'FORMAT json');
+    const job = defineJob(
+      {
+        name: 'jsonl', source: { type: 'jsonl', path: '*.jsonl' }, chunk: { column: 'ts', every: '1 week', from: '2024-03-04', to: '2024-03-18' },
+        transform: 'select id, ts, bucket from source where bucket = 0', target: { type: 'duckdb', database: 'out.duckdb', table: 'analytics.events' },
+      },
+      { baseDir: dir },
+    );
+    const result = await runBackfill(job);
+    expect(result.done).toBe(2);
+    const expected = await query<{ read: string; kept: string }>(`SELECT count(*) AS read, count(*) FILTER (bucket = 0) AS kept FROM read_json('${join(dir, 'events.jsonl')}')
+      WHERE ts >= TIMESTAMP '2024-03-04' AND ts < TIMESTAMP '2024-03-18'`);
+    expect(result.rowsRead).toBe(Number(expected[0]?.read));
+    expect(result.rowsWritten).toBe(Number(expected[0]?.kept));
+    const stored = await query<{ n: string }>(`ATTACH '${join(dir, 'out.duckdb')}' AS o (READ_ONLY); SELECT count(*) AS n FROM o.analytics.events`);
+    expect(stored[stored.length - 1]?.n).toBe(expected[0]?.kept);
+  });
+
+  it('prunes a hive-partitioned Parquet lake source and chunks a DuckDB table by key', async () => {
+    const dir = tempDir('src-hive');
+    mkdirSync(join(dir, 'in'));
+    await writeRows(join(dir, 'in'), 'FORMAT parquet, PARTITION_BY (bucket)');
+    const hive = defineJob(
+      { name: 'hive', source: { type: 'parquet', path: 'in/**/*.parquet' }, chunk: { column: 'ts', every: '3 days' }, target: { type: 'duckdb', database: 'db.duckdb', table: 'events' } },
+      { baseDir: dir },
+    );
+    expect((await planBackfill(hive)).strategy).toBe('prune');
+    const first = await runBackfill(hive);
+    expect(first).toMatchObject({ status: 'done', rowsWritten: 5000 });
+
+    const byKey = defineJob(
+      {
+        name: 'bykey', source: { type: 'duckdb', database: 'db.duckdb', table: 'events' }, chunk: { column: 'id', size: 1000 },
+        target: { type: 'parquet', path: 'lake', partitionBy: ['bucket'] }, write: { mode: 'merge', key: ['id'] },
+      },
+      { baseDir: dir },
+    );
+    const plan = await planBackfill(byKey);
+    expect(plan.chunks.map((c) => [c.lo, c.hi])).toEqual([['0', '1000'], ['1000', '2000'], ['2000', '3000'], ['3000', '4000'], ['4000', '5000']]);
+    const second = await runBackfill(byKey);
+    expect(second).toMatchObject({ status: 'done', done: 5, rowsRead: 5000, rowsWritten: 5000 });
+    const rows = await query<{ n: string; ids: string; b: string }>(
+      `SELECT count(*) AS n, count(DISTINCT id) AS ids, count(DISTINCT bucket) AS b FROM read_parquet('${lakeGlob(join(dir, 'lake'))}', hive_partitioning = true)`,
+    );
+    expect(rows[0]).toEqual({ n: '5000', ids: '5000', b: '7' });
+  });
+
+  it('follows a named time zone across DST: daily chunks are local days of 23 and 25 hours', async () => {
+    const dir = tempDir('src-tz');
+    await query(`COPY (SELECT i AS id, TIMESTAMPTZ '2021-03-13 00:00:00+00' + to_microseconds(CAST(i AS BIGINT) * 60000000) AS ts
+      FROM range(60 * 24 * 4) t(i)) TO '${join(dir, 'in.parquet')}' (FORMAT parquet)`);
+    const job = defineJob(
+      {
+        name: 'tz', source: { type: 'parquet', path: 'in.parquet' }, chunk: { column: 'ts', every: '1 day', timezone: 'America/New_York' },
+        target: { type: 'duckdb', database: 'tz.duckdb', table: 't' },
+      },
+      { baseDir: dir },
+    );
+    const plan = await planBackfill(job);
+    const hours = plan.chunks.map((c) => (Date.parse(c.hi) - Date.parse(c.lo)) / 3_600_000);
+    expect(plan.chunks[0]?.lo).toBe('2021-03-12T05:00:00Z'); // local midnight, EST
+    expect(hours).toContain(23); // 2021-03-14, spring forward
+    const result = await runBackfill(job);
+    expect(result.rowsWritten).toBe(60 * 24 * 4);
+  });
+});
