@@ -19,6 +19,8 @@ describe('filePeriod (UTC)', () => {
     { path: 'events-2024-02-29.csv', lo: utc(2024, 2, 29), hi: utc(2024, 3, 1), unit: 'day' },
     { path: 'sales-2024-02.csv', lo: utc(2024, 2, 1), hi: utc(2024, 3, 1), unit: 'month' },
     { path: 'C:\\data\\events-2021-03-01.csv', lo: utc(2021, 3, 1), hi: utc(2021, 3, 2), unit: 'day' },
+    // a malformed day folder falls back to the month folder around it
+    { path: 'lake/year=2021/month=03/day=123/x.parquet', lo: utc(2021, 3, 1), hi: utc(2021, 4, 1), unit: 'month' },
     { path: 'archive/2020/events-2021-03-01.csv', lo: utc(2021, 3, 1), hi: utc(2021, 3, 2), unit: 'day' },
   ];
 
@@ -36,6 +38,7 @@ describe('filePeriod (UTC)', () => {
     'events-20211345.csv',
     'year=2021/month=13/x.parquet',
     'id-123456789.csv',
+    'year=2021/month=123/x.parquet',
   ];
   for (const path of none) {
     it(`${path} → undefined`, () => {
