@@ -23,14 +23,18 @@ const PATTERNS: readonly { re: RegExp; unit: 'day' | 'month' }[] = [
  */
 export function filePeriod(path: string, timezone: string): FilePeriod | undefined {
   const normalized = path.replace(/\\/g, '/');
+  // Candidates from every pattern; the one ending last in the path wins (the file name over its
+  // folders), and at equal ends the earlier, more specific pattern.
+  let best: { end: number; period: FilePeriod } | undefined;
   for (const { re, unit } of PATTERNS) {
-    const matches = [...normalized.matchAll(re)];
-    const last = matches[matches.length - 1];
-    if (last === undefined) continue;
-    const [year, month, day] = [Number(last[1]), Number(last[2]), unit === 'day' ? Number(last[3]) : 1];
-    const start = DateTime.fromObject({ year, month, day }, { zone: timezone });
-    if (!start.isValid || year < 1000) continue;
-    return { lo: start.toMillis(), hi: start.plus(unit === 'day' ? { days: 1 } : { months: 1 }).toMillis(), unit };
+    for (const match of normalized.matchAll(re)) {
+      const [year, month, day] = [Number(match[1]), Number(match[2]), unit === 'day' ? Number(match[3]) : 1];
+      const start = DateTime.fromObject({ year, month, day }, { zone: timezone });
+      if (!start.isValid || year < 1000) continue;
+      const end = (match.index ?? 0) + match[0].length;
+      if (best !== undefined && end <= best.end) continue;
+      best = { end, period: { lo: start.toMillis(), hi: start.plus(unit === 'day' ? { days: 1 } : { months: 1 }).toMillis(), unit } };
+    }
   }
-  return undefined;
+  return best?.period;
 }

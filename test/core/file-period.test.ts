@@ -86,3 +86,15 @@ describe('filePeriod in a time zone', () => {
     );
   });
 });
+
+describe('filePeriod takes the last date in the path', () => {
+  it.each([
+    ['backup-2022-01-15/events-20210301.csv', '2021-03-01T00:00:00.000Z', 'day'],
+    ['2021-03-01/events-20210302.csv', '2021-03-02T00:00:00.000Z', 'day'],
+    ['year=2021/month=03/events-2021-03-05.csv', '2021-03-05T00:00:00.000Z', 'day'],
+    ['2020-12-31/sales-2021-03.parquet', '2021-03-01T00:00:00.000Z', 'month'],
+  ])('%s', (path, lo, unit) => {
+    const p = filePeriod(path, 'UTC');
+    expect(p === undefined ? undefined : { lo: new Date(p.lo).toISOString(), unit: p.unit }).toEqual({ lo, unit });
+  });
+});

@@ -29,14 +29,20 @@ export class SqliteLedger implements Ledger {
     } catch (cause) {
       throw new LedgerError(`cannot open the ledger ${path}: ${(cause as Error).message}`, { cause });
     }
-    db.pragma('busy_timeout = 10000');
-    if (options.readonly !== true) {
-      db.pragma('journal_mode = WAL');
-      // WAL + NORMAL is durable across process crashes (SIGKILL); only an OS crash may lose the last commits.
-      db.pragma('synchronous = NORMAL');
-      migrate(db, path);
-    } else {
-      checkVersion(db, path);
+    try {
+      db.pragma('busy_timeout = 10000');
+      if (options.readonly !== true) {
+        checkVersion(db, path, { allowOlder: true });
+        db.pragma('journal_mode = WAL');
+        // WAL + NORMAL is durable across process crashes (SIGKILL); only an OS crash may lose the last commits.
+        db.pragma('synchronous = NORMAL');
+        migrate(db, path);
+      } else {
+        checkVersion(db, path, { allowOlder: false });
+      }
+    } catch (err) {
+      db.close();
+      throw err;
     }
     return new SqliteLedger(db);
   }
@@ -185,10 +191,10 @@ function migrate(db: Database.Database, path: string): void {
   }).immediate();
 }
 
-function checkVersion(db: Database.Database, path: string): void {
+function checkVersion(db: Database.Database, path: string, options: { allowOlder: boolean }): void {
   const version = readVersion(db);
   if (version > SQLITE_MIGRATIONS.length) throw newerSchema(path, version);
-  if (version < SQLITE_MIGRATIONS.length) throw new LedgerError(`the ledger ${path} has schema version ${version}; run \`backfill run\` once to upgrade it`);
+  if (version < SQLITE_MIGRATIONS.length && !options.allowOlder) throw new LedgerError(`the ledger ${path} has schema version ${version}; run \`backfill run\` once to upgrade it`);
 }
 
 function readVersion(db: Database.Database): number {

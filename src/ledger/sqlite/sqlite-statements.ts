@@ -38,7 +38,7 @@ export const SQL = {
     SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, error = @error, updated_at = @now
     WHERE job = @job AND chunk_key = @key AND fencing_token = @token AND status = 'running'`,
   reset: `UPDATE backfill_chunks SET status = 'pending', error = NULL, updated_at = @now
-    WHERE job = @job AND chunk_key = @key AND status IN ('done', 'failed', 'pending')`,
+    WHERE job = @job AND chunk_key = @key AND status IN ('done', 'failed')`,
   staleChunks: `SELECT ${CHUNK_COLUMNS} FROM backfill_chunks WHERE job = ? AND status = 'running'`,
   adoptCommitted: `UPDATE backfill_chunks
     SET status = 'done', generation = generation + 1, lease_owner = NULL, lease_expires_at = NULL, finished_at = @now,
