@@ -6,6 +6,7 @@ import { EventBus } from '../core/events.js';
 import { loadJobFile } from '../job/job-loader.js';
 import { planBackfill, type BackfillPlan } from '../engine/plan-backfill.js';
 import { readStatus, type JobStatus } from '../engine/read-status.js';
+import { ledgerName } from '../ledger/open-ledger.js';
 import { runBackfill, type RunResult } from '../engine/run-backfill.js';
 import { attachProgress, type ProgressMode } from './progress.js';
 import { formatBytes, formatCount, formatDuration } from './format.js';
@@ -67,11 +68,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     .description("show the job's progress from its ledger (safe while a run is going)")
     .argument('<job>', 'job file (YAML)')
     .option('--json', 'print the status as JSON')
-    .action((file: string, flags: CommonFlags) => {
+    .action(async (file: string, flags: CommonFlags) => {
       const job = loadJobFile(file);
-      const status = readStatus(job);
-      if (flags.json === true) print(JSON.stringify(status ?? { job: job.name, ledger: job.ledgerPath, counts: { total: 0 } }, null, 2));
-      else if (status === undefined) print(`${job.name}: no runs yet (no ledger at ${job.ledgerPath})`);
+      const status = await readStatus(job);
+      if (flags.json === true) print(JSON.stringify(status ?? { job: job.name, ledger: ledgerName(job), counts: { total: 0 } }, null, 2));
+      else if (status === undefined) print(`${job.name}: no runs yet (no ledger at ${ledgerName(job)})`);
       else printStatus(status);
       if (status !== undefined && status.counts.failed > 0) exitCode = EXIT.chunksFailed;
     });
@@ -157,6 +158,8 @@ function printPlan(plan: BackfillPlan): void {
   print(`job ${plan.job}: ${plan.source}`);
   if (plan.bounds !== undefined) print(`source bounds: ${plan.bounds.min} … ${plan.bounds.max}`);
   print(`reading: ${plan.strategy === 'prune' ? 'each chunk reads only its own data' : 'one staging pass over the source, then chunk by chunk'}`);
+  const routes = { engine: 'through the engine (DuckDB)', 'copy-stream': 'as a COPY stream from source to target', 'in-database': 'inside the database (INSERT … SELECT), no data leaves it' };
+  print(`rows travel: ${routes[plan.route]}`);
   print('');
   const width = Math.max(10, ...plan.chunks.map((c) => c.lo.length));
   for (const c of plan.chunks) {

@@ -9,6 +9,8 @@ export interface ColumnInfo {
   readonly name: string;
   /** DuckDB type name, e.g. BIGINT, TIMESTAMP, DECIMAL(12,2). */
   readonly type: string;
+  /** The PostgreSQL type, when the column comes unchanged from a PostgreSQL source (keeps e.g. unconstrained numeric exact). */
+  readonly pgType?: string;
 }
 
 export interface SourceCapabilities {
@@ -20,6 +22,15 @@ export interface SourceCapabilities {
   readonly prunes: boolean;
   /** min/max of the chunk column come without a scan (from file names). */
   readonly cheapBounds: boolean;
+  /** Can stream a chunk in PostgreSQL's COPY text format (`copyOut`). */
+  readonly copyText: boolean;
+}
+
+/** A chunk's rows as a PostgreSQL COPY text stream, straight from a PostgreSQL source. */
+export interface CopyOut {
+  readonly stream: NodeJS.ReadableStream;
+  /** Give the connection back; `broken` when the stream failed midway. */
+  release(broken: boolean): void;
 }
 
 /** Everything the source needs to know about a chunk to read it. */
@@ -35,16 +46,46 @@ export interface Source {
   prepare(conn: DuckConn): Promise<void>;
   /** Connection-level setup (ATTACH …) for each chunk's connection. */
   attach(conn: DuckConn): Promise<void>;
+  /** Columns with their native types, when the source system has them (database sources). */
+  nativeColumns?(): readonly ColumnInfo[];
   /** Changes whenever the source data may have changed (file names, sizes, times); undefined if unknown. */
   fingerprint(): string | undefined;
-  /** The whole source as a DuckDB relation usable after FROM. */
+  /**
+   * The whole source as a DuckDB relation usable after FROM: described for its columns and,
+   * for a source that cannot prune, staged in one pass. A source outside DuckDB (a database
+   * server) returns an empty relation with the right columns and types.
+   */
   relation(): string;
-  /** The rows of one chunk (predicate included) as a relation usable after FROM. */
-  chunkRelation(read: ChunkRead): string;
+  /** The rows of one chunk (predicate included) as a DuckDB relation; may first fetch them to local files. */
+  openChunk(read: ChunkRead, conn: DuckConn, signal: AbortSignal): Promise<OpenedChunk>;
   /** Bounds known without scanning the data, when the capability says so. */
   knownBounds(): SourceBounds | undefined;
-  /** Text for messages, e.g. "csv data/*.csv (730 files)". */
+  /**
+   * min/max of the chunk column measured in the source system itself (a database's index),
+   * as text: epoch milliseconds for timestamps, `YYYY-MM-DD` for dates, integers for keys.
+   * Sources without it are measured by DuckDB over `relation()`.
+   */
+  measureBounds?(column: string, kind: 'time' | 'key', columnType: string): Promise<{ min: string | null; max: string | null }>;
+  /** `host:port/database` for a database-server source: a target in the same database can run the chunk as one INSERT … SELECT. */
+  readonly database?: string;
+  /** The chunk's output rows as a SELECT in the source database's own SQL (for pushdown into a target in the same database). */
+  chunkSql?(read: ChunkRead): string;
+  /** With `capabilities.copyText`: the chunk's rows (all columns, source order) as COPY text. */
+  copyOut?(read: ChunkRead, signal: AbortSignal): Promise<CopyOut>;
+  /** Text for messages, e.g. "csv data/*.csv (730 files)"; never holds a password. */
   describe(): string;
+  close(): Promise<void>;
+}
+
+export interface OpenedChunk {
+  readonly relation: string;
+  /** Remove anything fetched for the chunk. */
+  close(): Promise<void>;
+}
+
+/** For sources DuckDB reads in place: the chunk is just a filtered relation. */
+export function inPlace(relation: string): OpenedChunk {
+  return { relation, close: async () => {} };
 }
 
 export interface TargetCapabilities {
@@ -55,6 +96,8 @@ export interface TargetCapabilities {
   readonly transactional: boolean;
   /** At most this many chunk writes at once; undefined for no limit. */
   readonly maxConcurrentWrites: number | undefined;
+  /** Takes a chunk as a PostgreSQL COPY text stream (`ChunkWrite.copyIn`) instead of a DuckDB query. */
+  readonly copyText: boolean;
 }
 
 export interface ChunkWrite {
@@ -66,6 +109,19 @@ export interface ChunkWrite {
   readonly key: readonly string[];
   /** A SELECT producing the chunk's output rows. */
   readonly query: string;
+  /**
+   * When the engine moves the chunk without DuckDB (PostgreSQL → PostgreSQL, no transform):
+   * opens the source's COPY text stream of exactly the output columns; `query` is then unused.
+   */
+  readonly copyIn?: (() => Promise<CopyOut>) | undefined;
+  /** When source and target share a database: the source's SELECT of the chunk's rows, run inside the target's transaction. */
+  readonly pushdown?: string | undefined;
+  /**
+   * When the ledger lives in the target's database: the ledger's fenced "chunk done" statement
+   * for these stats, to run in the chunk's transaction. Exactly one row must change, or the
+   * lease was lost and the transaction must roll back.
+   */
+  readonly markDone?: ((stats: { rowsRead: number; rowsWritten: number; bytes: number }) => { text: string; values: unknown[] }) | undefined;
   /** The chunk column in the output, with literals of its bounds typed for the output column. */
   readonly range: { readonly column: string; readonly lo: string; readonly hi: string } | undefined;
   readonly conn: DuckConn;
@@ -75,10 +131,16 @@ export interface ChunkWrite {
 export interface WriteResult {
   readonly rowsWritten: number;
   readonly bytes: number;
+  /** Rows the target received, when it counted them (COPY); the engine counts otherwise. */
+  readonly rowsRead?: number;
+  /** The ledger's mark committed with the data (`markDone` ran). */
+  readonly marked?: boolean;
 }
 
 export interface Target {
   readonly capabilities: TargetCapabilities;
+  /** `host:port/database` for a database-server target; see `Ledger.database`. */
+  readonly database?: string;
   /** Create or check the destination for these output columns; clean leftovers of dead runs. */
   prepare(conn: DuckConn, columns: readonly ColumnInfo[]): Promise<void>;
   /** Connection-level setup for a chunk's connection (ATTACH …). */
@@ -87,4 +149,5 @@ export interface Target {
   /** For transactional targets: the fencing token of the chunk's last committed write, if any. */
   committedToken(conn: DuckConn, chunk: Chunk): Promise<{ token: number; rows: number } | undefined>;
   describe(): string;
+  close(): Promise<void>;
 }

@@ -1,31 +1,50 @@
-// Which connector serves which `type:` in a job file.
+// Which connector serves which `type:` in a job file. Connectors load on first use, so a job
+// that never touches MySQL never loads its driver.
 
 import type { Job } from '../job/job.js';
 import type { Source, Target } from './connector.js';
-import { DuckdbSource } from './duckdb/duckdb-source.js';
-import { DuckdbTarget } from './duckdb/duckdb-target.js';
-import { FilesSource } from './files/files-source.js';
-import { createParquetSource } from './parquet/parquet-source.js';
-import { ParquetTarget } from './parquet/parquet-target.js';
 
-export function createSource(job: Job): Source {
+export async function createSource(job: Job): Promise<Source> {
   const timezone = job.chunking.kind === 'time' ? job.chunking.timezone : 'UTC';
   switch (job.source.type) {
     case 'csv':
     case 'jsonl':
+    case 'parquet': {
+      const { FilesSource } = await import('./files/files-source.js');
       return new FilesSource(job.source, timezone);
-    case 'parquet':
-      return createParquetSource(job.source, timezone);
-    case 'duckdb':
+    }
+    case 'duckdb': {
+      const { DuckdbSource } = await import('./duckdb/duckdb-source.js');
       return new DuckdbSource(job.source);
+    }
+    case 'postgres': {
+      const { PostgresSource } = await import('./postgres/postgres-source.js');
+      return new PostgresSource(job.source, job);
+    }
+    case 'mysql': {
+      const { MysqlSource } = await import('./mysql/mysql-source.js');
+      return new MysqlSource(job.source, job);
+    }
   }
 }
 
-export function createTarget(job: Job): Target {
+export async function createTarget(job: Job): Promise<Target> {
   switch (job.target.type) {
-    case 'parquet':
+    case 'parquet': {
+      const { ParquetTarget } = await import('./parquet/parquet-target.js');
       return new ParquetTarget(job.target);
-    case 'duckdb':
+    }
+    case 'duckdb': {
+      const { DuckdbTarget } = await import('./duckdb/duckdb-target.js');
       return new DuckdbTarget(job.target, job.name);
+    }
+    case 'postgres': {
+      const { PostgresTarget } = await import('./postgres/postgres-target.js');
+      return new PostgresTarget(job.target, job);
+    }
+    case 'mysql': {
+      const { MysqlTarget } = await import('./mysql/mysql-target.js');
+      return new MysqlTarget(job.target, job);
+    }
   }
 }

@@ -41,6 +41,11 @@ export async function preparePlan(job: Job, source: Source, conn: DuckConn, ledg
   } catch (cause) {
     throw new PlanError(`transform: ${(cause as Error).message}`, { cause });
   }
+  if (job.transform === undefined && source.nativeColumns !== undefined) {
+    // Unchanged source columns keep their native types (for creating a target of the same kind).
+    const native = new Map(source.nativeColumns().map((c) => [c.name, c]));
+    outputColumns = outputColumns.map((c) => ({ ...native.get(c.name), ...c, ...(native.get(c.name)?.pgType === undefined ? {} : { pgType: native.get(c.name)?.pgType }) }));
+  }
   const outputColumnType = outputColumns.find((c) => c.name === column)?.type;
   for (const key of job.write.key) {
     if (!outputColumns.some((c) => c.name === key)) {
@@ -57,11 +62,14 @@ async function findBounds(job: Job, source: Source, conn: DuckConn, ledger: Ledg
   if (source.capabilities.cheapBounds) return source.knownBounds();
   const column = job.chunking.column;
   const fingerprint = source.fingerprint();
-  const cached = fingerprint === undefined ? undefined : ledger?.cachedBounds(job.name, fingerprint, column);
+  const cached = fingerprint === undefined ? undefined : await ledger?.cachedBounds(job.name, fingerprint, column);
   let min: string | null;
   let max: string | null;
   if (cached !== undefined) {
     ({ min, max } = cached);
+  } else if (source.measureBounds !== undefined) {
+    ({ min, max } = await source.measureBounds(column, job.chunking.kind, type));
+    if (fingerprint !== undefined) await ledger?.saveBounds(job.name, fingerprint, column, min, max);
   } else {
     const col = quoteIdent(column);
     const isDate = type.toUpperCase() === 'DATE';
@@ -70,7 +78,7 @@ async function findBounds(job: Job, source: Source, conn: DuckConn, ledger: Ledg
     const rows = await conn.all<{ lo: string | null; hi: string | null }>(`SELECT ${expr('min')} AS lo, ${expr('max')} AS hi FROM ${source.relation()}`);
     min = rows[0]?.lo ?? null;
     max = rows[0]?.hi ?? null;
-    if (fingerprint !== undefined) ledger?.saveBounds(job.name, fingerprint, column, min, max);
+    if (fingerprint !== undefined) await ledger?.saveBounds(job.name, fingerprint, column, min, max);
   }
   if (min === null || max === null) return undefined;
   if (job.chunking.kind === 'key') return { min: BigInt(min), max: BigInt(max) };

@@ -2,7 +2,7 @@
 
 import type { Job } from '../job/job.js';
 import type { ChunkRecord, ChunkStatus, RunRecord } from '../ledger/ledger.js';
-import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger.js';
+import { openLedgerReader, ledgerName } from '../ledger/open-ledger.js';
 import { ownerAlive } from './run-backfill.js';
 
 export interface JobStatus {
@@ -18,15 +18,15 @@ export interface JobStatus {
   readonly runs: readonly (RunRecord & { readonly alive: boolean })[];
 }
 
-export function readStatus(job: Job): JobStatus | undefined {
-  const ledger = SqliteLedger.openReader(job.ledgerPath);
+export async function readStatus(job: Job): Promise<JobStatus | undefined> {
+  const ledger = await openLedgerReader(job);
   if (ledger === undefined) return undefined;
   try {
-    const chunks = ledger.listChunks(job.name);
-    const runs = ledger.listRuns(job.name, 10);
+    const chunks = await ledger.listChunks(job.name);
+    const runs = await ledger.listRuns(job.name, 10);
     return summarizeChunks(job, chunks, runs);
   } finally {
-    ledger.close();
+    await ledger.close();
   }
 }
 
@@ -56,7 +56,7 @@ function summarizeChunks(job: Job, chunks: readonly ChunkRecord[], runs: readonl
   }
   return {
     job: job.name,
-    ledger: job.ledgerPath,
+    ledger: ledgerName(job),
     counts,
     rows: { read, written, rejected },
     bytes,

@@ -10,14 +10,14 @@ import { AbortedError, BackfillError, describeError, LedgerError, PlanError } fr
 import { EventBus, type ChunkRef, type RunResultSummary } from '../core/events.js';
 import { selectChunks } from '../core/planner.js';
 import { quoteIdent } from '../core/sql-text.js';
-import type { Source, Target } from '../connectors/connector.js';
+import { inPlace, type OpenedChunk, type Source, type Target } from '../connectors/connector.js';
 import { createSource, createTarget } from '../connectors/registry.js';
 import { DuckSession, type DuckConn } from '../connectors/duckdb/duckdb-session.js';
 import { rangeLiterals } from '../connectors/duckdb/duckdb-sql.js';
 import { processAlive } from '../connectors/parquet/parquet-target.js';
 import type { Job } from '../job/job.js';
 import type { Lease, Ledger } from '../ledger/ledger.js';
-import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger.js';
+import { openLedger } from '../ledger/open-ledger.js';
 import { preparePlan, transformQuery, type PreparedPlan } from './prepare.js';
 import { backoffDelay, isRetryable, sleep } from './retry.js';
 import { cleanDeadStages, stageChunks, type StagedChunk } from './stage.js';
@@ -64,10 +64,13 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
   const events = options.events ?? new EventBus();
   const runId = ulid();
   const owner = `${hostname()}:${process.pid}:${runId}`;
-  const ledger = options.ledger ?? SqliteLedger.open(job.ledgerPath);
+  const ledger = options.ledger ?? (await openLedger(job));
   const session = await DuckSession.create(job.duckdb);
-  const source = createSource(job);
-  const target = createTarget(job);
+  const source = await createSource(job);
+  const target = await createTarget(job).catch(async (err: unknown) => {
+    await source.close();
+    throw err;
+  });
   const main = await session.connect();
   const stageDir = join(job.stateDir, 'stage', `${process.pid}-${runId}`);
   const outcomes = new Map<string, { outcome: ChunkOutcome; error?: string; stats?: ChunkStats }>();
@@ -93,9 +96,9 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
   if (options.signal?.aborted === true) onExternalAbort();
 
   try {
-    ledger.closeDeadRuns(job.name, ownerAlive);
+    await ledger.closeDeadRuns(job.name, ownerAlive);
     const plan = await preparePlan(job, source, main, ledger);
-    ledger.syncChunks(job.name, plan.chunks);
+    await ledger.syncChunks(job.name, plan.chunks);
     await target.prepare(main, plan.outputColumns);
     if (job.write.mode === 'replace' && target.capabilities.replaceBy === 'range' && plan.outputColumnType === undefined) {
       throw new PlanError(`write.mode replace deletes the chunk's range in ${target.describe()}, so the transform's output must keep the chunk column "${job.chunking.column}"`);
@@ -104,19 +107,19 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
 
     const timezone = job.chunking.kind === 'time' ? job.chunking.timezone : 'UTC';
     const selected = selectChunks(plan.chunks, options.from, options.to, timezone);
-    if (options.restate === true) ledger.reset(job.name, selected.map((c) => c.key));
-    const records = new Map(ledger.listChunks(job.name).map((r) => [r.key, r]));
+    if (options.restate === true) await ledger.reset(job.name, selected.map((c) => c.key));
+    const records = new Map((await ledger.listChunks(job.name)).map((r) => [r.key, r]));
     const todo = selected.filter((c) => {
       const status = records.get(c.key)?.status ?? 'pending';
       return options.retryFailed === true ? status === 'failed' : status !== 'done';
     });
     const concurrency = options.concurrency ?? job.concurrency;
-    ledger.startRun({
+    await ledger.startRun({
       runId, job: job.name, owner, host: hostname(), pid: process.pid, chunksTotal: todo.length,
       options: JSON.stringify({ from: options.from, to: options.to, restate: options.restate, retryFailed: options.retryFailed, concurrency }),
     });
     runStarted = true;
-    runTimer = setInterval(() => ledger.heartbeatRun(runId), 5000).unref();
+    runTimer = setInterval(() => void ledger.heartbeatRun(runId).catch(() => {}), 5000).unref();
     events.emit('run:start', { runId, job: job.name, total: plan.chunks.length, todo: todo.length, concurrency });
 
     let staged: Map<string, StagedChunk> | undefined;
@@ -131,7 +134,10 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
 
     const pool = pLimit(concurrency);
     const writeSlots = pLimit(target.capabilities.maxConcurrentWrites ?? Number.MAX_SAFE_INTEGER);
-    const ctx: ChunkContext = { job, ledger, session, source, target, plan, events, runId, owner, staged, writeSlots, timezone, hard: hard.signal };
+    const route = chooseRoute(job, source, target);
+    const copyDirect = route === 'copy-stream';
+    const pushdown = route === 'in-database';
+    const ctx: ChunkContext = { job, ledger, session, source, target, plan, events, runId, owner, staged, writeSlots, timezone, hard: hard.signal, copyDirect, pushdown };
     await Promise.all(
       todo.map((chunk) =>
         pool(async () => {
@@ -146,14 +152,14 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
       ),
     );
     const result = summarize(runId, plan.chunks.length, todo, outcomes, stopping, started);
-    ledger.finishRun(runId, {
+    await ledger.finishRun(runId, {
       status: result.status, chunksDone: result.done, chunksFailed: result.failed, rowsRead: result.rowsRead,
       rowsWritten: result.rowsWritten, bytes: result.bytes, ...(stopping === undefined ? {} : { error: stopping }),
     });
     events.emit('run:done', { runId, result });
     return result;
   } catch (err) {
-    if (runStarted) ledger.finishRun(runId, { status: 'failed', chunksDone: 0, chunksFailed: 0, rowsRead: 0, rowsWritten: 0, bytes: 0, error: describeError(err) });
+    if (runStarted) await ledger.finishRun(runId, { status: 'failed', chunksDone: 0, chunksFailed: 0, rowsRead: 0, rowsWritten: 0, bytes: 0, error: describeError(err) });
     throw err;
   } finally {
     options.signal?.removeEventListener('abort', onExternalAbort);
@@ -162,8 +168,10 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
     if (runTimer !== undefined) clearInterval(runTimer);
     main.close();
     session.close();
+    await source.close().catch(() => {});
+    await target.close().catch(() => {});
     rmSync(stageDir, { recursive: true, force: true });
-    if (options.ledger === undefined) ledger.close();
+    if (options.ledger === undefined) await ledger.close();
   }
 }
 
@@ -181,6 +189,10 @@ interface ChunkContext {
   readonly writeSlots: ReturnType<typeof pLimit>;
   readonly timezone: string;
   readonly hard: AbortSignal;
+  /** Move chunks as PostgreSQL COPY text from source to target, skipping DuckDB. */
+  readonly copyDirect: boolean;
+  /** Source and target are one database: each chunk is an INSERT … SELECT inside it. */
+  readonly pushdown: boolean;
 }
 
 async function processChunk(ctx: ChunkContext, chunk: Chunk): Promise<{ outcome: ChunkOutcome; error?: string; stats?: ChunkStats }> {
@@ -188,19 +200,19 @@ async function processChunk(ctx: ChunkContext, chunk: Chunk): Promise<{ outcome:
   const ref: ChunkRef = { key: chunk.key, lo: chunk.lo, hi: chunk.hi };
   for (;;) {
     if (ctx.hard.aborted) return { outcome: 'interrupted' };
-    const lease = ledger.claim(job.name, chunk, ctx.owner, runId, LEASE_MS);
+    const lease = await ledger.claim(job.name, chunk, ctx.owner, runId, LEASE_MS);
     if (lease === undefined) return { outcome: 'skipped' };
     events.emit('chunk:start', { runId, chunk: ref, attempt: lease.attempt, token: lease.token });
     const t0 = Date.now();
     try {
-      const stats = await attemptChunk(ctx, lease);
-      ledger.complete(lease, stats, Date.now() - t0);
+      const { stats, marked } = await attemptChunk(ctx, lease, t0);
+      if (!marked) await ledger.complete(lease, stats, Date.now() - t0);
       events.emit('chunk:done', { runId, chunk: ref, attempt: lease.attempt, stats, ms: Date.now() - t0 });
       return { outcome: 'done', stats };
     } catch (err) {
       const message = describeError(err);
       if (ctx.hard.aborted) {
-        ledger.release(lease, `interrupted: ${message}`);
+        await ledger.release(lease, `interrupted: ${message}`);
         events.emit('chunk:released', { runId, chunk: ref, reason: message });
         return { outcome: 'interrupted', error: message };
       }
@@ -208,7 +220,7 @@ async function processChunk(ctx: ChunkContext, chunk: Chunk): Promise<{ outcome:
         events.emit('warning', { runId, message });
         return { outcome: 'skipped', error: message };
       }
-      ledger.fail(lease, message, Date.now() - t0);
+      await ledger.fail(lease, message, Date.now() - t0);
       if (isRetryable(err) && lease.attempt < job.retries.attempts) {
         const delayMs = backoffDelay(lease.attempt, job.retries.backoffMs, job.retries.maxBackoffMs);
         events.emit('chunk:retry', { runId, chunk: ref, attempt: lease.attempt, delayMs, error: message });
@@ -221,7 +233,7 @@ async function processChunk(ctx: ChunkContext, chunk: Chunk): Promise<{ outcome:
   }
 }
 
-async function attemptChunk(ctx: ChunkContext, lease: Lease): Promise<ChunkStats> {
+async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promise<{ stats: ChunkStats; marked: boolean }> {
   const { job, plan, source, target, ledger, staged } = ctx;
   const chunk = lease.chunk;
   // The chunk's own abort: shutdown, timeout, or a lost lease.
@@ -233,44 +245,72 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease): Promise<ChunkStats
     job.timeoutMs,
   ).unref();
   const heartbeat = setInterval(() => {
-    try {
-      ledger.heartbeat(lease, LEASE_MS);
-    } catch (err) {
-      controller.abort(err);
-    }
+    ledger.heartbeat(lease, LEASE_MS).catch((err: unknown) => controller.abort(err));
   }, LEASE_MS / 3).unref();
   const conn = await ctx.session.connect();
   const temp = quoteIdent(`backfill_chunk_${lease.token}`);
+  let opened: OpenedChunk | undefined;
   try {
     await source.attach(conn);
     await target.attach(conn);
     const stage = staged?.get(chunk.key);
-    const relation =
-      stage?.relation ??
-      source.chunkRelation({ chunk, column: job.chunking.column, literals: rangeLiterals(chunk, plan.sourceColumnType, ctx.timezone) });
+    const read = { chunk, column: job.chunking.column, literals: rangeLiterals(chunk, plan.sourceColumnType, ctx.timezone) };
+    const range =
+      plan.outputColumnType === undefined
+        ? undefined
+        : { column: job.chunking.column, ...rangeLiterals(chunk, plan.outputColumnType, ctx.timezone) };
+    // A ledger in the target's own database commits the chunk's mark in the data's transaction.
+    const markDone =
+      ledger.completeSql !== undefined && ledger.database !== undefined && ledger.database === target.database
+        ? (s: { rowsRead: number; rowsWritten: number; bytes: number }) =>
+            (ledger.completeSql as NonNullable<Ledger['completeSql']>)(lease, { ...s, rowsRead: rowsReadFor(s), rowsRejected: 0 }, Date.now() - t0)
+        : undefined;
+    let rowsReadKnown: number | undefined;
+    const rowsReadFor = (s: { rowsRead: number }): number => rowsReadKnown ?? s.rowsRead;
+    if (ctx.pushdown || ctx.copyDirect) {
+      // PostgreSQL to PostgreSQL without an engine transform: the rows never enter DuckDB; in one
+      // database they never leave the server.
+      const result = await ctx.writeSlots(() =>
+        target.write({
+          chunk, token: lease.token, generation: lease.generation, mode: job.write.mode, key: job.write.key,
+          query: '', range, conn, signal: controller.signal, markDone,
+          ...(ctx.pushdown
+            ? { pushdown: (source.chunkSql as NonNullable<Source['chunkSql']>)(read) }
+            : { copyIn: () => (source.copyOut as NonNullable<Source['copyOut']>)(read, controller.signal) }),
+        }),
+      );
+      if (controller.signal.aborted && result.marked !== true) throw controller.signal.reason;
+      return { stats: { rowsRead: result.rowsRead ?? result.rowsWritten, rowsWritten: result.rowsWritten, rowsRejected: 0, bytes: result.bytes }, marked: result.marked === true };
+    }
+    opened =
+      stage === undefined
+        ? await source.openChunk(read, conn, controller.signal)
+        : inPlace(stage.relation);
+    const relation = opened.relation;
     // Identity appends and replaces write exactly what they read; otherwise materialise the
     // chunk once so rows read are counted and the transform sees `source` as just this chunk.
     let rowsRead = stage?.rows;
+    rowsReadKnown = rowsRead;
     let query: string;
     if (direct(job)) {
       query = `SELECT * FROM ${relation}`;
     } else {
       const created = await conn.all<{ Count: string }>(`CREATE OR REPLACE TEMP TABLE ${temp} AS SELECT * FROM ${relation}`, controller.signal);
       rowsRead = Number(created[0]?.Count ?? 0);
+      rowsReadKnown = rowsRead;
       query = transformQuery(job, temp);
     }
-    const range =
-      plan.outputColumnType === undefined
-        ? undefined
-        : { column: job.chunking.column, ...rangeLiterals(chunk, plan.outputColumnType, ctx.timezone) };
     const result = await ctx.writeSlots(() =>
       target.write({
         chunk, token: lease.token, generation: lease.generation, mode: job.write.mode, key: job.write.key,
-        query, range, conn, signal: controller.signal,
+        query, range, conn, signal: controller.signal, markDone,
       }),
     );
-    if (controller.signal.aborted) throw controller.signal.reason;
-    return { rowsRead: rowsRead ?? result.rowsWritten, rowsWritten: result.rowsWritten, rowsRejected: 0, bytes: result.bytes };
+    if (controller.signal.aborted && result.marked !== true) throw controller.signal.reason;
+    return {
+      stats: { rowsRead: rowsRead ?? result.rowsRead ?? result.rowsWritten, rowsWritten: result.rowsWritten, rowsRejected: 0, bytes: result.bytes },
+      marked: result.marked === true,
+    };
   } catch (err) {
     throw controller.signal.aborted && !(err instanceof BackfillError && err.code === 'SOURCE_DATA') ? (controller.signal.reason ?? err) : err;
   } finally {
@@ -278,6 +318,7 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease): Promise<ChunkStats
     clearInterval(heartbeat);
     ctx.hard.removeEventListener('abort', onHard);
     if (!direct(job)) await conn.run(`DROP TABLE IF EXISTS ${temp}`).catch(() => {});
+    await opened?.close().catch(() => {});
     conn.close();
   }
 }
@@ -291,16 +332,16 @@ function direct(job: Job): boolean {
  * the lease's token, the data committed before the ledger mark — adopt it instead of redoing it.
  */
 async function recoverStale(job: Job, ledger: Ledger, target: Target, conn: DuckConn, events: EventBus, runId: string): Promise<void> {
-  for (const stale of ledger.staleChunks(job.name, Date.now(), ownerAlive)) {
+  for (const stale of await ledger.staleChunks(job.name, Date.now(), ownerAlive)) {
     const chunk: Chunk = { key: stale.key, kind: stale.kind, lo: stale.lo, hi: stale.hi, tag: stale.tag };
     const committed = target.capabilities.transactional ? await target.committedToken(conn, chunk) : undefined;
     if (committed !== undefined && committed.token === stale.fencingToken) {
       const stats = { rowsRead: committed.rows, rowsWritten: committed.rows, rowsRejected: 0, bytes: 0 };
-      if (ledger.adoptCommitted(job.name, stale.key, stale.fencingToken, stats)) {
+      if (await ledger.adoptCommitted(job.name, stale.key, stale.fencingToken, stats)) {
         events.emit('warning', { runId, message: `chunk ${stale.key} had committed before its process stopped; recorded it as done` });
       }
     } else {
-      ledger.resetStale(job.name, stale.key, stale.fencingToken);
+      await ledger.resetStale(job.name, stale.key, stale.fencingToken);
     }
   }
 }
@@ -328,4 +369,15 @@ function summarize(
       return { key: c.key, outcome: o?.outcome ?? 'interrupted', ...(o?.error === undefined ? {} : { error: o.error }) };
     }),
   };
+}
+
+/**
+ * How chunk rows travel: through DuckDB (the engine), as a COPY stream from a PostgreSQL source
+ * straight into a PostgreSQL target, or not at all when both are one database (INSERT … SELECT).
+ */
+export function chooseRoute(job: Job, source: Source, target: Target): 'engine' | 'copy-stream' | 'in-database' {
+  if (job.transform !== undefined) return 'engine';
+  if (source.database !== undefined && source.database === target.database && source.chunkSql !== undefined && target.capabilities.copyText) return 'in-database';
+  if (source.capabilities.copyText && target.capabilities.copyText && source.copyOut !== undefined) return 'copy-stream';
+  return 'engine';
 }

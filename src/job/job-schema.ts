@@ -6,9 +6,11 @@ import { parseDuration, parseStep } from '../core/duration.js';
 import { csvSourceSchema, jsonlSourceSchema } from '../connectors/files/files-config.js';
 import { parquetSourceSchema, parquetTargetSchema } from '../connectors/parquet/parquet-config.js';
 import { duckdbSourceSchema, duckdbTargetSchema } from '../connectors/duckdb/duckdb-config.js';
+import { postgresSourceSchema, postgresTargetSchema } from '../connectors/postgres/postgres-config.js';
+import { mysqlSourceSchema, mysqlTargetSchema } from '../connectors/mysql/mysql-config.js';
 
-export const SOURCE_TYPES = ['csv', 'jsonl', 'parquet', 'duckdb'] as const;
-export const TARGET_TYPES = ['parquet', 'duckdb'] as const;
+export const SOURCE_TYPES = ['csv', 'jsonl', 'parquet', 'duckdb', 'postgres', 'mysql'] as const;
+export const TARGET_TYPES = ['parquet', 'duckdb', 'postgres', 'mysql'] as const;
 
 const durationSchema = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const ms = parseDuration(value);
@@ -46,10 +48,12 @@ const chunkSchema = z
 export const jobSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'letters, digits, "_", "-" and "." (at most 128), starting with a letter or digit'),
   description: z.string().optional(),
-  source: z.discriminatedUnion('type', [csvSourceSchema, jsonlSourceSchema, parquetSourceSchema, duckdbSourceSchema]),
-  target: z.discriminatedUnion('type', [parquetTargetSchema, duckdbTargetSchema]),
+  source: z.discriminatedUnion('type', [csvSourceSchema, jsonlSourceSchema, parquetSourceSchema, duckdbSourceSchema, postgresSourceSchema, mysqlSourceSchema]),
+  target: z.discriminatedUnion('type', [parquetTargetSchema, duckdbTargetSchema, postgresTargetSchema, mysqlTargetSchema]),
   chunk: chunkSchema,
   transform: z.string().min(1).optional(),
+  /** Who runs the transform: the engine (DuckDB SQL, default) or the source database (its own SQL, pushed down). */
+  transformIn: z.enum(['engine', 'source']).default('engine'),
   write: z
     .strictObject({
       mode: z.enum(['append', 'replace', 'merge']).default('replace'),

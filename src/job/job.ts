@@ -20,13 +20,19 @@ export interface Job {
   readonly source: JobSpec['source'];
   readonly target: JobSpec['target'];
   readonly chunking: Chunking;
+  /** DuckDB SQL over `source`, run by the engine. */
   readonly transform: string | undefined;
+  /** SQL over `source` in the source database's own dialect, run there (`transformIn: source`). */
+  readonly sourceTransform: string | undefined;
   readonly write: { readonly mode: WriteMode; readonly key: readonly string[] };
   readonly concurrency: number;
   readonly retries: { readonly attempts: number; readonly backoffMs: number; readonly maxBackoffMs: number };
   readonly timeoutMs: number;
   readonly shutdownTimeoutMs: number;
+  /** The embedded ledger's file (used when `ledgerUrl` is not set). */
   readonly ledgerPath: string;
+  /** A shared PostgreSQL ledger (`ledger: postgres://…`). */
+  readonly ledgerUrl: string | undefined;
   /** Folder for the run's working files (staging, DuckDB spill). */
   readonly stateDir: string;
   readonly duckdb: { readonly threads: number; readonly memoryLimit: string | undefined; readonly tempDirectory: string };
@@ -76,15 +82,25 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
 
   const chunking = resolveChunking(spec, at);
   if (spec.write.mode === 'merge' && spec.write.key === undefined) at('write.key', 'merge mode needs the key columns to match rows on');
+  if (spec.transformIn === 'source' && spec.source.type !== 'postgres') at('transformIn', `"source" needs a database source that runs SQL (postgres), not ${spec.source.type}`);
+  if (spec.transformIn === 'source' && spec.transform === undefined) at('transformIn', '"source" needs a transform to run');
 
   if (issues.length > 0) throw new JobSpecError(issues, options.file);
 
   const abs = (p: string): string => (isAbsolute(p) ? p : join(baseDir, p));
   const absList = (p: string | string[]): string | string[] => (Array.isArray(p) ? p.map(abs) : abs(p));
   const source: JobSpec['source'] =
-    spec.source.type === 'duckdb' ? { ...spec.source, database: abs(spec.source.database) } : { ...spec.source, path: absList(spec.source.path) };
+    spec.source.type === 'duckdb'
+      ? { ...spec.source, database: abs(spec.source.database) }
+      : spec.source.type === 'postgres' || spec.source.type === 'mysql'
+        ? spec.source
+        : { ...spec.source, path: absList(spec.source.path) };
   const target: JobSpec['target'] =
-    spec.target.type === 'duckdb' ? { ...spec.target, database: abs(spec.target.database) } : { ...spec.target, path: abs(spec.target.path) };
+    spec.target.type === 'duckdb'
+      ? { ...spec.target, database: abs(spec.target.database) }
+      : spec.target.type === 'parquet'
+        ? { ...spec.target, path: abs(spec.target.path) }
+        : spec.target;
   const stateDir = join(baseDir, '.backfill');
   const cores = availableParallelism();
   return {
@@ -94,7 +110,8 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
     source,
     target,
     chunking,
-    transform: spec.transform?.trim().replace(/;\s*$/, ''),
+    transform: spec.transformIn === 'engine' ? spec.transform?.trim().replace(/;\s*$/, '') : undefined,
+    sourceTransform: spec.transformIn === 'source' ? spec.transform?.trim().replace(/;\s*$/, '') : undefined,
     write: { mode: spec.write.mode, key: spec.write.key ?? [] },
     // Chunks share one DuckDB thread pool sized to the cores, so more chunks in flight than
     // cores only adds memory; two keep the pool busy while one chunk commits.
@@ -103,7 +120,8 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
     timeoutMs: spec.timeout,
     shutdownTimeoutMs: spec.shutdownTimeout,
     stateDir,
-    ledgerPath: spec.ledger === undefined ? join(stateDir, `${spec.name}.ledger.sqlite`) : abs(spec.ledger),
+    ledgerPath: spec.ledger === undefined || isPostgresUrl(spec.ledger) ? join(stateDir, `${spec.name}.ledger.sqlite`) : abs(spec.ledger),
+    ledgerUrl: spec.ledger !== undefined && isPostgresUrl(spec.ledger) ? spec.ledger : undefined,
     duckdb: {
       threads: spec.duckdb?.threads ?? cores,
       memoryLimit: spec.duckdb?.memoryLimit,
@@ -155,4 +173,8 @@ function resolveChunking(spec: JobSpec, at: (path: string, message: string) => v
   const to = bound('to');
   if (from !== undefined && to !== undefined && to <= from) at('chunk.to', 'must be greater than chunk.from');
   return { kind: 'key', column: c.column, size, from, to };
+}
+
+export function isPostgresUrl(text: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(text);
 }

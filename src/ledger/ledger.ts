@@ -52,10 +52,10 @@ export interface RunRecord {
 
 /** What `status` and the dashboard may see: reads only. */
 export interface LedgerReader {
-  listChunks(job: string): ChunkRecord[];
-  getChunk(job: string, key: string): ChunkRecord | undefined;
-  listRuns(job: string, limit?: number): RunRecord[];
-  close(): void;
+  listChunks(job: string): Promise<ChunkRecord[]>;
+  getChunk(job: string, key: string): Promise<ChunkRecord | undefined>;
+  listRuns(job: string, limit?: number): Promise<RunRecord[]>;
+  close(): Promise<void>;
 }
 
 /** A chunk claimed by one owner: every later write for it must present the token. */
@@ -69,32 +69,38 @@ export interface Lease {
 }
 
 export interface Ledger extends LedgerReader {
+  /**
+   * For a ledger kept in a database server: `host:port/database`. A target in the same database
+   * runs `completeSql` inside its own transaction, so data and mark commit together.
+   */
+  readonly database?: string;
+  completeSql?(lease: Lease, stats: ChunkStats, durationMs: number): { text: string; values: unknown[] };
   /** Register the planned chunks; existing records are kept as they are. */
-  syncChunks(job: string, chunks: readonly Chunk[]): void;
+  syncChunks(job: string, chunks: readonly Chunk[]): Promise<void>;
   /** Claim a chunk unless it is done or leased by a live owner. One statement, returns the new fencing token. */
-  claim(job: string, chunk: Chunk, owner: string, runId: string, leaseMs: number): Lease | undefined;
+  claim(job: string, chunk: Chunk, owner: string, runId: string, leaseMs: number): Promise<Lease | undefined>;
   /** Extend the lease; throws a LEASE_LOST LedgerError if the token is no longer current. */
-  heartbeat(lease: Lease, leaseMs: number): void;
-  complete(lease: Lease, stats: ChunkStats, durationMs: number): void;
-  fail(lease: Lease, error: string, durationMs: number): void;
+  heartbeat(lease: Lease, leaseMs: number): Promise<void>;
+  complete(lease: Lease, stats: ChunkStats, durationMs: number): Promise<void>;
+  fail(lease: Lease, error: string, durationMs: number): Promise<void>;
   /** Give the chunk back unfinished (shutdown, lost race); fenced by token. */
-  release(lease: Lease, error?: string): void;
+  release(lease: Lease, error?: string): Promise<void>;
   /** Put done or failed chunks back to pending so they are processed again (restate). */
-  reset(job: string, keys: readonly string[]): number;
+  reset(job: string, keys: readonly string[]): Promise<number>;
   /** Running chunks whose lease expired or whose owner process is gone. */
-  staleChunks(job: string, now: number, isOwnerAlive: (owner: string) => boolean): ChunkRecord[];
+  staleChunks(job: string, now: number, isOwnerAlive: (owner: string) => boolean): Promise<ChunkRecord[]>;
   /** Mark a stale chunk done because its target already holds its commit (crash between commit and mark). */
-  adoptCommitted(job: string, key: string, token: number, stats: ChunkStats): boolean;
+  adoptCommitted(job: string, key: string, token: number, stats: ChunkStats): Promise<boolean>;
   /** Put a stale chunk back to pending; fenced by the stale token. */
-  resetStale(job: string, key: string, token: number): boolean;
+  resetStale(job: string, key: string, token: number): Promise<boolean>;
 
   /** min/max measured earlier for this source fingerprint; null values mean the source was empty. */
-  cachedBounds(job: string, fingerprint: string, column: string): { min: string | null; max: string | null } | undefined;
-  saveBounds(job: string, fingerprint: string, column: string, min: string | null, max: string | null): void;
+  cachedBounds(job: string, fingerprint: string, column: string): Promise<{ min: string | null; max: string | null } | undefined>;
+  saveBounds(job: string, fingerprint: string, column: string, min: string | null, max: string | null): Promise<void>;
 
-  startRun(run: { runId: string; job: string; owner: string; host: string; pid: number; options: string; chunksTotal: number }): void;
-  heartbeatRun(runId: string): void;
-  finishRun(runId: string, result: { status: RunStatus; chunksDone: number; chunksFailed: number; rowsRead: number; rowsWritten: number; bytes: number; error?: string }): void;
+  startRun(run: { runId: string; job: string; owner: string; host: string; pid: number; options: string; chunksTotal: number }): Promise<void>;
+  heartbeatRun(runId: string): Promise<void>;
+  finishRun(runId: string, result: { status: RunStatus; chunksDone: number; chunksFailed: number; rowsRead: number; rowsWritten: number; bytes: number; error?: string }): Promise<void>;
   /** Runs left `running` by a process that no longer exists are marked interrupted. */
-  closeDeadRuns(job: string, isOwnerAlive: (owner: string) => boolean): number;
+  closeDeadRuns(job: string, isOwnerAlive: (owner: string) => boolean): Promise<number>;
 }

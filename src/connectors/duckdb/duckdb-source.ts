@@ -2,14 +2,14 @@
 
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
 import type { SourceBounds } from '../../core/planner.js';
-import type { ChunkRead, Source, SourceCapabilities } from '../connector.js';
+import { inPlace, type ChunkRead, type OpenedChunk, type Source, type SourceCapabilities } from '../connector.js';
 import type { DuckConn } from './duckdb-session.js';
 import type { DuckdbSourceConfig } from './duckdb-config.js';
 
 export const SOURCE_ALIAS = 'backfill_source';
 
 export class DuckdbSource implements Source {
-  readonly capabilities: SourceCapabilities = { prunes: true, cheapBounds: false };
+  readonly capabilities: SourceCapabilities = { prunes: true, cheapBounds: false, copyText: false };
 
   constructor(private readonly config: DuckdbSourceConfig) {}
 
@@ -31,6 +31,12 @@ export class DuckdbSource implements Source {
     if (this.config.query !== undefined) return `(${this.config.query.trim().replace(/;\s*$/, '')})`;
     return `${quoteIdent(SOURCE_ALIAS)}.${quoteQualified(this.config.table as string)}`;
   }
+
+  async openChunk(read: ChunkRead): Promise<OpenedChunk> {
+    return inPlace(this.chunkRelation(read));
+  }
+
+  async close(): Promise<void> {}
 
   chunkRelation(read: ChunkRead): string {
     const col = quoteIdent(read.column);

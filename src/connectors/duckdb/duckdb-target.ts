@@ -17,6 +17,7 @@ export class DuckdbTarget implements Target {
     transactional: true,
     // DuckDB runs one statement on all cores; concurrent writers to one table only add conflicts.
     maxConcurrentWrites: 1,
+    copyText: false,
   };
   private columns: readonly ColumnInfo[] = [];
 
@@ -109,6 +110,8 @@ export class DuckdbTarget implements Target {
     );
     return Number(rows[0]?.Count ?? 0);
   }
+
+  async close(): Promise<void> {}
 
   describe(): string {
     return `duckdb table ${this.config.table} in ${this.config.database}`;

@@ -6,7 +6,7 @@ import { filePeriod, type FilePeriod } from '../../core/file-period.js';
 import { ConnectorError, PlanError } from '../../core/errors.js';
 import type { SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
-import type { ChunkRead, Source, SourceCapabilities } from '../connector.js';
+import { inPlace, type ChunkRead, type OpenedChunk, type Source, type SourceCapabilities } from '../connector.js';
 import { DATA_CHECK_PREFIX, type DuckConn } from '../duckdb/duckdb-session.js';
 import { renderOptions, sqlList } from '../duckdb/duckdb-sql.js';
 import type { CsvSourceConfig, JsonlSourceConfig } from './files-config.js';
@@ -38,7 +38,7 @@ export class FilesSource implements Source {
   ) {
     const byName = config.pruneBy === 'filename';
     // Parquet row groups carry min/max statistics, so a range filter skips what it does not need.
-    this.capabilities = { prunes: byName || config.type === 'parquet', cheapBounds: byName };
+    this.capabilities = { prunes: byName || config.type === 'parquet', cheapBounds: byName, copyText: false };
   }
 
   async prepare(conn: DuckConn): Promise<void> {
@@ -76,6 +76,12 @@ export class FilesSource implements Source {
   relation(): string {
     return this.read(this.files.map((f) => f.path), false);
   }
+
+  async openChunk(read: ChunkRead): Promise<OpenedChunk> {
+    return inPlace(this.chunkRelation(read));
+  }
+
+  async close(): Promise<void> {}
 
   chunkRelation(read: ChunkRead): string {
     const col = quoteIdent(read.column);

@@ -24,7 +24,7 @@ interface StatsRow {
  * longer produces; no reader ever sees a partial file, and a replay never duplicates rows.
  */
 export class ParquetTarget implements Target {
-  readonly capabilities: TargetCapabilities = { modes: ['append', 'replace', 'merge'], replaceBy: 'chunk', transactional: false, maxConcurrentWrites: undefined };
+  readonly capabilities: TargetCapabilities = { modes: ['append', 'replace', 'merge'], replaceBy: 'chunk', transactional: false, maxConcurrentWrites: undefined, copyText: false };
   /** chunk tag → files of that chunk in the lake (absolute paths). */
   private readonly index = new Map<string, Set<string>>();
 
@@ -63,6 +63,8 @@ export class ParquetTarget implements Target {
       rmSync(tmp, { recursive: true, force: true });
     }
   }
+
+  async close(): Promise<void> {}
 
   describe(): string {
     return `parquet lake ${this.config.path}`;

@@ -57,19 +57,19 @@ export class SqliteLedger implements Ledger {
     }
   }
 
-  listChunks(job: string): ChunkRecord[] {
+  async listChunks(job: string): Promise<ChunkRecord[]> {
     return this.db.prepare(SQL.listChunks).all(job) as ChunkRecord[];
   }
 
-  getChunk(job: string, key: string): ChunkRecord | undefined {
+  async getChunk(job: string, key: string): Promise<ChunkRecord | undefined> {
     return this.db.prepare(SQL.getChunk).get(job, key) as ChunkRecord | undefined;
   }
 
-  listRuns(job: string, limit = 20): RunRecord[] {
+  async listRuns(job: string, limit = 20): Promise<RunRecord[]> {
     return this.db.prepare(SQL.listRuns).all(job, limit) as RunRecord[];
   }
 
-  syncChunks(job: string, chunks: readonly Chunk[]): void {
+  async syncChunks(job: string, chunks: readonly Chunk[]): Promise<void> {
     const insert = this.db.prepare(SQL.insertChunk);
     const now = Date.now();
     this.db.transaction(() => {
@@ -78,7 +78,7 @@ export class SqliteLedger implements Ledger {
     }).immediate();
   }
 
-  claim(job: string, chunk: Chunk, owner: string, runId: string, leaseMs: number): Lease | undefined {
+  async claim(job: string, chunk: Chunk, owner: string, runId: string, leaseMs: number): Promise<Lease | undefined> {
     return this.db.transaction((): Lease | undefined => {
       this.db.prepare(SQL.ensureTokenRow).run(job);
       const { token } = this.db.prepare(SQL.nextToken).get(job) as { token: number };
@@ -91,69 +91,69 @@ export class SqliteLedger implements Ledger {
     }).immediate();
   }
 
-  heartbeat(lease: Lease, leaseMs: number): void {
+  async heartbeat(lease: Lease, leaseMs: number): Promise<void> {
     const now = Date.now();
     const changed = this.db.prepare(SQL.heartbeat).run({ ...keyOf(lease), now, expires: now + leaseMs }).changes;
     if (changed !== 1) throw leaseLost(lease, 'heartbeat');
   }
 
-  complete(lease: Lease, stats: ChunkStats, durationMs: number): void {
+  async complete(lease: Lease, stats: ChunkStats, durationMs: number): Promise<void> {
     const changed = this.db.prepare(SQL.complete).run({ ...keyOf(lease), ...stats, durationMs, now: Date.now() }).changes;
     if (changed !== 1) throw leaseLost(lease, 'complete');
   }
 
-  fail(lease: Lease, error: string, durationMs: number): void {
+  async fail(lease: Lease, error: string, durationMs: number): Promise<void> {
     const changed = this.db.prepare(SQL.fail).run({ ...keyOf(lease), error, durationMs, now: Date.now() }).changes;
     if (changed !== 1) throw leaseLost(lease, 'fail');
   }
 
-  release(lease: Lease, error?: string): void {
+  async release(lease: Lease, error?: string): Promise<void> {
     this.db.prepare(SQL.release).run({ ...keyOf(lease), error: error ?? null, now: Date.now() });
   }
 
-  reset(job: string, keys: readonly string[]): number {
+  async reset(job: string, keys: readonly string[]): Promise<number> {
     const stmt = this.db.prepare(SQL.reset);
     const now = Date.now();
     return this.db.transaction(() => keys.reduce((n, key) => n + stmt.run({ job, key, now }).changes, 0)).immediate();
   }
 
-  staleChunks(job: string, now: number, isOwnerAlive: (owner: string) => boolean): ChunkRecord[] {
+  async staleChunks(job: string, now: number, isOwnerAlive: (owner: string) => boolean): Promise<ChunkRecord[]> {
     const running = this.db.prepare(SQL.staleChunks).all(job) as ChunkRecord[];
     return running.filter((c) => (c.leaseExpiresAt ?? 0) < now || c.leaseOwner === null || !isOwnerAlive(c.leaseOwner));
   }
 
-  adoptCommitted(job: string, key: string, token: number, stats: ChunkStats): boolean {
+  async adoptCommitted(job: string, key: string, token: number, stats: ChunkStats): Promise<boolean> {
     return this.db.prepare(SQL.adoptCommitted).run({ job, key, token, ...stats, now: Date.now() }).changes === 1;
   }
 
-  resetStale(job: string, key: string, token: number): boolean {
+  async resetStale(job: string, key: string, token: number): Promise<boolean> {
     return this.db.prepare(SQL.resetStale).run({ job, key, token, now: Date.now() }).changes === 1;
   }
 
-  cachedBounds(job: string, fingerprint: string, column: string): { min: string | null; max: string | null } | undefined {
+  async cachedBounds(job: string, fingerprint: string, column: string): Promise<{ min: string | null; max: string | null } | undefined> {
     return this.db.prepare(SQL.cachedBounds).get(job, fingerprint, column) as { min: string | null; max: string | null } | undefined;
   }
 
-  saveBounds(job: string, fingerprint: string, column: string, min: string | null, max: string | null): void {
+  async saveBounds(job: string, fingerprint: string, column: string, min: string | null, max: string | null): Promise<void> {
     this.db.prepare(SQL.saveBounds).run({ job, fingerprint, column, min, max, now: Date.now() });
   }
 
-  startRun(run: { runId: string; job: string; owner: string; host: string; pid: number; options: string; chunksTotal: number }): void {
+  async startRun(run: { runId: string; job: string; owner: string; host: string; pid: number; options: string; chunksTotal: number }): Promise<void> {
     this.db.prepare(SQL.startRun).run({ ...run, now: Date.now() });
   }
 
-  heartbeatRun(runId: string): void {
+  async heartbeatRun(runId: string): Promise<void> {
     this.db.prepare(SQL.heartbeatRun).run(Date.now(), runId);
   }
 
-  finishRun(
+  async finishRun(
     runId: string,
     result: { status: RunStatus; chunksDone: number; chunksFailed: number; rowsRead: number; rowsWritten: number; bytes: number; error?: string },
-  ): void {
+  ): Promise<void> {
     this.db.prepare(SQL.finishRun).run({ runId, ...result, error: result.error ?? null, now: Date.now() });
   }
 
-  closeDeadRuns(job: string, isOwnerAlive: (owner: string) => boolean): number {
+  async closeDeadRuns(job: string, isOwnerAlive: (owner: string) => boolean): Promise<number> {
     const runs = this.db.prepare(SQL.runningRuns).all(job) as { runId: string; owner: string }[];
     let closed = 0;
     for (const run of runs) {
@@ -162,7 +162,7 @@ export class SqliteLedger implements Ledger {
     return closed;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 }

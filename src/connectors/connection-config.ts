@@ -1,0 +1,60 @@
+// How a job names a database server: a URL or fields, with TLS options; shared by PostgreSQL and MySQL.
+
+import { z } from 'zod';
+
+export const tlsSchema = z.union([
+  z.boolean(),
+  z.strictObject({
+    rejectUnauthorized: z.boolean().default(true),
+    /** PEM text (use ${ENV} or a file path with `caFile`). */
+    ca: z.string().optional(),
+    caFile: z.string().optional(),
+    cert: z.string().optional(),
+    key: z.string().optional(),
+  }),
+]);
+
+export const connectionSchema = z.union([
+  z.string().regex(/^(postgres|postgresql|mysql|mariadb):\/\//i, 'a URL such as postgres://user:pass@host:5432/db or mysql://user:pass@host:3306/db'),
+  z.strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(1).max(65535).optional(),
+    user: z.string().min(1).optional(),
+    password: z.string().optional(),
+    database: z.string().min(1),
+  }),
+]);
+
+export type ConnectionConfig = z.output<typeof connectionSchema>;
+export type TlsConfig = z.output<typeof tlsSchema>;
+
+export interface ConnectionFields {
+  readonly host: string;
+  readonly port: number | undefined;
+  readonly user: string | undefined;
+  readonly password: string | undefined;
+  readonly database: string;
+  /** Extra URL query parameters (sslmode, …). */
+  readonly params: Readonly<Record<string, string>>;
+}
+
+/** Normalise a URL or fields into fields; the password stays out of every message built from them. */
+export function connectionFields(config: ConnectionConfig): ConnectionFields {
+  if (typeof config !== 'string') {
+    return { host: config.host, port: config.port, user: config.user, password: config.password, database: config.database, params: {} };
+  }
+  const url = new URL(config);
+  return {
+    host: decodeURIComponent(url.hostname) || '127.0.0.1',
+    port: url.port === '' ? undefined : Number(url.port),
+    user: url.username === '' ? undefined : decodeURIComponent(url.username),
+    password: url.password === '' ? undefined : decodeURIComponent(url.password),
+    database: decodeURIComponent(url.pathname.replace(/^\//, '')),
+    params: Object.fromEntries(url.searchParams.entries()),
+  };
+}
+
+/** `user@host:port/db`, for messages and status. */
+export function describeConnection(fields: ConnectionFields, defaultPort: number): string {
+  return `${fields.user === undefined ? '' : `${fields.user}@`}${fields.host}:${fields.port ?? defaultPort}/${fields.database}`;
+}

@@ -1,0 +1,190 @@
+// A PostgreSQL table or query as a source: each chunk streams out with COPY … TO STDOUT, served by an index.
+
+import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { DateTime } from 'luxon';
+import { to as copyTo } from 'pg-copy-streams';
+import type { Chunk } from '../../core/chunk.js';
+import { PlanError } from '../../core/errors.js';
+import type { SourceBounds } from '../../core/planner.js';
+import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
+import type { Job } from '../../job/job.js';
+import type { ChunkRead, ColumnInfo, CopyOut, OpenedChunk, Source, SourceCapabilities } from '../connector.js';
+import type { DuckConn } from '../duckdb/duckdb-session.js';
+import type { PostgresSourceConfig } from './postgres-config.js';
+import { createPool, duckTypeOf, pgError, type PgPool } from './postgres-pool.js';
+
+export class PostgresSource implements Source {
+  readonly capabilities: SourceCapabilities = { prunes: true, cheapBounds: false, copyText: true };
+  private readonly db: PgPool;
+  private columns: (ColumnInfo & { pgType: string })[] = [];
+  private readonly fetchDir: string;
+
+  constructor(
+    private readonly config: PostgresSourceConfig,
+    private readonly job: Job,
+  ) {
+    this.db = createPool(config.connection, config.ssl, config.maxConcurrentQueries, 'source');
+    this.fetchDir = join(job.stateDir, 'fetch');
+    const host = this.db.fields.host.toLowerCase();
+    this.database = `${host === 'localhost' ? '127.0.0.1' : host}:${this.db.fields.port ?? 5432}/${this.db.fields.database}`;
+  }
+
+  readonly database: string;
+
+  /** The source as PostgreSQL SQL after FROM, before any pushed-down transform. */
+  private get from(): string {
+    return this.config.query !== undefined ? `(${this.config.query.trim().replace(/;\s*$/, '')}) AS backfill_source` : quoteQualified(this.config.table as string);
+  }
+
+  /** The rows PostgreSQL returns for a predicate on the base relation, with the job's pushed-down transform applied. */
+  private select(where: string, columns: string): string {
+    const transform = this.job.sourceTransform;
+    if (transform === undefined) return `SELECT ${columns} FROM ${this.from} WHERE ${where}`;
+    return `WITH source AS (SELECT * FROM ${this.from} WHERE ${where}) SELECT ${columns} FROM (${transform}) AS backfill_transform`;
+  }
+
+  chunkSql(read: ChunkRead): string {
+    return this.select(this.predicate(read), this.columns.map((c) => quoteIdent(c.name)).join(', '));
+  }
+
+  private predicate(read: ChunkRead): string {
+    const column = this.baseTypes.get(read.column);
+    if (column === undefined) throw new PlanError(`chunk.column "${read.column}" is not a column of ${this.describe()}`);
+    const [lo, hi] = pgBounds(read.chunk, column, this.job);
+    const col = quoteIdent(read.column);
+    return `${col} >= ${lo} AND ${col} < ${hi}`;
+  }
+
+  private baseTypes = new Map<string, string>();
+
+  async prepare(): Promise<void> {
+    try {
+      const base = await this.db.pool.query({ text: `SELECT * FROM ${this.from} LIMIT 0` });
+      const baseTypes = await this.formatTypes(base.fields);
+      this.baseTypes = new Map(base.fields.map((f, i) => [f.name, baseTypes[i] ?? 'text']));
+      const probe = this.job.sourceTransform === undefined ? base : await this.db.pool.query({ text: `${this.select('false', '*')} LIMIT 0` });
+      const types = probe === base ? baseTypes : await this.formatTypes(probe.fields);
+      this.columns = probe.fields.map((f, i) => {
+        const pgType = types[i] ?? 'text';
+        return { name: f.name, type: duckTypeOf(pgType), pgType };
+      });
+    } catch (err) {
+      throw pgError(err, `reading the columns of ${this.config.table ?? 'the source query'}`, this.db);
+    }
+  }
+
+  nativeColumns(): readonly ColumnInfo[] {
+    return this.columns.map((c) => ({ name: c.name, type: c.type, pgType: c.pgType }));
+  }
+
+  private async formatTypes(fields: readonly { dataTypeID: number; dataTypeModifier: number }[]): Promise<string[]> {
+    const types = await this.db.pool.query<{ t: string }>(
+      `SELECT format_type(oid, typmod) AS t FROM unnest($1::oid[], $2::int[]) WITH ORDINALITY AS f(oid, typmod, n) ORDER BY n`,
+      [fields.map((f) => f.dataTypeID), fields.map((f) => f.dataTypeModifier)],
+    );
+    return types.rows.map((r) => r.t);
+  }
+
+  async attach(): Promise<void> {}
+
+  fingerprint(): undefined {
+    return undefined;
+  }
+
+  relation(): string {
+    const cols = this.columns.map((c) => `CAST(NULL AS ${c.type}) AS ${quoteIdent(c.name)}`);
+    return `(SELECT ${cols.join(', ')} WHERE false)`;
+  }
+
+  async measureBounds(column: string, kind: 'time' | 'key', columnType: string): Promise<{ min: string | null; max: string | null }> {
+    const col = quoteIdent(column);
+    const expr = (agg: string): string =>
+      kind === 'key'
+        ? `${agg}(${col})::text`
+        : columnType.toUpperCase() === 'DATE'
+          ? `to_char(${agg}(${col}), 'YYYY-MM-DD')`
+          : `floor(extract(epoch from ${agg}(${col})) * 1000)::bigint::text`;
+    try {
+      // Two single-row lookups, so a btree index on the column answers each without a scan.
+      const min = await this.db.pool.query<{ v: string | null }>(`SELECT ${expr('min')} AS v FROM ${this.from}`);
+      const max = await this.db.pool.query<{ v: string | null }>(`SELECT ${expr('max')} AS v FROM ${this.from}`);
+      return { min: min.rows[0]?.v ?? null, max: max.rows[0]?.v ?? null };
+    } catch (err) {
+      throw pgError(err, `measuring min/max of ${column}`, this.db);
+    }
+  }
+
+  knownBounds(): SourceBounds | undefined {
+    return undefined;
+  }
+
+  async openChunk(read: ChunkRead, _conn: DuckConn, signal: AbortSignal): Promise<OpenedChunk> {
+    mkdirSync(this.fetchDir, { recursive: true });
+    const file = join(this.fetchDir, `${process.pid}-${read.chunk.tag}-${Math.random().toString(36).slice(2)}.csv`);
+    const select = this.columns.map((c) => (c.type === 'BLOB' ? `encode(${quoteIdent(c.name)}, 'hex')` : quoteIdent(c.name))).join(', ');
+    const sql = `COPY (${this.select(this.predicate(read), select)}) TO STDOUT (FORMAT csv)`;
+    const client = await this.db.pool.connect();
+    let broken = false;
+    try {
+      await pipeline(client.query(copyTo(sql)), createWriteStream(file), { signal });
+    } catch (err) {
+      broken = true;
+      rmSync(file, { force: true });
+      throw pgError(err, `reading chunk ${read.chunk.key}`, this.db);
+    } finally {
+      client.release(broken);
+    }
+    const columns = `{${this.columns.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(c.type === 'BLOB' || c.type === 'JSON' ? 'VARCHAR' : c.type)}`).join(', ')}}`;
+    const decode = this.columns
+      .filter((c) => c.type === 'BLOB' || c.type === 'JSON')
+      .map((c) => `${c.type === 'BLOB' ? `unhex(${quoteIdent(c.name)})` : `CAST(${quoteIdent(c.name)} AS JSON)`} AS ${quoteIdent(c.name)}`);
+    const csv = `read_csv(${quoteLiteral(file)}, header = false, auto_detect = false, allow_quoted_nulls = false, delim = ',', quote = '"', escape = '"', columns = ${columns})`;
+    return {
+      relation: decode.length === 0 ? csv : `(SELECT * REPLACE (${decode.join(', ')}) FROM ${csv})`,
+      close: async () => rmSync(file, { force: true }),
+    };
+  }
+
+  async copyOut(read: ChunkRead, signal: AbortSignal): Promise<CopyOut> {
+    const sql = `COPY (${this.chunkSql(read)}) TO STDOUT`;
+    const client = await this.db.pool.connect().catch((err: unknown) => {
+      throw pgError(err, `reading chunk ${read.chunk.key}`, this.db);
+    });
+    const stream = client.query(copyTo(sql));
+    const onAbort = (): void => {
+      stream.destroy(new Error('aborted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    return {
+      stream,
+      release: (broken) => {
+        signal.removeEventListener('abort', onAbort);
+        client.release(broken);
+      },
+    };
+  }
+
+  describe(): string {
+    return `postgres source ${this.db.name} (${this.config.table ?? 'query'})`;
+  }
+
+  async close(): Promise<void> {
+    await this.db.pool.end();
+  }
+}
+
+/** Literals of the chunk's bounds typed for the PostgreSQL column (COPY takes no parameters). */
+function pgBounds(chunk: Chunk, pgType: string, job: Job): [string, string] {
+  if (chunk.kind === 'key') return [chunk.lo, chunk.hi];
+  const t = pgType.toLowerCase();
+  if (t === 'date') {
+    const zone = job.chunking.kind === 'time' ? job.chunking.timezone : 'UTC';
+    const local = (iso: string): string => `DATE ${quoteLiteral(DateTime.fromISO(iso, { zone }).toISODate() as string)}`;
+    return [local(chunk.lo), local(chunk.hi)];
+  }
+  if (t.includes('with time zone')) return [`TIMESTAMPTZ ${quoteLiteral(chunk.lo)}`, `TIMESTAMPTZ ${quoteLiteral(chunk.hi)}`];
+  const naive = (iso: string): string => `TIMESTAMP ${quoteLiteral(iso.replace('T', ' ').replace('Z', ''))}`;
+  return [naive(chunk.lo), naive(chunk.hi)];
+}

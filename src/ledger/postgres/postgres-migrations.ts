@@ -1,0 +1,82 @@
+// Numbered migrations of the shared PostgreSQL ledger; the array index + 1 is the schema version.
+// Each one is given the quoted schema name so that every object lands in the ledger's own schema.
+// Columns mirror the embedded SQLite ledger one for one (timestamps are epoch milliseconds in a bigint),
+// so a record reads the same whichever store holds it.
+
+/** A migration: the SQL to run, given the already quoted schema identifier. */
+export type PostgresMigration = (schema: string) => string;
+
+/** The table that records the schema version; created before any migration runs. */
+export function metaTableSql(schema: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${schema}.backfill_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`;
+}
+
+export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
+  /* 1 */ (s) => `
+  CREATE TABLE ${s}.backfill_runs (
+    run_id        TEXT PRIMARY KEY,
+    job           TEXT NOT NULL,
+    owner         TEXT NOT NULL,
+    host          TEXT NOT NULL,
+    pid           INTEGER NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'interrupted')),
+    started_at    BIGINT NOT NULL,
+    heartbeat_at  BIGINT,
+    finished_at   BIGINT,
+    options       TEXT,
+    chunks_total  BIGINT NOT NULL DEFAULT 0,
+    chunks_done   BIGINT NOT NULL DEFAULT 0,
+    chunks_failed BIGINT NOT NULL DEFAULT 0,
+    rows_read     BIGINT NOT NULL DEFAULT 0,
+    rows_written  BIGINT NOT NULL DEFAULT 0,
+    bytes         BIGINT NOT NULL DEFAULT 0,
+    error         TEXT,
+    -- Insertion order, the counterpart of SQLite's rowid: breaks ties between runs started in the same millisecond.
+    seq           BIGINT GENERATED ALWAYS AS IDENTITY
+  );
+  CREATE INDEX backfill_runs_job ON ${s}.backfill_runs (job, started_at);
+
+  CREATE TABLE ${s}.backfill_chunks (
+    job              TEXT NOT NULL,
+    chunk_key        TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    lo               TEXT NOT NULL,
+    hi               TEXT NOT NULL,
+    tag              TEXT NOT NULL,
+    status           TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done', 'failed')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    generation       INTEGER NOT NULL DEFAULT 0,
+    run_id           TEXT,
+    lease_owner      TEXT,
+    lease_expires_at BIGINT,
+    fencing_token    BIGINT NOT NULL DEFAULT 0,
+    started_at       BIGINT,
+    finished_at      BIGINT,
+    duration_ms      BIGINT,
+    rows_read        BIGINT,
+    rows_written     BIGINT,
+    rows_rejected    BIGINT,
+    bytes            BIGINT,
+    error            TEXT,
+    updated_at       BIGINT NOT NULL,
+    PRIMARY KEY (job, chunk_key)
+  );
+  CREATE INDEX backfill_chunks_status ON ${s}.backfill_chunks (job, status);
+
+  -- The source's min/max of the chunk column, kept while the source is unchanged (same fingerprint).
+  CREATE TABLE ${s}.backfill_bounds (
+    job          TEXT PRIMARY KEY,
+    fingerprint  TEXT NOT NULL,
+    column_name  TEXT NOT NULL,
+    min_value    TEXT,
+    max_value    TEXT,
+    measured_at  BIGINT NOT NULL
+  );
+
+  -- One monotonically increasing fencing token per job.
+  CREATE TABLE ${s}.backfill_tokens (
+    job        TEXT PRIMARY KEY,
+    last_token BIGINT NOT NULL
+  );
+  `,
+];
