@@ -2,23 +2,39 @@
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensurePostgres } from '../helpers/services.js';
+import mysql from 'mysql2/promise';
+import { ensureMariadb, ensurePostgres } from '../helpers/services.js';
 import { defineJob, runBackfill, type Job, type WriteMode } from '../../src/index.js';
 import { tempDir } from '../helpers/cli.js';
 import { lakeGlob, query } from '../helpers/lake.js';
 
-const TARGETS = ['parquet', 'duckdb', 'postgres'] as const;
+const TARGETS = ['parquet', 'duckdb', 'postgres', 'mysql'] as const;
+const MYSQL_DB = `conformance_${process.pid}_${Date.now().toString(36)}`;
+const MYSQL_URL = `mysql://root@127.0.0.1:3306/${MYSQL_DB}`;
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 // Each run of this file writes into its own PostgreSQL schema.
 const PG_SCHEMA = `conformance_${process.pid}_${Date.now().toString(36)}`;
 
 beforeAll(async () => {
   await ensurePostgres();
+  await ensureMariadb();
   await pgQuery(`CREATE SCHEMA ${PG_SCHEMA}`);
+  await myQuery(`CREATE DATABASE \`${MYSQL_DB}\``);
 });
 afterAll(async () => {
   await pgQuery(`DROP SCHEMA IF EXISTS ${PG_SCHEMA} CASCADE`);
+  await myQuery(`DROP DATABASE IF EXISTS \`${MYSQL_DB}\``);
 });
+
+async function myQuery<T>(sql: string): Promise<T[]> {
+  const conn = await mysql.createConnection({ host: '127.0.0.1', port: 3306, user: 'root' });
+  try {
+    const [rows] = await conn.query(sql);
+    return rows as T[];
+  } finally {
+    await conn.end();
+  }
+}
 
 async function pgQuery<T extends pg.QueryResultRow>(sql: string): Promise<T[]> {
   const client = new pg.Client({ connectionString: PG_URL });
@@ -49,7 +65,9 @@ function jobFor(dir: string, target: (typeof TARGETS)[number], mode: WriteMode, 
           ? { type: 'parquet', path: 'lake', partitionBy: ['day'] }
           : target === 'duckdb'
             ? { type: 'duckdb', database: 'target.duckdb', table: 'events' }
-            : { type: 'postgres', connection: PG_URL, table: `${PG_SCHEMA}.events_${mode}`, create: true },
+            : target === 'postgres'
+              ? { type: 'postgres', connection: PG_URL, table: `${PG_SCHEMA}.events_${mode}`, create: true }
+              : { type: 'mysql', connection: MYSQL_URL, table: `events_${mode}`, create: true },
       chunk: { column: 'ts', every: '1 day' },
       transform: transform ?? `select *, strftime(ts, '%Y-%m-%d') as day from source`,
       write: mode === 'merge' ? { mode, key: ['id'] } : { mode },
@@ -61,6 +79,10 @@ function jobFor(dir: string, target: (typeof TARGETS)[number], mode: WriteMode, 
 }
 
 async function targetRows(dir: string, target: (typeof TARGETS)[number], mode: WriteMode): Promise<{ n: number; ids: number; sumV: number }> {
+  if (target === 'mysql') {
+    const rows = await myQuery<{ n: number; ids: number; sumv: string }>(`SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(v) AS sumv FROM \`${MYSQL_DB}\`.events_${mode}`);
+    return { n: Number(rows[0]?.n), ids: Number(rows[0]?.ids), sumV: Number(rows[0]?.sumv) };
+  }
   if (target === 'postgres') {
     const rows = await pgQuery<{ n: string; ids: string; sumv: string }>(`SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(v) AS sumv FROM ${PG_SCHEMA}.events_${mode}`);
     return { n: Number(rows[0]?.n), ids: Number(rows[0]?.ids), sumV: Number(rows[0]?.sumv) };

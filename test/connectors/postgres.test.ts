@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineJob, planBackfill, runBackfill } from '../../src/index.js';
+import { defineJob, planBackfill, readStatus, runBackfill } from '../../src/index.js';
 import { generateEvents } from '../../src/demo/generate-events.js';
 import { runCli, startCli, tempDir, writeJob } from '../helpers/cli.js';
 import { lakeGlob, query } from '../helpers/lake.js';
@@ -201,6 +201,9 @@ describe('postgres target with the ledger in the same database', () => {
     expect(first).toMatchObject({ status: 'done', done: 3, rowsWritten: 3000 });
     const chunks = await sql<{ status: string; rows_written: string }>(`SELECT status, rows_written FROM ${SCHEMA}_ledger.backfill_chunks ORDER BY chunk_key`);
     expect(chunks).toEqual([1, 2, 3].map(() => ({ status: 'done', rows_written: '1000' })));
+    const status = await readStatus(job);
+    expect(status).toMatchObject({ counts: { total: 3, done: 3 }, rows: { written: 3000 } });
+    expect(status?.ledger).toContain(`schema=${SCHEMA}_ledger`);
 
     // A worker whose lease was taken over must not commit: its fenced mark fails, so its data rolls back.
     const { PostgresLedger } = await import('../../src/ledger/postgres/postgres-ledger.js');

@@ -31,6 +31,10 @@ export interface MysqlPool {
   readonly name: string;
   /** Borrow a connection whose session is set up (UTC, …); give it back with `release` or `destroy`. */
   acquire(): Promise<mysql.PoolConnection>;
+  /** Stop the statement running on a connection we gave up on, from a connection of its own. */
+  kill(threadId: number): void;
+  /** Wait for pending kills, then close every connection. */
+  end(): Promise<void>;
 }
 
 export function createMysqlPool(
@@ -40,12 +44,16 @@ export function createMysqlPool(
   options: { readonly foundRows: boolean; readonly session: readonly string[] },
 ): MysqlPool {
   const fields = connectionFields(connection);
-  const pool = mysql.createPool({
+  const base: mysql.ConnectionOptions = {
     host: fields.host,
     port: fields.port ?? MYSQL_PORT,
     user: fields.user ?? 'root',
     password: fields.password,
     database: fields.database,
+    ssl: tlsOptions(ssl, fields),
+  };
+  const pool = mysql.createPool({
+    ...base,
     connectionLimit: max,
     maxIdle: max,
     charset: 'utf8mb4_general_ci',
@@ -57,11 +65,11 @@ export function createMysqlPool(
     multipleStatements: false,
     // Without FOUND_ROWS, INSERT … ON DUPLICATE KEY UPDATE reports 0 for rows set to their own values.
     flags: options.foundRows ? [] : ['-FOUND_ROWS'],
-    ssl: tlsOptions(ssl, fields),
   });
   // An idle connection's error (server restart) must not crash the process; the next query reports it.
   pool.on('connection', (c) => (c as unknown as { on(e: string, f: () => void): void }).on('error', () => {}));
   const ready = new WeakSet<object>();
+  const kills = new Set<Promise<void>>();
   const session = ["SET time_zone = '+00:00'", ...options.session];
   return {
     pool,
@@ -79,6 +87,23 @@ export function createMysqlPool(
         ready.add(conn.connection);
       }
       return conn;
+    },
+    kill(threadId) {
+      // Not from the pool: its slots may all be busy, and it may be closing.
+      const killing = (async () => {
+        const conn = await mysql.createConnection({ ...base, connectTimeout: 10_000 });
+        try {
+          await conn.query('KILL QUERY ?', [threadId]);
+        } finally {
+          await conn.end();
+        }
+      })().catch(() => {});
+      kills.add(killing);
+      void killing.finally(() => kills.delete(killing));
+    },
+    async end() {
+      await Promise.allSettled([...kills]);
+      await pool.end();
     },
   };
 }
@@ -150,9 +175,19 @@ export async function withConnection<T>(db: MysqlPool, signal: AbortSignal | und
   if (isAborted(signal)) throw new AbortedError(abortReason(signal as AbortSignal));
   const conn = await db.acquire();
   let broken = false;
+  let destroyed = false;
+  const destroy = (): void => {
+    if (destroyed) return;
+    destroyed = true;
+    conn.destroy();
+  };
   const onAbort = (): void => {
     broken = true;
-    conn.destroy();
+    if (destroyed) return;
+    const threadId = conn.threadId;
+    destroy();
+    // A closed socket stops a streaming query at its next write, but not a long sort or a lock wait.
+    db.kill(threadId);
   };
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -164,7 +199,7 @@ export async function withConnection<T>(db: MysqlPool, signal: AbortSignal | und
     throw err;
   } finally {
     signal?.removeEventListener('abort', onAbort);
-    if (broken) conn.destroy();
+    if (broken) destroy();
     else conn.release();
   }
 }
@@ -317,7 +352,7 @@ export class MysqlSource implements Source {
         // typeCast false: every value arrives as the server's bytes, which go to the file without decoding.
         // (mysql2 types `connection` as the promise wrapper; it is the callback connection that streams.)
         const core = conn.connection as unknown as CoreConnection;
-        const rows = core.query({ sql, values, rowsAsArray: true, typeCast: false }).stream({ highWaterMark: 2048 });
+        const rows = core.query({ sql, values, rowsAsArray: true, typeCast: false }).stream({ highWaterMark: 256 });
         // An error after the pipeline settled (a destroyed connection) must not go unhandled.
         rows.on('error', () => {});
         await pipeline(rows, new CsvEncoder(this.columns.map((c) => c.encoding)), createWriteStream(file), { signal });
@@ -337,7 +372,7 @@ export class MysqlSource implements Source {
   async close(): Promise<void> {
     const db = this.db;
     this.db = undefined;
-    await db?.pool.end();
+    await db?.end();
   }
 
   private csvRelation(file: string): string {
@@ -434,7 +469,7 @@ class CsvEncoder extends Transform {
   private pos = 0;
 
   constructor(private readonly encodings: readonly Encoding[]) {
-    super({ writableObjectMode: true, writableHighWaterMark: 2048 });
+    super({ writableObjectMode: true, writableHighWaterMark: 256 });
   }
 
   override _transform(row: (Buffer | null)[], _encoding: BufferEncoding, callback: TransformCallback): void {

@@ -142,19 +142,21 @@ export class MysqlTarget implements Target {
   async close(): Promise<void> {
     const db = this.db;
     this.db = undefined;
-    await db?.pool.end();
+    await db?.end();
   }
 
-  /** Stage the file, then in one transaction: delete the range (replace), insert or upsert, mark the chunk. */
+  /**
+   * One transaction: delete the range (replace), load the rows (append, replace) or upsert them from a
+   * staging table (merge), mark the chunk. Loading straight into the table inside the transaction
+   * saves a copy; any warning or a short count rolls it back.
+   */
   private async apply(conn: PoolConnection, w: ChunkWrite, file: string, rows: number): Promise<number> {
     const stage = quoteMysqlIdent(`backfill_stage_${w.token}`);
-    const cols = this.columns.map((c) => quoteMysqlIdent(c.name)).join(', ');
-    await conn.query(`DROP TEMPORARY TABLE IF EXISTS ${stage}`);
-    // Same column types as the target, no indexes: loading is fast and a duplicate key cannot be skipped silently.
-    await conn.query(`CREATE TEMPORARY TABLE ${stage} AS SELECT ${cols} FROM ${this.table} LIMIT 0`);
-    if (rows > 0) {
-      const loaded = this.config.loadWith === 'insert' ? await this.insertRows(conn, stage, file) : await this.loadData(conn, stage, file);
-      if (loaded !== rows) throw new ConnectorError(`staged ${loaded} of the chunk's ${rows} rows`);
+    if (w.mode === 'merge') {
+      await conn.query(`DROP TEMPORARY TABLE IF EXISTS ${stage}`);
+      // Same column types as the target, no indexes: a duplicate key cannot be skipped silently while loading.
+      await conn.query(`CREATE TEMPORARY TABLE ${stage} AS SELECT ${this.columnList()} FROM ${this.table} LIMIT 0`);
+      await this.load(conn, stage, file, rows);
     }
     // Chunks write disjoint ranges side by side; under REPEATABLE READ the gap locks of one chunk's
     // DELETE block the other's inserts and deadlock, READ COMMITTED locks only the rows it deletes.
@@ -168,14 +170,14 @@ export class MysqlTarget implements Target {
         const col = quoteMysqlIdent(range.column);
         await conn.query(`DELETE FROM ${this.table} WHERE ${col} >= ? AND ${col} < ?`, mysqlBounds(w.chunk, type, timezone));
       }
-      const written = w.mode === 'merge' ? await this.merge(conn, w, stage, cols) : await this.insert(conn, stage, cols);
+      const written = w.mode === 'merge' ? await this.merge(conn, w, stage) : await this.load(conn, this.table, file, rows);
       await conn.query(
         `INSERT INTO ${quoteMysqlIdent(MARKERS)} (job, chunk_key, token, rows_written, committed_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))
          ON DUPLICATE KEY UPDATE token = VALUES(token), rows_written = VALUES(rows_written), committed_at = VALUES(committed_at)`,
         [this.job.name, w.chunk.key, w.token, written],
       );
       await conn.query('COMMIT');
-      await conn.query(`DROP TEMPORARY TABLE IF EXISTS ${stage}`);
+      if (w.mode === 'merge') await conn.query(`DROP TEMPORARY TABLE IF EXISTS ${stage}`);
       return written;
     } catch (err) {
       // (On abort the connection is already destroyed, which rolls back on the server.)
@@ -184,9 +186,16 @@ export class MysqlTarget implements Target {
     }
   }
 
-  private async insert(conn: PoolConnection, stage: string, cols: string): Promise<number> {
-    const [result] = await conn.query(`INSERT INTO ${this.table} (${cols}) SELECT ${cols} FROM ${stage}`);
-    return (result as ResultSetHeader).affectedRows;
+  /** Load the chunk's file into `table`; every row must arrive. */
+  private async load(conn: PoolConnection, table: string, file: string, rows: number): Promise<number> {
+    if (rows === 0) return 0;
+    const loaded = this.config.loadWith === 'insert' ? await this.insertRows(conn, table, file) : await this.loadData(conn, table, file);
+    if (loaded !== rows) throw new ConnectorError(`loaded ${loaded} of the chunk's ${rows} rows into ${table}`);
+    return loaded;
+  }
+
+  private columnList(): string {
+    return this.columns.map((c) => quoteMysqlIdent(c.name)).join(', ');
   }
 
   /**
@@ -194,7 +203,8 @@ export class MysqlTarget implements Target {
    * 2 per real update and 0 per row set to its own values, and `Duplicates` in the info text counts the
    * real updates, so inserts + updates = affected − duplicates: a re-run of unchanged data reports 0.
    */
-  private async merge(conn: PoolConnection, w: ChunkWrite, stage: string, cols: string): Promise<number> {
+  private async merge(conn: PoolConnection, w: ChunkWrite, stage: string): Promise<number> {
+    const cols = this.columnList();
     const keys = new Set(w.key);
     const others = this.columns.filter((c) => !keys.has(c.name)).map((c) => quoteMysqlIdent(c.name));
     const sets = others.length > 0 ? others.map((c) => `${c} = VALUES(${c})`) : w.key.map((k) => `${quoteMysqlIdent(k)} = ${quoteMysqlIdent(k)}`);
@@ -205,12 +215,12 @@ export class MysqlTarget implements Target {
   }
 
   /** LOAD DATA LOCAL INFILE, streamed from the file; its warnings (truncation, bad values) fail the chunk. */
-  private async loadData(conn: PoolConnection, stage: string, file: string): Promise<number> {
+  private async loadData(conn: PoolConnection, table: string, file: string): Promise<number> {
     const targets = this.columns.map((c, i) => (isBlob(c.type) ? `@backfill_${i}` : quoteMysqlIdent(c.name)));
     const decode = this.columns.flatMap((c, i) => (isBlob(c.type) ? [`${quoteMysqlIdent(c.name)} = FROM_BASE64(@backfill_${i})`] : []));
     const [result] = await conn.query({
       sql:
-        `LOAD DATA LOCAL INFILE ? INTO TABLE ${stage} CHARACTER SET utf8mb4 ` +
+        `LOAD DATA LOCAL INFILE ? INTO TABLE ${table} CHARACTER SET utf8mb4 ` +
         `FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '"' ESCAPED BY '' LINES TERMINATED BY '\\n' ` +
         `(${targets.join(', ')})${decode.length === 0 ? '' : ` SET ${decode.join(', ')}`}`,
       values: [file],
@@ -223,8 +233,8 @@ export class MysqlTarget implements Target {
   }
 
   /** Multi-row INSERTs with parameters, for servers that refuse LOAD DATA LOCAL. */
-  private async insertRows(conn: PoolConnection, stage: string, file: string): Promise<number> {
-    const cols = this.columns.map((c) => quoteMysqlIdent(c.name)).join(', ');
+  private async insertRows(conn: PoolConnection, table: string, file: string): Promise<number> {
+    const cols = this.columnList();
     const tuple = `(${this.columns.map((c) => (isBlob(c.type) ? 'FROM_BASE64(?)' : '?')).join(', ')})`;
     let loaded = 0;
     let values: (string | null)[] = [];
@@ -232,7 +242,7 @@ export class MysqlTarget implements Target {
     let chars = 0;
     const flush = async (): Promise<void> => {
       if (count === 0) return;
-      const [result] = await conn.query(`INSERT INTO ${stage} (${cols}) VALUES ${Array(count).fill(tuple).join(', ')}`, values);
+      const [result] = await conn.query(`INSERT INTO ${table} (${cols}) VALUES ${Array(count).fill(tuple).join(', ')}`, values);
       const header = result as ResultSetHeader;
       if (header.warningStatus > 0) await this.failOnWarnings(conn, header.warningStatus);
       loaded += header.affectedRows;
