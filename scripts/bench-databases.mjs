@@ -1,0 +1,247 @@
+#!/usr/bin/env node
+// Benchmark the database paths against the tools people use instead, in one run on one machine:
+// file → PostgreSQL (append, replace, merge) vs `psql \copy` and pgloader; PostgreSQL → PostgreSQL and
+// → Parquet vs a raw `COPY … TO STDOUT | COPY … FROM STDIN` pipe; file → MySQL vs a raw LOAD DATA.
+// Every run is a separate process timed from the outside, so start-up costs count on both sides.
+//
+//   node scripts/bench-databases.mjs [--rows 2000000] [--reps 3] [--dir .bench] [--out docs/benchmarks-databases.md]
+//   node scripts/bench-databases.mjs --quick      20,000 rows, 1 repetition, no report file
+//
+// Needs the PostgreSQL (127.0.0.1:5432, user postgres) and MariaDB (127.0.0.1:3306, root) servers,
+// `psql` and `mariadb` clients; pgloader is measured when installed (Debian package `pgloader`).
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DuckDBInstance } from '@duckdb/node-api';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = path.join(ROOT, 'bin', 'backfill.js');
+const PG = { host: '127.0.0.1', port: '5432', user: 'postgres' };
+const MAIN_DB = 'test';
+const OTHER_DB = 'backfill_bench_target';
+const MY_DB = 'backfill_bench';
+const TABLE_DDL = '(id bigint PRIMARY KEY, ts timestamp NOT NULL, user_id bigint, amount numeric(12,2), note text)';
+const MY_DDL = '(id BIGINT PRIMARY KEY, ts DATETIME(6) NOT NULL, user_id BIGINT, amount DECIMAL(12,2), note LONGTEXT, KEY (ts))';
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string' },
+    reps: { type: 'string' },
+    dir: { type: 'string' },
+    out: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+  },
+});
+const quick = args.quick;
+const ROWS = Number(args.rows ?? (quick ? 20_000 : 2_000_000));
+const REPS = Number(args.reps ?? (quick ? 1 : 3));
+const WORK = path.resolve(args.dir ?? path.join(ROOT, '.bench', 'databases'));
+const OUT = quick ? undefined : path.resolve(args.out ?? path.join(ROOT, 'docs', 'benchmarks-databases.md'));
+const CHUNKS = 8;
+
+const log = (m) => process.stderr.write(`${m}\n`);
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+
+function psql(db, sql, extra = []) {
+  return execFileSync('psql', ['-h', PG.host, '-p', PG.port, '-U', PG.user, '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAtc', sql, ...extra], { encoding: 'utf8' });
+}
+function my(sql, db) {
+  return execFileSync('mariadb', ['-h', '127.0.0.1', '-P', '3306', '-uroot', '--local-infile=1', ...(db ? [db] : []), '-Nse', sql], { encoding: 'utf8' });
+}
+function hasCommand(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+/** Run a shell command `reps` times after `reset()`, return the median wall seconds. */
+function measure(label, reset, command, check) {
+  const times = [];
+  for (let i = 0; i < REPS; i++) {
+    reset();
+    const t0 = process.hrtime.bigint();
+    const res = spawnSync('sh', ['-c', command], { cwd: WORK, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (res.status !== 0) throw new Error(`${label} failed (exit ${res.status}):\n${res.stderr}\n${res.stdout}`);
+    const rows = check();
+    if (rows !== ROWS) throw new Error(`${label}: expected ${ROWS} rows in the target, found ${rows}`);
+    times.push(seconds);
+    log(`  ${label}: ${seconds.toFixed(2)} s`);
+  }
+  const s = median(times);
+  return { label, seconds: s, rowsPerSecond: ROWS / s };
+}
+
+function jobFile(name, source, target, write, extra = '') {
+  const file = path.join(WORK, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `name: ${name}\nsource: ${JSON.stringify(source)}\nchunk: { column: id, size: ${Math.ceil(ROWS / CHUNKS)} }\n` +
+      `target: ${JSON.stringify(target)}\nwrite: ${JSON.stringify(write)}\nledger: ${name}.ledger.sqlite\n${extra}`,
+  );
+  return file;
+}
+const engine = (file) => `node ${JSON.stringify(BIN)} run ${JSON.stringify(file)} --quiet`;
+const dropLedger = (name) => () => rmSync(path.join(WORK, `${name}.ledger.sqlite`), { force: true });
+
+async function main() {
+  mkdirSync(WORK, { recursive: true });
+  const csv = path.join(WORK, `events-${ROWS}.csv`);
+  if (!existsSync(csv)) {
+    log(`generating ${fmt(ROWS)} rows × 5 columns …`);
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    await conn.run(`COPY (SELECT i AS id, TIMESTAMP '2024-01-01' + to_microseconds(i * 15000000) AS ts, hash(i) % 100000 AS user_id,
+        CAST((hash(i * 7) % 10000000) / 100.0 AS DECIMAL(12,2)) AS amount, 'note ' || i || ' ' || md5(CAST(i AS VARCHAR)) AS note
+      FROM range(${ROWS}) t(i)) TO '${csv}' (FORMAT csv, HEADER)`);
+    conn.closeSync();
+    db.closeSync();
+  }
+  const csvBytes = (await import('node:fs')).statSync(csv).size;
+
+  psql(MAIN_DB, 'CREATE SCHEMA IF NOT EXISTS bench');
+  if (psql('postgres', `SELECT 1 FROM pg_database WHERE datname = '${OTHER_DB}'`).trim() !== '1') psql('postgres', `CREATE DATABASE ${OTHER_DB}`);
+  psql(OTHER_DB, 'CREATE SCHEMA IF NOT EXISTS bench');
+  const fresh = (db, table) => () => psql(db, `DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} ${TABLE_DDL}`);
+  const count = (db, table) => () => Number(psql(db, `SELECT count(*) FROM ${table}`).trim());
+  const pgUrl = (db) => `postgres://postgres@127.0.0.1:5432/${db}`;
+  const results = [];
+
+  log('file → PostgreSQL');
+  const psqlCopy = measure('psql \\copy (CSV → indexed table)', fresh(MAIN_DB, 'bench.t'), `psql -h 127.0.0.1 -U postgres -d ${MAIN_DB} -qc "\\copy bench.t FROM '${csv}' CSV HEADER"`, count(MAIN_DB, 'bench.t'));
+  results.push(psqlCopy);
+  const src = { type: 'csv', path: csv };
+  for (const mode of ['append', 'replace', 'merge']) {
+    const name = `file-pg-${mode}`;
+    const file = jobFile(name, src, { type: 'postgres', connection: pgUrl(MAIN_DB), table: 'bench.t' }, mode === 'merge' ? { mode, key: ['id'] } : { mode });
+    const reset = () => {
+      fresh(MAIN_DB, 'bench.t')();
+      dropLedger(name)();
+    };
+    results.push(measure(`engine CSV → PostgreSQL, ${mode}`, reset, engine(file), count(MAIN_DB, 'bench.t')));
+  }
+  let pgloader;
+  if (hasCommand('pgloader')) {
+    const load = path.join(WORK, 'pgloader.load');
+    writeFileSync(
+      load,
+      `LOAD CSV FROM '${csv}' (id, ts, user_id, amount, note)\n INTO postgresql://postgres@127.0.0.1:5432/${MAIN_DB}\n` +
+        ` TARGET TABLE bench.t\n TARGET COLUMNS (id, ts, user_id, amount, note)\n` +
+        ` WITH skip header = 1, fields terminated by ',', fields optionally enclosed by '"';\n`,
+    );
+    pgloader = measure('pgloader (CSV → indexed table)', fresh(MAIN_DB, 'bench.t'), `pgloader --quiet ${JSON.stringify(load)}`, count(MAIN_DB, 'bench.t'));
+    results.push(pgloader);
+  } else {
+    log('pgloader not installed: skipped (apt-get install pgloader)');
+  }
+
+  log('PostgreSQL → PostgreSQL / Parquet');
+  fresh(MAIN_DB, 'bench.src')();
+  psql(MAIN_DB, `\\copy bench.src FROM '${csv}' CSV HEADER`);
+  psql(MAIN_DB, 'ANALYZE bench.src');
+  const pipe = measure(
+    'raw COPY TO STDOUT → COPY FROM STDIN pipe (other database)',
+    fresh(OTHER_DB, 'bench.t'),
+    `psql -h 127.0.0.1 -U postgres -d ${MAIN_DB} -qc "\\copy bench.src TO STDOUT" | psql -h 127.0.0.1 -U postgres -d ${OTHER_DB} -qc "\\copy bench.t FROM STDIN"`,
+    count(OTHER_DB, 'bench.t'),
+  );
+  results.push(pipe);
+  const pgSource = { type: 'postgres', connection: pgUrl(MAIN_DB), table: 'bench.src' };
+  {
+    const name = 'pg-pg';
+    const file = jobFile(name, pgSource, { type: 'postgres', connection: pgUrl(OTHER_DB), table: 'bench.t' }, { mode: 'replace' });
+    results.push(measure('engine PostgreSQL → PostgreSQL (other database, COPY stream)', () => (fresh(OTHER_DB, 'bench.t')(), dropLedger(name)()), engine(file), count(OTHER_DB, 'bench.t')));
+  }
+  {
+    const name = 'pg-pg-same';
+    const file = jobFile(name, pgSource, { type: 'postgres', connection: pgUrl(MAIN_DB), table: 'bench.t' }, { mode: 'replace' });
+    results.push(measure('engine PostgreSQL → PostgreSQL (same database, in-database)', () => (fresh(MAIN_DB, 'bench.t')(), dropLedger(name)()), engine(file), count(MAIN_DB, 'bench.t')));
+  }
+  {
+    const name = 'pg-parquet';
+    const lake = path.join(WORK, 'pg-lake');
+    const file = jobFile(name, pgSource, { type: 'parquet', path: lake }, { mode: 'replace' });
+    const lakeRows = () => {
+      const out = spawnSync('node', ['-e', `import('@duckdb/node-api').then(async ({DuckDBInstance}) => { const i = await DuckDBInstance.create(); const c = await i.connect(); const r = await c.runAndReadAll("select count(*) n from read_parquet('${lake}/**/*.parquet')"); console.log(String(r.getRows()[0][0])); })`], { cwd: ROOT, encoding: 'utf8' });
+      return Number(out.stdout.trim());
+    };
+    results.push(measure('engine PostgreSQL → Parquet', () => (rmSync(lake, { recursive: true, force: true }), dropLedger(name)()), engine(file), lakeRows));
+  }
+
+  log('file → MySQL');
+  my(`CREATE DATABASE IF NOT EXISTS ${MY_DB}`);
+  const myFresh = () => my(`DROP TABLE IF EXISTS t; CREATE TABLE t ${MY_DDL}`, MY_DB);
+  const myCount = () => Number(my('SELECT count(*) FROM t', MY_DB).trim());
+  const loadData = measure(
+    'raw LOAD DATA LOCAL INFILE (mariadb client)',
+    myFresh,
+    `mariadb -h 127.0.0.1 -uroot --local-infile=1 ${MY_DB} -e "LOAD DATA LOCAL INFILE '${csv}' INTO TABLE t FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\\"' IGNORE 1 LINES (id, ts, user_id, amount, note)"`,
+    myCount,
+  );
+  results.push(loadData);
+  {
+    const name = 'file-mysql';
+    const file = jobFile(name, src, { type: 'mysql', connection: `mysql://root@127.0.0.1:3306/${MY_DB}`, table: 't' }, { mode: 'append' });
+    results.push(measure('engine CSV → MySQL, append', () => (myFresh(), dropLedger(name)()), engine(file), myCount));
+  }
+
+  const by = (label) => results.find((r) => r.label.startsWith(label));
+  const ratio = (a, b) => (a && b ? a.rowsPerSecond / b.rowsPerSecond : undefined);
+  const goals = [
+    ['file → PostgreSQL append vs psql \\copy', ratio(by('engine CSV → PostgreSQL, append'), psqlCopy), 0.8],
+    ['file → PostgreSQL merge vs raw COPY (psql \\copy)', ratio(by('engine CSV → PostgreSQL, merge'), psqlCopy), 0.5],
+    ['file → PostgreSQL merge vs pgloader', ratio(by('engine CSV → PostgreSQL, merge'), pgloader), 5],
+    ['file → PostgreSQL append vs pgloader', ratio(by('engine CSV → PostgreSQL, append'), pgloader), 5],
+    ['PostgreSQL → PostgreSQL vs raw COPY pipe', ratio(by('engine PostgreSQL → PostgreSQL (other'), pipe), 0.8],
+    ['PostgreSQL → Parquet vs raw COPY pipe', ratio(by('engine PostgreSQL → Parquet'), pipe), 0.8],
+    ['file → MySQL append vs raw LOAD DATA', ratio(by('engine CSV → MySQL'), loadData), undefined],
+  ];
+
+  const lines = [];
+  lines.push('| run | seconds (median) | rows/s |', '|---|---:|---:|');
+  for (const r of results) lines.push(`| ${r.label} | ${r.seconds.toFixed(2)} | ${fmt(r.rowsPerSecond)} |`);
+  lines.push('', '| goal | ratio | target | met |', '|---|---:|---:|---|');
+  for (const [name, value, goal] of goals) {
+    if (value === undefined) continue;
+    lines.push(`| ${name} | ${value.toFixed(2)}× | ${goal === undefined ? '—' : `≥ ${goal}×`} | ${goal === undefined ? '—' : value >= goal ? 'yes' : '**no**'} |`);
+  }
+  const table = lines.join('\n');
+  process.stdout.write(`${table}\n`);
+
+  if (OUT !== undefined) {
+    const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+    const pgVersion = psql(MAIN_DB, 'SHOW server_version').trim();
+    const myVersion = my('SELECT version()').trim();
+    const doc = `# Database benchmarks
+
+Produced by \`node scripts/bench-databases.mjs --rows ${ROWS} --reps ${REPS}\` (part of \`npm run bench\`) on
+${new Date().toISOString().slice(0, 10)}: ${os.availableParallelism()} cores (${cpu}), ${Math.round(os.totalmem() / 2 ** 30)} GiB,
+Node ${process.version}, PostgreSQL ${pgVersion}, MariaDB ${myVersion}${hasCommand('pgloader') ? `, ${execFileSync('pgloader', ['--version'], { encoding: 'utf8' }).split('\n')[0]}` : ''}.
+
+Data: ${fmt(ROWS)} rows × 5 columns (bigint key, timestamp, bigint, numeric(12,2), text), one ${(csvBytes / 1e6).toFixed(0)} MB CSV
+file. Targets are tables with a primary key (\`${TABLE_DDL}\`), emptied before every run. The engine runs
+are the \`backfill\` command on a job file, ${CHUNKS} key chunks, default concurrency; every figure is the
+median of ${REPS} runs, timed from outside the process (start-up included), and every run is checked to
+have loaded exactly ${fmt(ROWS)} rows. The CSV file cannot be pruned by name, so the engine stages it
+in one pass before committing chunk by chunk.
+
+${table}
+
+How to reproduce: \`npm run build && node scripts/bench-databases.mjs --rows ${ROWS} --reps ${REPS}\`.
+`;
+    writeFileSync(OUT, doc);
+    log(`wrote ${OUT}`);
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err.stack ?? err}\n`);
+  process.exit(1);
+});
