@@ -103,6 +103,11 @@ export interface TargetCapabilities {
 export interface ChunkWrite {
   readonly chunk: Chunk;
   readonly token: number;
+  /**
+   * Names this claim uniquely and for good (`owner#token`; the owner holds the run's id), so a
+   * commit marker left by an older ledger or another run can never be mistaken for this one.
+   */
+  readonly lease: string;
   /** Completions of this chunk so far; names append output so that a replay overwrites it. */
   readonly generation: number;
   readonly mode: WriteMode;
@@ -146,8 +151,8 @@ export interface Target {
   /** Connection-level setup for a chunk's connection (ATTACH …). */
   attach(conn: DuckConn): Promise<void>;
   write(write: ChunkWrite): Promise<WriteResult>;
-  /** For transactional targets: the fencing token of the chunk's last committed write, if any. */
-  committedToken(conn: DuckConn, chunk: Chunk): Promise<{ token: number; rows: number } | undefined>;
+  /** For transactional targets: the lease (`ChunkWrite.lease`) of the chunk's last committed write, if any. */
+  committedLease(conn: DuckConn, chunk: Chunk): Promise<{ lease: string; rows: number } | undefined>;
   describe(): string;
   close(): Promise<void>;
 }

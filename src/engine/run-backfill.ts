@@ -272,7 +272,7 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
       // database they never leave the server.
       const result = await ctx.writeSlots(() =>
         target.write({
-          chunk, token: lease.token, generation: lease.generation, mode: job.write.mode, key: job.write.key,
+          chunk, token: lease.token, lease: leaseId(lease.owner, lease.token), generation: lease.generation, mode: job.write.mode, key: job.write.key,
           query: '', range, conn, signal: controller.signal, markDone,
           ...(ctx.pushdown
             ? { pushdown: (source.chunkSql as NonNullable<Source['chunkSql']>)(read) }
@@ -302,7 +302,7 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
     }
     const result = await ctx.writeSlots(() =>
       target.write({
-        chunk, token: lease.token, generation: lease.generation, mode: job.write.mode, key: job.write.key,
+        chunk, token: lease.token, lease: leaseId(lease.owner, lease.token), generation: lease.generation, mode: job.write.mode, key: job.write.key,
         query, range, conn, signal: controller.signal, markDone,
       }),
     );
@@ -334,8 +334,8 @@ function direct(job: Job): boolean {
 async function recoverStale(job: Job, ledger: Ledger, target: Target, conn: DuckConn, events: EventBus, runId: string): Promise<void> {
   for (const stale of await ledger.staleChunks(job.name, Date.now(), ownerAlive)) {
     const chunk: Chunk = { key: stale.key, kind: stale.kind, lo: stale.lo, hi: stale.hi, tag: stale.tag };
-    const committed = target.capabilities.transactional ? await target.committedToken(conn, chunk) : undefined;
-    if (committed !== undefined && committed.token === stale.fencingToken) {
+    const committed = target.capabilities.transactional ? await target.committedLease(conn, chunk) : undefined;
+    if (committed !== undefined && stale.leaseOwner !== null && committed.lease === leaseId(stale.leaseOwner, stale.fencingToken)) {
       const stats = { rowsRead: committed.rows, rowsWritten: committed.rows, rowsRejected: 0, bytes: 0 };
       if (await ledger.adoptCommitted(job.name, stale.key, stale.fencingToken, stats)) {
         events.emit('warning', { runId, message: `chunk ${stale.key} had committed before its process stopped; recorded it as done` });
@@ -380,4 +380,9 @@ export function chooseRoute(job: Job, source: Source, target: Target): 'engine' 
   if (source.database !== undefined && source.database === target.database && source.chunkSql !== undefined && target.capabilities.copyText) return 'in-database';
   if (source.capabilities.copyText && target.capabilities.copyText && source.copyOut !== undefined) return 'copy-stream';
   return 'engine';
+}
+
+/** A claim's name for commit markers: unique across runs and ledgers because the owner holds the run's id. */
+export function leaseId(owner: string, token: number): string {
+  return `${owner}#${token}`;
 }

@@ -92,7 +92,7 @@ describe('files → MySQL target', () => {
       expect(first.chunks.filter((c) => c.error !== undefined)).toEqual([]);
       expect(first).toMatchObject({ status: 'done', done: 10, failed: 0, rowsRead: 10_000, rowsWritten: 10_000 });
       expect(await targetRows(table)).toEqual({ n: 10_000, ids: 10_000, sumV: SUM_V1 });
-      const markers = await sql<{ n: string }>(`SELECT count(*) AS n FROM backfill_commits WHERE job = ?`, [`mysql-${mode}`]);
+      const markers = await sql<{ n: string }>(`SELECT count(*) AS n FROM backfill_chunk_commits WHERE job = ?`, [`mysql-${mode}`]);
       expect(Number(markers[0]?.n)).toBe(10);
 
       const again = await runBackfill(fileJob(dir, mode));

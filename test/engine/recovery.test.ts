@@ -22,11 +22,14 @@ describe('recovery', () => {
     const job = await duckJob(dir);
     expect(await runBackfill(job)).toMatchObject({ done: 5, rowsWritten: 5000 });
     // Make the ledger look as if the process died between the target's commit and the ledger mark:
-    // the chunk is `running`, owned by a process that no longer exists, with the token the target recorded.
+    // the chunk is `running` again under the lease that committed it (read back from the target's
+    // commit marker), and that lease has expired.
+    const key = '2024-01-03T00:00:00Z/2024-01-04T00:00:00Z';
+    const marker = await query<{ lease: string }>(`ATTACH '${join(dir, 't.duckdb')}' AS t (READ_ONLY); SELECT lease FROM t.backfill_chunk_commits WHERE chunk_key = '${key}'`);
+    const lease = marker[marker.length - 1]?.lease as string;
+    const [owner, token] = [lease.slice(0, lease.lastIndexOf('#')), Number(lease.slice(lease.lastIndexOf('#') + 1))];
     const db = new Database(job.ledgerPath);
-    // (Another host's owner is judged by lease expiry alone, hence the expired lease.)
-    db.prepare(`UPDATE backfill_chunks SET status = 'running', lease_owner = 'elsewhere:999999999:x', lease_expires_at = 0
-      WHERE chunk_key = '2024-01-03T00:00:00Z/2024-01-04T00:00:00Z'`).run();
+    db.prepare(`UPDATE backfill_chunks SET status = 'running', lease_owner = ?, fencing_token = ?, lease_expires_at = 0 WHERE chunk_key = ?`).run(owner, token, key);
     db.close();
     const events = new EventBus();
     const warnings: string[] = [];
@@ -36,6 +39,25 @@ describe('recovery', () => {
     expect(warnings.join('\n')).toContain('had committed before its process stopped');
     const rows = await query<{ n: string }>(`ATTACH '${join(dir, 't.duckdb')}' AS t (READ_ONLY); SELECT count(*) AS n FROM t.t`);
     expect(rows[rows.length - 1]?.n).toBe('5000');
+  });
+
+  it('does not adopt a commit marker left by another run with the same token (e.g. an older ledger)', async () => {
+    const dir = tempDir('foreign');
+    const job = await duckJob(dir);
+    await runBackfill(job);
+    // A fresh ledger restarts its tokens: the target's markers must not be taken for its claims.
+    const { rmSync } = await import('node:fs');
+    rmSync(job.ledgerPath, { force: true });
+    const key = '2024-01-03T00:00:00Z/2024-01-04T00:00:00Z';
+    await runBackfill(job, { to: '2024-01-03' });
+    const db = new Database(job.ledgerPath);
+    const marker = await query<{ lease: string }>(`ATTACH '${join(dir, 't.duckdb')}' AS t (READ_ONLY); SELECT lease FROM t.backfill_chunk_commits WHERE chunk_key = '${key}'`);
+    const token = Number((marker[marker.length - 1]?.lease as string).split('#').pop());
+    db.prepare(`UPDATE backfill_chunks SET status = 'running', lease_owner = 'elsewhere:1:other-run', fencing_token = ?, lease_expires_at = 0 WHERE chunk_key = ?`).run(token, key);
+    db.close();
+    const resumed = await runBackfill(job);
+    // The chunk is redone (append mode: its rows are written again), not adopted.
+    expect(resumed.chunks.map((c) => c.key)).toContain(key);
   });
 
   it('redoes a running chunk of a dead process when the target holds no commit of it', async () => {

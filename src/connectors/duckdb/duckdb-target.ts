@@ -8,7 +8,7 @@ import type { DuckConn } from './duckdb-session.js';
 import type { DuckdbTargetConfig } from './duckdb-config.js';
 
 export const TARGET_ALIAS = 'backfill_target';
-const MARKERS = `${quoteIdent(TARGET_ALIAS)}.main.backfill_commits`;
+const MARKERS = `${quoteIdent(TARGET_ALIAS)}.main.backfill_chunk_commits`;
 
 export class DuckdbTarget implements Target {
   readonly capabilities: TargetCapabilities = {
@@ -37,7 +37,7 @@ export class DuckdbTarget implements Target {
   async prepare(conn: DuckConn, columns: readonly ColumnInfo[]): Promise<void> {
     await this.attach(conn);
     this.columns = columns;
-    await conn.run(`CREATE TABLE IF NOT EXISTS ${MARKERS} (job VARCHAR NOT NULL, chunk_key VARCHAR NOT NULL, token BIGINT NOT NULL,
+    await conn.run(`CREATE TABLE IF NOT EXISTS ${MARKERS} (job VARCHAR NOT NULL, chunk_key VARCHAR NOT NULL, lease VARCHAR NOT NULL,
       rows BIGINT NOT NULL, committed_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (job, chunk_key))`);
     const parts = this.config.table.split('.');
     const schema = parts.length > 1 ? (parts[0] as string) : 'main';
@@ -60,12 +60,12 @@ export class DuckdbTarget implements Target {
     }
   }
 
-  async committedToken(conn: DuckConn, chunk: Chunk): Promise<{ token: number; rows: number } | undefined> {
-    const rows = await conn.all<{ token: string; rows: string }>(
-      `SELECT token, rows FROM ${MARKERS} WHERE job = ${quoteLiteral(this.job)} AND chunk_key = ${quoteLiteral(chunk.key)}`,
+  async committedLease(conn: DuckConn, chunk: Chunk): Promise<{ lease: string; rows: number } | undefined> {
+    const rows = await conn.all<{ lease: string; rows: string }>(
+      `SELECT lease, rows FROM ${MARKERS} WHERE job = ${quoteLiteral(this.job)} AND chunk_key = ${quoteLiteral(chunk.key)}`,
     );
     const row = rows[0];
-    return row === undefined ? undefined : { token: Number(row.token), rows: Number(row.rows) };
+    return row === undefined ? undefined : { lease: row.lease, rows: Number(row.rows) };
   }
 
   async write(w: ChunkWrite): Promise<WriteResult> {
@@ -84,7 +84,7 @@ export class DuckdbTarget implements Target {
         written = Number(rows[0]?.Count ?? 0);
       }
       await w.conn.run(
-        `INSERT OR REPLACE INTO ${MARKERS} VALUES (${quoteLiteral(this.job)}, ${quoteLiteral(w.chunk.key)}, ${w.token}, ${written}, now())`,
+        `INSERT OR REPLACE INTO ${MARKERS} VALUES (${quoteLiteral(this.job)}, ${quoteLiteral(w.chunk.key)}, ${quoteLiteral(w.lease)}, ${written}, now())`,
         w.signal,
       );
       await w.conn.run('COMMIT', w.signal);

@@ -24,7 +24,7 @@ import {
   type MysqlPool,
 } from './mysql-source.js';
 
-const MARKERS = 'backfill_commits';
+const MARKERS = 'backfill_chunk_commits';
 const LOAD_DIR = 'load';
 /** Rows per multi-row INSERT when LOAD DATA LOCAL is not allowed (`loadWith: insert`), and a size cap under max_allowed_packet. */
 const INSERT_ROWS = 5_000;
@@ -71,7 +71,7 @@ export class MysqlTarget implements Target {
       await withConnection(db, undefined, async (conn) => {
         await conn.query(
           `CREATE TABLE IF NOT EXISTS ${quoteMysqlIdent(MARKERS)} (job VARCHAR(128) NOT NULL, chunk_key VARCHAR(255) NOT NULL,
-            token BIGINT NOT NULL, rows_written BIGINT NOT NULL, committed_at DATETIME(6) NOT NULL, PRIMARY KEY (job, chunk_key))
+            lease VARCHAR(512) NOT NULL, rows_written BIGINT NOT NULL, committed_at DATETIME(6) NOT NULL, PRIMARY KEY (job, chunk_key))
            ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
         );
         const [logging] = await conn.query('SELECT @@GLOBAL.log_bin AS log_bin, @@SESSION.binlog_format AS format');
@@ -98,13 +98,13 @@ export class MysqlTarget implements Target {
     }
   }
 
-  async committedToken(_conn: DuckConn, chunk: Chunk): Promise<{ token: number; rows: number } | undefined> {
+  async committedLease(_conn: DuckConn, chunk: Chunk): Promise<{ lease: string; rows: number } | undefined> {
     const db = this.pool;
     try {
       return await withConnection(db, undefined, async (conn) => {
-        const [rows] = await conn.query(`SELECT token, rows_written FROM ${quoteMysqlIdent(MARKERS)} WHERE job = ? AND chunk_key = ?`, [this.job.name, chunk.key]);
-        const row = (rows as { token: string; rows_written: string }[])[0];
-        return row === undefined ? undefined : { token: Number(row.token), rows: Number(row.rows_written) };
+        const [rows] = await conn.query(`SELECT lease, rows_written FROM ${quoteMysqlIdent(MARKERS)} WHERE job = ? AND chunk_key = ?`, [this.job.name, chunk.key]);
+        const row = (rows as { lease: string; rows_written: string }[])[0];
+        return row === undefined ? undefined : { lease: row.lease, rows: Number(row.rows_written) };
       });
     } catch (err) {
       throw mysqlError(err, `reading the commit marker of chunk ${chunk.key}`, db);
@@ -172,9 +172,9 @@ export class MysqlTarget implements Target {
       }
       const written = w.mode === 'merge' ? await this.merge(conn, w, stage) : await this.load(conn, this.table, file, rows);
       await conn.query(
-        `INSERT INTO ${quoteMysqlIdent(MARKERS)} (job, chunk_key, token, rows_written, committed_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))
-         ON DUPLICATE KEY UPDATE token = VALUES(token), rows_written = VALUES(rows_written), committed_at = VALUES(committed_at)`,
-        [this.job.name, w.chunk.key, w.token, written],
+        `INSERT INTO ${quoteMysqlIdent(MARKERS)} (job, chunk_key, lease, rows_written, committed_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))
+         ON DUPLICATE KEY UPDATE lease = VALUES(lease), rows_written = VALUES(rows_written), committed_at = VALUES(committed_at)`,
+        [this.job.name, w.chunk.key, w.lease, written],
       );
       await conn.query('COMMIT');
       if (w.mode === 'merge') await conn.query(`DROP TEMPORARY TABLE IF EXISTS ${stage}`);

@@ -47,7 +47,7 @@ export class ParquetTarget implements Target {
 
   async attach(): Promise<void> {}
 
-  async committedToken(): Promise<undefined> {
+  async committedLease(): Promise<undefined> {
     return undefined;
   }
 

@@ -14,7 +14,7 @@ import type { DuckConn } from '../duckdb/duckdb-session.js';
 import type { PostgresTargetConfig } from './postgres-config.js';
 import { createPool, pgError, pgTypeOf, type PgPool } from './postgres-pool.js';
 
-const MARKERS = 'backfill.commits';
+const MARKERS = 'backfill.chunk_commits';
 
 export class PostgresTarget implements Target {
   readonly capabilities: TargetCapabilities = { modes: ['append', 'replace', 'merge'], replaceBy: 'range', transactional: true, maxConcurrentWrites: undefined, copyText: true };
@@ -45,7 +45,7 @@ export class PostgresTarget implements Target {
     const client = await this.connect('preparing the target');
     try {
       await client.query(`CREATE SCHEMA IF NOT EXISTS backfill`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${MARKERS} (job text NOT NULL, chunk_key text NOT NULL, token bigint NOT NULL,
+      await client.query(`CREATE TABLE IF NOT EXISTS ${MARKERS} (job text NOT NULL, chunk_key text NOT NULL, lease text NOT NULL,
         rows bigint NOT NULL, committed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (job, chunk_key))`);
       const exists = await client.query<{ oid: string | null }>(`SELECT to_regclass($1)::oid::text AS oid`, [this.table]);
       const oid = exists.rows[0]?.oid ?? null;
@@ -81,14 +81,14 @@ export class PostgresTarget implements Target {
     return res.rows.some((r) => r.cols.join('\0') === key) ? 'on-conflict' : 'merge';
   }
 
-  async committedToken(_conn: DuckConn, chunk: Chunk): Promise<{ token: number; rows: number } | undefined> {
+  async committedLease(_conn: DuckConn, chunk: Chunk): Promise<{ lease: string; rows: number } | undefined> {
     const res = await this.db.pool
-      .query<{ token: string; rows: string }>(`SELECT token, rows FROM ${MARKERS} WHERE job = $1 AND chunk_key = $2`, [this.job.name, chunk.key])
+      .query<{ lease: string; rows: string }>(`SELECT lease, rows FROM ${MARKERS} WHERE job = $1 AND chunk_key = $2`, [this.job.name, chunk.key])
       .catch((err: unknown) => {
         throw pgError(err, 'reading commit markers', this.db);
       });
     const row = res.rows[0];
-    return row === undefined ? undefined : { token: Number(row.token), rows: Number(row.rows) };
+    return row === undefined ? undefined : { lease: row.lease, rows: Number(row.rows) };
   }
 
   async write(w: ChunkWrite): Promise<WriteResult> {
@@ -111,13 +111,17 @@ export class PostgresTarget implements Target {
       w.signal.addEventListener('abort', onAbort, { once: true });
       try {
         await client.query('BEGIN');
-        await client.query(`CREATE TEMP TABLE backfill_stage (LIKE ${this.table} INCLUDING DEFAULTS) ON COMMIT DROP`);
-        const read = await this.load(client, w, names, file);
-        const written = await this.apply(client, w, names);
+        // Append and replace load straight into the table (one pass of index work, like a plain
+        // COPY); merge needs the rows beside the table first, in an unlogged temporary table.
+        const into = w.mode === 'merge' ? 'backfill_stage' : this.table;
+        if (w.mode === 'merge') await client.query(`CREATE TEMP TABLE backfill_stage (LIKE ${this.table} INCLUDING DEFAULTS) ON COMMIT DROP`);
+        if (w.mode === 'replace') await this.deleteRange(client, w);
+        const read = await this.load(client, w, names, file, into);
+        const written = w.mode === 'merge' ? await this.merge(client, w, names) : read;
         await client.query(
-          `INSERT INTO ${MARKERS} (job, chunk_key, token, rows) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (job, chunk_key) DO UPDATE SET token = EXCLUDED.token, rows = EXCLUDED.rows, committed_at = now()`,
-          [this.job.name, w.chunk.key, w.token, written],
+          `INSERT INTO ${MARKERS} (job, chunk_key, lease, rows) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (job, chunk_key) DO UPDATE SET lease = EXCLUDED.lease, rows = EXCLUDED.rows, committed_at = now()`,
+          [this.job.name, w.chunk.key, w.lease, written],
         );
         let marked = false;
         if (w.markDone !== undefined) {
@@ -147,20 +151,20 @@ export class PostgresTarget implements Target {
   }
 
   /** Fill the staging table: from DuckDB's CSV file, or straight from a PostgreSQL source's COPY stream. */
-  private async load(client: pg.PoolClient, w: ChunkWrite, names: readonly string[], file: string): Promise<number> {
+  private async load(client: pg.PoolClient, w: ChunkWrite, names: readonly string[], file: string, into: string): Promise<number> {
     if (w.pushdown !== undefined) {
       // Same database: the chunk never leaves PostgreSQL.
-      return (await client.query(`INSERT INTO backfill_stage (${names.join(', ')}) SELECT ${names.join(', ')} FROM (${w.pushdown}) AS backfill_chunk`)).rowCount ?? 0;
+      return (await client.query(`INSERT INTO ${into} (${names.join(', ')}) SELECT ${names.join(', ')} FROM (${w.pushdown}) AS backfill_chunk`)).rowCount ?? 0;
     }
     if (w.copyIn === undefined) {
-      const sink = client.query(copyFrom(`COPY backfill_stage (${names.join(', ')}) FROM STDIN (FORMAT csv)`));
+      const sink = client.query(copyFrom(`COPY ${into} (${names.join(', ')}) FROM STDIN (FORMAT csv)`));
       await pipeline(createReadStream(file), sink);
       return sink.rowCount;
     }
     const source = await w.copyIn();
     let broken = true;
     try {
-      const sink = client.query(copyFrom(`COPY backfill_stage (${names.join(', ')}) FROM STDIN`));
+      const sink = client.query(copyFrom(`COPY ${into} (${names.join(', ')}) FROM STDIN`));
       await pipeline(source.stream, sink, { signal: w.signal });
       broken = false;
       return sink.rowCount;
@@ -169,16 +173,15 @@ export class PostgresTarget implements Target {
     }
   }
 
-  private async apply(client: pg.PoolClient, w: ChunkWrite, names: readonly string[]): Promise<number> {
+  private async deleteRange(client: pg.PoolClient, w: ChunkWrite): Promise<void> {
+    if (w.range === undefined) throw new PlanError('replace mode needs the chunk column in the transform output');
+    const col = quoteIdent(w.range.column);
+    await client.query(`DELETE FROM ${this.table} WHERE ${col} >= ${w.range.lo} AND ${col} < ${w.range.hi}`);
+  }
+
+  /** Upsert the staged rows; counts only rows inserted or really changed. */
+  private async merge(client: pg.PoolClient, w: ChunkWrite, names: readonly string[]): Promise<number> {
     const cols = names.join(', ');
-    if (w.mode === 'replace') {
-      if (w.range === undefined) throw new PlanError('replace mode needs the chunk column in the transform output');
-      const col = quoteIdent(w.range.column);
-      await client.query(`DELETE FROM ${this.table} WHERE ${col} >= ${w.range.lo} AND ${col} < ${w.range.hi}`);
-    }
-    if (w.mode !== 'merge') {
-      return (await client.query(`INSERT INTO ${this.table} (${cols}) SELECT ${cols} FROM backfill_stage`)).rowCount ?? 0;
-    }
     const keys = new Set(w.key);
     const key = w.key.map(quoteIdent);
     const others = names.filter((n) => !keys.has(this.columns[names.indexOf(n)]?.name ?? ''));
