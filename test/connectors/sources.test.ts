@@ -39,6 +39,23 @@ describe('sources', () => {
     expect((await planBackfill(job)).bounds).toEqual(plan.bounds);
   });
 
+  it('reads many CSV files whose detected types differ between files', async () => {
+    const dir = tempDir('src-sniff');
+    mkdirSync(join(dir, 'in'));
+    // Day 1 holds whole numbers, day 3 decimals: a type pinned from the first file alone would fail on day 3.
+    await query(`COPY (SELECT TIMESTAMP '2024-05-01 10:00:00' AS ts, 7 AS v) TO '${join(dir, 'in', 'm-2024-05-01.csv')}' (HEADER)`);
+    await query(`COPY (SELECT TIMESTAMP '2024-05-02 10:00:00' AS ts, 8 AS v) TO '${join(dir, 'in', 'm-2024-05-02.csv')}' (HEADER)`);
+    await query(`COPY (SELECT TIMESTAMP '2024-05-03 10:00:00' AS ts, 2.5 AS v) TO '${join(dir, 'in', 'm-2024-05-03.csv')}' (HEADER)`);
+    const job = defineJob(
+      { name: 'sniff', source: { type: 'csv', path: 'in/*.csv', pruneBy: 'filename' }, chunk: { column: 'ts', every: '1 day' }, target: { type: 'duckdb', database: 'o.duckdb', table: 't' } },
+      { baseDir: dir },
+    );
+    const result = await runBackfill(job);
+    expect(result).toMatchObject({ status: 'done', done: 3, rowsWritten: 3 });
+    const rows = await query<{ s: string }>(`ATTACH '${join(dir, 'o.duckdb')}' AS o (READ_ONLY); SELECT CAST(sum(v) AS VARCHAR) AS s FROM o.t`);
+    expect(Number(rows[rows.length - 1]?.s)).toBe(17.5);
+  });
+
   it('reads JSON lines with a transform and counts rows read and written separately', async () => {
     const dir = tempDir('src-jsonl');
     await writeRows(join(dir, 'events.jsonl'), 'FORMAT json');

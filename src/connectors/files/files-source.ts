@@ -31,6 +31,8 @@ export class FilesSource implements Source {
   readonly capabilities: SourceCapabilities;
   private files: DataFile[] = [];
   private fingerprintText: string | undefined;
+  /** CSV dialect and column types detected once at planning, so chunks do not sniff every file again. */
+  private pinned: Record<string, unknown> | undefined;
 
   constructor(
     private readonly config: FilesConfig,
@@ -59,12 +61,38 @@ export class FilesSource implements Source {
         );
       }
     }
+    this.pinned = this.config.type === 'csv' ? await this.sniffOnce(conn) : undefined;
     const hash = createHash('sha256');
     for (const f of this.files) {
       const st = statSync(f.path);
       hash.update(`${f.path}\0${st.size}\0${st.mtimeMs}\n`);
     }
     this.fingerprintText = hash.digest('hex');
+  }
+
+  /**
+   * Detecting a CSV's dialect and types costs about as much as reading a small file, and DuckDB
+   * does it per file. Sniff the first, middle and last file once; when they agree, every read
+   * uses those settings. When they disagree, or the job sets types itself, DuckDB detects as usual.
+   */
+  private async sniffOnce(conn: DuckConn): Promise<Record<string, unknown> | undefined> {
+    const own = Object.keys(this.config.options ?? {}).map((k) => k.toLowerCase());
+    if (['columns', 'types', 'dtypes', 'column_types', 'auto_detect', 'names', 'column_names', 'union_by_name', 'header'].some((k) => own.includes(k))) return undefined;
+    if (this.files.length === 0) return undefined;
+    const picks = [...new Set([0, Math.floor(this.files.length / 2), this.files.length - 1])].map((i) => this.files[i]?.path as string);
+    const results: { delim: string; header: boolean; columns: string }[] = [];
+    for (const file of picks) {
+      const rows = await conn.all<{ Delimiter: string; HasHeader: boolean; Columns: { name: string; type: string }[] }>(
+        `SELECT Delimiter, HasHeader, Columns FROM sniff_csv(${quoteLiteral(file)}${renderOptions(this.config.options)})`,
+      );
+      const r = rows[0];
+      if (r === undefined) return undefined;
+      results.push({ delim: r.Delimiter, header: r.HasHeader, columns: JSON.stringify(r.Columns) });
+    }
+    const first = results[0] as { delim: string; header: boolean; columns: string };
+    if (results.some((r) => r.delim !== first.delim || r.header !== first.header || r.columns !== first.columns)) return undefined;
+    const columns = Object.fromEntries((JSON.parse(first.columns) as { name: string; type: string }[]).map((c) => [c.name, c.type]));
+    return { auto_detect: false, delim: first.delim, header: first.header, columns };
   }
 
   async attach(): Promise<void> {}
@@ -122,6 +150,7 @@ export class FilesSource implements Source {
     const options: Record<string, unknown> = { ...reader.defaults };
     if (this.config.type === 'parquet') options.hive_partitioning = this.config.hive;
     Object.assign(options, this.config.options ?? {});
+    if (this.pinned !== undefined) Object.assign(options, this.pinned);
     if (withFileColumn) options.filename = FILE_COLUMN;
     return `${reader.fn}(${sqlList(paths)}${renderOptions(options)})`;
   }
