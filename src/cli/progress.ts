@@ -45,7 +45,13 @@ export function attachProgress(events: EventBus, mode: ProgressMode, out: NodeJS
       }
     }),
     events.on('stage:start', (e) => log(`staging ${e.chunks} chunks in one pass over the source…`)),
-    events.on('stage:done', (e) => log(`staged ${formatCount(e.rows)} rows in ${formatDuration(e.ms)}`)),
+    events.on('stage:done', (e) =>
+      log(
+        e.pass === 'one-pass'
+          ? `wrote ${formatCount(e.rows)} rows for all chunks in one pass in ${formatDuration(e.ms)}; publishing chunk by chunk`
+          : `split ${formatCount(e.rows)} rows into chunks in ${formatDuration(e.ms)}`,
+      ),
+    ),
     events.on('chunk:done', (e) => {
       done++;
       rows += e.stats.rowsWritten;

@@ -133,6 +133,18 @@ export interface ChunkWrite {
   readonly signal: AbortSignal;
 }
 
+export interface OnePassOutput {
+  /** Each chunk's share of the output, by its index in the list given to the pass. */
+  readonly chunks: ReadonlyMap<number, unknown>;
+  /** Rows written in the pass, all chunks together. */
+  readonly rows: number;
+  /** Remove whatever was not published. */
+  cleanup(): void;
+}
+
+/** The column that carries each row's chunk index through a one-pass write. */
+export const CHUNK_INDEX_COLUMN = '__backfill_chunk';
+
 export interface WriteResult {
   readonly rowsWritten: number;
   readonly bytes: number;
@@ -151,6 +163,13 @@ export interface Target {
   /** Connection-level setup for a chunk's connection (ATTACH …). */
   attach(conn: DuckConn): Promise<void>;
   write(write: ChunkWrite): Promise<WriteResult>;
+  /**
+   * One pass for many chunks: write the output of `query` (which carries the chunk's index in
+   * `__backfill_chunk`) for every chunk at once, invisible until each chunk is published.
+   */
+  writeAll?(conn: DuckConn, query: string, signal: AbortSignal): Promise<OnePassOutput>;
+  /** Make one chunk's share of `writeAll` visible, replacing (or adding to) its previous output. */
+  publishChunk?(write: ChunkWrite, staged: unknown): Promise<WriteResult>;
   /** For transactional targets: the lease (`ChunkWrite.lease`) of the chunk's last committed write, if any. */
   committedLease(conn: DuckConn, chunk: Chunk): Promise<{ lease: string; rows: number } | undefined>;
   describe(): string;

@@ -11,7 +11,8 @@ export interface ChunkRef {
 export interface BackfillEvents {
   'run:start': { readonly runId: string; readonly job: string; readonly total: number; readonly todo: number; readonly concurrency: number };
   'stage:start': { readonly runId: string; readonly chunks: number };
-  'stage:done': { readonly runId: string; readonly chunks: number; readonly rows: number; readonly ms: number };
+  /** `one-pass`: the pass wrote every chunk's output; `split`: it split the rows into per-chunk files to commit one by one. */
+  'stage:done': { readonly runId: string; readonly chunks: number; readonly rows: number; readonly ms: number; readonly pass: 'one-pass' | 'split' };
   'chunk:start': { readonly runId: string; readonly chunk: ChunkRef; readonly attempt: number; readonly token: number };
   'chunk:retry': { readonly runId: string; readonly chunk: ChunkRef; readonly attempt: number; readonly delayMs: number; readonly error: string };
   'chunk:done': { readonly runId: string; readonly chunk: ChunkRef; readonly attempt: number; readonly stats: ChunkStats; readonly ms: number };

@@ -10,7 +10,7 @@ import { AbortedError, BackfillError, describeError, LedgerError, PlanError } fr
 import { EventBus, type ChunkRef, type RunResultSummary } from '../core/events.js';
 import { selectChunks } from '../core/planner.js';
 import { quoteIdent } from '../core/sql-text.js';
-import { inPlace, type OpenedChunk, type Source, type Target } from '../connectors/connector.js';
+import { CHUNK_INDEX_COLUMN, inPlace, type OnePassOutput, type OpenedChunk, type Source, type Target } from '../connectors/connector.js';
 import { createSource, createTarget } from '../connectors/registry.js';
 import { DuckSession, type DuckConn } from '../connectors/duckdb/duckdb-session.js';
 import { rangeLiterals } from '../connectors/duckdb/duckdb-sql.js';
@@ -20,7 +20,8 @@ import type { Lease, Ledger } from '../ledger/ledger.js';
 import { openLedger } from '../ledger/open-ledger.js';
 import { preparePlan, transformQuery, type PreparedPlan } from './prepare.js';
 import { backoffDelay, isRetryable, sleep } from './retry.js';
-import { cleanDeadStages, stageChunks, type StagedChunk } from './stage.js';
+import { chunkIndexedRelation, cleanDeadStages, stageChunks, type StagedChunk } from './stage.js';
+import { describeQuery } from '../connectors/duckdb/duckdb-sql.js';
 
 export interface RunOptions {
   /** Only chunks overlapping [from, to) (ISO dates/times for time chunks, integers for key chunks). */
@@ -76,6 +77,7 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
   const outcomes = new Map<string, { outcome: ChunkOutcome; error?: string; stats?: ChunkStats }>();
   let runStarted = false;
   let runTimer: NodeJS.Timeout | undefined;
+  let onePass: OnePass | undefined;
 
   // Two levels of stopping: `stopping` takes no new chunks; `hard` interrupts the ones in flight.
   const hard = new AbortController();
@@ -124,12 +126,17 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
 
     let staged: Map<string, StagedChunk> | undefined;
     if (todo.length > 0 && !source.capabilities.prunes && stopping === undefined) {
-      cleanDeadStages(join(job.stateDir, 'stage'));
       const t0 = Date.now();
       events.emit('stage:start', { runId, chunks: todo.length });
-      staged = await stageChunks(main, source, todo, job.chunking.column, plan.sourceColumnType, timezone, stageDir, hard.signal);
-      const rows = [...staged.values()].reduce((n, s) => n + s.rows, 0);
-      events.emit('stage:done', { runId, chunks: todo.length, rows, ms: Date.now() - t0 });
+      // A source that cannot prune is read once. When the target can take every chunk's output
+      // in that same pass, that pass is the whole write; otherwise it splits the rows per chunk.
+      onePass = await tryOnePass(job, source, target, main, todo, plan, timezone, hard.signal);
+      if (onePass === undefined) {
+        cleanDeadStages(join(job.stateDir, 'stage'));
+        staged = await stageChunks(main, source, todo, job.chunking.column, plan.sourceColumnType, timezone, stageDir, hard.signal);
+      }
+      const rows = onePass?.rows ?? [...(staged?.values() ?? [])].reduce((n, s) => n + s.rows, 0);
+      events.emit('stage:done', { runId, chunks: todo.length, rows, ms: Date.now() - t0, pass: onePass === undefined ? 'split' : 'one-pass' });
     }
 
     const pool = pLimit(concurrency);
@@ -137,7 +144,7 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
     const route = chooseRoute(job, source, target);
     const copyDirect = route === 'copy-stream';
     const pushdown = route === 'in-database';
-    const ctx: ChunkContext = { job, ledger, session, source, target, plan, events, runId, owner, staged, writeSlots, timezone, hard: hard.signal, copyDirect, pushdown };
+    const ctx: ChunkContext = { job, ledger, session, source, target, plan, events, runId, owner, staged, onePass, writeSlots, timezone, hard: hard.signal, copyDirect, pushdown };
     await Promise.all(
       todo.map((chunk) =>
         pool(async () => {
@@ -164,6 +171,7 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
   } finally {
     options.signal?.removeEventListener('abort', onExternalAbort);
     options.hardSignal?.removeEventListener('abort', onHardAbort);
+    onePass?.output.cleanup();
     if (graceTimer !== undefined) clearTimeout(graceTimer);
     if (runTimer !== undefined) clearInterval(runTimer);
     main.close();
@@ -186,6 +194,7 @@ interface ChunkContext {
   readonly runId: string;
   readonly owner: string;
   readonly staged: Map<string, StagedChunk> | undefined;
+  readonly onePass: OnePass | undefined;
   readonly writeSlots: ReturnType<typeof pLimit>;
   readonly timezone: string;
   readonly hard: AbortSignal;
@@ -253,6 +262,17 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
   try {
     await source.attach(conn);
     await target.attach(conn);
+    const share = ctx.onePass?.take(chunk.key);
+    if (share !== undefined && target.publishChunk !== undefined) {
+      const result = await ctx.writeSlots(() =>
+        (target.publishChunk as NonNullable<Target['publishChunk']>)(
+          { chunk, token: lease.token, lease: leaseId(lease.owner, lease.token), generation: lease.generation, mode: job.write.mode, key: job.write.key, query: '', range: undefined, conn, signal: controller.signal },
+          share.staged,
+        ),
+      );
+      // One-pass writes are taken only for transforms without filters: every row read is written.
+      return { stats: { rowsRead: result.rowsWritten, rowsWritten: result.rowsWritten, rowsRejected: 0, bytes: result.bytes }, marked: false };
+    }
     const stage = staged?.get(chunk.key);
     const read = { chunk, column: job.chunking.column, literals: rangeLiterals(chunk, plan.sourceColumnType, ctx.timezone) };
     const range =
@@ -385,4 +405,46 @@ export function chooseRoute(job: Job, source: Source, target: Target): 'engine' 
 /** A claim's name for commit markers: unique across runs and ledgers because the owner holds the run's id. */
 export function leaseId(owner: string, token: number): string {
   return `${owner}#${token}`;
+}
+
+interface OnePass {
+  readonly output: OnePassOutput;
+  readonly rows: number;
+  /** The chunk's share, once: a retry reads the chunk from the source instead. */
+  take(key: string): { staged: unknown } | undefined;
+}
+
+/** Plan operators that make a transform's output depend on more than one row at a time, or drop rows. */
+const NOT_ROW_LOCAL = /\b(HASH_GROUP_BY|PERFECT_HASH_GROUP_BY|UNGROUPED_AGGREGATE|STREAMING_WINDOW|WINDOW|ORDER_BY|TOP_N|LIMIT|STREAMING_LIMIT|LIMIT_PERCENT|HASH_JOIN|NESTED_LOOP_JOIN|PIECEWISE_MERGE_JOIN|IE_JOIN|ASOF_JOIN|CROSS_PRODUCT|UNION|DISTINCT|SAMPLE|UNNEST|CTE|CTE_SCAN|RECURSIVE_CTE|DELIM_JOIN|LEFT_DELIM_JOIN|RIGHT_DELIM_JOIN|FILTER)\b/;
+
+/**
+ * Write every pending chunk in the one pass over the source when that is the same as writing
+ * them one by one: the target supports it, the mode does not read old output (not merge), and
+ * the transform maps each row on its own (no aggregates, windows, joins, filters) and keeps the
+ * chunk index column.
+ */
+async function tryOnePass(
+  job: Job, source: Source, target: Target, conn: DuckConn, todo: readonly Chunk[], plan: PreparedPlan, timezone: string, signal: AbortSignal,
+): Promise<OnePass | undefined> {
+  if (target.writeAll === undefined || target.publishChunk === undefined || job.write.mode === 'merge') return undefined;
+  if (job.transform !== undefined) {
+    const explain = await conn.all<{ explain_value: string }>(`EXPLAIN ${transformQuery(job, source.relation())}`);
+    if (NOT_ROW_LOCAL.test(explain.map((r) => r.explain_value).join('\n'))) return undefined;
+  }
+  const relation = await chunkIndexedRelation(conn, source, todo, job.chunking.column, plan.sourceColumnType, timezone, signal);
+  const query = transformQuery(job, relation);
+  if (!(await describeQuery(conn, query)).some((c) => c.name === CHUNK_INDEX_COLUMN)) return undefined;
+  const output = await target.writeAll(conn, query, signal);
+  const index = new Map(todo.map((c, i) => [c.key, i]));
+  const taken = new Set<string>();
+  return {
+    output,
+    rows: output.rows,
+    take: (key) => {
+      const i = index.get(key);
+      if (i === undefined || taken.has(key)) return undefined;
+      taken.add(key);
+      return { staged: output.chunks.get(i) };
+    },
+  };
 }

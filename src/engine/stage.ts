@@ -4,7 +4,7 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Chunk } from '../core/chunk.js';
 import { quoteIdent, quoteLiteral } from '../core/sql-text.js';
-import type { Source } from '../connectors/connector.js';
+import { CHUNK_INDEX_COLUMN, type Source } from '../connectors/connector.js';
 import type { DuckConn } from '../connectors/duckdb/duckdb-session.js';
 import { rangeLiterals, sqlList } from '../connectors/duckdb/duckdb-sql.js';
 import { processAlive } from '../connectors/parquet/parquet-target.js';
@@ -14,7 +14,7 @@ export interface StagedChunk {
   readonly rows: number;
 }
 
-const CHUNK_COLUMN = '__backfill_chunk';
+const CHUNK_COLUMN = CHUNK_INDEX_COLUMN;
 
 /**
  * Rows find their chunk with an ASOF join on the chunks' lower bounds (one sorted pass, no
@@ -32,21 +32,12 @@ export async function stageChunks(
 ): Promise<Map<string, StagedChunk>> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const values = chunks.map((chunk, i) => {
-    const lit = rangeLiterals(chunk, columnType, timezone);
-    return `(${i}, ${lit.lo}, ${lit.hi})`;
-  });
-  const table = quoteIdent(`backfill_stage_chunks_${process.pid}`);
-  await conn.run(`CREATE OR REPLACE TEMP TABLE ${table} AS SELECT * FROM (VALUES ${values.join(', ')}) AS c(idx, lo, hi)`, signal);
-  const col = quoteIdent(column);
+  const relation = await chunkIndexedRelation(conn, source, chunks, column, columnType, timezone, signal);
   const stats = await conn.all<{ filename: string; count: string; partition_keys: Record<string, string> | null }>(
-    `COPY (SELECT s.*, c.idx AS ${quoteIdent(CHUNK_COLUMN)} FROM ${source.relation()} AS s
-           ASOF JOIN ${table} AS c ON s.${col} >= c.lo WHERE s.${col} < c.hi)
-     TO ${quoteLiteral(dir)} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (${quoteIdent(CHUNK_COLUMN)}),
+    `COPY (SELECT * FROM ${relation}) TO ${quoteLiteral(dir)} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (${quoteIdent(CHUNK_COLUMN)}),
        FILENAME_PATTERN 'data_{i}', RETURN_STATS true)`,
     signal,
   );
-  await conn.run(`DROP TABLE IF EXISTS ${table}`);
   const files = new Map<number, { paths: string[]; rows: number }>();
   for (const s of stats) {
     const match = new RegExp(`${CHUNK_COLUMN}=(\\d+)`).exec(s.filename);
@@ -66,6 +57,29 @@ export async function stageChunks(
     });
   });
   return out;
+}
+
+/**
+ * The source's rows with the index of their chunk in `__backfill_chunk`, found with an ASOF join on
+ * the chunks' lower bounds (one sorted pass); rows in no listed chunk, NULLs included, are left out.
+ */
+export async function chunkIndexedRelation(
+  conn: DuckConn,
+  source: Source,
+  chunks: readonly Chunk[],
+  column: string,
+  columnType: string,
+  timezone: string,
+  signal: AbortSignal,
+): Promise<string> {
+  const values = chunks.map((chunk, i) => {
+    const lit = rangeLiterals(chunk, columnType, timezone);
+    return `(${i}, ${lit.lo}, ${lit.hi})`;
+  });
+  const table = quoteIdent(`backfill_chunks_${process.pid}`);
+  await conn.run(`CREATE OR REPLACE TEMP TABLE ${table} AS SELECT * FROM (VALUES ${values.join(', ')}) AS c(idx, lo, hi)`, signal);
+  const col = quoteIdent(column);
+  return `(SELECT s.*, c.idx AS ${quoteIdent(CHUNK_COLUMN)} FROM ${source.relation()} AS s ASOF JOIN ${table} AS c ON s.${col} >= c.lo WHERE s.${col} < c.hi)`;
 }
 
 /** Remove staging folders of runs whose process has gone. Folder names start with the pid. */

@@ -39,6 +39,37 @@ describe('sources', () => {
     expect((await planBackfill(job)).bounds).toEqual(plan.bounds);
   });
 
+  it('writes a whole unprunable source in one pass when the transform maps rows one by one, and splits it otherwise', async () => {
+    const dir = tempDir('src-onepass');
+    await writeRows(join(dir, 'all.csv'), 'FORMAT csv, HEADER');
+    const run = async (name: string, transform: string, target: object): Promise<{ pass: string | undefined; result: Awaited<ReturnType<typeof runBackfill>> }> => {
+      const job = defineJob({ name, source: { type: 'csv', path: 'all.csv' }, chunk: { column: 'ts', every: '1 week' }, transform, target }, { baseDir: dir });
+      const events = new EventBus();
+      let pass: string | undefined;
+      events.on('stage:done', (e) => (pass = e.pass));
+      const result = await runBackfill(job, { events });
+      return { pass, result };
+    };
+    // Row by row: one pass writes the lake; every chunk's share is published under its own name.
+    const rowwise = await run('rowwise', "select *, bucket * 2 as b2, strftime(ts, '%Y-%m-%d') as day from source", { type: 'parquet', path: 'lake1', partitionBy: ['day'] });
+    expect(rowwise.pass).toBe('one-pass');
+    expect(rowwise.result).toMatchObject({ status: 'done', done: 4, rowsRead: 5000, rowsWritten: 5000 });
+    const lake1 = await query<{ n: string; s: string }>(`SELECT count(*) AS n, CAST(sum(b2) AS VARCHAR) AS s FROM read_parquet('${lakeGlob(join(dir, 'lake1'))}')`);
+    const expected = await query<{ s: string }>(`SELECT CAST(sum(bucket * 2) AS VARCHAR) AS s FROM read_csv('${join(dir, 'all.csv')}')`);
+    expect(lake1[0]).toEqual({ n: '5000', s: expected[0]?.s });
+    // An aggregate must see one chunk at a time: the engine splits the rows per chunk first.
+    const agg = await run('agg', 'select min(ts) as ts, bucket, count(*) as n from source group by bucket', { type: 'parquet', path: 'lake2' });
+    expect(agg.pass).toBe('split');
+    expect(agg.result).toMatchObject({ status: 'done', done: 4, rowsRead: 5000, rowsWritten: 4 * 7 });
+    const lake2 = await query<{ n: string }>(`SELECT CAST(sum(n) AS VARCHAR) AS n FROM read_parquet('${lakeGlob(join(dir, 'lake2'))}')`);
+    expect(lake2[0]?.n).toBe('5000');
+    // A filter drops rows, so rows read and written differ: also split per chunk, counted exactly.
+    const filtered = await run('filtered', 'select * from source where bucket = 3', { type: 'parquet', path: 'lake3' });
+    expect(filtered.pass).toBe('split');
+    expect(filtered.result).toMatchObject({ status: 'done', rowsRead: 5000 });
+    expect(filtered.result.rowsWritten).toBe(Math.floor(5000 / 7) + (5000 % 7 > 3 ? 1 : 0));
+  });
+
   it('reads many CSV files whose detected types differ between files', async () => {
     const dir = tempDir('src-sniff');
     mkdirSync(join(dir, 'in'));

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from
 import { dirname, join, relative, sep } from 'node:path';
 import { ConnectorError, PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
-import type { ChunkWrite, ColumnInfo, Target, TargetCapabilities, WriteResult } from '../connector.js';
+import { CHUNK_INDEX_COLUMN, type ChunkWrite, type ColumnInfo, type OnePassOutput, type Target, type TargetCapabilities, type WriteResult } from '../connector.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
 import { sqlList } from '../duckdb/duckdb-sql.js';
 import type { ParquetTargetConfig } from './parquet-config.js';
@@ -64,6 +64,32 @@ export class ParquetTarget implements Target {
     }
   }
 
+  async writeAll(conn: DuckConn, query: string, signal: AbortSignal): Promise<OnePassOutput> {
+    const root = join(this.config.path, TMP_DIR, `${process.pid}-all-${Date.now().toString(36)}`);
+    rmSync(root, { recursive: true, force: true });
+    mkdirSync(root, { recursive: true });
+    const stats = await conn.all<StatsRow>(
+      `COPY (${query}) TO ${quoteLiteral(root)} (${this.copyOptions([CHUNK_INDEX_COLUMN, ...this.config.partitionBy])})`,
+      signal,
+    );
+    const chunks = new Map<number, { root: string; stats: StatsRow[] }>();
+    for (const row of stats) {
+      const match = new RegExp(`${CHUNK_INDEX_COLUMN}=(\\d+)`).exec(row.filename);
+      if (match === null) continue;
+      const idx = Number(match[1]);
+      const entry = chunks.get(idx) ?? { root: join(root, `${CHUNK_INDEX_COLUMN}=${idx}`), stats: [] };
+      entry.stats.push(row);
+      chunks.set(idx, entry);
+    }
+    const rows = stats.reduce((n, r) => n + Number(r.count), 0);
+    return { chunks, rows, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+  }
+
+  async publishChunk(w: ChunkWrite, staged: unknown): Promise<WriteResult> {
+    const share = staged as { root: string; stats: StatsRow[] } | undefined;
+    return this.publish(w, share?.root ?? this.config.path, share?.stats ?? []);
+  }
+
   async close(): Promise<void> {}
 
   describe(): string {
@@ -75,10 +101,10 @@ export class ParquetTarget implements Target {
     return toFolder ? tmp : join(tmp, 'data_0.parquet');
   }
 
-  private copyOptions(): string {
+  private copyOptions(partitionBy: readonly string[] = this.config.partitionBy): string {
     const opts = ['FORMAT parquet', `COMPRESSION ${this.config.compression}`, 'RETURN_STATS true'];
-    if (this.config.partitionBy.length > 0) opts.push(`PARTITION_BY (${this.config.partitionBy.map(quoteIdent).join(', ')})`);
-    if (this.config.partitionBy.length > 0 || this.config.fileSize !== undefined) opts.push(`FILENAME_PATTERN 'data_{i}'`);
+    if (partitionBy.length > 0) opts.push(`PARTITION_BY (${partitionBy.map(quoteIdent).join(', ')})`);
+    if (partitionBy.length > 0 || this.config.fileSize !== undefined) opts.push(`FILENAME_PATTERN 'data_{i}'`);
     if (this.config.fileSize !== undefined) opts.push(`FILE_SIZE_BYTES ${this.config.fileSize}`);
     if (this.config.rowGroupSize !== undefined) opts.push(`ROW_GROUP_SIZE ${this.config.rowGroupSize}`);
     return opts.join(', ');
