@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateEvents } from '../../src/demo/generate-events.js';
 import { runCli, startCli, tempDir, writeJob } from '../helpers/cli.js';
-import { compareLakes } from '../helpers/lake.js';
+import { compareLakes, query } from '../helpers/lake.js';
 
 const job = (lake: string, ledger: string): string => `
 name: events
@@ -49,6 +49,27 @@ describe('a run killed with SIGKILL resumes to the same lake as an uninterrupted
     const res = await runCli(['run', clean]);
     expect(res.code, res.stderr).toBe(0);
   }, 180_000);
+
+  it('kill while publishing a one-pass write of a single CSV file, resume, compare row for row', async () => {
+    const dir = join(root, 'one-file');
+    mkdirSync(dir, { recursive: true });
+    await query(`COPY (SELECT * FROM read_csv('${join(root, 'data')}/events-*.csv*')) TO '${join(dir, 'all.csv')}' (HEADER)`);
+    const file = writeJob(dir, 'job.yaml', job('lake', 'ledger.sqlite').replace('../data/events-*.csv*', 'all.csv').replace('pruneBy: filename', 'pruneBy: none'));
+    const child = startCli(['run', file, '--json']);
+    let out = '';
+    await new Promise<void>((resolve) => {
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('"chunk:done"')) child.kill('SIGKILL');
+      });
+      child.on('exit', () => resolve());
+    });
+    expect(out).toContain('"pass":"one-pass"');
+    const resume = await runCli(['run', file]);
+    expect(resume.code, resume.stderr).toBe(0);
+    const cmp = await compareLakes(join(root, 'clean', 'lake'), join(dir, 'lake'));
+    expect(cmp).toEqual({ rowsA: 400_000, rowsB: 400_000, onlyA: 0, onlyB: 0 });
+  });
 
   for (const trial of [1, 2, 3]) {
     it(`trial ${trial}: kill after some chunks, resume, compare row for row`, async () => {
