@@ -87,15 +87,24 @@ concurrency: 1
 `);
     const child = startCli(['run', file, '--json']);
     let out = '';
-    let interrupted = false;
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (!interrupted && (out.match(/"chunk:done"/g) ?? []).length >= 3) {
-        interrupted = true;
-        child.kill('SIGINT');
-      }
+    let started = false;
+    const closed = new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    const threeDone = new Promise<void>((resolve) => {
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (!started && (out.match(/"chunk:done"/g) ?? []).length >= 3) {
+          started = true;
+          resolve();
+        }
+      });
     });
-    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    await threeDone;
+    // `status` reads the ledger while the run writes it.
+    const during = JSON.parse((await runCli(['status', file, '--json'])).stdout) as { counts: { done: number }; runs: { status: string; alive: boolean }[] };
+    expect(during.counts.done).toBeGreaterThanOrEqual(3);
+    expect(during.runs[0]).toMatchObject({ status: 'running', alive: true });
+    child.kill('SIGINT');
+    const code = await closed;
     expect(code).toBe(130);
     expect(out).toContain('"run:stopping"');
     const result = JSON.parse(out.trim().split('\n').pop() as string) as { status: string; done: number; interrupted: number };
