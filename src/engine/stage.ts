@@ -60,26 +60,40 @@ export async function stageChunks(
 }
 
 /**
- * The source's rows with the index of their chunk in `__backfill_chunk`, found with an ASOF join on
- * the chunks' lower bounds (one sorted pass); rows in no listed chunk, NULLs included, are left out.
+ * The source's rows with the index of their chunk in `__backfill_chunk`; rows in no listed chunk,
+ * NULLs included, are left out. The index comes from a binary search over the chunks' bounds
+ * written as nested CASE expressions: DuckDB evaluates each branch only for the rows that reach
+ * it, so a row costs about log2(chunks) comparisons, and the pass streams in bounded memory
+ * (an ASOF join would sort the whole input first).
  */
 export async function chunkIndexedRelation(
-  conn: DuckConn,
+  _conn: DuckConn,
   source: Source,
   chunks: readonly Chunk[],
   column: string,
   columnType: string,
   timezone: string,
-  signal: AbortSignal,
+  _signal: AbortSignal,
 ): Promise<string> {
-  const values = chunks.map((chunk, i) => {
-    const lit = rangeLiterals(chunk, columnType, timezone);
-    return `(${i}, ${lit.lo}, ${lit.hi})`;
-  });
-  const table = quoteIdent(`backfill_chunks_${process.pid}`);
-  await conn.run(`CREATE OR REPLACE TEMP TABLE ${table} AS SELECT * FROM (VALUES ${values.join(', ')}) AS c(idx, lo, hi)`, signal);
   const col = quoteIdent(column);
-  return `(SELECT s.*, c.idx AS ${quoteIdent(CHUNK_COLUMN)} FROM ${source.relation()} AS s ASOF JOIN ${table} AS c ON s.${col} >= c.lo WHERE s.${col} < c.hi)`;
+  const bounds = chunks.map((chunk) => rangeLiterals(chunk, columnType, timezone));
+  const first = bounds[0];
+  const last = bounds[bounds.length - 1];
+  if (first === undefined || last === undefined) return `(SELECT *, CAST(NULL AS INTEGER) AS ${quoteIdent(CHUNK_COLUMN)} FROM ${source.relation()} WHERE false)`;
+  const index = bisect(col, bounds, 0, bounds.length);
+  return `(SELECT * FROM (SELECT *, ${index} AS ${quoteIdent(CHUNK_COLUMN)} FROM ${source.relation()}
+     WHERE ${col} >= ${first.lo} AND ${col} < ${last.hi}) WHERE ${quoteIdent(CHUNK_COLUMN)} IS NOT NULL)`;
+}
+
+/** CASE tree finding i with lo_i <= col < hi_i among sorted, non-overlapping bounds [from, to). */
+export function bisect(col: string, bounds: readonly { lo: string; hi: string }[], from: number, to: number): string {
+  if (to - from === 1) {
+    const b = bounds[from] as { lo: string; hi: string };
+    return `CASE WHEN ${col} >= ${b.lo} AND ${col} < ${b.hi} THEN ${from} END`;
+  }
+  const mid = Math.floor((from + to) / 2);
+  const pivot = (bounds[mid] as { lo: string }).lo;
+  return `CASE WHEN ${col} < ${pivot} THEN ${bisect(col, bounds, from, mid)} ELSE ${bisect(col, bounds, mid, to)} END`;
 }
 
 /** Remove staging folders of runs whose process has gone. Folder names start with the pid. */

@@ -77,14 +77,18 @@ export class FilesSource implements Source {
    */
   private async sniffOnce(conn: DuckConn): Promise<Record<string, unknown> | undefined> {
     const own = Object.keys(this.config.options ?? {}).map((k) => k.toLowerCase());
-    if (['columns', 'types', 'dtypes', 'column_types', 'auto_detect', 'names', 'column_names', 'union_by_name', 'header'].some((k) => own.includes(k))) return undefined;
+    // The job's own reader options go into the detection too (types, delim, …); only when it
+    // takes the whole schema into its hands, or asks for per-file schemas, is nothing pinned.
+    if (['columns', 'auto_detect', 'names', 'column_names', 'union_by_name'].some((k) => own.includes(k))) return undefined;
     if (this.files.length === 0) return undefined;
     const picks = [...new Set([0, Math.floor(this.files.length / 2), this.files.length - 1])].map((i) => this.files[i]?.path as string);
     const results: { delim: string; header: boolean; columns: string }[] = [];
     for (const file of picks) {
-      const rows = await conn.all<{ Delimiter: string; HasHeader: boolean; Columns: { name: string; type: string }[] }>(
-        `SELECT Delimiter, HasHeader, Columns FROM sniff_csv(${quoteLiteral(file)}${renderOptions(this.config.options)})`,
-      );
+      const rows = await conn
+        .all<{ Delimiter: string; HasHeader: boolean; Columns: { name: string; type: string }[] }>(
+          `SELECT Delimiter, HasHeader, Columns FROM sniff_csv(${quoteLiteral(file)}${renderOptions(this.config.options)})`,
+        )
+        .catch(() => []);
       const r = rows[0];
       if (r === undefined) return undefined;
       results.push({ delim: r.Delimiter, header: r.HasHeader, columns: JSON.stringify(r.Columns) });
@@ -150,7 +154,11 @@ export class FilesSource implements Source {
     const options: Record<string, unknown> = { ...reader.defaults };
     if (this.config.type === 'parquet') options.hive_partitioning = this.config.hive;
     Object.assign(options, this.config.options ?? {});
-    if (this.pinned !== undefined) Object.assign(options, this.pinned);
+    if (this.pinned !== undefined) {
+      // The pinned columns already carry the job's own types.
+      for (const key of Object.keys(options)) if (/^(types|dtypes|column_types)$/i.test(key)) delete options[key];
+      Object.assign(options, this.pinned);
+    }
     if (withFileColumn) options.filename = FILE_COLUMN;
     return `${reader.fn}(${sqlList(paths)}${renderOptions(options)})`;
   }
