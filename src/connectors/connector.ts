@@ -98,6 +98,8 @@ export interface TargetCapabilities {
   readonly maxConcurrentWrites: number | undefined;
   /** Takes a chunk as a PostgreSQL COPY text stream (`ChunkWrite.copyIn`) instead of a DuckDB query. */
   readonly copyText: boolean;
+  /** Modes in which `writeAll` + `publishChunk` may replace chunk-by-chunk writes. */
+  readonly onePassModes?: readonly WriteMode[];
 }
 
 export interface ChunkWrite {

@@ -262,31 +262,29 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
   try {
     await source.attach(conn);
     await target.attach(conn);
-    const share = ctx.onePass?.take(chunk.key);
-    if (share !== undefined && target.publishChunk !== undefined) {
-      const result = await ctx.writeSlots(() =>
-        (target.publishChunk as NonNullable<Target['publishChunk']>)(
-          { chunk, token: lease.token, lease: leaseId(lease.owner, lease.token), generation: lease.generation, mode: job.write.mode, key: job.write.key, query: '', range: undefined, conn, signal: controller.signal },
-          share.staged,
-        ),
-      );
-      // One-pass writes are taken only for transforms without filters: every row read is written.
-      return { stats: { rowsRead: result.rowsWritten, rowsWritten: result.rowsWritten, rowsRejected: 0, bytes: result.bytes }, marked: false };
-    }
-    const stage = staged?.get(chunk.key);
-    const read = { chunk, column: job.chunking.column, literals: rangeLiterals(chunk, plan.sourceColumnType, ctx.timezone) };
-    const range =
-      plan.outputColumnType === undefined
-        ? undefined
-        : { column: job.chunking.column, ...rangeLiterals(chunk, plan.outputColumnType, ctx.timezone) };
+    const oneRange =
+      plan.outputColumnType === undefined ? undefined : { column: job.chunking.column, ...rangeLiterals(chunk, plan.outputColumnType, ctx.timezone) };
     // A ledger in the target's own database commits the chunk's mark in the data's transaction.
     const markDone =
       ledger.completeSql !== undefined && ledger.database !== undefined && ledger.database === target.database
         ? (s: { rowsRead: number; rowsWritten: number; bytes: number }) =>
-            (ledger.completeSql as NonNullable<Ledger['completeSql']>)(lease, { ...s, rowsRead: rowsReadFor(s), rowsRejected: 0 }, Date.now() - t0)
+            (ledger.completeSql as NonNullable<Ledger['completeSql']>)(lease, { ...s, rowsRead: rowsReadKnown ?? s.rowsRead, rowsRejected: 0 }, Date.now() - t0)
         : undefined;
     let rowsReadKnown: number | undefined;
-    const rowsReadFor = (s: { rowsRead: number }): number => rowsReadKnown ?? s.rowsRead;
+    const share = ctx.onePass?.take(chunk.key);
+    if (share !== undefined && target.publishChunk !== undefined) {
+      const result = await ctx.writeSlots(() =>
+        (target.publishChunk as NonNullable<Target['publishChunk']>)(
+          { chunk, token: lease.token, lease: leaseId(lease.owner, lease.token), generation: lease.generation, mode: job.write.mode, key: job.write.key, query: '', range: oneRange, conn, signal: controller.signal, markDone },
+          share.staged,
+        ),
+      );
+      // One-pass writes are taken only for transforms without filters: every row read reaches the target.
+      return { stats: { rowsRead: result.rowsRead ?? result.rowsWritten, rowsWritten: result.rowsWritten, rowsRejected: 0, bytes: result.bytes }, marked: result.marked === true };
+    }
+    const stage = staged?.get(chunk.key);
+    const read = { chunk, column: job.chunking.column, literals: rangeLiterals(chunk, plan.sourceColumnType, ctx.timezone) };
+    const range = oneRange;
     if (ctx.pushdown || ctx.copyDirect) {
       // PostgreSQL to PostgreSQL without an engine transform: the rows never enter DuckDB; in one
       // database they never leave the server.
@@ -426,7 +424,7 @@ const NOT_ROW_LOCAL = /\b(HASH_GROUP_BY|PERFECT_HASH_GROUP_BY|UNGROUPED_AGGREGAT
 async function tryOnePass(
   job: Job, source: Source, target: Target, conn: DuckConn, todo: readonly Chunk[], plan: PreparedPlan, timezone: string, signal: AbortSignal,
 ): Promise<OnePass | undefined> {
-  if (target.writeAll === undefined || target.publishChunk === undefined || job.write.mode === 'merge') return undefined;
+  if (target.writeAll === undefined || target.publishChunk === undefined || !(target.capabilities.onePassModes ?? []).includes(job.write.mode)) return undefined;
   if (job.transform !== undefined) {
     const explain = await conn.all<{ explain_value: string }>(`EXPLAIN ${transformQuery(job, source.relation())}`);
     if (NOT_ROW_LOCAL.test(explain.map((r) => r.explain_value).join('\n'))) return undefined;

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineJob, planBackfill, readStatus, runBackfill } from '../../src/index.js';
+import { defineJob, EventBus, planBackfill, readStatus, runBackfill } from '../../src/index.js';
 import { generateEvents } from '../../src/demo/generate-events.js';
 import { runCli, startCli, tempDir, writeJob } from '../helpers/cli.js';
 import { lakeGlob, query } from '../helpers/lake.js';
@@ -228,6 +228,30 @@ describe('postgres target with the ledger in the same database', () => {
 });
 
 describe('postgres target', () => {
+  it('loads a single CSV file in one pass and commits chunk by chunk, in every mode', async () => {
+    const dir = tempDir('pg-onepass');
+    await query(`COPY (SELECT i AS id, TIMESTAMP '2024-01-01' + to_microseconds(CAST(i AS BIGINT) * 60000000) AS ts, 'n' || i AS note, '\\xDE\\xAD\\xBE\\xEF'::BLOB AS raw
+      FROM range(20000) t(i)) TO '${join(dir, 'all.csv')}' (HEADER)`);
+    for (const mode of ['append', 'replace', 'merge'] as const) {
+      const job = defineJob(
+        {
+          name: `onepass-${mode}`, source: { type: 'csv', path: 'all.csv', options: { types: { raw: 'BLOB' } } }, chunk: { column: 'ts', every: '1 day' },
+          target: { type: 'postgres', connection: URL, table: `${SCHEMA}.onepass_${mode}`, create: true },
+          write: mode === 'merge' ? { mode, key: ['id'] } : { mode },
+        },
+        { baseDir: dir },
+      );
+      const events = new EventBus();
+      const passes: string[] = [];
+      events.on('stage:done', (e) => passes.push(e.pass));
+      const result = await runBackfill(job, { events });
+      expect(passes).toEqual(['one-pass']);
+      expect(result).toMatchObject({ status: 'done', done: 14, failed: 0, rowsRead: 20_000, rowsWritten: 20_000 });
+      const rows = await sql<{ n: string; ids: string; raw: string }>(`SELECT count(*) AS n, count(DISTINCT id) AS ids, min(encode(raw, 'hex')) AS raw FROM ${SCHEMA}.onepass_${mode}`);
+      expect(rows[0]).toEqual({ n: '20000', ids: '20000', raw: 'deadbeef' });
+    }
+  });
+
   it('resumes after SIGKILL to the same table as an uninterrupted run', async () => {
     const dir = tempDir('pg-kill');
     await generateEvents({ dir: join(dir, 'data'), rows: 200_000, from: '2023-01-01', days: 60, threads: 1 });

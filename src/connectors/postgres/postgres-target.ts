@@ -1,6 +1,6 @@
 // A PostgreSQL table as a target: COPY each chunk into a temporary staging table, then one transaction applies it.
 
-import { createReadStream, mkdirSync, rmSync } from 'node:fs';
+import { createReadStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
@@ -9,7 +9,7 @@ import type { Chunk } from '../../core/chunk.js';
 import { BackfillError, LedgerError, PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
 import type { Job } from '../../job/job.js';
-import type { ChunkWrite, ColumnInfo, Target, TargetCapabilities, WriteResult } from '../connector.js';
+import { CHUNK_INDEX_COLUMN, type ChunkWrite, type ColumnInfo, type OnePassOutput, type Target, type TargetCapabilities, type WriteResult } from '../connector.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
 import type { PostgresTargetConfig } from './postgres-config.js';
 import { createPool, pgError, pgTypeOf, type PgPool } from './postgres-pool.js';
@@ -17,7 +17,7 @@ import { createPool, pgError, pgTypeOf, type PgPool } from './postgres-pool.js';
 const MARKERS = 'backfill.chunk_commits';
 
 export class PostgresTarget implements Target {
-  readonly capabilities: TargetCapabilities = { modes: ['append', 'replace', 'merge'], replaceBy: 'range', transactional: true, maxConcurrentWrites: undefined, copyText: true };
+  readonly capabilities: TargetCapabilities = { modes: ['append', 'replace', 'merge'], replaceBy: 'range', transactional: true, maxConcurrentWrites: undefined, copyText: true, onePassModes: ['append', 'replace', 'merge'] };
   private readonly db: PgPool;
   private columns: readonly ColumnInfo[] = [];
   private mergeWith: 'on-conflict' | 'merge' = 'merge';
@@ -91,16 +91,55 @@ export class PostgresTarget implements Target {
     return row === undefined ? undefined : { lease: row.lease, rows: Number(row.rows) };
   }
 
+  /** bytea reads hex as \x…; everything else DuckDB prints the way PostgreSQL parses it. */
+  private csvExprs(): string {
+    return this.columns.map((c) => (c.type === 'BLOB' ? `'\\x' || hex(${quoteIdent(c.name)}) AS ${quoteIdent(c.name)}` : quoteIdent(c.name))).join(', ');
+  }
+
   async write(w: ChunkWrite): Promise<WriteResult> {
     mkdirSync(this.loadDir, { recursive: true });
     const file = join(this.loadDir, `${process.pid}-${w.chunk.tag}-${w.token}.csv`);
-    const names = this.columns.map((c) => quoteIdent(c.name));
-    // bytea reads hex as \x…; everything else DuckDB prints the way PostgreSQL parses it.
-    const exprs = this.columns.map((c) => (c.type === 'BLOB' ? `'\\x' || hex(${quoteIdent(c.name)}) AS ${quoteIdent(c.name)}` : quoteIdent(c.name)));
     try {
       if (w.copyIn === undefined && w.pushdown === undefined) {
-        await w.conn.run(`COPY (SELECT ${exprs.join(', ')} FROM (${w.query})) TO ${quoteLiteral(file)} (FORMAT csv, HEADER false)`, w.signal);
+        await w.conn.run(`COPY (SELECT ${this.csvExprs()} FROM (${w.query})) TO ${quoteLiteral(file)} (FORMAT csv, HEADER false)`, w.signal);
       }
+      return await this.commit(w, [file]);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  }
+
+  /** One pass over the source writes every chunk's rows as CSV files, ready to COPY. */
+  async writeAll(conn: DuckConn, query: string, signal: AbortSignal): Promise<OnePassOutput> {
+    const root = join(this.loadDir, `${process.pid}-all-${Date.now().toString(36)}`);
+    rmSync(root, { recursive: true, force: true });
+    mkdirSync(root, { recursive: true });
+    const done = await conn.all<{ Count: string }>(
+      `COPY (SELECT ${this.csvExprs()}, ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM (${query})) TO ${quoteLiteral(root)}
+       (FORMAT csv, HEADER false, PARTITION_BY (${quoteIdent(CHUNK_INDEX_COLUMN)}))`,
+      signal,
+    );
+    const chunks = new Map<number, string[]>();
+    for (const folder of readdirSync(root)) {
+      const match = new RegExp(`^${CHUNK_INDEX_COLUMN}=(\\d+)$`).exec(folder);
+      if (match === null) continue;
+      chunks.set(Number(match[1]), readdirSync(join(root, folder)).map((f) => join(root, folder, f)));
+    }
+    const rows = Number(done[0]?.Count ?? 0);
+    return { chunks, rows, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+  }
+
+  async publishChunk(w: ChunkWrite, staged: unknown): Promise<WriteResult> {
+    const files = (staged as string[] | undefined) ?? [];
+    const result = await this.commit(w, files);
+    for (const file of files) rmSync(file, { force: true });
+    return result;
+  }
+
+  /** The chunk's transaction: clear its range (replace), load its rows, apply the mode, write the marks. */
+  private async commit(w: ChunkWrite, files: readonly string[]): Promise<WriteResult> {
+    const names = this.columns.map((c) => quoteIdent(c.name));
+    try {
       const client = await this.connect(`writing chunk ${w.chunk.key}`);
       let broken = false;
       const onAbort = (): void => {
@@ -116,7 +155,9 @@ export class PostgresTarget implements Target {
         const into = w.mode === 'merge' ? 'backfill_stage' : this.table;
         if (w.mode === 'merge') await client.query(`CREATE TEMP TABLE backfill_stage (LIKE ${this.table} INCLUDING DEFAULTS) ON COMMIT DROP`);
         if (w.mode === 'replace') await this.deleteRange(client, w);
-        const read = await this.load(client, w, names, file, into);
+        let read = 0;
+        if (w.copyIn !== undefined || w.pushdown !== undefined) read = await this.load(client, w, names, '', into);
+        else for (const file of files) read += await this.load(client, w, names, file, into);
         const written = w.mode === 'merge' ? await this.merge(client, w, names) : read;
         await client.query(
           `INSERT INTO ${MARKERS} (job, chunk_key, lease, rows) VALUES ($1, $2, $3, $4)
@@ -145,8 +186,6 @@ export class PostgresTarget implements Target {
     } catch (err) {
       if (err instanceof BackfillError) throw err;
       throw pgError(err, `writing chunk ${w.chunk.key}`, this.db);
-    } finally {
-      rmSync(file, { force: true });
     }
   }
 
