@@ -144,7 +144,10 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
     const route = chooseRoute(job, source, target);
     const copyDirect = route === 'copy-stream';
     const pushdown = route === 'in-database';
-    const ctx: ChunkContext = { job, ledger, session, source, target, plan, events, runId, owner, staged, onePass, writeSlots, timezone, hard: hard.signal, copyDirect, pushdown };
+    // Row-by-row transforms write exactly the rows they read, so appends and replaces need not
+    // materialise the chunk to count them; merges report changed rows and still count reads apart.
+    const direct = job.write.mode !== 'merge' && (await isRowLocal(job, source, main));
+    const ctx: ChunkContext = { job, ledger, session, source, target, plan, events, runId, owner, staged, onePass, writeSlots, timezone, hard: hard.signal, copyDirect, pushdown, direct };
     await Promise.all(
       todo.map((chunk) =>
         pool(async () => {
@@ -202,6 +205,8 @@ interface ChunkContext {
   readonly copyDirect: boolean;
   /** Source and target are one database: each chunk is an INSERT … SELECT inside it. */
   readonly pushdown: boolean;
+  /** Write the chunk straight from its relation (rows read = rows written); otherwise materialise it first. */
+  readonly direct: boolean;
 }
 
 async function processChunk(ctx: ChunkContext, chunk: Chunk): Promise<{ outcome: ChunkOutcome; error?: string; stats?: ChunkStats }> {
@@ -305,13 +310,13 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
         ? await source.openChunk(read, conn, controller.signal)
         : inPlace(stage.relation);
     const relation = opened.relation;
-    // Identity appends and replaces write exactly what they read; otherwise materialise the
+    // Row-by-row appends and replaces write exactly what they read; otherwise materialise the
     // chunk once so rows read are counted and the transform sees `source` as just this chunk.
     let rowsRead = stage?.rows;
     rowsReadKnown = rowsRead;
     let query: string;
-    if (direct(job)) {
-      query = `SELECT * FROM ${relation}`;
+    if (ctx.direct) {
+      query = transformQuery(job, relation);
     } else {
       const created = await conn.all<{ Count: string }>(`CREATE OR REPLACE TEMP TABLE ${temp} AS SELECT * FROM ${relation}`, controller.signal);
       rowsRead = Number(created[0]?.Count ?? 0);
@@ -335,14 +340,17 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
     clearTimeout(timeout);
     clearInterval(heartbeat);
     ctx.hard.removeEventListener('abort', onHard);
-    if (!direct(job)) await conn.run(`DROP TABLE IF EXISTS ${temp}`).catch(() => {});
+    if (!ctx.direct) await conn.run(`DROP TABLE IF EXISTS ${temp}`).catch(() => {});
     await opened?.close().catch(() => {});
     conn.close();
   }
 }
 
-function direct(job: Job): boolean {
-  return job.transform === undefined && job.write.mode !== 'merge';
+/** Whether the transform maps each source row to exactly one output row (no aggregate, window, join or filter). */
+async function isRowLocal(job: Job, source: Source, conn: DuckConn): Promise<boolean> {
+  if (job.transform === undefined) return true;
+  const explain = await conn.all<{ explain_value: string }>(`EXPLAIN ${transformQuery(job, source.relation())}`);
+  return !NOT_ROW_LOCAL.test(explain.map((r) => r.explain_value).join('\n'));
 }
 
 /**
@@ -425,10 +433,7 @@ async function tryOnePass(
   job: Job, source: Source, target: Target, conn: DuckConn, todo: readonly Chunk[], plan: PreparedPlan, timezone: string, signal: AbortSignal,
 ): Promise<OnePass | undefined> {
   if (target.writeAll === undefined || target.publishChunk === undefined || !(target.capabilities.onePassModes ?? []).includes(job.write.mode)) return undefined;
-  if (job.transform !== undefined) {
-    const explain = await conn.all<{ explain_value: string }>(`EXPLAIN ${transformQuery(job, source.relation())}`);
-    if (NOT_ROW_LOCAL.test(explain.map((r) => r.explain_value).join('\n'))) return undefined;
-  }
+  if (!(await isRowLocal(job, source, conn))) return undefined;
   const relation = await chunkIndexedRelation(conn, source, todo, job.chunking.column, plan.sourceColumnType, timezone, signal);
   const query = transformQuery(job, relation);
   if (!(await describeQuery(conn, query)).some((c) => c.name === CHUNK_INDEX_COLUMN)) return undefined;

@@ -79,7 +79,7 @@ export class FilesSource implements Source {
     const own = Object.keys(this.config.options ?? {}).map((k) => k.toLowerCase());
     // The job's own reader options go into the detection too (types, delim, …); only when it
     // takes the whole schema into its hands, or asks for per-file schemas, is nothing pinned.
-    if (['columns', 'auto_detect', 'names', 'column_names', 'union_by_name'].some((k) => own.includes(k))) return undefined;
+    if (['auto_detect', 'union_by_name'].some((k) => own.includes(k))) return undefined;
     if (this.files.length === 0) return undefined;
     const picks = [...new Set([0, Math.floor(this.files.length / 2), this.files.length - 1])].map((i) => this.files[i]?.path as string);
     const results: { delim: string; header: boolean; columns: string }[] = [];
@@ -95,6 +95,8 @@ export class FilesSource implements Source {
     }
     const first = results[0] as { delim: string; header: boolean; columns: string };
     if (results.some((r) => r.delim !== first.delim || r.header !== first.header || r.columns !== first.columns)) return undefined;
+    // Columns the job names itself stay as it wrote them; the dialect is pinned either way.
+    if (['columns', 'names', 'column_names'].some((k) => own.includes(k))) return { auto_detect: false, delim: first.delim, header: first.header };
     const columns = Object.fromEntries((JSON.parse(first.columns) as { name: string; type: string }[]).map((c) => [c.name, c.type]));
     return { auto_detect: false, delim: first.delim, header: first.header, columns };
   }
