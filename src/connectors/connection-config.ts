@@ -1,5 +1,6 @@
 // How a job names a database server: a URL or fields, with TLS options; shared by PostgreSQL and MySQL.
 
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 export const tlsSchema = z.union([
@@ -57,4 +58,15 @@ export function connectionFields(config: ConnectionConfig): ConnectionFields {
 /** `user@host:port/db`, for messages and status. */
 export function describeConnection(fields: ConnectionFields, defaultPort: number): string {
   return `${fields.user === undefined ? '' : `${fields.user}@`}${fields.host}:${fields.port ?? defaultPort}/${fields.database}`;
+}
+
+/** Node TLS options for an explicit `ssl:` block (true: verify the server; an object: its settings). */
+export function explicitTls(ssl: Exclude<TlsConfig, false>): { rejectUnauthorized: boolean; ca?: string; cert?: string; key?: string } {
+  if (ssl === true) return { rejectUnauthorized: true };
+  return {
+    rejectUnauthorized: ssl.rejectUnauthorized,
+    ...(ssl.ca !== undefined ? { ca: ssl.ca } : ssl.caFile !== undefined ? { ca: readFileSync(ssl.caFile, 'utf8') } : {}),
+    ...(ssl.cert === undefined ? {} : { cert: ssl.cert }),
+    ...(ssl.key === undefined ? {} : { key: ssl.key }),
+  };
 }

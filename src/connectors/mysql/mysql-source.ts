@@ -1,6 +1,6 @@
 // A MySQL / MariaDB table or query as a source: each chunk streams out of an index-served query into a local CSV.
 
-import { createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -12,7 +12,7 @@ import { AbortedError, ConnectorError, PlanError, redactSecrets } from '../../co
 import type { SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import type { Job } from '../../job/job.js';
-import { connectionFields, describeConnection, type ConnectionConfig, type ConnectionFields, type TlsConfig } from '../connection-config.js';
+import { connectionFields, describeConnection, explicitTls, type ConnectionConfig, type ConnectionFields, type TlsConfig } from '../connection-config.js';
 import type { ChunkRead, ColumnInfo, OpenedChunk, Source, SourceCapabilities } from '../connector.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
 import { processAlive } from '../parquet/parquet-target.js';
@@ -115,13 +115,7 @@ function tlsOptions(ssl: TlsConfig | undefined, fields: ConnectionFields): mysql
     return { rejectUnauthorized: mode === 'verify_identity' || mode === 'verify_ca' || mode === 'true' };
   }
   if (ssl === false) return undefined;
-  if (ssl === true) return { rejectUnauthorized: true };
-  return {
-    rejectUnauthorized: ssl.rejectUnauthorized,
-    ...(ssl.ca !== undefined ? { ca: ssl.ca } : ssl.caFile !== undefined ? { ca: readFileSync(ssl.caFile, 'utf8') } : {}),
-    ...(ssl.cert === undefined ? {} : { cert: ssl.cert }),
-    ...(ssl.key === undefined ? {} : { key: ssl.key }),
-  };
+  return explicitTls(ssl);
 }
 
 /** `name` → `` `name` ``, backticks doubled. */

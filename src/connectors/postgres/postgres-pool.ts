@@ -1,9 +1,8 @@
 // Connection pools for PostgreSQL sources and targets: UTC sessions, TLS, errors without secrets.
 
-import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { ConnectorError, redactSecrets } from '../../core/errors.js';
-import { connectionFields, describeConnection, type ConnectionConfig, type ConnectionFields, type TlsConfig } from '../connection-config.js';
+import { connectionFields, describeConnection, explicitTls, type ConnectionConfig, type ConnectionFields, type TlsConfig } from '../connection-config.js';
 
 export interface PgPool {
   readonly pool: pg.Pool;
@@ -37,13 +36,7 @@ function tlsOptions(ssl: TlsConfig | undefined, fields: ConnectionFields): pg.Po
     return { rejectUnauthorized: mode === 'verify-full' || mode === 'verify-ca' };
   }
   if (ssl === false) return false;
-  if (ssl === true) return { rejectUnauthorized: true };
-  return {
-    rejectUnauthorized: ssl.rejectUnauthorized,
-    ...(ssl.ca !== undefined ? { ca: ssl.ca } : ssl.caFile !== undefined ? { ca: readFileSync(ssl.caFile, 'utf8') } : {}),
-    ...(ssl.cert === undefined ? {} : { cert: ssl.cert }),
-    ...(ssl.key === undefined ? {} : { key: ssl.key }),
-  };
+  return explicitTls(ssl);
 }
 
 /** Errors that a reconnect or another attempt may cure: connection loss, serialization failures, deadlocks. */
