@@ -136,8 +136,8 @@ export interface ChunkWrite {
 }
 
 export interface OnePassOutput {
-  /** Each chunk's share of the output, by its index in the list given to the pass. */
-  readonly chunks: ReadonlyMap<number, unknown>;
+  /** Each chunk's share of the output, by the value of `__backfill_chunk` its rows carried. */
+  readonly chunks: ReadonlyMap<string, unknown>;
   /** Rows written in the pass, all chunks together. */
   readonly rows: number;
   /** Remove whatever was not published. */

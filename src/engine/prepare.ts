@@ -26,7 +26,19 @@ export function transformQuery(job: Job, relation: string): string {
   return `WITH source AS (SELECT * FROM ${relation}) SELECT * FROM (${job.transform}) AS backfill_transform`;
 }
 
+/** What planning learns before any bounds: the chunk column's type and the transform's output columns. */
+export interface DescribedJob {
+  readonly sourceColumnType: string;
+  readonly outputColumnType: string | undefined;
+  readonly outputColumns: readonly ColumnInfo[];
+}
+
 export async function preparePlan(job: Job, source: Source, conn: DuckConn, ledger: Ledger | undefined): Promise<PreparedPlan> {
+  const described = await describeJob(job, source, conn);
+  return finishPlan(job, source, conn, ledger, described);
+}
+
+export async function describeJob(job: Job, source: Source, conn: DuckConn): Promise<DescribedJob> {
   await source.prepare(conn);
   const where = source.describe();
   const sourceColumns = await describeQuery(conn, `SELECT * FROM ${source.relation()}`);
@@ -52,10 +64,21 @@ export async function preparePlan(job: Job, source: Source, conn: DuckConn, ledg
       throw new PlanError(`write.key: "${key}" is not a column of the transform's output (${outputColumns.map((c) => c.name).join(', ')})`);
     }
   }
+  return { sourceColumnType, outputColumnType, outputColumns };
+}
 
+export async function finishPlan(job: Job, source: Source, conn: DuckConn, ledger: Ledger | undefined, described: DescribedJob): Promise<PreparedPlan> {
   const needBounds = job.chunking.from === undefined || job.chunking.to === undefined;
-  const bounds = needBounds ? await findBounds(job, source, conn, ledger, sourceColumnType) : undefined;
-  return { chunks: planChunks(job.chunking, bounds), bounds, sourceColumnType, outputColumnType, outputColumns };
+  const bounds = needBounds ? await findBounds(job, source, conn, ledger, described.sourceColumnType) : undefined;
+  return { ...described, chunks: planChunks(job.chunking, bounds), bounds };
+}
+
+/** Whether planning would have to scan the source for its bounds (nothing cheaper is known). */
+export async function boundsNeedScan(job: Job, source: Source, ledger: Ledger): Promise<boolean> {
+  if (job.chunking.from !== undefined && job.chunking.to !== undefined) return false;
+  if (source.capabilities.cheapBounds || source.measureBounds !== undefined) return false;
+  const fingerprint = source.fingerprint();
+  return fingerprint === undefined || (await ledger.cachedBounds(job.name, fingerprint, job.chunking.column)) === undefined;
 }
 
 async function findBounds(job: Job, source: Source, conn: DuckConn, ledger: Ledger | undefined, type: string): Promise<SourceBounds | undefined> {

@@ -8,7 +8,7 @@ import { ulid } from 'ulid';
 import type { Chunk, ChunkStats } from '../core/chunk.js';
 import { AbortedError, BackfillError, describeError, LedgerError, PlanError } from '../core/errors.js';
 import { EventBus, type ChunkRef, type RunResultSummary } from '../core/events.js';
-import { selectChunks } from '../core/planner.js';
+import { planChunks, selectChunks, type SourceBounds } from '../core/planner.js';
 import { quoteIdent } from '../core/sql-text.js';
 import { CHUNK_INDEX_COLUMN, inPlace, type OnePassOutput, type OpenedChunk, type Source, type Target } from '../connectors/connector.js';
 import { createSource, createTarget } from '../connectors/registry.js';
@@ -18,7 +18,7 @@ import { processAlive } from '../connectors/parquet/parquet-target.js';
 import type { Job } from '../job/job.js';
 import type { Lease, Ledger } from '../ledger/ledger.js';
 import { openLedger } from '../ledger/open-ledger.js';
-import { preparePlan, transformQuery, type PreparedPlan } from './prepare.js';
+import { boundsNeedScan, describeJob, finishPlan, transformQuery, type DescribedJob, type PreparedPlan } from './prepare.js';
 import { backoffDelay, isRetryable, sleep } from './retry.js';
 import { chunkIndexedRelation, cleanDeadStages, stageChunks, type StagedChunk } from './stage.js';
 import { describeQuery } from '../connectors/duckdb/duckdb-sql.js';
@@ -99,12 +99,22 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
 
   try {
     await ledger.closeDeadRuns(job.name, ownerAlive);
-    const plan = await preparePlan(job, source, main, ledger);
-    await ledger.syncChunks(job.name, plan.chunks);
-    await target.prepare(main, plan.outputColumns);
-    if (job.write.mode === 'replace' && target.capabilities.replaceBy === 'range' && plan.outputColumnType === undefined) {
+    const described = await describeJob(job, source, main);
+    await target.prepare(main, described.outputColumns);
+    if (job.write.mode === 'replace' && target.capabilities.replaceBy === 'range' && described.outputColumnType === undefined) {
       throw new PlanError(`write.mode replace deletes the chunk's range in ${target.describe()}, so the transform's output must keep the chunk column "${job.chunking.column}"`);
     }
+    // A source whose bounds would cost a scan is read once: that pass writes the output and
+    // its chunks give the bounds. Otherwise plan first, then read.
+    let passMs = 0;
+    const t0Pass = Date.now();
+    const early = stopping === undefined ? await onePassBeforePlan(job, source, target, main, ledger, described, hard.signal) : undefined;
+    if (early !== undefined) {
+      onePass = early.onePass;
+      passMs = Date.now() - t0Pass;
+    }
+    const plan = early?.plan ?? (await finishPlan(job, source, main, ledger, described));
+    await ledger.syncChunks(job.name, plan.chunks);
     await recoverStale(job, ledger, target, main, events, runId);
 
     const timezone = job.chunking.kind === 'time' ? job.chunking.timezone : 'UTC';
@@ -125,7 +135,10 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
     events.emit('run:start', { runId, job: job.name, total: plan.chunks.length, todo: todo.length, concurrency });
 
     let staged: Map<string, StagedChunk> | undefined;
-    if (todo.length > 0 && !source.capabilities.prunes && stopping === undefined) {
+    if (onePass !== undefined) {
+      events.emit('stage:start', { runId, chunks: todo.length });
+      events.emit('stage:done', { runId, chunks: todo.length, rows: onePass.rows, ms: passMs, pass: 'one-pass' });
+    } else if (todo.length > 0 && !source.capabilities.prunes && stopping === undefined) {
       const t0 = Date.now();
       events.emit('stage:start', { runId, chunks: todo.length });
       // A source that cannot prune is read once. When the target can take every chunk's output
@@ -276,7 +289,7 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
             (ledger.completeSql as NonNullable<Ledger['completeSql']>)(lease, { ...s, rowsRead: rowsReadKnown ?? s.rowsRead, rowsRejected: 0 }, Date.now() - t0)
         : undefined;
     let rowsReadKnown: number | undefined;
-    const share = ctx.onePass?.take(chunk.key);
+    const share = ctx.onePass?.take(chunk);
     if (share !== undefined && target.publishChunk !== undefined) {
       const result = await ctx.writeSlots(() =>
         (target.publishChunk as NonNullable<Target['publishChunk']>)(
@@ -417,7 +430,21 @@ interface OnePass {
   readonly output: OnePassOutput;
   readonly rows: number;
   /** The chunk's share, once: a retry reads the chunk from the source instead. */
-  take(key: string): { staged: unknown } | undefined;
+  take(chunk: Chunk): { staged: unknown } | undefined;
+}
+
+function onePassOf(output: OnePassOutput, keyOf: (chunk: Chunk) => string | undefined): OnePass {
+  const taken = new Set<string>();
+  return {
+    output,
+    rows: output.rows,
+    take: (chunk) => {
+      const key = keyOf(chunk);
+      if (key === undefined || taken.has(chunk.key)) return undefined;
+      taken.add(chunk.key);
+      return { staged: output.chunks.get(key) };
+    },
+  };
 }
 
 /** Plan operators that make a transform's output depend on more than one row at a time, or drop rows. */
@@ -438,16 +465,50 @@ async function tryOnePass(
   const query = transformQuery(job, relation);
   if (!(await describeQuery(conn, query)).some((c) => c.name === CHUNK_INDEX_COLUMN)) return undefined;
   const output = await target.writeAll(conn, query, signal);
-  const index = new Map(todo.map((c, i) => [c.key, i]));
-  const taken = new Set<string>();
-  return {
-    output,
-    rows: output.rows,
-    take: (key) => {
-      const i = index.get(key);
-      if (i === undefined || taken.has(key)) return undefined;
-      taken.add(key);
-      return { staged: output.chunks.get(i) };
-    },
-  };
+  const index = new Map(todo.map((c, i) => [c.key, String(i)]));
+  return onePassOf(output, (chunk) => index.get(chunk.key));
+}
+
+/**
+ * The one pass without known bounds: when a chunk's lower bound follows from the row alone
+ * (key chunks, or single calendar units in UTC), each row is tagged with it, and the chunks
+ * present in the output give the bounds — the source is read once instead of twice.
+ */
+async function onePassBeforePlan(
+  job: Job, source: Source, target: Target, conn: DuckConn, ledger: Ledger, described: DescribedJob, signal: AbortSignal,
+): Promise<{ onePass: OnePass; plan: PreparedPlan } | undefined> {
+  if (source.capabilities.prunes || target.writeAll === undefined || target.publishChunk === undefined) return undefined;
+  if (!(target.capabilities.onePassModes ?? []).includes(job.write.mode)) return undefined;
+  if (job.chunking.from !== undefined || job.chunking.to !== undefined) return undefined;
+  if (!(await boundsNeedScan(job, source, ledger))) return undefined;
+  const col = quoteIdent(job.chunking.column);
+  let bucket: string;
+  if (job.chunking.kind === 'key') {
+    const size = job.chunking.size.toString();
+    bucket = `(${col} - (((${col} % ${size}) + ${size}) % ${size}))`;
+  } else {
+    if (job.chunking.step.n !== 1 || job.chunking.timezone !== 'UTC') return undefined;
+    const unit = job.chunking.step.unit;
+    bucket =
+      described.sourceColumnType.toUpperCase() === 'DATE'
+        ? `epoch_ms(CAST(date_trunc('${unit}', ${col}) AS TIMESTAMP))`
+        : `epoch_ms(date_trunc('${unit}', ${col}))`;
+  }
+  if (!(await isRowLocal(job, source, conn))) return undefined;
+  const relation = `(SELECT *, ${bucket} AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${source.relation()} WHERE ${col} IS NOT NULL)`;
+  const query = transformQuery(job, relation);
+  if (!(await describeQuery(conn, query)).some((c) => c.name === CHUNK_INDEX_COLUMN)) return undefined;
+  const output = await target.writeAll(conn, query, signal);
+  const values = [...output.chunks.keys()].map((v) => BigInt(v)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const min = values[0];
+  const max = values[values.length - 1];
+  const bounds: SourceBounds | undefined =
+    min === undefined || max === undefined ? undefined : job.chunking.kind === 'key' ? { min, max } : { min: Number(min), max: Number(max) };
+  const fingerprint = source.fingerprint();
+  if (fingerprint !== undefined) {
+    await ledger.saveBounds(job.name, fingerprint, job.chunking.column, min === undefined ? null : String(min), max === undefined ? null : String(max));
+  }
+  const plan: PreparedPlan = { ...described, chunks: planChunks(job.chunking, bounds), bounds };
+  const keyOf = (chunk: Chunk): string => (chunk.kind === 'key' ? chunk.lo : String(Date.parse(chunk.lo)));
+  return { onePass: onePassOf(output, keyOf), plan };
 }

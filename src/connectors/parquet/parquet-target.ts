@@ -72,11 +72,11 @@ export class ParquetTarget implements Target {
       `COPY (${query}) TO ${quoteLiteral(root)} (${this.copyOptions([CHUNK_INDEX_COLUMN, ...this.config.partitionBy])})`,
       signal,
     );
-    const chunks = new Map<number, { root: string; stats: StatsRow[] }>();
+    const chunks = new Map<string, { root: string; stats: StatsRow[] }>();
     for (const row of stats) {
-      const match = new RegExp(`${CHUNK_INDEX_COLUMN}=(\\d+)`).exec(row.filename);
+      const match = new RegExp(`${CHUNK_INDEX_COLUMN}=(-?\\d+)`).exec(row.filename);
       if (match === null) continue;
-      const idx = Number(match[1]);
+      const idx = match[1] as string;
       const entry = chunks.get(idx) ?? { root: join(root, `${CHUNK_INDEX_COLUMN}=${idx}`), stats: [] };
       entry.stats.push(row);
       chunks.set(idx, entry);

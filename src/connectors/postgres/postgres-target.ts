@@ -119,11 +119,11 @@ export class PostgresTarget implements Target {
        (FORMAT csv, HEADER false, PARTITION_BY (${quoteIdent(CHUNK_INDEX_COLUMN)}))`,
       signal,
     );
-    const chunks = new Map<number, string[]>();
+    const chunks = new Map<string, string[]>();
     for (const folder of readdirSync(root)) {
-      const match = new RegExp(`^${CHUNK_INDEX_COLUMN}=(\\d+)$`).exec(folder);
+      const match = new RegExp(`^${CHUNK_INDEX_COLUMN}=(-?\\d+)$`).exec(folder);
       if (match === null) continue;
-      chunks.set(Number(match[1]), readdirSync(join(root, folder)).map((f) => join(root, folder, f)));
+      chunks.set(match[1] as string, readdirSync(join(root, folder)).map((f) => join(root, folder, f)));
     }
     const rows = Number(done[0]?.Count ?? 0);
     return { chunks, rows, cleanup: () => rmSync(root, { recursive: true, force: true }) };
