@@ -26,6 +26,37 @@ export const connectionSchema = z.union([
   }),
 ]);
 
+/** A database server as a source: a table or a SELECT of its own SQL, with a cap on concurrent queries. */
+export function databaseSourceSchema<T extends string>(type: T) {
+  return z
+    .strictObject({
+      type: z.literal(type),
+      connection: connectionSchema,
+      ssl: tlsSchema.optional(),
+      /** `table` or `schema.table`. */
+      table: z.string().min(1).optional(),
+      /** A SELECT run by the database; chunk predicates are added around it. */
+      query: z.string().min(1).optional(),
+      /** At most this many queries on the source at once, to protect a production database. */
+      maxConcurrentQueries: z.number().int().min(1).max(64).default(2),
+    })
+    .refine((s) => (s.table === undefined) !== (s.query === undefined), { message: 'give exactly one of table or query' });
+}
+
+/** The fields every database target shares; each adds its own load or merge options. */
+export function databaseTargetFields<T extends string>(type: T) {
+  return {
+    type: z.literal(type),
+    connection: connectionSchema,
+    ssl: tlsSchema.optional(),
+    /** `table` or `schema.table`. */
+    table: z.string().min(1),
+    /** Create the table (types from the output columns, primary key from write.key) when it does not exist. */
+    create: z.boolean().default(false),
+    pool: z.strictObject({ max: z.number().int().min(1).max(64).default(4) }).default({ max: 4 }),
+  };
+}
+
 export type ConnectionConfig = z.output<typeof connectionSchema>;
 export type TlsConfig = z.output<typeof tlsSchema>;
 

@@ -10,10 +10,10 @@ import { AbortedError, BackfillError, describeError, LedgerError, PlanError } fr
 import { EventBus, type ChunkRef, type RunResultSummary } from '../core/events.js';
 import { planChunks, selectChunks, type SourceBounds } from '../core/planner.js';
 import { quoteIdent } from '../core/sql-text.js';
-import { CHUNK_INDEX_COLUMN, inPlace, type OnePassOutput, type OpenedChunk, type Source, type Target } from '../connectors/connector.js';
+import { CHUNK_INDEX_COLUMN, inPlace, type ChunkWrite, type OnePassOutput, type OpenedChunk, type Source, type Target, type WriteResult } from '../connectors/connector.js';
 import { createSource, createTarget } from '../connectors/registry.js';
 import { DuckSession, type DuckConn } from '../connectors/duckdb/duckdb-session.js';
-import { rangeLiterals } from '../connectors/duckdb/duckdb-sql.js';
+import { describeQuery, rangeLiterals } from '../connectors/duckdb/duckdb-sql.js';
 import { processAlive } from '../connectors/parquet/parquet-target.js';
 import type { Job } from '../job/job.js';
 import type { Lease, Ledger } from '../ledger/ledger.js';
@@ -21,7 +21,6 @@ import { openLedger } from '../ledger/open-ledger.js';
 import { boundsNeedScan, describeJob, finishPlan, transformQuery, type DescribedJob, type PreparedPlan } from './prepare.js';
 import { backoffDelay, isRetryable, sleep } from './retry.js';
 import { chunkIndexedRelation, cleanDeadStages, stageChunks, type StagedChunk } from './stage.js';
-import { describeQuery } from '../connectors/duckdb/duckdb-sql.js';
 
 export interface RunOptions {
   /** Only chunks overlapping [from, to) (ISO dates/times for time chunks, integers for key chunks). */
@@ -280,43 +279,42 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
   try {
     await source.attach(conn);
     await target.attach(conn);
-    const oneRange =
+    const range =
       plan.outputColumnType === undefined ? undefined : { column: job.chunking.column, ...rangeLiterals(chunk, plan.outputColumnType, ctx.timezone) };
+    // Rows read, when the engine counts them itself (staged or materialised chunks).
+    let rowsRead: number | undefined;
     // A ledger in the target's own database commits the chunk's mark in the data's transaction.
     const markDone =
       ledger.completeSql !== undefined && ledger.database !== undefined && ledger.database === target.database
         ? (s: { rowsRead: number; rowsWritten: number; bytes: number }) =>
-            (ledger.completeSql as NonNullable<Ledger['completeSql']>)(lease, { ...s, rowsRead: rowsReadKnown ?? s.rowsRead, rowsRejected: 0 }, Date.now() - t0)
+            (ledger.completeSql as NonNullable<Ledger['completeSql']>)(lease, { ...s, rowsRead: rowsRead ?? s.rowsRead, rowsRejected: 0 }, Date.now() - t0)
         : undefined;
-    let rowsReadKnown: number | undefined;
+    const write: ChunkWrite = {
+      chunk, token: lease.token, lease: leaseId(lease.owner, lease.token), generation: lease.generation, mode: job.write.mode, key: job.write.key,
+      query: '', range, conn, signal: controller.signal, markDone,
+    };
+    const finish = (result: WriteResult): { stats: ChunkStats; marked: boolean } => {
+      if (controller.signal.aborted && result.marked !== true) throw controller.signal.reason;
+      return {
+        stats: { rowsRead: rowsRead ?? result.rowsRead ?? result.rowsWritten, rowsWritten: result.rowsWritten, rowsRejected: 0, bytes: result.bytes },
+        marked: result.marked === true,
+      };
+    };
     const share = ctx.onePass?.take(chunk);
     if (share !== undefined && target.publishChunk !== undefined) {
-      const result = await ctx.writeSlots(() =>
-        (target.publishChunk as NonNullable<Target['publishChunk']>)(
-          { chunk, token: lease.token, lease: leaseId(lease.owner, lease.token), generation: lease.generation, mode: job.write.mode, key: job.write.key, query: '', range: oneRange, conn, signal: controller.signal, markDone },
-          share.staged,
-        ),
-      );
       // One-pass writes are taken only for transforms without filters: every row read reaches the target.
-      return { stats: { rowsRead: result.rowsRead ?? result.rowsWritten, rowsWritten: result.rowsWritten, rowsRejected: 0, bytes: result.bytes }, marked: result.marked === true };
+      const publish = target.publishChunk.bind(target);
+      return finish(await ctx.writeSlots(() => publish(write, share.staged)));
     }
     const stage = staged?.get(chunk.key);
     const read = { chunk, column: job.chunking.column, literals: rangeLiterals(chunk, plan.sourceColumnType, ctx.timezone) };
-    const range = oneRange;
     if (ctx.pushdown || ctx.copyDirect) {
       // PostgreSQL to PostgreSQL without an engine transform: the rows never enter DuckDB; in one
       // database they never leave the server.
-      const result = await ctx.writeSlots(() =>
-        target.write({
-          chunk, token: lease.token, lease: leaseId(lease.owner, lease.token), generation: lease.generation, mode: job.write.mode, key: job.write.key,
-          query: '', range, conn, signal: controller.signal, markDone,
-          ...(ctx.pushdown
-            ? { pushdown: (source.chunkSql as NonNullable<Source['chunkSql']>)(read) }
-            : { copyIn: () => (source.copyOut as NonNullable<Source['copyOut']>)(read, controller.signal) }),
-        }),
-      );
-      if (controller.signal.aborted && result.marked !== true) throw controller.signal.reason;
-      return { stats: { rowsRead: result.rowsRead ?? result.rowsWritten, rowsWritten: result.rowsWritten, rowsRejected: 0, bytes: result.bytes }, marked: result.marked === true };
+      const direct: ChunkWrite = ctx.pushdown
+        ? { ...write, pushdown: (source.chunkSql as NonNullable<Source['chunkSql']>)(read) }
+        : { ...write, copyIn: () => (source.copyOut as NonNullable<Source['copyOut']>)(read, controller.signal) };
+      return finish(await ctx.writeSlots(() => target.write(direct)));
     }
     opened =
       stage === undefined
@@ -325,28 +323,16 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
     const relation = opened.relation;
     // Row-by-row appends and replaces write exactly what they read; otherwise materialise the
     // chunk once so rows read are counted and the transform sees `source` as just this chunk.
-    let rowsRead = stage?.rows;
-    rowsReadKnown = rowsRead;
+    rowsRead = stage?.rows;
     let query: string;
     if (ctx.direct) {
       query = transformQuery(job, relation);
     } else {
       const created = await conn.all<{ Count: string }>(`CREATE OR REPLACE TEMP TABLE ${temp} AS SELECT * FROM ${relation}`, controller.signal);
       rowsRead = Number(created[0]?.Count ?? 0);
-      rowsReadKnown = rowsRead;
       query = transformQuery(job, temp);
     }
-    const result = await ctx.writeSlots(() =>
-      target.write({
-        chunk, token: lease.token, lease: leaseId(lease.owner, lease.token), generation: lease.generation, mode: job.write.mode, key: job.write.key,
-        query, range, conn, signal: controller.signal, markDone,
-      }),
-    );
-    if (controller.signal.aborted && result.marked !== true) throw controller.signal.reason;
-    return {
-      stats: { rowsRead: rowsRead ?? result.rowsRead ?? result.rowsWritten, rowsWritten: result.rowsWritten, rowsRejected: 0, bytes: result.bytes },
-      marked: result.marked === true,
-    };
+    return finish(await ctx.writeSlots(() => target.write({ ...write, query })));
   } catch (err) {
     throw controller.signal.aborted && !(err instanceof BackfillError && err.code === 'SOURCE_DATA') ? (controller.signal.reason ?? err) : err;
   } finally {
@@ -461,7 +447,7 @@ async function tryOnePass(
 ): Promise<OnePass | undefined> {
   if (target.writeAll === undefined || target.publishChunk === undefined || !(target.capabilities.onePassModes ?? []).includes(job.write.mode)) return undefined;
   if (!(await isRowLocal(job, source, conn))) return undefined;
-  const relation = await chunkIndexedRelation(conn, source, todo, job.chunking.column, plan.sourceColumnType, timezone, signal);
+  const relation = chunkIndexedRelation(source, todo, job.chunking.column, plan.sourceColumnType, timezone);
   const query = transformQuery(job, relation);
   if (!(await describeQuery(conn, query)).some((c) => c.name === CHUNK_INDEX_COLUMN)) return undefined;
   const output = await target.writeAll(conn, query, signal);

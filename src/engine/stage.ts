@@ -14,12 +14,7 @@ export interface StagedChunk {
   readonly rows: number;
 }
 
-const CHUNK_COLUMN = CHUNK_INDEX_COLUMN;
-
-/**
- * Rows find their chunk with an ASOF join on the chunks' lower bounds (one sorted pass, no
- * per-chunk scan); rows in no pending chunk, including NULLs in the chunk column, are left out.
- */
+/** One pass, no per-chunk scan; rows in no pending chunk, including NULLs in the chunk column, are left out. */
 export async function stageChunks(
   conn: DuckConn,
   source: Source,
@@ -32,15 +27,15 @@ export async function stageChunks(
 ): Promise<Map<string, StagedChunk>> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const relation = await chunkIndexedRelation(conn, source, chunks, column, columnType, timezone, signal);
+  const relation = chunkIndexedRelation(source, chunks, column, columnType, timezone);
   const stats = await conn.all<{ filename: string; count: string; partition_keys: Record<string, string> | null }>(
-    `COPY (SELECT * FROM ${relation}) TO ${quoteLiteral(dir)} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (${quoteIdent(CHUNK_COLUMN)}),
+    `COPY (SELECT * FROM ${relation}) TO ${quoteLiteral(dir)} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (${quoteIdent(CHUNK_INDEX_COLUMN)}),
        FILENAME_PATTERN 'data_{i}', RETURN_STATS true)`,
     signal,
   );
   const files = new Map<number, { paths: string[]; rows: number }>();
   for (const s of stats) {
-    const match = new RegExp(`${CHUNK_COLUMN}=(\\d+)`).exec(s.filename);
+    const match = new RegExp(`${CHUNK_INDEX_COLUMN}=(\\d+)`).exec(s.filename);
     if (match === null) continue;
     const idx = Number(match[1]);
     const entry = files.get(idx) ?? { paths: [], rows: 0 };
@@ -66,23 +61,15 @@ export async function stageChunks(
  * it, so a row costs about log2(chunks) comparisons, and the pass streams in bounded memory
  * (an ASOF join would sort the whole input first).
  */
-export async function chunkIndexedRelation(
-  _conn: DuckConn,
-  source: Source,
-  chunks: readonly Chunk[],
-  column: string,
-  columnType: string,
-  timezone: string,
-  _signal: AbortSignal,
-): Promise<string> {
+export function chunkIndexedRelation(source: Source, chunks: readonly Chunk[], column: string, columnType: string, timezone: string): string {
   const col = quoteIdent(column);
   const bounds = chunks.map((chunk) => rangeLiterals(chunk, columnType, timezone));
   const first = bounds[0];
   const last = bounds[bounds.length - 1];
-  if (first === undefined || last === undefined) return `(SELECT *, CAST(NULL AS INTEGER) AS ${quoteIdent(CHUNK_COLUMN)} FROM ${source.relation()} WHERE false)`;
+  if (first === undefined || last === undefined) return `(SELECT *, CAST(NULL AS INTEGER) AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${source.relation()} WHERE false)`;
   const index = bisect(col, bounds, 0, bounds.length);
-  return `(SELECT * FROM (SELECT *, ${index} AS ${quoteIdent(CHUNK_COLUMN)} FROM ${source.relation()}
-     WHERE ${col} >= ${first.lo} AND ${col} < ${last.hi}) WHERE ${quoteIdent(CHUNK_COLUMN)} IS NOT NULL)`;
+  return `(SELECT * FROM (SELECT *, ${index} AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${source.relation()}
+     WHERE ${col} >= ${first.lo} AND ${col} < ${last.hi}) WHERE ${quoteIdent(CHUNK_INDEX_COLUMN)} IS NOT NULL)`;
 }
 
 /** CASE tree finding i with lo_i <= col < hi_i among sorted, non-overlapping bounds [from, to). */

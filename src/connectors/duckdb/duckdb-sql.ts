@@ -72,3 +72,8 @@ function renderValue(value: unknown): string {
 export function sqlList(paths: readonly string[]): string {
   return `[${paths.map(quoteLiteral).join(', ')}]`;
 }
+
+/** A relation with these columns and types and no rows: how a database-server source shows its shape to DuckDB. */
+export function emptyRelation(columns: readonly ColumnInfo[]): string {
+  return `(SELECT ${columns.map((c) => `CAST(NULL AS ${c.type}) AS ${quoteIdent(c.name)}`).join(', ')} WHERE false)`;
+}

@@ -15,6 +15,7 @@ import type { Job } from '../../job/job.js';
 import { connectionFields, describeConnection, explicitTls, type ConnectionConfig, type ConnectionFields, type TlsConfig } from '../connection-config.js';
 import type { ChunkRead, ColumnInfo, OpenedChunk, Source, SourceCapabilities } from '../connector.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
+import { emptyRelation } from '../duckdb/duckdb-sql.js';
 import { processAlive } from '../parquet/parquet-target.js';
 import type { MysqlSourceConfig } from './mysql-config.js';
 
@@ -300,8 +301,7 @@ export class MysqlSource implements Source {
   }
 
   relation(): string {
-    const cols = this.columns.map((c) => `CAST(NULL AS ${c.type}) AS ${quoteIdent(c.name)}`);
-    return `(SELECT ${cols.join(', ')} WHERE false)`;
+    return emptyRelation(this.columns);
   }
 
   knownBounds(): SourceBounds | undefined {

@@ -12,6 +12,7 @@ import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js
 import type { Job } from '../../job/job.js';
 import type { ChunkRead, ColumnInfo, CopyOut, OpenedChunk, Source, SourceCapabilities } from '../connector.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
+import { emptyRelation } from '../duckdb/duckdb-sql.js';
 import type { PostgresSourceConfig } from './postgres-config.js';
 import { createPool, duckTypeOf, pgError, type PgPool } from './postgres-pool.js';
 
@@ -94,8 +95,7 @@ export class PostgresSource implements Source {
   }
 
   relation(): string {
-    const cols = this.columns.map((c) => `CAST(NULL AS ${c.type}) AS ${quoteIdent(c.name)}`);
-    return `(SELECT ${cols.join(', ')} WHERE false)`;
+    return emptyRelation(this.columns);
   }
 
   async measureBounds(column: string, kind: 'time' | 'key', columnType: string): Promise<{ min: string | null; max: string | null }> {
