@@ -127,6 +127,20 @@ async function main() {
     };
     results.push(measure(`engine CSV → PostgreSQL, ${mode}`, reset, engine(file), count(MAIN_DB, 'bench.t')));
   }
+  {
+    // The same merge over a table that already holds every key, a tenth of them with other values:
+    // every chunk takes the staging path and updates only the rows that really changed.
+    const name = 'file-pg-remerge';
+    const file = jobFile(name, src, { type: 'postgres', connection: pgUrl(MAIN_DB), table: 'bench.t' }, { mode: 'merge', key: ['id'] });
+    const reset = () => {
+      fresh(MAIN_DB, 'bench.t')();
+      psql(MAIN_DB, `\\copy bench.t FROM '${csv}' CSV HEADER`);
+      psql(MAIN_DB, `UPDATE bench.t SET note = 'changed' WHERE id % 10 = 0`);
+      psql(MAIN_DB, 'VACUUM ANALYZE bench.t');
+      dropLedger(name)();
+    };
+    results.push(measure('engine CSV → PostgreSQL, merge over all keys present (10% changed)', reset, engine(file), count(MAIN_DB, 'bench.t')));
+  }
   let pgloader;
   if (hasCommand('pgloader')) {
     const load = path.join(WORK, 'pgloader.load');
@@ -197,6 +211,7 @@ async function main() {
   const goals = [
     ['file → PostgreSQL append vs psql \\copy', ratio(by('engine CSV → PostgreSQL, append'), psqlCopy), 0.8],
     ['file → PostgreSQL merge vs raw COPY (psql \\copy)', ratio(by('engine CSV → PostgreSQL, merge'), psqlCopy), 0.5],
+    ['file → PostgreSQL merge over existing rows (10% changed) vs raw COPY', ratio(by('engine CSV → PostgreSQL, merge over'), psqlCopy), undefined],
     ['file → PostgreSQL merge vs pgloader', ratio(by('engine CSV → PostgreSQL, merge'), pgloader), 5],
     ['file → PostgreSQL append vs pgloader', ratio(by('engine CSV → PostgreSQL, append'), pgloader), 5],
     ['PostgreSQL → PostgreSQL vs raw COPY pipe', ratio(by('engine PostgreSQL → PostgreSQL (other'), pipe), 0.8],

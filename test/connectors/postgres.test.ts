@@ -252,6 +252,31 @@ describe('postgres target', () => {
     }
   });
 
+  it('merges new keys straight into the table, and falls back to staging when a key already exists midway', async () => {
+    const dir = tempDir('pg-insert-first');
+    await query(`COPY (SELECT i AS id, 'n' || i AS note FROM range(2000) t(i)) TO '${join(dir, 'keys.csv')}' (HEADER)`);
+    const table = `${SCHEMA}.insert_first`;
+    await sql(`CREATE TABLE ${table} (id bigint PRIMARY KEY, note text)`);
+    // Chunk [0, 1000) meets existing keys 500…510 after 500 new rows; 1500 exists unchanged.
+    await sql(`INSERT INTO ${table} SELECT i, 'old' FROM generate_series(500, 510) i UNION ALL SELECT 1500, 'n1500'`);
+    const job = defineJob(
+      {
+        name: 'insert-first', source: { type: 'csv', path: 'keys.csv' }, chunk: { column: 'id', size: 1000 },
+        target: { type: 'postgres', connection: URL, table }, write: { mode: 'merge', key: ['id'] }, concurrency: 1,
+      },
+      { baseDir: dir },
+    );
+    const result = await runBackfill(job);
+    // 1,988 new keys inserted and 11 changed rows updated; the unchanged row is not written.
+    expect(result).toMatchObject({ status: 'done', done: 2, rowsWritten: 1999 });
+    const rows = await sql<{ n: string; ids: string; wrong: string }>(
+      `SELECT count(*) AS n, count(DISTINCT id) AS ids, count(*) FILTER (WHERE note <> 'n' || id) AS wrong FROM ${table}`,
+    );
+    expect(rows[0]).toEqual({ n: '2000', ids: '2000', wrong: '0' });
+    const again = await runBackfill(job, { restate: true });
+    expect(again).toMatchObject({ status: 'done', done: 2, rowsWritten: 0 });
+  });
+
   it('resumes after SIGKILL to the same table as an uninterrupted run', async () => {
     const dir = tempDir('pg-kill');
     await generateEvents({ dir: join(dir, 'data'), rows: 200_000, from: '2023-01-01', days: 60, threads: 1 });

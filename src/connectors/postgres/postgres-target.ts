@@ -15,12 +15,15 @@ import type { PostgresTargetConfig } from './postgres-config.js';
 import { createPool, pgError, pgTypeOf, type PgPool } from './postgres-pool.js';
 
 const MARKERS = 'backfill.chunk_commits';
+const UNIQUE_VIOLATION = '23505';
 
 export class PostgresTarget implements Target {
   readonly capabilities: TargetCapabilities = { modes: ['append', 'replace', 'merge'], replaceBy: 'range', transactional: true, maxConcurrentWrites: undefined, copyText: true, onePassModes: ['append', 'replace', 'merge'] };
   private readonly db: PgPool;
   private columns: readonly ColumnInfo[] = [];
   private mergeWith: 'on-conflict' | 'merge' = 'merge';
+  /** Until a chunk meets an existing key, merges load straight into the table (see insertFirst). */
+  private tryInsertFirst = true;
   private readonly loadDir: string;
   readonly database: string;
 
@@ -152,13 +155,25 @@ export class PostgresTarget implements Target {
         await client.query('BEGIN');
         // Append and replace load straight into the table (one pass of index work, like a plain
         // COPY); merge needs the rows beside the table first, in an unlogged temporary table.
-        const into = w.mode === 'merge' ? 'backfill_stage' : this.table;
-        if (w.mode === 'merge') await client.query(`CREATE TEMP TABLE backfill_stage (LIKE ${this.table} INCLUDING DEFAULTS) ON COMMIT DROP`);
         if (w.mode === 'replace') await this.deleteRange(client, w);
-        let read = 0;
-        if (w.copyIn !== undefined || w.pushdown !== undefined) read = await this.load(client, w, names, '', into);
-        else for (const file of files) read += await this.load(client, w, names, file, into);
-        const written = w.mode === 'merge' ? await this.merge(client, w, names) : read;
+        const loadInto = async (into: string): Promise<number> => {
+          if (w.copyIn !== undefined || w.pushdown !== undefined) return this.load(client, w, names, '', into);
+          let n = 0;
+          for (const file of files) n += await this.load(client, w, names, file, into);
+          return n;
+        };
+        let read: number;
+        let written: number;
+        const inserted = w.mode === 'merge' ? await this.insertFirst(client, w, loadInto) : undefined;
+        if (inserted !== undefined) {
+          read = written = inserted;
+        } else if (w.mode === 'merge') {
+          await client.query(`CREATE TEMP TABLE backfill_stage (LIKE ${this.table} INCLUDING DEFAULTS) ON COMMIT DROP`);
+          read = await loadInto('backfill_stage');
+          written = await this.merge(client, w, names);
+        } else {
+          read = written = await loadInto(this.table);
+        }
         await client.query(
           `INSERT INTO ${MARKERS} (job, chunk_key, lease, rows) VALUES ($1, $2, $3, $4)
            ON CONFLICT (job, chunk_key) DO UPDATE SET lease = EXCLUDED.lease, rows = EXCLUDED.rows, committed_at = now()`,
@@ -209,6 +224,29 @@ export class PostgresTarget implements Target {
       return sink.rowCount;
     } finally {
       source.release(broken);
+    }
+  }
+
+  /**
+   * A merge whose keys are all new is a plain insert: with a unique index on the key, load the
+   * chunk straight into the table under a savepoint, once instead of twice (staging, then upsert).
+   * The first key that already exists raises a unique violation; the chunk then rolls back to the
+   * savepoint and takes the staging path, and the rest of the run goes straight there too, so a
+   * re-merge over existing data wastes at most the rows before the first conflict per chunk in
+   * flight. A COPY stream from a source cannot be read twice, so it always stages.
+   */
+  private async insertFirst(client: pg.PoolClient, w: ChunkWrite, loadInto: (into: string) => Promise<number>): Promise<number | undefined> {
+    if (this.mergeWith !== 'on-conflict' || !this.tryInsertFirst || w.copyIn !== undefined) return undefined;
+    await client.query('SAVEPOINT backfill_insert_first');
+    try {
+      const n = await loadInto(this.table);
+      await client.query('RELEASE SAVEPOINT backfill_insert_first');
+      return n;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION || w.signal.aborted) throw err;
+      this.tryInsertFirst = false;
+      await client.query('ROLLBACK TO SAVEPOINT backfill_insert_first');
+      return undefined;
     }
   }
 
