@@ -1,7 +1,7 @@
 // The `backfill` command: argument parsing and printing only; all work goes through the library API.
 
 import { Command, Option } from 'commander';
-import { BackfillError, describeError, JobSpecError } from '../core/errors.js';
+import { BackfillError, describeError, JobSpecError, UsageError } from '../core/errors.js';
 import { EventBus } from '../core/events.js';
 import { loadJobFile } from '../job/job-loader.js';
 import { planBackfill, type BackfillPlan } from '../engine/plan-backfill.js';
@@ -11,6 +11,7 @@ import { runBackfill, type RunResult } from '../engine/run-backfill.js';
 import { attachProgress, type ProgressMode } from './progress.js';
 import { formatBytes, formatCount, formatDuration } from './format.js';
 import { runDemo } from './demo-command.js';
+import { BENCH_DIMENSIONS, benchJob, type BenchDimension, type BenchReport } from '../engine/bench-job.js';
 
 export const EXIT = { ok: 0, chunksFailed: 1, invalid: 2, error: 3, interrupted: 130 } as const;
 
@@ -78,6 +79,37 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
 
   program
+    .command('bench')
+    .description('try strategies (concurrency, chunk size, write method, compression) on a sample of the real source in a scratch target, and recommend settings')
+    .argument('<job>', 'job file (YAML)')
+    .addOption(new Option('--chunks <n>', 'consecutive chunks from the middle of the plan to sample (default: 4, or twice the cores)').argParser(positiveInt))
+    .option('--from <value>', 'sample the chunks overlapping [from, to) instead')
+    .option('--to <value>', 'sample the chunks overlapping [from, to) instead')
+    .addOption(new Option('--reps <n>', 'runs per strategy (the median is kept)').argParser(positiveInt).default(1))
+    .option('--only <dimensions>', `comma-separated: ${BENCH_DIMENSIONS.map((d) => d.replace(' ', '-')).join(', ')}`)
+    .option('--json', 'print the report as JSON')
+    .action(async (file: string, flags: CommonFlags & { chunks?: number; from?: string; to?: string; reps: number; only?: string }) => {
+      const job = loadJobFile(file);
+      const dimensions = flags.only === undefined ? undefined : parseDimensions(flags.only);
+      const controller = new AbortController();
+      const onSignal = (): void => controller.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const report = await benchJob(job, {
+          chunks: flags.chunks, from: flags.from, to: flags.to, reps: flags.reps, dimensions, signal: controller.signal,
+          onProgress: flags.json === true ? undefined : (line) => process.stderr.write(`${line}\n`),
+        });
+        if (flags.json === true) print(JSON.stringify(report, null, 2));
+        else printBench(report);
+        if (report.rows.every((r) => r.dimension !== 'baseline' || r.status === 'failed')) exitCode = EXIT.chunksFailed;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+
+  program
     .command('demo')
     .description('generate a realistic event history (daily CSV files) and backfill it into a Parquet lake')
     .option('--dir <path>', 'folder for the data, the job file, the lake and the ledger', 'demo')
@@ -102,6 +134,15 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 1) throw new Error(`expected a positive whole number, got "${value}"`);
   return n;
+}
+
+function parseDimensions(text: string): BenchDimension[] {
+  return text.split(',').map((raw) => {
+    const name = raw.trim().replace('-', ' ');
+    const found = BENCH_DIMENSIONS.find((d) => d === name);
+    if (found === undefined) throw new UsageError(`--only: unknown dimension "${raw.trim()}"; use ${BENCH_DIMENSIONS.map((d) => d.replace(' ', '-')).join(', ')}`);
+    return found;
+  });
 }
 
 function progressMode(flags: { json?: boolean; quiet?: boolean }): ProgressMode {
@@ -179,6 +220,28 @@ function printResult(r: RunResult): void {
       `${formatCount(r.rowsRead)} rows read, ${formatCount(r.rowsWritten)} written, ${formatBytes(r.bytes)} in ${formatDuration(r.ms)} (${formatCount(rate)} rows/s)`,
   );
   for (const c of r.chunks.filter((x) => x.outcome === 'failed')) print(`  failed ${c.key}: ${c.error ?? ''}`);
+}
+
+function printBench(r: BenchReport): void {
+  print(`job ${r.job}: ${r.sample.chunks} chunk(s) ${r.sample.lo} … ${r.sample.hi} into ${r.target}${r.reps > 1 ? `, median of ${r.reps} runs` : ''}`);
+  print('');
+  const header = ['strategy', 'target', 'chunks', 'rows/s', 'MB/s', 'peak memory', 'output'];
+  const lines = r.rows.map((x) =>
+    x.status === 'failed'
+      ? [x.label, x.scenario === 'loaded' ? 'loaded' : 'empty', '', 'failed', '', '', x.error ?? '']
+      : [x.label, x.scenario === 'loaded' ? 'loaded' : 'empty', String(x.chunks), formatCount(Math.round(x.rowsPerSecond)), x.mbPerSecond.toFixed(1), formatBytes(x.peakRssBytes), formatBytes(x.outputBytes)],
+  );
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
+  const row = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 || i === 1 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
+  print(row(header));
+  for (const l of lines) print(row(l));
+  print('');
+  print('target "empty": a first load; "loaded": a re-run over rows already in the target (where write methods differ).');
+  if (r.recommended.length === 0) print('recommended: keep the job as written (no strategy was at least 10% faster).');
+  else {
+    print('recommended:');
+    for (const rec of r.recommended) print(`  ${rec.setting}    # ${rec.reason}`);
+  }
 }
 
 function printStatus(s: JobStatus): void {
