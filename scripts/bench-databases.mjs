@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { barChart } from './svg-chart.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'backfill.js');
@@ -262,9 +263,21 @@ in one pass before committing chunk by chunk.
 
 ${table}
 
+![Throughput by path and method](benchmarks-databases.svg)
+
 How to reproduce: \`npm run build && node scripts/bench-databases.mjs --rows ${ROWS} --reps ${REPS}\`.
 `;
     writeFileSync(OUT, doc);
+    const chart = barChart({
+      title: `Databases: throughput by path and method (${fmt(ROWS)} rows)`,
+      unit: 'rows/s (median)',
+      groups: [
+        { name: 'file → PostgreSQL', bars: results.filter((r) => /PostgreSQL, |psql|pgloader|INSERT/.test(r.label) && !/PostgreSQL →/.test(r.label)) },
+        { name: 'PostgreSQL → PostgreSQL / Parquet', bars: results.filter((r) => /pipe|PostgreSQL →/.test(r.label)) },
+        { name: 'file → MySQL', bars: results.filter((r) => /MySQL|LOAD DATA/.test(r.label)) },
+      ].map((g) => ({ name: g.name, bars: g.bars.map((r) => ({ label: r.label.replace(/ \(.*\)$/, (m) => (m.length > 40 ? '' : m)), value: r.rowsPerSecond })) })),
+    });
+    writeFileSync(path.join(path.dirname(OUT), 'benchmarks-databases.svg'), chart);
     log(`wrote ${OUT}`);
   }
 }

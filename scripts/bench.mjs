@@ -11,6 +11,7 @@
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { barChart } from './svg-chart.mjs';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -643,6 +644,24 @@ function machineSection(env) {
   ].join('\n');
 }
 
+function throughputChart(results) {
+  const bar = (label, summary) => ({ label, value: summary.rowsPerSec });
+  return barChart({
+    title: 'Files → Parquet: throughput by strategy and data size',
+    unit: 'rows/s (median)',
+    groups: results.map((r) => ({
+      name: `${fmtInt(r.rows)} rows`,
+      bars: [
+        bar('raw DuckDB COPY, daily files', r.raw.daily),
+        bar('raw DuckDB COPY, daily files, types given', r.raw.typed),
+        bar('engine, daily files', r.engine.daily),
+        bar('raw DuckDB COPY, one file', r.raw.single),
+        bar('engine, one file', r.engine.single),
+      ],
+    })),
+  });
+}
+
 function renderReport(env, results, idle, command) {
   const sweepResult = results.find((r) => r.sweep !== undefined);
   const parts = [
@@ -675,6 +694,8 @@ function renderReport(env, results, idle, command) {
       'the median over the repetitions (each repetition listed in brackets). rows/s = rows ÷ median seconds. Peak RSS is `process.resourceUsage().maxRSS` of that process, the largest over the repetitions. ' +
       'CPU use = (user + system CPU time) ÷ wall time ÷ cores. engine / raw = raw seconds ÷ engine seconds, i.e. the engine\'s throughput as a fraction of the raw COPY\'s.',
     '- After every run the output is read back: it must hold exactly the generated number of rows, or the benchmark fails.',
+    '',
+    '![Throughput by strategy and data size](benchmarks-throughput.svg)',
     '',
   ];
   for (const r of results) {
@@ -787,6 +808,7 @@ async function main(argv) {
     if (outFile !== undefined) {
       mkdirSync(path.dirname(outFile), { recursive: true });
       writeFileSync(outFile, renderReport(env, results, idle, commandLine(argv)));
+      writeFileSync(path.join(path.dirname(outFile), 'benchmarks-throughput.svg'), throughputChart(results));
       log(`wrote ${path.relative(process.cwd(), outFile) || outFile}`);
     }
   } finally {
