@@ -5,6 +5,7 @@
 //
 //   node scripts/bench.mjs [--rows 1000000,10000000] [--reps N | --reps 3,1] [--dir .bench] [--out docs/benchmarks.md]
 //   node scripts/bench.mjs --quick [--dir <folder>]     tiny sizes, 1 repetition, no report file
+//   node scripts/bench.mjs --rows 100000000 --prepare   only generate (and cache) the data for these sizes
 //
 // Defaults: --rows 1000000,5000000; --reps 3 for sizes up to 10M rows, else 1. Writes the report
 // (markdown) to --out and prints its tables to stdout; progress goes to stderr.
@@ -32,7 +33,7 @@ const SWEEP = [1, 2, 4];
 const SWEEP_MAX_ROWS = 10_000_000;
 const GOAL_RATIO = 0.9;
 /** Peak RSS counts as "not growing with rows" when the largest size's peak is within this fraction of the smallest's. */
-const FLAT_TOLERANCE = 0.2;
+const FLAT_TOLERANCE = 0.1;
 const RESULT_TAG = 'BENCH_RESULT ';
 const MONTH_EXPR = "strftime(ts, '%Y-%m')";
 
@@ -145,7 +146,10 @@ async function child(spec) {
     out = { seconds: (performance.now() - t0) / 1000, rowsWritten: rows };
   } else if (spec.kind === 'engine') {
     const { defineJob, runBackfill, EventBus } = await import(pathToFileURL(spec.engine).href);
-    const job = defineJob(demoJob(spec.source, spec.pruneBy, spec.options), { baseDir: spec.baseDir });
+    const job = defineJob(
+      { ...demoJob(spec.source, spec.pruneBy, spec.options), ...(spec.memoryLimit === undefined ? {} : { duckdb: { memoryLimit: spec.memoryLimit } }) },
+      { baseDir: spec.baseDir },
+    );
     const events = new EventBus();
     const t0 = begin();
     const marks = { planSeconds: undefined, stageSeconds: 0, chunkSeconds: 0, chunks: 0 };
@@ -243,6 +247,7 @@ function parseCli(argv) {
       dir: { type: 'string' },
       child: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
+      prepare: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -438,6 +443,14 @@ async function benchSize(workDir, data, reps, cores, sweep) {
   log(`  engine re-run: ${fmtSec(rerun.seconds)} s, ${rerun.total} chunks all done already, peak RSS ${fmtMiB(rerun.peakRssMiB)} MiB`);
   rmSync(rerunDir, { recursive: true, force: true });
 
+  // The same job with DuckDB's memory capped: how far the process's peak stays from the cap.
+  log(`[${tag}] engine daily, duckdb.memoryLimit ${BUDGET_LIMIT}`);
+  const budgetDir = path.join(runsDir, 'engine-budget');
+  const budget = summarize(
+    [await measure(`engine daily, memoryLimit ${BUDGET_LIMIT}`, { kind: 'engine', source: data.daily.source, pruneBy: 'filename', baseDir: budgetDir, memoryLimit: BUDGET_LIMIT }, rows, budgetDir)],
+    rows,
+  );
+
   let sweepRuns;
   if (sweep) {
     sweepRuns = [];
@@ -454,13 +467,16 @@ async function benchSize(workDir, data, reps, cores, sweep) {
     rows, reps, data,
     raw: { daily: summarize(raw.daily, rows), single: summarize(raw.single, rows), typed: summarize(raw.typed, rows) },
     engine: { daily: summarize(engine.daily, rows), single: summarize(engine.single, rows), typed: summarize(engine.typed, rows) },
-    rerun, sweep: sweepRuns,
+    rerun, sweep: sweepRuns, budget,
     cores,
   };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Report
+
+/** The DuckDB memory limit of the capped run (`duckdb.memoryLimit` in the job). */
+const BUDGET_LIMIT = '300MB';
 
 const TABLE_HEADER = '| run | layout | rows | seconds (median) | rows/s | peak RSS (MiB) | CPU use | lake (MiB) | files | engine / raw |';
 const TABLE_RULE = '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|';
@@ -590,11 +606,11 @@ function goalSection(results) {
 
 function memorySection(results, idle) {
   const lines = [
-    '| rows | raw COPY, daily | engine, daily | raw COPY, one file | engine, one file | engine re-run |',
-    '|--:|--:|--:|--:|--:|--:|',
+    `| rows | raw COPY, daily | engine, daily | raw COPY, one file | engine, one file | engine re-run | engine, daily, duckdb.memoryLimit ${BUDGET_LIMIT} (rows/s) |`,
+    '|--:|--:|--:|--:|--:|--:|--:|',
   ];
   for (const r of results) {
-    lines.push(`| ${fmtInt(r.rows)} | ${fmtMiB(r.raw.daily.peakRssMiB)} | ${fmtMiB(r.engine.daily.peakRssMiB)} | ${fmtMiB(r.raw.single.peakRssMiB)} | ${fmtMiB(r.engine.single.peakRssMiB)} | ${fmtMiB(r.rerun.peakRssMiB)} |`);
+    lines.push(`| ${fmtInt(r.rows)} | ${fmtMiB(r.raw.daily.peakRssMiB)} | ${fmtMiB(r.engine.daily.peakRssMiB)} | ${fmtMiB(r.raw.single.peakRssMiB)} | ${fmtMiB(r.engine.single.peakRssMiB)} | ${fmtMiB(r.rerun.peakRssMiB)} | ${fmtMiB(r.budget.peakRssMiB)} (${fmtInt(r.budget.rowsPerSec)}) |`);
   }
   const text = [
     `Peak resident memory (MiB) of the process doing the run — the largest over its repetitions. A process that only loads the engine and starts DuckDB peaks at ${fmtMiB(idle.peakRssMiB)} MiB.`,
@@ -615,6 +631,7 @@ function memorySection(results, idle) {
     ['engine, one file', (r) => r.engine.single.peakRssMiB],
     ['raw COPY, daily files', (r) => r.raw.daily.peakRssMiB],
     ['raw COPY, one file', (r) => r.raw.single.peakRssMiB],
+    [`engine, daily files, duckdb.memoryLimit ${BUDGET_LIMIT}`, (r) => r.budget.peakRssMiB],
   ]) {
     const a = pick(first);
     const b = pick(last);
@@ -754,7 +771,7 @@ function stdoutTables(results, idle) {
 async function main(argv) {
   const args = parseCli(argv);
   if (args.help) {
-    process.stdout.write(readFileSync(SCRIPT, 'utf8').split('\n').slice(1, 10).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+    process.stdout.write(readFileSync(SCRIPT, 'utf8').split('\n').slice(1, 11).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
     return;
   }
   const started = new Date();
@@ -796,6 +813,10 @@ async function main(argv) {
 
   try {
     const { generateEvents } = await import(pathToFileURL(engineEntry).href);
+    if (args.prepare) {
+      for (const rows of sizes) await prepareData(workDir, rows, generateEvents);
+      return;
+    }
     const idle = await runChild({ kind: 'idle' });
     const results = [];
     for (const [i, rows] of sizes.entries()) {
