@@ -9,7 +9,8 @@ import type { Chunk } from '../../core/chunk.js';
 import { BackfillError, LedgerError, PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
 import type { Job } from '../../job/job.js';
-import { CHUNK_INDEX_COLUMN, type ChunkWrite, type ColumnInfo, type OnePassOutput, type Target, type TargetCapabilities, type WriteResult } from '../connector.js';
+import { CHUNK_INDEX_COLUMN, type ChunkWrite, type ColumnInfo, type OnePassOutput, type Rejects, type Target, type TargetCapabilities, type WriteResult } from '../connector.js';
+import { copyIsolating } from './postgres-rejects.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
 import type { PostgresTargetConfig } from './postgres-config.js';
 import { createPool, pgError, pgTypeOf, type PgPool } from './postgres-pool.js';
@@ -129,6 +130,13 @@ export class PostgresTarget implements Target {
     return { chunks, rows, cleanup: () => rmSync(root, { recursive: true, force: true }) };
   }
 
+  shareRelation(staged: unknown): string | undefined {
+    const files = staged as string[] | undefined;
+    if (files === undefined || files.length === 0) return undefined;
+    const columns = `{${this.columns.map((c) => `${quoteLiteral(c.name)}: 'VARCHAR'`).join(', ')}}`;
+    return `read_csv([${files.map(quoteLiteral).join(', ')}], header = false, auto_detect = false, columns = ${columns})`;
+  }
+
   async publishChunk(w: ChunkWrite, staged: unknown): Promise<WriteResult> {
     const files = (staged as string[] | undefined) ?? [];
     const result = await this.commit(w, files);
@@ -156,9 +164,17 @@ export class PostgresTarget implements Target {
         if (w.mode === 'merge') await client.query(`CREATE TEMP TABLE backfill_stage (LIKE ${this.table} INCLUDING DEFAULTS) ON COMMIT DROP`);
         if (w.mode === 'replace') await this.deleteRange(client, w);
         let read = 0;
+        let rejected: Rejects | undefined;
         if (w.copyIn !== undefined || w.pushdown !== undefined) read = await this.load(client, w, names, '', into);
-        else for (const file of files) read += await this.load(client, w, names, file, into);
-        const written = w.mode === 'merge' ? await this.merge(client, w, names) : read;
+        else if ((w.maxRejects ?? 0) > 0) {
+          // Refused rows are isolated and set aside; the transaction keeps exactly the accepted ones.
+          const keys = w.key.map((k) => this.columns.findIndex((c) => c.name === k));
+          const loaded = await copyIsolating(client, `COPY ${into} (${names.join(', ')}) FROM STDIN (FORMAT csv)`, files, w.maxRejects ?? 0, keys, w.signal);
+          read = loaded.offered;
+          rejected = { count: loaded.rejected.length, rows: loaded.rejected };
+        } else for (const file of files) read += await this.load(client, w, names, file, into);
+        const accepted = read - (rejected?.count ?? 0);
+        const written = w.mode === 'merge' ? await this.merge(client, w, names) : accepted;
         await client.query(
           `INSERT INTO ${MARKERS} (job, chunk_key, lease, rows) VALUES ($1, $2, $3, $4)
            ON CONFLICT (job, chunk_key) DO UPDATE SET lease = EXCLUDED.lease, rows = EXCLUDED.rows, committed_at = now()`,
@@ -166,14 +182,14 @@ export class PostgresTarget implements Target {
         );
         let marked = false;
         if (w.markDone !== undefined) {
-          const mark = w.markDone({ rowsRead: read, rowsWritten: written, bytes: 0 });
+          const mark = w.markDone({ rowsRead: read, rowsWritten: written, bytes: 0, rowsRejected: rejected?.count ?? 0 });
           if ((await client.query(mark.text, mark.values)).rowCount !== 1) {
             throw new LedgerError(`lost the lease on chunk ${w.chunk.key} (token ${w.token}) before commit: another worker took it over`, { code: 'LEASE_LOST' });
           }
           marked = true;
         }
         await client.query('COMMIT');
-        return { rowsWritten: written, bytes: 0, rowsRead: read, marked };
+        return { rowsWritten: written, bytes: 0, rowsRead: read, marked, ...(rejected === undefined ? {} : { rejected }) };
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {
           broken = true;
