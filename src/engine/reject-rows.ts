@@ -110,7 +110,13 @@ export class RunRejects {
    */
   async collectPass(conn: DuckConn, reader: RejectReader | undefined, nulls: string | undefined, column: string, owner: Chunk | undefined): Promise<void> {
     let rejects = reader === undefined ? NO_REJECTS : await reader.take(conn, this.keep);
-    if (nulls !== undefined) rejects = addRejects(rejects, await relationRejects(conn, nulls, `NULL in the chunk column "${column}"`, this.keep));
+    if (nulls !== undefined) {
+      const nullRows = await relationRejects(conn, nulls, `NULL in the chunk column "${column}"`, this.keep);
+      // A reader that turns unparsable lines into rows of NULLs: name those lines in place of the first such rows.
+      const located = nullRows.count > 0 && reader?.locate !== undefined ? await reader.locate(conn, this.keep) : [];
+      const rows = [...located, ...nullRows.rows.slice(located.length)];
+      rejects = addRejects(rejects, { count: Math.max(nullRows.count, located.length), rows });
+    }
     if (owner !== undefined && rejects.count > 0) this.fromPass.set(owner.key, rejects);
   }
 

@@ -428,7 +428,7 @@ function summarize(
     runId, total,
     status: stopping !== undefined && interrupted > 0 ? 'interrupted' : failed > 0 ? 'failed' : 'done',
     done: count('done'), failed, skipped: count('skipped'), interrupted,
-    rowsRead: sum((s) => s.rowsRead), rowsWritten: sum((s) => s.rowsWritten), bytes: sum((s) => s.bytes),
+    rowsRead: sum((s) => s.rowsRead), rowsWritten: sum((s) => s.rowsWritten), rowsRejected: sum((s) => s.rowsRejected), bytes: sum((s) => s.bytes),
     ms: Date.now() - started,
     chunks: todo.map((c) => {
       const o = outcomes.get(c.key);

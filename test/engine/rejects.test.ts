@@ -116,6 +116,7 @@ describe('rejected rows from files', () => {
     expect(lake[0]?.n).toBe('4');
     const status = await readStatus(job);
     expect(status?.rows).toEqual({ read: 7, written: 4, rejected: 3 });
+    expect(status?.rejects.chunks).toEqual([{ key: ledger[0]?.chunk_key, rejected: 3, file: join(job.rejects.dir, '20240101T000000Z_20240102T000000Z.jsonl') }]);
 
     // A restate rewrites each chunk's rejects instead of adding to them.
     await runBackfill(job, { restate: true });
@@ -150,6 +151,43 @@ describe('rejected rows from files', () => {
       } else {
         expect(result).toMatchObject({ done: 2, failed: 0 });
         expect(first).toMatchObject({ rows_read: 3, rows_written: 2, rows_rejected: 1 });
+      }
+    }
+  });
+});
+
+describe('rejected JSON lines', () => {
+  it('a line that is not JSON is kept with its file and line; with maxRejects 0 it fails the chunk naming them', async () => {
+    for (const maxRejects of [0, 5]) {
+      const dir = tempDir(`rejjson${maxRejects}`);
+      mkdirSync(join(dir, 'in'), { recursive: true });
+      const lines = [
+        '{"id":1,"ts":"2024-01-01 00:00:00","amount":10}',
+        '{"id":2,"ts":"2024-01-01 01:00:00","amount":20',
+        '{"id":3,"ts":"2024-01-02 00:00:00","amount":30}',
+      ];
+      writeFileSync(join(dir, 'in', 'events.jsonl'), lines.join('\n') + '\n');
+      const job = defineJob(
+        {
+          name: 'rejjson',
+          source: { type: 'jsonl', path: 'in/*.jsonl', options: { columns: COLUMNS } },
+          chunk: { column: 'ts', every: '1 day', from: '2024-01-01', to: '2024-01-03' },
+          target: { type: 'parquet', path: 'lake' },
+          retries: { attempts: 1 },
+          maxRejects,
+        },
+        { baseDir: dir },
+      );
+      const result = await runBackfill(job);
+      const kept = rejectsOf(job);
+      expect(kept[0]).toMatchObject({ source: join(dir, 'in', 'events.jsonl'), line: 2, raw: lines[1], reason: 'malformed JSON' });
+      const ledger = ledgerRows(job);
+      if (maxRejects === 0) {
+        expect(result).toMatchObject({ done: 1, failed: 1 });
+        expect(ledger[0]?.error).toContain('events.jsonl:2: malformed JSON');
+      } else {
+        expect(result).toMatchObject({ done: 2, failed: 0 });
+        expect(ledger.map((c) => [c.rows_read, c.rows_written, c.rows_rejected])).toEqual([[2, 1, 1], [1, 1, 0]]);
       }
     }
   });

@@ -1,6 +1,7 @@
-// CSV lines DuckDB cannot read (malformed, or a value that fails its column's type), set aside with their file and line.
+// Lines DuckDB cannot read from CSV (malformed, or a value that fails its column's type) or JSON lines, set aside with their file and line.
 
-import type { ChunkRead, RejectReader, Rejects } from '../connector.js';
+import { quoteLiteral } from '../../core/sql-text.js';
+import type { ChunkRead, RejectedRow, RejectReader, Rejects } from '../connector.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
 
 const ERRORS = 'backfill_reject_errors';
@@ -33,5 +34,31 @@ async function takeCsvRejects(conn: DuckConn, keep: number): Promise<Rejects> {
   return {
     count: Number(counted[0]?.n ?? 0),
     rows: rows.map((r) => ({ source: r.source, line: Number(r.line), key: null, raw: r.raw ?? '', reason: r.reason.replace(/\s+/g, ' ').trim() })),
+  };
+}
+
+/** read_json turns a line it cannot parse into a row of NULLs instead of failing the read. */
+export const JSONL_KEEP_REJECTS: Readonly<Record<string, unknown>> = { ignore_errors: true };
+
+/**
+ * JSON lines: DuckDB keeps no record of the lines it skips, so their rows of NULLs are counted
+ * (as rows with a NULL chunk value) and, when there are any, the files are scanned once more
+ * as text for the lines that are not valid JSON, to name their place.
+ */
+export function jsonlRejectReader(relation: () => string, chunkRelation: (read: ChunkRead) => string, files: () => readonly string[]): RejectReader {
+  return {
+    relation,
+    chunkRelation,
+    take: async () => ({ count: 0, rows: [] }),
+    locate: async (conn, keep) => {
+      const paths = files();
+      if (paths.length === 0) return [];
+      const rows = await conn.all<{ source: string; line: string | number; raw: string }>(
+        `SELECT filename AS source, i AS line, ls[i] AS raw
+         FROM (SELECT filename, string_split(content, chr(10)) AS ls FROM read_text([${paths.map(quoteLiteral).join(', ')}])), generate_series(1, len(ls)) AS t(i)
+         WHERE trim(ls[i]) <> '' AND NOT json_valid(ls[i]) ORDER BY source, line LIMIT ${keep}`,
+      );
+      return rows.map((r): RejectedRow => ({ source: r.source, line: Number(r.line), key: null, raw: r.raw, reason: 'malformed JSON' }));
+    },
   };
 }

@@ -7,7 +7,7 @@ import { ConnectorError, PlanError } from '../../core/errors.js';
 import type { SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import { inPlace, type ChunkRead, type OpenedChunk, type RejectReader, type Source, type SourceCapabilities } from '../connector.js';
-import { CSV_KEEP_REJECTS, csvRejectReader } from './files-rejects.js';
+import { CSV_KEEP_REJECTS, csvRejectReader, JSONL_KEEP_REJECTS, jsonlRejectReader } from './files-rejects.js';
 import { DATA_CHECK_PREFIX, type DuckConn } from '../duckdb/duckdb-session.js';
 import { renderOptions, sqlList } from '../duckdb/duckdb-sql.js';
 import type { CsvSourceConfig, JsonlSourceConfig } from './files-config.js';
@@ -49,7 +49,13 @@ export class FilesSource implements Source {
             () => this.read(this.files.map((f) => f.path), false, true),
             (read) => this.chunkRelation(read, true),
           )
-        : undefined;
+        : config.type === 'jsonl'
+          ? jsonlRejectReader(
+              () => this.read(this.files.map((f) => f.path), false, true),
+              (read) => this.chunkRelation(read, true),
+              () => this.files.map((f) => f.path),
+            )
+          : undefined;
   }
 
   async prepare(conn: DuckConn): Promise<void> {
@@ -172,7 +178,7 @@ export class FilesSource implements Source {
       Object.assign(options, this.pinned);
     }
     if (withFileColumn) options.filename = FILE_COLUMN;
-    if (keepRejects) Object.assign(options, CSV_KEEP_REJECTS);
+    if (keepRejects) Object.assign(options, this.config.type === 'csv' ? CSV_KEEP_REJECTS : JSONL_KEEP_REJECTS);
     return `${reader.fn}(${sqlList(paths)}${renderOptions(options)})`;
   }
 }
