@@ -6,6 +6,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineJob, runBackfill, type Job } from '../../src/index.js';
 import { readStatus } from '../../src/engine/read-status.js';
+import { checkRejects, RejectLimitError } from '../../src/engine/reject-rows.js';
+import { csvFields, csvRecords } from '../../src/connectors/postgres/postgres-rejects.js';
+import { timeChunk } from '../../src/core/chunk.js';
 import { tempDir } from '../helpers/cli.js';
 import { query } from '../helpers/lake.js';
 import { ensurePostgres, POSTGRES_URL } from '../helpers/services.js';
@@ -80,6 +83,26 @@ function csvJob(dir: string, maxRejects: number, extra: Record<string, unknown> 
     { baseDir: dir },
   );
 }
+
+describe('rejected rows: the rules', () => {
+  it('splits CSV text into records, keeping a quoted newline inside its field', () => {
+    const text = Buffer.from('1,"a\nb",x\n2,"say ""hi""",y\n3,c,z');
+    const records = csvRecords(text).map(([a, b]) => text.subarray(a, b).toString());
+    expect(records).toEqual(['1,"a\nb",x\n', '2,"say ""hi""",y\n', '3,c,z']);
+    expect(csvFields('2,"say ""hi""",y')).toEqual(['2', 'say "hi"', 'y']);
+  });
+
+  it('fails a chunk past maxRejects per chunk or per run, naming the first row', () => {
+    const chunk = timeChunk(Date.UTC(2024, 0, 1), Date.UTC(2024, 0, 2));
+    const rejects = { count: 2, rows: [{ source: 'a.csv', line: 3, key: null, raw: 'x', reason: 'bad' }] };
+    expect(() => checkRejects(chunk, rejects, { perChunk: 2, perRun: undefined }, 0, undefined)).not.toThrow();
+    expect(() => checkRejects(chunk, rejects, { perChunk: 1, perRun: undefined }, 0, 'f.jsonl')).toThrow(
+      /2 rejected row\(s\), more than maxRejects 1 per chunk; first: a\.csv:3: bad; all kept in f\.jsonl/,
+    );
+    expect(() => checkRejects(chunk, rejects, { perChunk: 5, perRun: 10 }, 9, undefined)).toThrow(RejectLimitError);
+    expect(() => checkRejects(chunk, rejects, { perChunk: 5, perRun: 10 }, 8, undefined)).not.toThrow();
+  });
+});
 
 describe('rejected rows from files', () => {
   it('maxRejects 0: the chunk holding the bad lines fails naming file and line, and the lines are still kept', async () => {
