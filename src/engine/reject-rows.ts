@@ -138,8 +138,12 @@ export class RunRejects {
     checkRejects(chunk, rejects, this.limits, this.total, file);
   }
 
-  /** The chunk is done: its rejects count toward the run's limit. */
-  commit(rejects: Rejects): void {
+  /**
+   * The chunk is written: keep its rejects (the target's refusals were within the budget it was
+   * given, so this never fails a committed chunk) and count them toward the run's limit.
+   */
+  commit(chunk: Chunk, rejects: Rejects, changed: boolean): void {
+    if (changed) saveRejects(this.limits.dir, chunk, this.runId, rejects);
     this.total += rejects.count;
   }
 }

@@ -312,8 +312,7 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
     const finish = (result: WriteResult): { stats: ChunkStats; marked: boolean } => {
       if (controller.signal.aborted && result.marked !== true) throw controller.signal.reason;
       const all = addRejects(early, result.rejected ?? NO_REJECTS);
-      if (all !== early) ctx.rejects.record(chunk, all);
-      ctx.rejects.commit(all);
+      ctx.rejects.commit(chunk, all, all !== early);
       return {
         stats: { rowsRead: (rowsRead ?? result.rowsRead ?? result.rowsWritten) + early.count, rowsWritten: result.rowsWritten, rowsRejected: all.count, bytes: result.bytes },
         marked: result.marked === true,
