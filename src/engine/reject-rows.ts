@@ -151,12 +151,13 @@ export class RunRejects {
 /** After a strict read failed: read the chunk again, setting bad lines aside, and return them. Only on the failure path. */
 export async function diagnoseRejects(conn: DuckConn, reader: RejectReader, read: ChunkRead, keep: number): Promise<Rejects> {
   await reader.take(conn, 0);
-  // Referencing the whole row makes DuckDB parse and cast every column.
-  await conn.all(`SELECT count(*) FROM ${reader.chunkRelation(read)} AS t WHERE t IS NOT NULL`);
+  // Materialised, so DuckDB parses and casts every column of every row (a count could skip them).
+  await conn.run(`CREATE OR REPLACE TEMP TABLE backfill_diagnose AS SELECT * FROM ${reader.chunkRelation(read)}`);
+  await conn.run('DROP TABLE IF EXISTS backfill_diagnose');
   return reader.take(conn, keep);
 }
 
 /** DuckDB's complaints about a line it could not read or a value it could not cast. */
 export function isReadError(err: unknown): boolean {
-  return !(err instanceof RejectLimitError) && /\b(CSV Error|Conversion Error|Could not convert)\b/.test(err instanceof Error ? err.message : String(err));
+  return !(err instanceof RejectLimitError) && /\b(CSV Error|Conversion Error|Could not convert|Error when converting|Malformed JSON)\b/.test(err instanceof Error ? err.message : String(err));
 }
