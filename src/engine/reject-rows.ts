@@ -1,6 +1,6 @@
 // Rejected rows: kept per chunk in a JSON-lines file with their location and reason, and counted against maxRejects.
 
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Chunk } from '../core/chunk.js';
 import { SourceDataError } from '../core/errors.js';
@@ -160,4 +160,16 @@ export async function diagnoseRejects(conn: DuckConn, reader: RejectReader, read
 /** DuckDB's complaints about a line it could not read or a value it could not cast. */
 export function isReadError(err: unknown): boolean {
   return !(err instanceof RejectLimitError) && /\b(CSV Error|Conversion Error|Could not convert|Error when converting|Malformed JSON)\b/.test(err instanceof Error ? err.message : String(err));
+}
+
+/**
+ * Rejected rows kept for a chunk whose commit is adopted after its process died: the file was
+ * written before the commit, and a committed chunk is within its limit, so it holds them all.
+ */
+export function keptRejects(dir: string, chunk: Chunk): number {
+  try {
+    return readFileSync(rejectsFile(dir, chunk), 'utf8').split('\n').filter((l) => l.trim() !== '').length;
+  } catch {
+    return 0;
+  }
 }

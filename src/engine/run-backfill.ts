@@ -21,7 +21,7 @@ import { openLedger } from '../ledger/open-ledger.js';
 import { boundsNeedScan, describeJob, finishPlan, transformQuery, type DescribedJob, type PreparedPlan } from './prepare.js';
 import { backoffDelay, isRetryable, sleep } from './retry.js';
 import { chunkIndexedRelation, cleanDeadStages, stageChunks, type StagedChunk } from './stage.js';
-import { addRejects, diagnoseRejects, isReadError, NO_REJECTS, NULL_CHUNK_INDEX, relationRejects, RunRejects } from './reject-rows.js';
+import { addRejects, diagnoseRejects, isReadError, keptRejects, NO_REJECTS, NULL_CHUNK_INDEX, relationRejects, RunRejects } from './reject-rows.js';
 
 export interface RunOptions {
   /** Only chunks overlapping [from, to) (ISO dates/times for time chunks, integers for key chunks). */
@@ -401,7 +401,8 @@ async function recoverStale(job: Job, ledger: Ledger, target: Target, conn: Duck
     const chunk: Chunk = { key: stale.key, kind: stale.kind, lo: stale.lo, hi: stale.hi, tag: stale.tag };
     const committed = target.capabilities.transactional ? await target.committedLease(conn, chunk) : undefined;
     if (committed !== undefined && stale.leaseOwner !== null && committed.lease === leaseId(stale.leaseOwner, stale.fencingToken)) {
-      const stats = { rowsRead: committed.rows, rowsWritten: committed.rows, rowsRejected: 0, bytes: 0 };
+      const rejected = keptRejects(job.rejects.dir, chunk);
+      const stats = { rowsRead: committed.rows + rejected, rowsWritten: committed.rows, rowsRejected: rejected, bytes: 0 };
       if (await ledger.adoptCommitted(job.name, stale.key, stale.fencingToken, stats)) {
         events.emit('warning', { runId, message: `chunk ${stale.key} had committed before its process stopped; recorded it as done` });
       }

@@ -177,6 +177,26 @@ describe('rejected rows from files', () => {
       }
     }
   });
+  it('counts rows with a NULL chunk column in a Parquet source (read chunk by chunk) as rejected, in the first chunk', async () => {
+    const dir = tempDir('rejpq');
+    await query(`COPY (SELECT i AS id, CASE WHEN i % 10 = 0 THEN NULL ELSE TIMESTAMP '2024-01-01' + to_microseconds(CAST(i AS BIGINT) * 3600000000) END AS ts
+      FROM range(48) t(i)) TO '${join(dir, 'in.parquet')}' (FORMAT parquet)`);
+    const job = defineJob(
+      {
+        name: 'rejpq',
+        source: { type: 'parquet', path: 'in.parquet' },
+        chunk: { column: 'ts', every: '1 day' },
+        target: { type: 'parquet', path: 'lake' },
+        retries: { attempts: 1 },
+        maxRejects: 10,
+      },
+      { baseDir: dir },
+    );
+    expect(await runBackfill(job)).toMatchObject({ done: 2, failed: 0, rowsWritten: 43, rowsRejected: 5 });
+    const ledger = ledgerRows(job);
+    expect(ledger.map((c) => [c.rows_read, c.rows_written, c.rows_rejected])).toEqual([[26, 21, 5], [22, 22, 0]]);
+    expect(rejectsOf(job).map((r) => (JSON.parse(r.raw) as { id: number }).id).sort((a, b) => a - b)).toEqual([0, 10, 20, 30, 40]);
+  });
 });
 
 describe('rejected JSON lines', () => {
