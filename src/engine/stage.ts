@@ -63,8 +63,8 @@ export async function stageChunks(
 
 /**
  * The source's rows with the index of their chunk in `__backfill_chunk`; rows in no listed chunk
- * are left out, rows with NULL in the chunk column get `NULL_CHUNK_INDEX` (they are rejected, not lost). The index comes from a binary search over the chunks' bounds
- * written as nested CASE expressions: DuckDB evaluates each branch only for the rows that reach
+ * are left out, rows with NULL in the chunk column get `NULL_CHUNK_INDEX` (they are rejected,
+ * not lost). The index comes from a binary search over the chunks' bounds written as nested CASE expressions: DuckDB evaluates each branch only for the rows that reach
  * it, so a row costs about log2(chunks) comparisons, and the pass streams in bounded memory
  * (an ASOF join would sort the whole input first).
  */
