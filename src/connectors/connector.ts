@@ -39,6 +39,8 @@ export interface ChunkRead {
   readonly chunk: Chunk;
   readonly column: string;
   readonly literals: { readonly lo: string; readonly hi: string };
+  /** Read instead the rows whose chunk column is NULL (they belong to no chunk; the engine counts them as rejected). */
+  readonly nulls?: boolean;
 }
 
 export interface Source {

@@ -349,8 +349,12 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
     const countLines = keepLines && source.capabilities.prunes;
     if (source.capabilities.prunes && !source.capabilities.cheapBounds && chunk.key === plan.chunks[0]?.key) {
       // Rows with NULL in the chunk column fall in no range; the first chunk counts them (cheap where the source prunes).
-      const nulls = `(SELECT * FROM ${source.relation()} WHERE ${quoteIdent(job.chunking.column)} IS NULL)`;
-      early = addRejects(early, await relationRejects(conn, nulls, `NULL in the chunk column "${job.chunking.column}"`, ctx.rejects.keep));
+      const nulls = await source.openChunk({ ...chunkRead, nulls: true }, conn, controller.signal);
+      try {
+        early = addRejects(early, await relationRejects(conn, nulls.relation, `NULL in the chunk column "${job.chunking.column}"`, ctx.rejects.keep));
+      } finally {
+        await nulls.close().catch(() => {});
+      }
     }
     // Row-by-row appends and replaces write exactly what they read; otherwise materialise the
     // chunk once so rows read are counted and the transform sees `source` as just this chunk.

@@ -272,6 +272,26 @@ describe('rows PostgreSQL refuses', () => {
   const create = (table: string): Promise<unknown> =>
     sql(`CREATE TABLE ${SCHEMA}.${table} (id bigint PRIMARY KEY, ts timestamp NOT NULL, name varchar(5), amount bigint CHECK (amount >= 0))`);
 
+  it('counts rows of a PostgreSQL source whose chunk column is NULL as rejected, in the first chunk', async () => {
+    await sql(`CREATE TABLE ${SCHEMA}.src (id bigint, ts timestamp)`);
+    await sql(`INSERT INTO ${SCHEMA}.src SELECT i, CASE WHEN i % 10 = 0 THEN NULL ELSE TIMESTAMP '2024-01-01' + i * interval '1 hour' END FROM generate_series(0, 47) i`);
+    const dir = tempDir('rejpgsrc');
+    const job = defineJob(
+      {
+        name: 'rejpgsrc',
+        source: { type: 'postgres', connection: POSTGRES_URL, table: `${SCHEMA}.src` },
+        chunk: { column: 'ts', every: '1 day', from: '2024-01-01', to: '2024-01-03' },
+        target: { type: 'parquet', path: 'lake' },
+        retries: { attempts: 1 },
+        maxRejects: 10,
+      },
+      { baseDir: dir },
+    );
+    expect(await runBackfill(job)).toMatchObject({ done: 2, failed: 0, rowsWritten: 43, rowsRejected: 5 });
+    expect(ledgerRows(job).map((c) => [c.rows_read, c.rows_written, c.rows_rejected])).toEqual([[26, 21, 5], [22, 22, 0]]);
+    expect(rejectsOf(job).map((r) => r.reason)).toEqual(Array(5).fill('NULL in the chunk column "ts"'));
+  });
+
   it('maxRejects 5: the refused rows are kept with the reason and key, the rest committed; a restate does not duplicate them', async () => {
     await create('ok5');
     const dir = tempDir('pgrej5');

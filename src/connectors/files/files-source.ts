@@ -136,6 +136,7 @@ export class FilesSource implements Source {
   chunkRelation(read: ChunkRead, keepRejects = false): string {
     const col = quoteIdent(read.column);
     const inRange = `${col} >= ${read.literals.lo} AND ${col} < ${read.literals.hi}`;
+    if (read.nulls === true) return `(SELECT * FROM ${this.read(this.files.map((f) => f.path), false, keepRejects)} WHERE ${col} IS NULL)`;
     if (this.config.pruneBy !== 'filename') return `(SELECT * FROM ${this.read(this.files.map((f) => f.path), false, keepRejects)} WHERE ${inRange})`;
 
     const lo = Date.parse(read.chunk.lo);
