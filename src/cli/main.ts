@@ -217,7 +217,7 @@ function printResult(r: RunResult): void {
   const rate = r.ms > 0 ? Math.round((r.rowsWritten * 1000) / r.ms) : 0;
   print(
     `${r.status}: ${r.done} chunks done, ${r.failed} failed, ${r.skipped} skipped, ${r.interrupted} interrupted; ` +
-      `${formatCount(r.rowsRead)} rows read, ${formatCount(r.rowsWritten)} written, ${formatBytes(r.bytes)} in ${formatDuration(r.ms)} (${formatCount(rate)} rows/s)`,
+      `${formatCount(r.rowsRead)} rows read, ${formatCount(r.rowsWritten)} written, ${formatCount(r.rowsRejected)} rejected, ${formatBytes(r.bytes)} in ${formatDuration(r.ms)} (${formatCount(rate)} rows/s)`,
   );
   for (const c of r.chunks.filter((x) => x.outcome === 'failed')) print(`  failed ${c.key}: ${c.error ?? ''}`);
 }
@@ -249,6 +249,11 @@ function printStatus(s: JobStatus): void {
   print(`job ${s.job} (ledger ${s.ledger})`);
   print(`chunks: ${total} known, ${done} done, ${pending} pending, ${running} running, ${failed} failed`);
   print(`rows: ${formatCount(s.rows.read)} read, ${formatCount(s.rows.written)} written, ${formatCount(s.rows.rejected)} rejected; ${formatBytes(s.bytes)}`);
+  if (s.rejects.chunks.length > 0) {
+    print(`rejected rows kept in ${s.rejects.dir}:`);
+    for (const r of s.rejects.chunks.slice(0, 20)) print(`  ${r.key}  ${r.rejected === null ? '' : `${formatCount(r.rejected)} rejected  `}${r.file}`);
+    if (s.rejects.chunks.length > 20) print(`  … and ${s.rejects.chunks.length - 20} more chunks`);
+  }
   if (s.notDone.length > 0) {
     print('not done:');
     for (const r of s.notDone.slice(0, 20)) print(`  ${r.lo} … ${r.hi} (${r.chunks} chunk${r.chunks === 1 ? '' : 's'})`);

@@ -55,6 +55,8 @@ export function attachProgress(events: EventBus, mode: ProgressMode, out: NodeJS
     events.on('chunk:done', (e) => {
       done++;
       rows += e.stats.rowsWritten;
+      // Rejected rows are worth a line even under the bar: they are data that did not arrive.
+      if (e.stats.rowsRejected > 0) log(`chunk ${e.chunk.key}: ${formatCount(e.stats.rowsRejected)} row(s) rejected and kept aside (backfill status lists where)`);
       if (bar !== undefined) bar.update(done, { rows: formatCount(rows), rate: rate() });
       else line(`done   ${e.chunk.key}  ${formatCount(e.stats.rowsWritten)} rows  ${formatBytes(e.stats.bytes)}  ${formatDuration(e.ms)}  [${done}/${total}]`);
     }),

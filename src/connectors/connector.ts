@@ -1,6 +1,7 @@
 // The contract every connector folder implements: a source, a target, capabilities as data.
 
 import type { Chunk } from '../core/chunk.js';
+import { SourceDataError } from '../core/errors.js';
 import type { SourceBounds } from '../core/planner.js';
 import type { WriteMode } from '../job/job.js';
 import type { DuckConn } from './duckdb/duckdb-session.js';
@@ -38,6 +39,8 @@ export interface ChunkRead {
   readonly chunk: Chunk;
   readonly column: string;
   readonly literals: { readonly lo: string; readonly hi: string };
+  /** Read instead the rows whose chunk column is NULL (they belong to no chunk; the engine counts them as rejected). */
+  readonly nulls?: boolean;
 }
 
 export interface Source {
@@ -75,6 +78,50 @@ export interface Source {
   /** Text for messages, e.g. "csv data/*.csv (730 files)"; never holds a password. */
   describe(): string;
   close(): Promise<void>;
+  /** For readers that can set bad lines aside (CSV) instead of failing the whole read. */
+  readonly rejectReader?: RejectReader;
+}
+
+/** One row kept aside: where it came from, its text, and why it was refused. */
+export interface RejectedRow {
+  /** The source file, when the row came from one. */
+  readonly source: string | null;
+  /** 1-based line in that file. */
+  readonly line: number | null;
+  /** The row's key, when known (target refusals). */
+  readonly key: string | null;
+  /** The row as read: the raw line, or the row as JSON. */
+  readonly raw: string;
+  readonly reason: string;
+}
+
+/** A target refused more rows than `ChunkWrite.maxRejects` allows; nothing of the chunk was written. Carries the rows found. */
+export class TooManyRejectsError extends SourceDataError {
+  constructor(
+    message: string,
+    readonly rejects: Rejects,
+  ) {
+    super(message);
+  }
+}
+
+/** Rejected rows of one read or write: the exact count, and the rows kept (a bounded number). */
+export interface Rejects {
+  readonly count: number;
+  readonly rows: readonly RejectedRow[];
+}
+
+/** The same relations as the source's, reading past bad lines and keeping them on the connection. */
+export interface RejectReader {
+  relation(): string;
+  chunkRelation(read: ChunkRead): string;
+  /** The lines set aside by reads on this connection since the last call (at most `keep` rows kept); clears them. */
+  take(conn: DuckConn, keep: number): Promise<Rejects>;
+  /**
+   * For readers that turn a line they cannot parse into a row of NULLs (JSON lines): find those
+   * lines in the files, with their place. Only called when such rows turned up.
+   */
+  locate?(conn: DuckConn, keep: number): Promise<readonly RejectedRow[]>;
 }
 
 export interface OpenedChunk {
@@ -128,11 +175,16 @@ export interface ChunkWrite {
    * for these stats, to run in the chunk's transaction. Exactly one row must change, or the
    * lease was lost and the transaction must roll back.
    */
-  readonly markDone?: ((stats: { rowsRead: number; rowsWritten: number; bytes: number }) => { text: string; values: unknown[] }) | undefined;
+  readonly markDone?: ((stats: { rowsRead: number; rowsWritten: number; bytes: number; rowsRejected?: number }) => { text: string; values: unknown[] }) | undefined;
   /** The chunk column in the output, with literals of its bounds typed for the output column. */
   readonly range: { readonly column: string; readonly lo: string; readonly hi: string } | undefined;
   readonly conn: DuckConn;
   readonly signal: AbortSignal;
+  /**
+   * Rows the target may refuse and set aside instead of failing the chunk (0 or absent: any
+   * refusal fails it). The rows kept are at most this many plus a margin; the count is exact.
+   */
+  readonly maxRejects?: number | undefined;
 }
 
 export interface OnePassOutput {
@@ -154,6 +206,8 @@ export interface WriteResult {
   readonly rowsRead?: number;
   /** The ledger's mark committed with the data (`markDone` ran). */
   readonly marked?: boolean;
+  /** Rows the target refused and set aside (only when `ChunkWrite.maxRejects` > 0); not in rowsWritten. */
+  readonly rejected?: Rejects;
 }
 
 export interface Target {
@@ -170,6 +224,8 @@ export interface Target {
    * `__backfill_chunk`) for every chunk at once, invisible until each chunk is published.
    */
   writeAll?(conn: DuckConn, query: string, signal: AbortSignal): Promise<OnePassOutput>;
+  /** A DuckDB relation over one share of `writeAll` (the rows it set aside are read from there). */
+  shareRelation?(staged: unknown): string | undefined;
   /** Make one chunk's share of `writeAll` visible, replacing (or adding to) its previous output. */
   publishChunk?(write: ChunkWrite, staged: unknown): Promise<WriteResult>;
   /** For transactional targets: the lease (`ChunkWrite.lease`) of the chunk's last committed write, if any. */

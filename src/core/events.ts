@@ -31,6 +31,8 @@ export interface RunResultSummary {
   readonly interrupted: number;
   readonly rowsRead: number;
   readonly rowsWritten: number;
+  /** Rows set aside with their place and reason (see docs/rejected-rows.md). */
+  readonly rowsRejected: number;
   readonly bytes: number;
   readonly ms: number;
 }

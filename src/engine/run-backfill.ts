@@ -10,7 +10,7 @@ import { AbortedError, BackfillError, describeError, LedgerError, PlanError } fr
 import { EventBus, type ChunkRef, type RunResultSummary } from '../core/events.js';
 import { planChunks, selectChunks, type SourceBounds } from '../core/planner.js';
 import { quoteIdent } from '../core/sql-text.js';
-import { CHUNK_INDEX_COLUMN, inPlace, type ChunkWrite, type OnePassOutput, type OpenedChunk, type Source, type Target, type WriteResult } from '../connectors/connector.js';
+import { CHUNK_INDEX_COLUMN, inPlace, TooManyRejectsError, type ChunkRead, type ChunkWrite, type OnePassOutput, type OpenedChunk, type Source, type Target, type WriteResult } from '../connectors/connector.js';
 import { createSource, createTarget } from '../connectors/registry.js';
 import { DuckSession, type DuckConn } from '../connectors/duckdb/duckdb-session.js';
 import { describeQuery, rangeLiterals } from '../connectors/duckdb/duckdb-sql.js';
@@ -21,6 +21,7 @@ import { openLedger } from '../ledger/open-ledger.js';
 import { boundsNeedScan, describeJob, finishPlan, transformQuery, type DescribedJob, type PreparedPlan } from './prepare.js';
 import { backoffDelay, isRetryable, sleep } from './retry.js';
 import { chunkIndexedRelation, cleanDeadStages, stageChunks, type StagedChunk } from './stage.js';
+import { addRejects, diagnoseRejects, isReadError, keptRejects, NO_REJECTS, NULL_CHUNK_INDEX, relationRejects, RunRejects } from './reject-rows.js';
 
 export interface RunOptions {
   /** Only chunks overlapping [from, to) (ISO dates/times for time chunks, integers for key chunks). */
@@ -77,6 +78,7 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
   let runStarted = false;
   let runTimer: NodeJS.Timeout | undefined;
   let onePass: OnePass | undefined;
+  const rejects = new RunRejects(job.rejects, runId);
 
   // Two levels of stopping: `stopping` takes no new chunks; `hard` interrupts the ones in flight.
   const hard = new AbortController();
@@ -145,10 +147,16 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
       onePass = await tryOnePass(job, source, target, main, todo, plan, timezone, hard.signal);
       if (onePass === undefined) {
         cleanDeadStages(join(job.stateDir, 'stage'));
-        staged = await stageChunks(main, source, todo, job.chunking.column, plan.sourceColumnType, timezone, stageDir, hard.signal);
+        staged = await stageChunks(main, source, todo, job.chunking.column, plan.sourceColumnType, timezone, stageDir, hard.signal, source.rejectReader?.relation());
       }
       const rows = onePass?.rows ?? [...(staged?.values() ?? [])].reduce((n, s) => n + s.rows, 0);
       events.emit('stage:done', { runId, chunks: todo.length, rows, ms: Date.now() - t0, pass: onePass === undefined ? 'split' : 'one-pass' });
+    }
+    if (onePass !== undefined || staged !== undefined) {
+      // Bad lines and NULL chunk values met by the pass belong to no chunk: the plan's first one keeps them.
+      const nulls = staged?.get(String(NULL_CHUNK_INDEX))?.relation ?? target.shareRelation?.(onePass?.output.chunks.get(String(NULL_CHUNK_INDEX)));
+      const first = plan.chunks[0];
+      await rejects.collectPass(main, source.rejectReader, nulls, job.chunking.column, todo.find((c) => c.key === first?.key));
     }
 
     const pool = pLimit(concurrency);
@@ -159,7 +167,7 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
     // Row-by-row transforms write exactly the rows they read, so appends and replaces need not
     // materialise the chunk to count them; merges report changed rows and still count reads apart.
     const direct = job.write.mode !== 'merge' && (await isRowLocal(job, source, main));
-    const ctx: ChunkContext = { job, ledger, session, source, target, plan, events, runId, owner, staged, onePass, writeSlots, timezone, hard: hard.signal, copyDirect, pushdown, direct };
+    const ctx: ChunkContext = { job, ledger, session, source, target, plan, events, runId, owner, staged, onePass, writeSlots, timezone, hard: hard.signal, copyDirect, pushdown, direct, rejects };
     await Promise.all(
       todo.map((chunk) =>
         pool(async () => {
@@ -219,6 +227,7 @@ interface ChunkContext {
   readonly pushdown: boolean;
   /** Write the chunk straight from its relation (rows read = rows written); otherwise materialise it first. */
   readonly direct: boolean;
+  readonly rejects: RunRejects;
 }
 
 async function processChunk(ctx: ChunkContext, chunk: Chunk): Promise<{ outcome: ChunkOutcome; error?: string; stats?: ChunkStats }> {
@@ -276,6 +285,9 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
   const conn = await ctx.session.connect();
   const temp = quoteIdent(`backfill_chunk_${lease.token}`);
   let opened: OpenedChunk | undefined;
+  let read: ChunkRead | undefined;
+  // Rows set aside before the write (bad lines, NULL chunk values); the target may refuse more, within the limits.
+  let early = ctx.rejects.passRejects(chunk);
   try {
     await source.attach(conn);
     await target.attach(conn);
@@ -286,54 +298,86 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
     // A ledger in the target's own database commits the chunk's mark in the data's transaction.
     const markDone =
       ledger.completeSql !== undefined && ledger.database !== undefined && ledger.database === target.database
-        ? (s: { rowsRead: number; rowsWritten: number; bytes: number }) =>
-            (ledger.completeSql as NonNullable<Ledger['completeSql']>)(lease, { ...s, rowsRead: rowsRead ?? s.rowsRead, rowsRejected: 0 }, Date.now() - t0)
+        ? (s: { rowsRead: number; rowsWritten: number; bytes: number; rowsRejected?: number }) =>
+            (ledger.completeSql as NonNullable<Ledger['completeSql']>)(
+              lease,
+              { ...s, rowsRead: (rowsRead ?? s.rowsRead) + early.count, rowsRejected: early.count + (s.rowsRejected ?? 0) },
+              Date.now() - t0,
+            )
         : undefined;
-    const write: ChunkWrite = {
+    let write: ChunkWrite = {
       chunk, token: lease.token, lease: leaseId(lease.owner, lease.token), generation: lease.generation, mode: job.write.mode, key: job.write.key,
       query: '', range, conn, signal: controller.signal, markDone,
     };
     const finish = (result: WriteResult): { stats: ChunkStats; marked: boolean } => {
       if (controller.signal.aborted && result.marked !== true) throw controller.signal.reason;
+      const all = addRejects(early, result.rejected ?? NO_REJECTS);
+      ctx.rejects.commit(chunk, all, all !== early);
       return {
-        stats: { rowsRead: rowsRead ?? result.rowsRead ?? result.rowsWritten, rowsWritten: result.rowsWritten, rowsRejected: 0, bytes: result.bytes },
+        stats: { rowsRead: (rowsRead ?? result.rowsRead ?? result.rowsWritten) + early.count, rowsWritten: result.rowsWritten, rowsRejected: all.count, bytes: result.bytes },
         marked: result.marked === true,
       };
     };
     const share = ctx.onePass?.take(chunk);
+    const budget = (): number => ctx.rejects.targetBudget(early.count);
     if (share !== undefined && target.publishChunk !== undefined) {
+      ctx.rejects.record(chunk, early);
+      write = { ...write, maxRejects: budget() };
       // One-pass writes are taken only for transforms without filters: every row read reaches the target.
       const publish = target.publishChunk.bind(target);
       return finish(await ctx.writeSlots(() => publish(write, share.staged)));
     }
     const stage = staged?.get(chunk.key);
-    const read = { chunk, column: job.chunking.column, literals: rangeLiterals(chunk, plan.sourceColumnType, ctx.timezone) };
+    const chunkRead: ChunkRead = { chunk, column: job.chunking.column, literals: rangeLiterals(chunk, plan.sourceColumnType, ctx.timezone) };
+    read = chunkRead;
     if (ctx.pushdown || ctx.copyDirect) {
+      ctx.rejects.record(chunk, early);
       // PostgreSQL to PostgreSQL without an engine transform: the rows never enter DuckDB; in one
       // database they never leave the server.
       const direct: ChunkWrite = ctx.pushdown
-        ? { ...write, pushdown: (source.chunkSql as NonNullable<Source['chunkSql']>)(read) }
-        : { ...write, copyIn: () => (source.copyOut as NonNullable<Source['copyOut']>)(read, controller.signal) };
+        ? { ...write, pushdown: (source.chunkSql as NonNullable<Source['chunkSql']>)(chunkRead) }
+        : { ...write, copyIn: () => (source.copyOut as NonNullable<Source['copyOut']>)(chunkRead, controller.signal) };
       return finish(await ctx.writeSlots(() => target.write(direct)));
     }
+    // A CSV read sets bad lines aside when they are allowed (a source read in one pass had them
+    // charged there already); a prunable source's bad lines are then counted before the write.
+    const reader = source.rejectReader;
+    const keepLines = stage === undefined && reader !== undefined && (!source.capabilities.prunes || budget() > 0 || early.count > 0);
     opened =
-      stage === undefined
-        ? await source.openChunk(read, conn, controller.signal)
-        : inPlace(stage.relation);
+      stage !== undefined ? inPlace(stage.relation) : keepLines ? inPlace(reader.chunkRelation(chunkRead)) : await source.openChunk(chunkRead, conn, controller.signal);
     const relation = opened.relation;
+    const countLines = keepLines && source.capabilities.prunes;
+    if (source.capabilities.prunes && !source.capabilities.cheapBounds && chunk.key === plan.chunks[0]?.key) {
+      // Rows with NULL in the chunk column fall in no range; the first chunk counts them (cheap where the source prunes).
+      const nulls = await source.openChunk({ ...chunkRead, nulls: true }, conn, controller.signal);
+      try {
+        early = addRejects(early, await relationRejects(conn, nulls.relation, `NULL in the chunk column "${job.chunking.column}"`, ctx.rejects.keep));
+      } finally {
+        await nulls.close().catch(() => {});
+      }
+    }
     // Row-by-row appends and replaces write exactly what they read; otherwise materialise the
     // chunk once so rows read are counted and the transform sees `source` as just this chunk.
     rowsRead = stage?.rows;
     let query: string;
-    if (ctx.direct) {
+    if (ctx.direct && !countLines) {
       query = transformQuery(job, relation);
     } else {
       const created = await conn.all<{ Count: string }>(`CREATE OR REPLACE TEMP TABLE ${temp} AS SELECT * FROM ${relation}`, controller.signal);
       rowsRead = Number(created[0]?.Count ?? 0);
       query = transformQuery(job, temp);
     }
-    return finish(await ctx.writeSlots(() => target.write({ ...write, query })));
+    if (countLines) early = addRejects(early, await (reader as NonNullable<typeof reader>).take(conn, ctx.rejects.keep));
+    ctx.rejects.record(chunk, early);
+    return finish(await ctx.writeSlots(() => target.write({ ...write, query, maxRejects: budget() })));
   } catch (err) {
+    // A strict read that failed on a bad line: find every bad line of the chunk, keep them, and say where.
+    if (read !== undefined && !controller.signal.aborted && source.rejectReader !== undefined && source.capabilities.prunes && isReadError(err)) {
+      const found = await diagnoseRejects(conn, source.rejectReader, read, ctx.rejects.keep).catch(() => NO_REJECTS);
+      if (found.count > 0) ctx.rejects.record(chunk, addRejects(early, found));
+    }
+    // The target refused more rows than allowed: keep them too, so the failure can be looked at.
+    if (err instanceof TooManyRejectsError) ctx.rejects.record(chunk, addRejects(early, err.rejects));
     throw controller.signal.aborted && !(err instanceof BackfillError && err.code === 'SOURCE_DATA') ? (controller.signal.reason ?? err) : err;
   } finally {
     clearTimeout(timeout);
@@ -361,7 +405,8 @@ async function recoverStale(job: Job, ledger: Ledger, target: Target, conn: Duck
     const chunk: Chunk = { key: stale.key, kind: stale.kind, lo: stale.lo, hi: stale.hi, tag: stale.tag };
     const committed = target.capabilities.transactional ? await target.committedLease(conn, chunk) : undefined;
     if (committed !== undefined && stale.leaseOwner !== null && committed.lease === leaseId(stale.leaseOwner, stale.fencingToken)) {
-      const stats = { rowsRead: committed.rows, rowsWritten: committed.rows, rowsRejected: 0, bytes: 0 };
+      const rejected = keptRejects(job.rejects.dir, chunk);
+      const stats = { rowsRead: committed.rows + rejected, rowsWritten: committed.rows, rowsRejected: rejected, bytes: 0 };
       if (await ledger.adoptCommitted(job.name, stale.key, stale.fencingToken, stats)) {
         events.emit('warning', { runId, message: `chunk ${stale.key} had committed before its process stopped; recorded it as done` });
       }
@@ -387,7 +432,7 @@ function summarize(
     runId, total,
     status: stopping !== undefined && interrupted > 0 ? 'interrupted' : failed > 0 ? 'failed' : 'done',
     done: count('done'), failed, skipped: count('skipped'), interrupted,
-    rowsRead: sum((s) => s.rowsRead), rowsWritten: sum((s) => s.rowsWritten), bytes: sum((s) => s.bytes),
+    rowsRead: sum((s) => s.rowsRead), rowsWritten: sum((s) => s.rowsWritten), rowsRejected: sum((s) => s.rowsRejected), bytes: sum((s) => s.bytes),
     ms: Date.now() - started,
     chunks: todo.map((c) => {
       const o = outcomes.get(c.key);
@@ -447,7 +492,7 @@ async function tryOnePass(
 ): Promise<OnePass | undefined> {
   if (target.writeAll === undefined || target.publishChunk === undefined || !(target.capabilities.onePassModes ?? []).includes(job.write.mode)) return undefined;
   if (!(await isRowLocal(job, source, conn))) return undefined;
-  const relation = chunkIndexedRelation(source, todo, job.chunking.column, plan.sourceColumnType, timezone);
+  const relation = chunkIndexedRelation(source, todo, job.chunking.column, plan.sourceColumnType, timezone, source.rejectReader?.relation());
   const query = transformQuery(job, relation);
   if (!(await describeQuery(conn, query)).some((c) => c.name === CHUNK_INDEX_COLUMN)) return undefined;
   const output = await target.writeAll(conn, query, signal);
@@ -481,11 +526,12 @@ async function onePassBeforePlan(
         : `epoch_ms(date_trunc('${unit}', ${col}))`;
   }
   if (!(await isRowLocal(job, source, conn))) return undefined;
-  const relation = `(SELECT *, ${bucket} AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${source.relation()} WHERE ${col} IS NOT NULL)`;
+  // Rows with NULL in the chunk column are set aside under NULL_CHUNK_INDEX, to be counted as rejected.
+  const relation = `(SELECT *, coalesce(${bucket}, ${NULL_CHUNK_INDEX}) AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${source.rejectReader?.relation() ?? source.relation()})`;
   const query = transformQuery(job, relation);
   if (!(await describeQuery(conn, query)).some((c) => c.name === CHUNK_INDEX_COLUMN)) return undefined;
   const output = await target.writeAll(conn, query, signal);
-  const values = [...output.chunks.keys()].map((v) => BigInt(v)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const values = [...output.chunks.keys()].filter((v) => v !== String(NULL_CHUNK_INDEX)).map((v) => BigInt(v)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const min = values[0];
   const max = values[values.length - 1];
   const bounds: SourceBounds | undefined =

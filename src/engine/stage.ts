@@ -8,13 +8,17 @@ import { CHUNK_INDEX_COLUMN, type Source } from '../connectors/connector.js';
 import type { DuckConn } from '../connectors/duckdb/duckdb-session.js';
 import { rangeLiterals, sqlList } from '../connectors/duckdb/duckdb-sql.js';
 import { processAlive } from '../connectors/parquet/parquet-target.js';
+import { NULL_CHUNK_INDEX } from './reject-rows.js';
 
 export interface StagedChunk {
   readonly relation: string;
   readonly rows: number;
 }
 
-/** One pass, no per-chunk scan; rows in no pending chunk, including NULLs in the chunk column, are left out. */
+/**
+ * One pass, no per-chunk scan; rows in no pending chunk are left out, except rows with NULL in
+ * the chunk column: those are staged apart under the key `NULL_CHUNK_INDEX` to be counted as rejected.
+ */
 export async function stageChunks(
   conn: DuckConn,
   source: Source,
@@ -24,10 +28,11 @@ export async function stageChunks(
   timezone: string,
   dir: string,
   signal: AbortSignal,
+  from: string = source.relation(),
 ): Promise<Map<string, StagedChunk>> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const relation = chunkIndexedRelation(source, chunks, column, columnType, timezone);
+  const relation = chunkIndexedRelation(source, chunks, column, columnType, timezone, from);
   const stats = await conn.all<{ filename: string; count: string; partition_keys: Record<string, string> | null }>(
     `COPY (SELECT * FROM ${relation}) TO ${quoteLiteral(dir)} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (${quoteIdent(CHUNK_INDEX_COLUMN)}),
        FILENAME_PATTERN 'data_{i}', RETURN_STATS true)`,
@@ -35,7 +40,7 @@ export async function stageChunks(
   );
   const files = new Map<number, { paths: string[]; rows: number }>();
   for (const s of stats) {
-    const match = new RegExp(`${CHUNK_INDEX_COLUMN}=(\\d+)`).exec(s.filename);
+    const match = new RegExp(`${CHUNK_INDEX_COLUMN}=(-?\\d+)`).exec(s.filename);
     if (match === null) continue;
     const idx = Number(match[1]);
     const entry = files.get(idx) ?? { paths: [], rows: 0 };
@@ -51,25 +56,29 @@ export async function stageChunks(
       rows: entry?.rows ?? 0,
     });
   });
+  const nulls = files.get(NULL_CHUNK_INDEX);
+  if (nulls !== undefined) out.set(String(NULL_CHUNK_INDEX), { relation: `read_parquet(${sqlList(nulls.paths)}, hive_partitioning = false)`, rows: nulls.rows });
   return out;
 }
 
 /**
- * The source's rows with the index of their chunk in `__backfill_chunk`; rows in no listed chunk,
- * NULLs included, are left out. The index comes from a binary search over the chunks' bounds
- * written as nested CASE expressions: DuckDB evaluates each branch only for the rows that reach
+ * The source's rows with the index of their chunk in `__backfill_chunk`; rows in no listed chunk
+ * are left out, rows with NULL in the chunk column get `NULL_CHUNK_INDEX` (they are rejected,
+ * not lost). The index comes from a binary search over the chunks' bounds written as nested CASE expressions: DuckDB evaluates each branch only for the rows that reach
  * it, so a row costs about log2(chunks) comparisons, and the pass streams in bounded memory
  * (an ASOF join would sort the whole input first).
  */
-export function chunkIndexedRelation(source: Source, chunks: readonly Chunk[], column: string, columnType: string, timezone: string): string {
+export function chunkIndexedRelation(
+  source: Source, chunks: readonly Chunk[], column: string, columnType: string, timezone: string, from: string = source.relation(),
+): string {
   const col = quoteIdent(column);
   const bounds = chunks.map((chunk) => rangeLiterals(chunk, columnType, timezone));
   const first = bounds[0];
   const last = bounds[bounds.length - 1];
-  if (first === undefined || last === undefined) return `(SELECT *, CAST(NULL AS INTEGER) AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${source.relation()} WHERE false)`;
-  const index = bisect(col, bounds, 0, bounds.length);
-  return `(SELECT * FROM (SELECT *, ${index} AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${source.relation()}
-     WHERE ${col} >= ${first.lo} AND ${col} < ${last.hi}) WHERE ${quoteIdent(CHUNK_INDEX_COLUMN)} IS NOT NULL)`;
+  if (first === undefined || last === undefined) return `(SELECT *, CAST(NULL AS INTEGER) AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${from} WHERE false)`;
+  const index = `CASE WHEN ${col} IS NULL THEN ${NULL_CHUNK_INDEX} ELSE ${bisect(col, bounds, 0, bounds.length)} END`;
+  return `(SELECT * FROM (SELECT *, ${index} AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${from}
+     WHERE (${col} >= ${first.lo} AND ${col} < ${last.hi}) OR ${col} IS NULL) WHERE ${quoteIdent(CHUNK_INDEX_COLUMN)} IS NOT NULL)`;
 }
 
 /** CASE tree finding i with lo_i <= col < hi_i among sorted, non-overlapping bounds [from, to). */

@@ -69,6 +69,12 @@ export const jobSchema = z.strictObject({
     })
     .default({ attempts: 3, backoff: 1000, maxBackoff: 30_000 }),
   timeout: durationSchema.default(3_600_000),
+  /** Rows that fail to read, cast or load, kept aside (see docs/rejected-rows.md); 0 = the first one fails its chunk. */
+  maxRejects: z
+    .union([z.number().int().min(0), z.strictObject({ perChunk: z.number().int().min(0).default(0), perRun: z.number().int().min(0).optional() })])
+    .default(0),
+  /** Folder of the rejected rows, one JSON-lines file per chunk; default .backfill/rejects/<name>/. */
+  rejects: z.string().min(1).optional(),
   shutdownTimeout: durationSchema.default(30_000),
   ledger: z.string().min(1).optional(),
   duckdb: z

@@ -35,6 +35,8 @@ export interface Job {
   readonly ledgerUrl: string | undefined;
   /** Folder for the run's working files (staging, DuckDB spill). */
   readonly stateDir: string;
+  /** Rejected rows: how many a chunk (and a run) may have, and the folder that keeps them. */
+  readonly rejects: { readonly perChunk: number; readonly perRun: number | undefined; readonly dir: string };
   readonly duckdb: { readonly threads: number; readonly memoryLimit: string | undefined; readonly tempDirectory: string };
 }
 
@@ -122,6 +124,11 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
     stateDir,
     ledgerPath: spec.ledger === undefined || isPostgresUrl(spec.ledger) ? join(stateDir, `${spec.name}.ledger.sqlite`) : abs(spec.ledger),
     ledgerUrl: spec.ledger !== undefined && isPostgresUrl(spec.ledger) ? spec.ledger : undefined,
+    rejects: {
+      perChunk: typeof spec.maxRejects === 'number' ? spec.maxRejects : spec.maxRejects.perChunk,
+      perRun: typeof spec.maxRejects === 'number' ? undefined : spec.maxRejects.perRun,
+      dir: spec.rejects === undefined ? join(stateDir, 'rejects', spec.name) : abs(spec.rejects),
+    },
     duckdb: {
       threads: spec.duckdb?.threads ?? cores,
       memoryLimit: spec.duckdb?.memoryLimit,

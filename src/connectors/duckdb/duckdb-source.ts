@@ -40,6 +40,7 @@ export class DuckdbSource implements Source {
 
   chunkRelation(read: ChunkRead): string {
     const col = quoteIdent(read.column);
+    if (read.nulls === true) return `(SELECT * FROM ${this.relation()} WHERE ${col} IS NULL)`;
     return `(SELECT * FROM ${this.relation()} WHERE ${col} >= ${read.literals.lo} AND ${col} < ${read.literals.hi})`;
   }
 

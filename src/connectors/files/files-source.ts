@@ -6,7 +6,8 @@ import { filePeriod, type FilePeriod } from '../../core/file-period.js';
 import { ConnectorError, PlanError } from '../../core/errors.js';
 import type { SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
-import { inPlace, type ChunkRead, type OpenedChunk, type Source, type SourceCapabilities } from '../connector.js';
+import { inPlace, type ChunkRead, type OpenedChunk, type RejectReader, type Source, type SourceCapabilities } from '../connector.js';
+import { CSV_KEEP_REJECTS, csvRejectReader, JSONL_KEEP_REJECTS, jsonlRejectReader } from './files-rejects.js';
 import { DATA_CHECK_PREFIX, type DuckConn } from '../duckdb/duckdb-session.js';
 import { renderOptions, sqlList } from '../duckdb/duckdb-sql.js';
 import type { CsvSourceConfig, JsonlSourceConfig } from './files-config.js';
@@ -29,6 +30,7 @@ interface DataFile {
 
 export class FilesSource implements Source {
   readonly capabilities: SourceCapabilities;
+  readonly rejectReader: RejectReader | undefined;
   private files: DataFile[] = [];
   private fingerprintText: string | undefined;
   /** CSV dialect and column types detected once at planning, so chunks do not sniff every file again. */
@@ -41,6 +43,19 @@ export class FilesSource implements Source {
     const byName = config.pruneBy === 'filename';
     // Parquet row groups carry min/max statistics, so a range filter skips what it does not need.
     this.capabilities = { prunes: byName || config.type === 'parquet', cheapBounds: byName, copyText: false };
+    this.rejectReader =
+      config.type === 'csv'
+        ? csvRejectReader(
+            () => this.read(this.files.map((f) => f.path), false, true),
+            (read) => this.chunkRelation(read, true),
+          )
+        : config.type === 'jsonl'
+          ? jsonlRejectReader(
+              () => this.read(this.files.map((f) => f.path), false, true),
+              (read) => this.chunkRelation(read, true),
+              () => this.files.map((f) => f.path),
+            )
+          : undefined;
   }
 
   async prepare(conn: DuckConn): Promise<void> {
@@ -117,10 +132,12 @@ export class FilesSource implements Source {
 
   async close(): Promise<void> {}
 
-  chunkRelation(read: ChunkRead): string {
+  /** `keepRejects`: bad lines are set aside on the connection (see files-rejects.ts) instead of failing the read. */
+  chunkRelation(read: ChunkRead, keepRejects = false): string {
     const col = quoteIdent(read.column);
     const inRange = `${col} >= ${read.literals.lo} AND ${col} < ${read.literals.hi}`;
-    if (this.config.pruneBy !== 'filename') return `(SELECT * FROM ${this.relation()} WHERE ${inRange})`;
+    if (read.nulls === true) return `(SELECT * FROM ${this.read(this.files.map((f) => f.path), false, keepRejects)} WHERE ${col} IS NULL)`;
+    if (this.config.pruneBy !== 'filename') return `(SELECT * FROM ${this.read(this.files.map((f) => f.path), false, keepRejects)} WHERE ${inRange})`;
 
     const lo = Date.parse(read.chunk.lo);
     const hi = Date.parse(read.chunk.hi);
@@ -135,7 +152,7 @@ export class FilesSource implements Source {
       `error(${quoteLiteral(DATA_CHECK_PREFIX)} || ${fileCol} || ${quoteLiteral(`: a row has ${read.column} = `)} || ` +
       `coalesce(CAST(${col} AS VARCHAR), 'NULL') || ${quoteLiteral(` outside the period its file name gives (chunk ${read.chunk.key}); fix the file or set source.pruneBy: none`)})`;
     const widerCase = wider.length === 0 ? '' : ` WHEN ${fileCol} IN (${wider.map(quoteLiteral).join(', ')}) THEN false`;
-    return `(SELECT * EXCLUDE (${fileCol}) FROM ${this.read(mine.map((f) => f.path), true)} WHERE CASE WHEN ${inRange} THEN true${widerCase} ELSE ${complaint} END)`;
+    return `(SELECT * EXCLUDE (${fileCol}) FROM ${this.read(mine.map((f) => f.path), true, keepRejects)} WHERE CASE WHEN ${inRange} THEN true${widerCase} ELSE ${complaint} END)`;
   }
 
   knownBounds(): SourceBounds | undefined {
@@ -151,7 +168,7 @@ export class FilesSource implements Source {
     return `${this.config.type} source ${path} (${this.files.length} file${this.files.length === 1 ? '' : 's'})`;
   }
 
-  private read(paths: readonly string[], withFileColumn: boolean): string {
+  private read(paths: readonly string[], withFileColumn: boolean, keepRejects = false): string {
     const reader = READERS[this.config.type];
     const options: Record<string, unknown> = { ...reader.defaults };
     if (this.config.type === 'parquet') options.hive_partitioning = this.config.hive;
@@ -162,6 +179,7 @@ export class FilesSource implements Source {
       Object.assign(options, this.pinned);
     }
     if (withFileColumn) options.filename = FILE_COLUMN;
+    if (keepRejects) Object.assign(options, this.config.type === 'csv' ? CSV_KEEP_REJECTS : JSONL_KEEP_REJECTS);
     return `${reader.fn}(${sqlList(paths)}${renderOptions(options)})`;
   }
 }

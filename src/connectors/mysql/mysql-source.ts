@@ -338,8 +338,8 @@ export class MysqlSource implements Source {
     const file = join(this.fetchDir, `${process.pid}-${read.chunk.tag}-${Math.random().toString(36).slice(2)}.csv`);
     const timezone = this.job.chunking.kind === 'time' ? this.job.chunking.timezone : 'UTC';
     const col = quoteMysqlIdent(read.column);
-    const sql = `SELECT * FROM ${this.from} WHERE ${col} >= ? AND ${col} < ?`;
-    const values = mysqlBounds(read.chunk, column.type, timezone);
+    const sql = read.nulls === true ? `SELECT * FROM ${this.from} WHERE ${col} IS NULL` : `SELECT * FROM ${this.from} WHERE ${col} >= ? AND ${col} < ?`;
+    const values = read.nulls === true ? [] : mysqlBounds(read.chunk, column.type, timezone);
     const db = this.pool;
     try {
       await withConnection(db, signal, async (conn) => {

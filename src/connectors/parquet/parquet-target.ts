@@ -85,6 +85,11 @@ export class ParquetTarget implements Target {
     return { chunks, rows, cleanup: () => rmSync(root, { recursive: true, force: true }) };
   }
 
+  shareRelation(staged: unknown): string | undefined {
+    const share = staged as { root: string } | undefined;
+    return share === undefined ? undefined : `read_parquet(${quoteLiteral(join(share.root, '**', '*.parquet'))}, hive_partitioning = false)`;
+  }
+
   async publishChunk(w: ChunkWrite, staged: unknown): Promise<WriteResult> {
     const share = staged as { root: string; stats: StatsRow[] } | undefined;
     return this.publish(w, share?.root ?? this.config.path, share?.stats ?? []);

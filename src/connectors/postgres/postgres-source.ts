@@ -55,7 +55,7 @@ export class PostgresSource implements Source {
     if (column === undefined) throw new PlanError(`chunk.column "${read.column}" is not a column of ${this.describe()}`);
     const [lo, hi] = pgBounds(read.chunk, column, this.job);
     const col = quoteIdent(read.column);
-    return `${col} >= ${lo} AND ${col} < ${hi}`;
+    return read.nulls === true ? `${col} IS NULL` : `${col} >= ${lo} AND ${col} < ${hi}`;
   }
 
   private baseTypes = new Map<string, string>();

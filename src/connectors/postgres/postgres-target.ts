@@ -9,7 +9,8 @@ import type { Chunk } from '../../core/chunk.js';
 import { BackfillError, LedgerError, PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
 import type { Job } from '../../job/job.js';
-import { CHUNK_INDEX_COLUMN, type ChunkWrite, type ColumnInfo, type OnePassOutput, type Target, type TargetCapabilities, type WriteResult } from '../connector.js';
+import { CHUNK_INDEX_COLUMN, type ChunkWrite, type ColumnInfo, type OnePassOutput, type Rejects, type Target, type TargetCapabilities, type WriteResult } from '../connector.js';
+import { copyIsolating } from './postgres-rejects.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
 import type { PostgresTargetConfig } from './postgres-config.js';
 import { createPool, pgError, pgTypeOf, type PgPool } from './postgres-pool.js';
@@ -132,6 +133,13 @@ export class PostgresTarget implements Target {
     return { chunks, rows, cleanup: () => rmSync(root, { recursive: true, force: true }) };
   }
 
+  shareRelation(staged: unknown): string | undefined {
+    const files = staged as string[] | undefined;
+    if (files === undefined || files.length === 0) return undefined;
+    const columns = `{${this.columns.map((c) => `${quoteLiteral(c.name)}: 'VARCHAR'`).join(', ')}}`;
+    return `read_csv([${files.map(quoteLiteral).join(', ')}], header = false, auto_detect = false, columns = ${columns})`;
+  }
+
   async publishChunk(w: ChunkWrite, staged: unknown): Promise<WriteResult> {
     const files = (staged as string[] | undefined) ?? [];
     const result = await this.commit(w, files);
@@ -156,15 +164,24 @@ export class PostgresTarget implements Target {
         // Append and replace load straight into the table (one pass of index work, like a plain
         // COPY); merge needs the rows beside the table first, in an unlogged temporary table.
         if (w.mode === 'replace') await this.deleteRange(client, w);
+        let rejected: Rejects | undefined;
         const loadInto = async (into: string): Promise<number> => {
           if (w.copyIn !== undefined || w.pushdown !== undefined) return this.load(client, w, names, '', into);
+          if ((w.maxRejects ?? 0) > 0) {
+            // Refused rows are isolated and set aside; the transaction keeps exactly the accepted ones.
+            const keys = w.key.map((k) => this.columns.findIndex((c) => c.name === k));
+            const loaded = await copyIsolating(client, `COPY ${into} (${names.join(', ')}) FROM STDIN (FORMAT csv)`, files, w.maxRejects ?? 0, keys, w.signal);
+            rejected = { count: loaded.rejected.length, rows: loaded.rejected };
+            return loaded.offered;
+          }
           let n = 0;
           for (const file of files) n += await this.load(client, w, names, file, into);
           return n;
         };
         let read: number;
         let written: number;
-        const inserted = w.mode === 'merge' ? await this.insertFirst(client, w, loadInto) : undefined;
+        // Rows set aside as rejects would take an existing key for a refusal: such merges stage.
+        const inserted = w.mode === 'merge' && (w.maxRejects ?? 0) === 0 ? await this.insertFirst(client, w, loadInto) : undefined;
         if (inserted !== undefined) {
           read = written = inserted;
         } else if (w.mode === 'merge') {
@@ -172,7 +189,8 @@ export class PostgresTarget implements Target {
           read = await loadInto('backfill_stage');
           written = await this.merge(client, w, names);
         } else {
-          read = written = await loadInto(this.table);
+          read = await loadInto(this.table);
+          written = read - (rejected?.count ?? 0);
         }
         await client.query(
           `INSERT INTO ${MARKERS} (job, chunk_key, lease, rows) VALUES ($1, $2, $3, $4)
@@ -181,14 +199,14 @@ export class PostgresTarget implements Target {
         );
         let marked = false;
         if (w.markDone !== undefined) {
-          const mark = w.markDone({ rowsRead: read, rowsWritten: written, bytes: 0 });
+          const mark = w.markDone({ rowsRead: read, rowsWritten: written, bytes: 0, rowsRejected: rejected?.count ?? 0 });
           if ((await client.query(mark.text, mark.values)).rowCount !== 1) {
             throw new LedgerError(`lost the lease on chunk ${w.chunk.key} (token ${w.token}) before commit: another worker took it over`, { code: 'LEASE_LOST' });
           }
           marked = true;
         }
         await client.query('COMMIT');
-        return { rowsWritten: written, bytes: 0, rowsRead: read, marked };
+        return { rowsWritten: written, bytes: 0, rowsRead: read, marked, ...(rejected === undefined ? {} : { rejected }) };
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {
           broken = true;

@@ -1,0 +1,64 @@
+// Lines DuckDB cannot read from CSV (malformed, or a value that fails its column's type) or JSON lines, set aside with their file and line.
+
+import { quoteLiteral } from '../../core/sql-text.js';
+import type { ChunkRead, RejectedRow, RejectReader, Rejects } from '../connector.js';
+import type { DuckConn } from '../duckdb/duckdb-session.js';
+
+const ERRORS = 'backfill_reject_errors';
+const SCANS = 'backfill_reject_scans';
+
+/** read_csv options that skip bad lines and record them in the connection's temporary tables. */
+export const CSV_KEEP_REJECTS: Readonly<Record<string, unknown>> = { store_rejects: true, rejects_table: ERRORS, rejects_scan: SCANS };
+
+export function csvRejectReader(relation: () => string, chunkRelation: (read: ChunkRead) => string): RejectReader {
+  return { relation, chunkRelation, take: takeCsvRejects };
+}
+
+/**
+ * DuckDB keeps the rejects of every scan on the connection until the tables are dropped; taking
+ * them drops them, so the next read starts empty. One error per line: a line with two bad values
+ * is one rejected row.
+ */
+async function takeCsvRejects(conn: DuckConn, keep: number): Promise<Rejects> {
+  const exists = await conn.all<{ n: string }>(`SELECT count(*) AS n FROM duckdb_tables() WHERE temporary AND table_name = '${ERRORS}'`);
+  if (Number(exists[0]?.n ?? 0) === 0) return { count: 0, rows: [] };
+  const lines = `(SELECT s.file_path AS source, e.line, any_value(e.csv_line) AS raw,
+      string_agg(CAST(e.error_type AS VARCHAR) || coalesce(' in column ' || e.column_name, '') || ': ' || e.error_message, '; ') AS reason
+    FROM ${ERRORS} e JOIN ${SCANS} s ON s.scan_id = e.scan_id AND s.file_id = e.file_id
+    GROUP BY s.file_path, e.line)`;
+  const counted = await conn.all<{ n: string }>(`SELECT count(*) AS n FROM ${lines}`);
+  const rows = await conn.all<{ source: string; line: string | number; raw: string | null; reason: string }>(
+    `SELECT source, line, raw, reason FROM ${lines} ORDER BY source, line LIMIT ${keep}`,
+  );
+  await conn.run(`DROP TABLE IF EXISTS ${ERRORS}; DROP TABLE IF EXISTS ${SCANS}`);
+  return {
+    count: Number(counted[0]?.n ?? 0),
+    rows: rows.map((r) => ({ source: r.source, line: Number(r.line), key: null, raw: r.raw ?? '', reason: r.reason.replace(/\s+/g, ' ').trim() })),
+  };
+}
+
+/** read_json turns a line it cannot parse into a row of NULLs instead of failing the read. */
+export const JSONL_KEEP_REJECTS: Readonly<Record<string, unknown>> = { ignore_errors: true };
+
+/**
+ * JSON lines: DuckDB keeps no record of the lines it skips, so their rows of NULLs are counted
+ * (as rows with a NULL chunk value) and, when there are any, the files are scanned once more
+ * as text for the lines that are not valid JSON, to name their place.
+ */
+export function jsonlRejectReader(relation: () => string, chunkRelation: (read: ChunkRead) => string, files: () => readonly string[]): RejectReader {
+  return {
+    relation,
+    chunkRelation,
+    take: async () => ({ count: 0, rows: [] }),
+    locate: async (conn, keep) => {
+      const paths = files();
+      if (paths.length === 0) return [];
+      const rows = await conn.all<{ source: string; line: string | number; raw: string }>(
+        `SELECT filename AS source, i AS line, ls[i] AS raw
+         FROM (SELECT filename, string_split(content, chr(10)) AS ls FROM read_text([${paths.map(quoteLiteral).join(', ')}])), generate_series(1, len(ls)) AS t(i)
+         WHERE trim(ls[i]) <> '' AND NOT json_valid(ls[i]) ORDER BY source, line LIMIT ${keep}`,
+      );
+      return rows.map((r): RejectedRow => ({ source: r.source, line: Number(r.line), key: null, raw: r.raw, reason: 'malformed JSON' }));
+    },
+  };
+}
