@@ -65,8 +65,8 @@ export class FilesSource implements Source {
         );
       }
     }
-    await this.groupFiles(conn);
     this.pinned = this.config.type === 'csv' ? await this.sniffOnce(conn) : undefined;
+    await this.groupFiles(conn);
     const hash = createHash('sha256');
     for (const f of this.files) {
       const st = statSync(f.path);
@@ -124,6 +124,16 @@ export class FilesSource implements Source {
     if (this.config.type === 'csv') {
       keys = new Map();
       for (const f of this.files) keys.set(f.path, await firstLine(f.path));
+      // When the sampled files disagreed on types, DuckDB detects them per file as it reads; the
+      // groups then follow those types too, so a column that turned from numbers to text is seen.
+      if (this.pinned === undefined && this.files.length > 1) {
+        for (const f of this.files) {
+          const rows = await conn
+            .all<{ Columns: unknown }>(`SELECT Columns FROM sniff_csv(${quoteLiteral(f.path)}${renderOptions(this.config.options)})`)
+            .catch(() => []);
+          keys.set(f.path, `${keys.get(f.path) ?? ''}\n${JSON.stringify(rows[0]?.Columns ?? null)}`);
+        }
+      }
     } else if (this.config.type === 'parquet') {
       const rows = await conn.all<{ file_name: string; cols: string }>(
         `SELECT file_name, string_agg(name || ':' || coalesce(type, '') || ':' || coalesce(converted_type, '') || ':' || coalesce(CAST(logical_type AS VARCHAR), ''), ',' ORDER BY name) AS cols
