@@ -2,7 +2,7 @@
 
 import { SchemaDriftError } from '../core/errors.js';
 import { quoteIdent } from '../core/sql-text.js';
-import type { ColumnInfo, SchemaGroup, Source, Target } from '../connectors/connector.js';
+import { CHUNK_INDEX_COLUMN, type ColumnInfo, type SchemaGroup, type Source, type Target } from '../connectors/connector.js';
 import type { DuckConn } from '../connectors/duckdb/duckdb-session.js';
 import { describeQuery } from '../connectors/duckdb/duckdb-sql.js';
 import type { Job } from '../job/job.js';
@@ -214,7 +214,8 @@ export class SchemaGuard {
    * narrower type is cast to the target's wider one.
    */
   async conform(conn: DuckConn, query: string, chunkKey: string, files: readonly string[] | undefined): Promise<string> {
-    const out = await describeQuery(conn, query);
+    // The staged split keeps each row's chunk index beside it; it is the engine's, never the target's.
+    const out = (await describeQuery(conn, query)).filter((c) => c.name !== CHUNK_INDEX_COLUMN);
     const changes = compareColumns(this.columns, out);
     if (changes.length === 0) return sameOrder(this.columns, out) ? query : project(this.columns, out, query);
     const where = `chunk ${chunkKey}${files === undefined || files.length === 0 ? '' : ` (file(s) ${fileList(files)})`}`;
@@ -224,7 +225,7 @@ export class SchemaGuard {
     if (refused.length > 0) {
       throw new SchemaDriftError(
         `${where}: the source's columns differ from the schema recorded for job ${this.job.name}: ${describeChanges(refused)}. ` +
-          `Nothing of this chunk was written; ${evolve ? HINT_RETYPE : HINT_FAIL}`,
+          `Nothing of this chunk was written; ${!evolve ? HINT_FAIL : refused.some((c) => c.kind === 'retyped') ? HINT_RETYPE : 'the column appeared after the run started; run again to add it'}`,
       );
     }
     return project(this.columns, out, query);
