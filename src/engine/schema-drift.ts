@@ -56,6 +56,23 @@ export function isWidening(from: string, to: string): boolean {
   return false;
 }
 
+/**
+ * Whether a chunk's values of type `value` can be written into a column of type `column` without
+ * loss: the same type, a widening, any value into text, integers and FLOAT into DOUBLE. CSV types
+ * are detected per file, so a day of whole numbers in a DOUBLE column is no change of schema.
+ */
+export function fitsIn(value: string, column: string): boolean {
+  const v = normalType(value);
+  const c = normalType(column);
+  if (v === c || isWidening(v, c) || c === 'VARCHAR') return true;
+  return c === 'DOUBLE' && (v === 'FLOAT' || INTEGERS.includes(v) || UNSIGNED.includes(v));
+}
+
+/** Changes a chunk of `current` columns cannot be written as into `reference` columns (a narrower type is cast up). */
+export function blockingChanges(reference: readonly ColumnInfo[], current: readonly ColumnInfo[]): ColumnChange[] {
+  return compareColumns(reference, current).filter((c) => c.kind !== 'retyped' || !fitsIn(c.to, c.from));
+}
+
 /** How `current` differs from `reference`, by column name (order does not matter). */
 export function compareColumns(reference: readonly ColumnInfo[], current: readonly ColumnInfo[]): ColumnChange[] {
   const changes: ColumnChange[] = [];
@@ -143,7 +160,10 @@ export class SchemaGuard {
         const n = native.get(c.name);
         return n !== undefined && normalType(n.type) === normalType(c.type) ? { ...n, name: c.name, type: c.type } : { name: c.name, type: c.type };
       });
-    const reference = withNative(recorded ?? first);
+    // On a first run the names come from the first files, the types from DuckDB's detection over
+    // all of them (it unifies per-file CSV guesses, e.g. BIGINT in one file and DOUBLE in another).
+    const unified = new Map(described.outputColumns.map((c) => [c.name, c.type]));
+    const reference = withNative(recorded ?? first.map((c) => ({ name: c.name, type: unified.get(c.name) ?? c.type })));
     const evolve = job.schemaChanges === 'evolve';
     const columns = [...reference];
     const additions: ColumnInfo[] = [];
@@ -155,7 +175,7 @@ export class SchemaGuard {
         problems.push(`${where(o.files)}: the transform cannot read these files' columns: ${o.error ?? ''}`);
         continue;
       }
-      const changes = compareColumns(reference, o.columns);
+      const changes = blockingChanges(reference, o.columns);
       if (changes.length === 0) continue;
       if (!evolve) {
         problems.push(`${where(o.files)}: ${describeChanges(changes)}`);
@@ -180,7 +200,10 @@ export class SchemaGuard {
         }
       }
     }
-    const clean = outputs.every((o) => o.columns !== undefined && compareColumns(columns, o.columns).length === 0 && sameOrder(columns, o.columns));
+    // The reads spanning every file (one pass, direct routes) see the union's columns and types: only when they are the run's own.
+    const clean =
+      outputs.every((o) => o.columns !== undefined && compareColumns(columns, o.columns).length === 0 && sameOrder(columns, o.columns)) &&
+      (groups.length === 0 || compareColumns(columns, described.outputColumns).length === 0);
     if (problems.length > 0 && split?.byChunk !== true) {
       throw new SchemaDriftError(
         `the source's columns changed since the schema recorded for job ${job.name} (${reference.map((c) => `${c.name} ${c.type}`).join(', ')}): ` +
@@ -216,12 +239,12 @@ export class SchemaGuard {
   async conform(conn: DuckConn, query: string, chunkKey: string, files: readonly string[] | undefined): Promise<string> {
     // The staged split keeps each row's chunk index beside it; it is the engine's, never the target's.
     const out = (await describeQuery(conn, query)).filter((c) => c.name !== CHUNK_INDEX_COLUMN);
-    const changes = compareColumns(this.columns, out);
-    if (changes.length === 0) return sameOrder(this.columns, out) ? query : project(this.columns, out, query);
+    const changes = blockingChanges(this.columns, out);
+    if (changes.length === 0) return sameOrder(this.columns, out) && compareColumns(this.columns, out).length === 0 ? query : project(this.columns, out, query);
     const where = `chunk ${chunkKey}${files === undefined || files.length === 0 ? '' : ` (file(s) ${fileList(files)})`}`;
     const evolve = this.job.schemaChanges === 'evolve';
     // Under evolve, a chunk's column may be missing (NULL is written) or narrower than the target's (cast up).
-    const refused = changes.filter((c) => !evolve || c.kind === 'added' || (c.kind === 'retyped' && !isWidening(c.to, c.from)));
+    const refused = changes.filter((c) => !evolve || c.kind === 'added' || c.kind === 'retyped');
     if (refused.length > 0) {
       throw new SchemaDriftError(
         `${where}: the source's columns differ from the schema recorded for job ${this.job.name}: ${describeChanges(refused)}. ` +
