@@ -237,6 +237,9 @@ export class SchemaGuard {
    * narrower type is cast to the target's wider one.
    */
   async conform(conn: DuckConn, query: string, chunkKey: string, files: readonly string[] | undefined): Promise<string> {
+    // Every group of files (or the one relation of a database) was described at the start and
+    // matched the run's columns: each chunk's files belong to one of them, nothing to compare again.
+    if (this.clean) return query;
     // The staged split keeps each row's chunk index beside it; it is the engine's, never the target's.
     const out = (await describeQuery(conn, query)).filter((c) => c.name !== CHUNK_INDEX_COLUMN);
     const changes = blockingChanges(this.columns, out);
