@@ -8,7 +8,8 @@ import { defineJob, runBackfill } from '../../src/index.js';
 import { compareColumns, isWidening } from '../../src/engine/schema-drift.js';
 import { tempDir } from '../helpers/cli.js';
 import { query } from '../helpers/lake.js';
-import { ensurePostgres, POSTGRES_URL } from '../helpers/services.js';
+import mysql from 'mysql2/promise';
+import { ensureMariadb, ensurePostgres, MARIADB_HOST, MARIADB_PORT, POSTGRES_URL } from '../helpers/services.js';
 
 const SCHEMA = `drift_${Math.random().toString(36).slice(2, 8)}`;
 let client: pg.Client;
@@ -262,3 +263,61 @@ describe('schema drift into a Parquet lake and DuckDB', () => {
     expect(rows[rows.length - 1]).toEqual({ n: '9', notes: '3' });
   });
 });
+
+describe('schema drift of a database source between runs', () => {
+  it('a PostgreSQL source table that gains a column fails the next run before any write; evolve adds it to the target', async () => {
+    const dir = tempDir('drift-pgsrc');
+    await client.query(`CREATE TABLE ${SCHEMA}.src (id bigint PRIMARY KEY, v text)`);
+    await client.query(`INSERT INTO ${SCHEMA}.src SELECT i, 'v' || i FROM generate_series(1, 30) i`);
+    const job = (mode: 'fail' | 'evolve', name: string): ReturnType<typeof defineJob> =>
+      defineJob(
+        {
+          name, source: { type: 'postgres', connection: POSTGRES_URL, table: `${SCHEMA}.src` }, chunk: { column: 'id', size: 10 },
+          target: { type: 'postgres', connection: POSTGRES_URL, table: `${SCHEMA}.${name}`, create: true }, write: { mode: 'merge', key: ['id'] },
+          schemaChanges: mode, retries: { attempts: 1 },
+        },
+        { baseDir: dir },
+      );
+    expect(await runBackfill(job('fail', 'pgsrc_fail'))).toMatchObject({ done: 4 });
+    expect(await runBackfill(job('evolve', 'pgsrc_evolve'))).toMatchObject({ done: 4 });
+    await client.query(`ALTER TABLE ${SCHEMA}.src ADD COLUMN extra integer`);
+    await client.query(`UPDATE ${SCHEMA}.src SET extra = id * 2, v = v || '+'`);
+    await expect(runBackfill(job('fail', 'pgsrc_fail'), { restate: true })).rejects.toThrow(/added column "extra" \(INTEGER\)\. Nothing was written/);
+    expect((await client.query(`SELECT count(*)::int AS n FROM ${SCHEMA}.pgsrc_fail WHERE v LIKE '%+'`)).rows[0]).toEqual({ n: 0 });
+    expect(await runBackfill(job('evolve', 'pgsrc_evolve'), { restate: true })).toMatchObject({ done: 4, failed: 0 });
+    expect(await pgColumns('pgsrc_evolve')).toMatchObject({ extra: 'integer' });
+    expect((await client.query(`SELECT sum(extra)::int AS s FROM ${SCHEMA}.pgsrc_evolve`)).rows[0]).toEqual({ s: 930 });
+  });
+});
+
+describe('schema drift into MySQL', () => {
+  const DB = `drift_${Math.random().toString(36).slice(2, 8)}`;
+  let admin: mysql.Connection;
+  beforeAll(async () => {
+    await ensureMariadb();
+    admin = await mysql.createConnection({ host: MARIADB_HOST, port: MARIADB_PORT, user: 'root' });
+    await admin.query(`CREATE DATABASE \`${DB}\``);
+  });
+  afterAll(async () => {
+    await admin.query(`DROP DATABASE IF EXISTS \`${DB}\``);
+    await admin.end();
+  });
+
+  it('with evolve a MySQL target gains the column; earlier rows read NULL', async () => {
+    const dir = tempDir('drift-mysql');
+    writeDays(dir, [1, 2], ['id', 'ts', 'amount'], base);
+    writeDays(dir, [3], ['id', 'ts', 'amount', 'note'], (d, i) => [...base(d, i), `n${d}${i}`]);
+    const job = defineJob(
+      {
+        name: 'drift-mysql', source: { type: 'csv', path: 'events-*.csv', pruneBy: 'filename' }, chunk: { column: 'ts', every: '1 day' },
+        target: { type: 'mysql', connection: { host: MARIADB_HOST, port: MARIADB_PORT, user: 'root', database: DB }, table: 'events', create: true },
+        schemaChanges: 'evolve', retries: { attempts: 1 },
+      },
+      { baseDir: dir },
+    );
+    expect(await runBackfill(job)).toMatchObject({ done: 3, failed: 0 });
+    const [rows] = await admin.query(`SELECT count(*) AS n, count(note) AS notes FROM \`${DB}\`.events`);
+    expect((rows as { n: number; notes: number }[])[0]).toEqual({ n: 9, notes: 3 });
+  });
+});
+
