@@ -1,5 +1,6 @@
 // Schema drift end to end: daily files that gain, lose or retype a column, into PostgreSQL, a Parquet lake and DuckDB.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -203,7 +204,7 @@ describe('schema drift into a Parquet lake and DuckDB', () => {
     return defineJob(
       {
         name: `lake-${mode}-${pruneBy}`,
-        source: { type: 'csv', path: 'events-*.csv', pruneBy },
+        source: { type: 'csv', path: 'events-*.csv*', pruneBy },
         chunk: { column: 'ts', every: '1 day' },
         target: { type: 'parquet', path: `lake-${mode}-${pruneBy}` },
         retries: { attempts: 1 },
@@ -217,6 +218,10 @@ describe('schema drift into a Parquet lake and DuckDB', () => {
     const dir = tempDir('drift-lake');
     writeDays(dir, [1, 2], ['id', 'ts', 'amount'], base);
     writeDays(dir, [3], ['id', 'ts', 'amount', 'note'], (d, i) => [...base(d, i), `n${d}${i}`]);
+    // The changed day is gzip-compressed: its header is read through the decompressor.
+    const plain = join(dir, 'events-2024-01-03.csv');
+    writeFileSync(`${plain}.gz`, gzipSync(readFileSync(plain)));
+    rmSync(plain);
     const failing = await runBackfill(lakeJob(dir, 'fail', 'filename'));
     expect(failing).toMatchObject({ done: 2, failed: 1 });
     expect(failing.chunks.find((c) => c.outcome === 'failed')?.error).toContain('added column "note"');

@@ -119,7 +119,8 @@ export class FilesSource implements Source {
     const own = Object.keys(this.config.options ?? {}).map((k) => k.toLowerCase());
     const opts = Object.fromEntries(Object.entries(this.config.options ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
     // The job fixing the columns (or header: false, where a first line is data) leaves grouping to it.
-    if (['union_by_name', 'columns', 'names', 'column_names', 'auto_detect'].some((k) => own.includes(k)) || opts.header === false) return;
+    // So does skipping lines, where the first line is not the header.
+    if (['union_by_name', 'columns', 'names', 'column_names', 'auto_detect', 'skip'].some((k) => own.includes(k)) || opts.header === false) return;
     let keys: Map<string, string>;
     if (this.config.type === 'csv') {
       keys = new Map();
@@ -250,7 +251,7 @@ async function firstLine(path: string): Promise<string> {
     for await (const part of stream) {
       text += (part as Buffer).toString('utf8');
       const nl = text.indexOf('\n');
-      if (nl >= 0) return text.slice(0, nl).replace(/\r$/, '');
+      if (nl >= 0) return text.slice(0, nl).replace(/\r$/, '').replace(/^\uFEFF/, '');
       if (text.length > 1 << 20) break;
     }
   } catch {
