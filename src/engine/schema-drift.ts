@@ -126,7 +126,7 @@ export class SchemaGuard {
     /** Columns to add to an existing target and columns to widen there (evolve mode). */
     private readonly additions: readonly ColumnInfo[],
     private readonly widenings: readonly ColumnInfo[],
-    /** Every group of the source has exactly `columns`. */
+    /** Every group of the source, and the read over all files, has exactly `columns`: the one-pass and direct routes are safe. */
     readonly clean: boolean,
   ) {}
 
