@@ -186,7 +186,7 @@ function reportError(err: unknown): number {
     return EXIT.invalid;
   }
   process.stderr.write(`backfill: ${describeError(err)}\n`);
-  if (err instanceof BackfillError && ['JOB_FILE', 'PLAN', 'USAGE', 'JOB_SPEC'].includes(err.code)) return EXIT.invalid;
+  if (err instanceof BackfillError && ['JOB_FILE', 'PLAN', 'USAGE', 'JOB_SPEC', 'SCHEMA_DRIFT'].includes(err.code)) return EXIT.invalid;
   if (process.env.BACKFILL_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
   return EXIT.error;
 }

@@ -75,6 +75,14 @@ export interface Source {
   chunkSql?(read: ChunkRead): string;
   /** With `capabilities.copyText`: the chunk's rows (all columns, source order) as COPY text. */
   copyOut?(read: ChunkRead, signal: AbortSignal): Promise<CopyOut>;
+  /**
+   * Files that differ in their own columns (a CSV header, a Parquet schema), as groups in file
+   * order, each readable on its own; `byChunk` when each chunk reads only its own files (so a
+   * changed file fails only its chunks). Sources without it are one group: `relation()`.
+   */
+  schemaGroups?(): { readonly groups: readonly SchemaGroup[]; readonly byChunk: boolean };
+  /** The files a chunk reads, for messages. */
+  chunkFiles?(read: ChunkRead): readonly string[];
   /** Text for messages, e.g. "csv data/*.csv (730 files)"; never holds a password. */
   describe(): string;
   close(): Promise<void>;
@@ -122,6 +130,13 @@ export interface RejectReader {
    * lines in the files, with their place. Only called when such rows turned up.
    */
   locate?(conn: DuckConn, keep: number): Promise<readonly RejectedRow[]>;
+}
+
+/** Source files sharing one set of columns. */
+export interface SchemaGroup {
+  readonly files: readonly string[];
+  /** The group's files as a DuckDB relation with their own columns. */
+  readonly relation: string;
 }
 
 export interface OpenedChunk {
@@ -228,6 +243,14 @@ export interface Target {
   shareRelation?(staged: unknown): string | undefined;
   /** Make one chunk's share of `writeAll` visible, replacing (or adding to) its previous output. */
   publishChunk?(write: ChunkWrite, staged: unknown): Promise<WriteResult>;
+  /**
+   * Schema evolution (`schemaChanges: evolve`): add those of `columns` that the existing
+   * destination lacks (nullable, so earlier rows read NULL). A destination that does not exist
+   * yet is left alone (`prepare` creates it with every column). Returns the names added.
+   */
+  addColumns?(conn: DuckConn, columns: readonly ColumnInfo[]): Promise<readonly string[]>;
+  /** Schema evolution: change the listed existing columns to these wider types (INTEGER → BIGINT, FLOAT → DOUBLE, wider DECIMAL). */
+  widenColumns?(conn: DuckConn, columns: readonly ColumnInfo[]): Promise<void>;
   /** For transactional targets: the lease (`ChunkWrite.lease`) of the chunk's last committed write, if any. */
   committedLease(conn: DuckConn, chunk: Chunk): Promise<{ lease: string; rows: number } | undefined>;
   describe(): string;

@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'CHUNK_FAILED'
   | 'CHUNK_TIMEOUT'
   | 'ABORTED'
-  | 'USAGE';
+  | 'USAGE'
+  | 'SCHEMA_DRIFT';
 
 export class BackfillError extends Error {
   readonly code: ErrorCode;
@@ -91,6 +92,13 @@ export class AbortedError extends BackfillError {
 export class UsageError extends BackfillError {
   constructor(message: string) {
     super('USAGE', message);
+  }
+}
+
+/** The source's columns differ from the schema recorded for the job (added, lost or retyped columns). */
+export class SchemaDriftError extends BackfillError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('SCHEMA_DRIFT', message, options);
   }
 }
 

@@ -22,6 +22,7 @@ import { boundsNeedScan, describeJob, finishPlan, transformQuery, type Described
 import { backoffDelay, isRetryable, sleep } from './retry.js';
 import { chunkIndexedRelation, cleanDeadStages, stageChunks, type StagedChunk } from './stage.js';
 import { addRejects, diagnoseRejects, isReadError, keptRejects, NO_REJECTS, NULL_CHUNK_INDEX, relationRejects, RunRejects } from './reject-rows.js';
+import { SchemaGuard } from './schema-drift.js';
 
 export interface RunOptions {
   /** Only chunks overlapping [from, to) (ISO dates/times for time chunks, integers for key chunks). */
@@ -101,7 +102,9 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
   try {
     await ledger.closeDeadRuns(job.name, ownerAlive);
     const described = await describeJob(job, source, main);
-    await target.prepare(main, described.outputColumns);
+    // The source's columns against the recorded schema: fail or evolve the target (schemaChanges).
+    const drift = await SchemaGuard.open(job, ledger, source, main, described);
+    await drift.prepareTarget(target, main);
     if (job.write.mode === 'replace' && target.capabilities.replaceBy === 'range' && described.outputColumnType === undefined) {
       throw new PlanError(`write.mode replace deletes the chunk's range in ${target.describe()}, so the transform's output must keep the chunk column "${job.chunking.column}"`);
     }
@@ -109,7 +112,7 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
     // its chunks give the bounds. Otherwise plan first, then read.
     let passMs = 0;
     const t0Pass = Date.now();
-    const early = stopping === undefined ? await onePassBeforePlan(job, source, target, main, ledger, described, hard.signal) : undefined;
+    const early = stopping === undefined && drift.clean ? await onePassBeforePlan(job, source, target, main, ledger, described, hard.signal) : undefined;
     if (early !== undefined) {
       onePass = early.onePass;
       passMs = Date.now() - t0Pass;
@@ -144,7 +147,7 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
       events.emit('stage:start', { runId, chunks: todo.length });
       // A source that cannot prune is read once. When the target can take every chunk's output
       // in that same pass, that pass is the whole write; otherwise it splits the rows per chunk.
-      onePass = await tryOnePass(job, source, target, main, todo, plan, timezone, hard.signal);
+      onePass = drift.clean ? await tryOnePass(job, source, target, main, todo, plan, timezone, hard.signal) : undefined;
       if (onePass === undefined) {
         cleanDeadStages(join(job.stateDir, 'stage'));
         staged = await stageChunks(main, source, todo, job.chunking.column, plan.sourceColumnType, timezone, stageDir, hard.signal, source.rejectReader?.relation());
@@ -161,13 +164,13 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
 
     const pool = pLimit(concurrency);
     const writeSlots = pLimit(target.capabilities.maxConcurrentWrites ?? Number.MAX_SAFE_INTEGER);
-    const route = chooseRoute(job, source, target);
+    const route = drift.clean ? chooseRoute(job, source, target) : 'engine';
     const copyDirect = route === 'copy-stream';
     const pushdown = route === 'in-database';
     // Row-by-row transforms write exactly the rows they read, so appends and replaces need not
     // materialise the chunk to count them; merges report changed rows and still count reads apart.
     const direct = job.write.mode !== 'merge' && (await isRowLocal(job, source, main));
-    const ctx: ChunkContext = { job, ledger, session, source, target, plan, events, runId, owner, staged, onePass, writeSlots, timezone, hard: hard.signal, copyDirect, pushdown, direct, rejects };
+    const ctx: ChunkContext = { job, ledger, session, source, target, plan, events, runId, owner, staged, onePass, writeSlots, timezone, hard: hard.signal, copyDirect, pushdown, direct, rejects, drift };
     await Promise.all(
       todo.map((chunk) =>
         pool(async () => {
@@ -228,6 +231,8 @@ interface ChunkContext {
   /** Write the chunk straight from its relation (rows read = rows written); otherwise materialise it first. */
   readonly direct: boolean;
   readonly rejects: RunRejects;
+  /** Compares each chunk's output with the recorded schema before it writes. */
+  readonly drift: SchemaGuard;
 }
 
 async function processChunk(ctx: ChunkContext, chunk: Chunk): Promise<{ outcome: ChunkOutcome; error?: string; stats?: ChunkStats }> {
@@ -369,6 +374,7 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
     }
     if (countLines) early = addRejects(early, await (reader as NonNullable<typeof reader>).take(conn, ctx.rejects.keep));
     ctx.rejects.record(chunk, early);
+    query = await ctx.drift.conform(conn, query, chunk.key, source.chunkFiles?.(read));
     return finish(await ctx.writeSlots(() => target.write({ ...write, query, maxRejects: budget() })));
   } catch (err) {
     // A strict read that failed on a bad line: find every bad line of the chunk, keep them, and say where.

@@ -60,6 +60,8 @@ export const jobSchema = z.strictObject({
       key: z.array(z.string().min(1)).min(1).optional(),
     })
     .default({ mode: 'replace' }),
+  /** What a source column added, lost or retyped since the recorded schema does: fail the chunk, or evolve the target. */
+  schemaChanges: z.enum(['fail', 'evolve']).default('fail'),
   concurrency: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
   retries: z
     .strictObject({

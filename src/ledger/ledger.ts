@@ -98,6 +98,10 @@ export interface Ledger extends LedgerReader {
   cachedBounds(job: string, fingerprint: string, column: string): Promise<{ min: string | null; max: string | null } | undefined>;
   saveBounds(job: string, fingerprint: string, column: string, min: string | null, max: string | null): Promise<void>;
 
+  /** The source's output columns recorded for the job (JSON text of `{ name, type }[]`), if any. */
+  sourceSchema(job: string): Promise<string | undefined>;
+  saveSourceSchema(job: string, columns: string): Promise<void>;
+
   startRun(run: { runId: string; job: string; owner: string; host: string; pid: number; options: string; chunksTotal: number }): Promise<void>;
   heartbeatRun(runId: string): Promise<void>;
   finishRun(runId: string, result: { status: RunStatus; chunksDone: number; chunksFailed: number; rowsRead: number; rowsWritten: number; bytes: number; error?: string }): Promise<void>;

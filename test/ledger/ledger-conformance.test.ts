@@ -540,6 +540,18 @@ for (const store of STORES) {
       });
     });
 
+    describe('source schema', () => {
+      it('sourceSchema returns what saveSourceSchema stored for the job; a later save replaces it', async () => {
+        expect(await ledger.sourceSchema(JOB)).toBeUndefined();
+        const columns = JSON.stringify([{ name: 'id', type: 'BIGINT' }, { name: 'naïve "x"', type: 'VARCHAR' }]);
+        await ledger.saveSourceSchema(JOB, columns);
+        expect(await ledger.sourceSchema(JOB)).toBe(columns);
+        expect(await ledger.sourceSchema('other')).toBeUndefined();
+        await ledger.saveSourceSchema(JOB, '[]');
+        expect(await ledger.sourceSchema(JOB)).toBe('[]');
+      });
+    });
+
     describe('schema version and readers', () => {
       it('refuses a ledger with a newer schema version', async () => {
         await ledger.close();

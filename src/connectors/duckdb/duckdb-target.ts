@@ -60,6 +60,32 @@ export class DuckdbTarget implements Target {
     }
   }
 
+  async addColumns(conn: DuckConn, columns: readonly ColumnInfo[]): Promise<readonly string[]> {
+    await this.attach(conn);
+    const have = await this.existingColumns(conn);
+    if (have.size === 0) return [];
+    const missing = columns.filter((c) => !have.has(c.name));
+    for (const c of missing) await conn.run(`ALTER TABLE ${this.table} ADD COLUMN ${quoteIdent(c.name)} ${c.type}`);
+    return missing.map((c) => c.name);
+  }
+
+  async widenColumns(conn: DuckConn, columns: readonly ColumnInfo[]): Promise<void> {
+    await this.attach(conn);
+    const have = await this.existingColumns(conn);
+    for (const c of columns.filter((x) => have.has(x.name))) await conn.run(`ALTER TABLE ${this.table} ALTER ${quoteIdent(c.name)} TYPE ${c.type}`);
+  }
+
+  private async existingColumns(conn: DuckConn): Promise<Set<string>> {
+    const parts = this.config.table.split('.');
+    const schema = parts.length > 1 ? (parts[0] as string) : 'main';
+    const name = parts[parts.length - 1] as string;
+    const rows = await conn.all<{ column_name: string }>(
+      `SELECT column_name FROM information_schema.columns
+       WHERE table_catalog = ${quoteLiteral(TARGET_ALIAS)} AND table_schema = ${quoteLiteral(schema)} AND table_name = ${quoteLiteral(name)}`,
+    );
+    return new Set(rows.map((r) => r.column_name));
+  }
+
   async committedLease(conn: DuckConn, chunk: Chunk): Promise<{ lease: string; rows: number } | undefined> {
     const rows = await conn.all<{ lease: string; rows: string }>(
       `SELECT lease, rows FROM ${MARKERS} WHERE job = ${quoteLiteral(this.job)} AND chunk_key = ${quoteLiteral(chunk.key)}`,

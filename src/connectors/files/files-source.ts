@@ -1,12 +1,13 @@
 // Files read by DuckDB (CSV, JSON lines, Parquet): globbed, optionally pruned by the dates in their names.
 
-import { statSync } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { createGunzip } from 'node:zlib';
 import { filePeriod, type FilePeriod } from '../../core/file-period.js';
 import { ConnectorError, PlanError } from '../../core/errors.js';
 import type { SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
-import { inPlace, type ChunkRead, type OpenedChunk, type RejectReader, type Source, type SourceCapabilities } from '../connector.js';
+import { inPlace, type ChunkRead, type OpenedChunk, type RejectReader, type SchemaGroup, type Source, type SourceCapabilities } from '../connector.js';
 import { CSV_KEEP_REJECTS, csvRejectReader, JSONL_KEEP_REJECTS, jsonlRejectReader } from './files-rejects.js';
 import { DATA_CHECK_PREFIX, type DuckConn } from '../duckdb/duckdb-session.js';
 import { renderOptions, sqlList } from '../duckdb/duckdb-sql.js';
@@ -35,6 +36,9 @@ export class FilesSource implements Source {
   private fingerprintText: string | undefined;
   /** CSV dialect and column types detected once at planning, so chunks do not sniff every file again. */
   private pinned: Record<string, unknown> | undefined;
+  /** Files by the group of their own columns (CSV header line, Parquet schema); one group for all when unknown. */
+  private groupOf = new Map<string, number>();
+  private groupCount = 1;
 
   constructor(
     private readonly config: FilesConfig,
@@ -77,6 +81,7 @@ export class FilesSource implements Source {
       }
     }
     this.pinned = this.config.type === 'csv' ? await this.sniffOnce(conn) : undefined;
+    await this.groupFiles(conn);
     const hash = createHash('sha256');
     for (const f of this.files) {
       const st = statSync(f.path);
@@ -114,6 +119,72 @@ export class FilesSource implements Source {
     if (['columns', 'names', 'column_names'].some((k) => own.includes(k))) return { auto_detect: false, delim: first.delim, header: first.header };
     const columns = Object.fromEntries((JSON.parse(first.columns) as { name: string; type: string }[]).map((c) => [c.name, c.type]));
     return { auto_detect: false, delim: first.delim, header: first.header, columns };
+  }
+
+  /**
+   * A file whose columns differ from its neighbours' would otherwise be read with the others'
+   * columns: DuckDB takes the first file's schema for a multi-file read and silently drops a
+   * column only later files have. Group the files by their own columns — a CSV's header line
+   * (a few bytes per file) or a Parquet footer's schema — so reads that span groups use
+   * union_by_name and every group can be described on its own.
+   */
+  private async groupFiles(conn: DuckConn): Promise<void> {
+    this.groupOf = new Map();
+    this.groupCount = 1;
+    const own = Object.keys(this.config.options ?? {}).map((k) => k.toLowerCase());
+    const opts = Object.fromEntries(Object.entries(this.config.options ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+    // The job fixing the columns (or header: false, where a first line is data) leaves grouping to it.
+    // So does skipping lines, where the first line is not the header.
+    if (['union_by_name', 'columns', 'names', 'column_names', 'auto_detect', 'skip'].some((k) => own.includes(k)) || opts.header === false) return;
+    let keys: Map<string, string>;
+    if (this.config.type === 'csv') {
+      keys = new Map();
+      for (const f of this.files) keys.set(f.path, await firstLine(f.path));
+      // When the sampled files disagreed on types, DuckDB detects them per file as it reads; the
+      // groups then follow those types too, so a column that turned from numbers to text is seen.
+      if (this.pinned === undefined && this.files.length > 1) {
+        for (const f of this.files) {
+          const rows = await conn
+            .all<{ Columns: unknown }>(`SELECT Columns FROM sniff_csv(${quoteLiteral(f.path)}${renderOptions(this.config.options)})`)
+            .catch(() => []);
+          keys.set(f.path, `${keys.get(f.path) ?? ''}\n${JSON.stringify(rows[0]?.Columns ?? null)}`);
+        }
+      }
+    } else if (this.config.type === 'parquet') {
+      const rows = await conn.all<{ file_name: string; cols: string }>(
+        `SELECT file_name, string_agg(name || ':' || coalesce(type, '') || ':' || coalesce(converted_type, '') || ':' || coalesce(CAST(logical_type AS VARCHAR), ''), ',' ORDER BY name) AS cols
+         FROM parquet_schema(${sqlList(this.files.map((f) => f.path))}) WHERE num_children IS NULL OR num_children = 0 GROUP BY file_name`,
+      );
+      keys = new Map(rows.map((r) => [r.file_name, r.cols]));
+    } else {
+      return;
+    }
+    const ids = new Map<string, number>();
+    for (const f of this.files) {
+      const key = keys.get(f.path) ?? '';
+      if (!ids.has(key)) ids.set(key, ids.size);
+      this.groupOf.set(f.path, ids.get(key) as number);
+    }
+    this.groupCount = Math.max(1, ids.size);
+  }
+
+  schemaGroups(): { readonly groups: readonly SchemaGroup[]; readonly byChunk: boolean } {
+    const byChunk = this.config.pruneBy === 'filename';
+    if (this.groupCount <= 1) return { groups: [{ files: this.files.map((f) => f.path), relation: this.relation() }], byChunk };
+    const groups: string[][] = Array.from({ length: this.groupCount }, () => []);
+    for (const f of this.files) groups[this.groupOf.get(f.path) ?? 0]?.push(f.path);
+    return { groups: groups.map((files) => ({ files, relation: this.read(files, false) })), byChunk };
+  }
+
+  chunkFiles(read: ChunkRead): readonly string[] {
+    if (this.config.pruneBy !== 'filename') return this.files.map((f) => f.path);
+    return this.filesOf(read);
+  }
+
+  private filesOf(read: ChunkRead): string[] {
+    const lo = Date.parse(read.chunk.lo);
+    const hi = Date.parse(read.chunk.hi);
+    return this.files.filter((f) => f.period !== undefined && f.period.lo < hi && lo < f.period.hi).map((f) => f.path);
   }
 
   async attach(): Promise<void> {}
@@ -173,7 +244,12 @@ export class FilesSource implements Source {
     const options: Record<string, unknown> = { ...reader.defaults };
     if (this.config.type === 'parquet') options.hive_partitioning = this.config.hive;
     Object.assign(options, this.config.options ?? {});
-    if (this.pinned !== undefined) {
+    const groups = new Set(paths.map((p) => this.groupOf.get(p) ?? 0));
+    const firstGroup = this.groupOf.get(this.files[0]?.path ?? '') ?? 0;
+    // Files of different columns are matched by name (a missing column reads NULL); the pinned
+    // CSV settings hold only for the files they were detected on.
+    if (groups.size > 1) options.union_by_name = true;
+    if (this.pinned !== undefined && groups.size === 1 && groups.has(firstGroup)) {
       // The pinned columns already carry the job's own types.
       for (const key of Object.keys(options)) if (/^(types|dtypes|column_types)$/i.test(key)) delete options[key];
       Object.assign(options, this.pinned);
@@ -182,4 +258,24 @@ export class FilesSource implements Source {
     if (keepRejects) Object.assign(options, this.config.type === 'csv' ? CSV_KEEP_REJECTS : JSONL_KEEP_REJECTS);
     return `${reader.fn}(${sqlList(paths)}${renderOptions(options)})`;
   }
+}
+
+/** A file's first line (its header), decompressing `.gz`; reads only the first few kilobytes. */
+async function firstLine(path: string): Promise<string> {
+  const raw = createReadStream(path, { highWaterMark: 16 * 1024 });
+  const stream = /\.gz$/i.test(path) ? raw.pipe(createGunzip()) : raw;
+  let text = '';
+  try {
+    for await (const part of stream) {
+      text += (part as Buffer).toString('utf8');
+      const nl = text.indexOf('\n');
+      if (nl >= 0) return text.slice(0, nl).replace(/\r$/, '').replace(/^\uFEFF/, '');
+      if (text.length > 1 << 20) break;
+    }
+  } catch {
+    // An unreadable file is reported by DuckDB when it is read.
+  } finally {
+    raw.destroy();
+  }
+  return text;
 }

@@ -341,6 +341,7 @@ export class MysqlSource implements Source {
     const sql = read.nulls === true ? `SELECT * FROM ${this.from} WHERE ${col} IS NULL` : `SELECT * FROM ${this.from} WHERE ${col} >= ? AND ${col} < ?`;
     const values = read.nulls === true ? [] : mysqlBounds(read.chunk, column.type, timezone);
     const db = this.pool;
+    const encoder = new CsvEncoder(this.columns.map((c) => c.encoding));
     try {
       await withConnection(db, signal, async (conn) => {
         // typeCast false: every value arrives as the server's bytes, which go to the file without decoding.
@@ -349,13 +350,13 @@ export class MysqlSource implements Source {
         const rows = core.query({ sql, values, rowsAsArray: true, typeCast: false }).stream({ highWaterMark: 256 });
         // An error after the pipeline settled (a destroyed connection) must not go unhandled.
         rows.on('error', () => {});
-        await pipeline(rows, new CsvEncoder(this.columns.map((c) => c.encoding)), createWriteStream(file), { signal });
+        await pipeline(rows, encoder, createWriteStream(file), { signal });
       });
     } catch (err) {
       rmSync(file, { force: true });
       throw mysqlError(err, `reading chunk ${read.chunk.key}`, db);
     }
-    return { relation: this.csvRelation(file), close: async () => rmSync(file, { force: true }) };
+    return { relation: this.csvRelation(file, encoder.longestLine), close: async () => rmSync(file, { force: true }) };
   }
 
   describe(): string {
@@ -369,12 +370,17 @@ export class MysqlSource implements Source {
     await db?.end();
   }
 
-  private csvRelation(file: string): string {
+  /**
+   * DuckDB sizes its read buffer from max_line_size (16 × it), so a fixed 1 GiB limit reserved
+   * 16 GiB per chunk read and concurrent chunks ran out of memory: pass the file's real longest line.
+   */
+  private csvRelation(file: string, longestLine: number): string {
+    const maxLine = Math.max(2 * 1024 * 1024, longestLine + 1024);
     const csvType = (c: SourceColumn): string => (c.encoding === 'base64' ? 'VARCHAR' : c.type);
     const columns = `{${this.columns.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(csvType(c))}`).join(', ')}}`;
     const csv =
       `read_csv(${quoteLiteral(file)}, header = false, auto_detect = false, allow_quoted_nulls = false, ` +
-      `delim = ',', quote = '"', escape = '"', new_line = '\\n', max_line_size = 1073741824, columns = ${columns})`;
+      `delim = ',', quote = '"', escape = '"', new_line = '\\n', max_line_size = ${maxLine}, columns = ${columns})`;
     const decode = this.columns.filter((c) => c.encoding === 'base64').map((c) => `from_base64(${quoteIdent(c.name)}) AS ${quoteIdent(c.name)}`);
     return decode.length === 0 ? `(SELECT * FROM ${csv})` : `(SELECT * REPLACE (${decode.join(', ')}) FROM ${csv})`;
   }
@@ -461,6 +467,8 @@ const FALSE = Buffer.from('false');
 class CsvEncoder extends Transform {
   private out = Buffer.allocUnsafe(FLUSH_AT * 2);
   private pos = 0;
+  /** Bytes of the longest line written, so the reader is told its real maximum line size. */
+  longestLine = 0;
 
   constructor(private readonly encodings: readonly Encoding[]) {
     super({ writableObjectMode: true, writableHighWaterMark: 256 });
@@ -468,6 +476,7 @@ class CsvEncoder extends Transform {
 
   override _transform(row: (Buffer | null)[], _encoding: BufferEncoding, callback: TransformCallback): void {
     const encodings = this.encodings;
+    const start = this.pos;
     for (let i = 0; i < encodings.length; i++) {
       if (i > 0) this.byte(COMMA);
       const value = row[i];
@@ -497,6 +506,7 @@ class CsvEncoder extends Transform {
       }
     }
     this.byte(NEWLINE);
+    if (this.pos - start > this.longestLine) this.longestLine = this.pos - start;
     if (this.pos >= FLUSH_AT) this.flushOut();
     callback();
   }

@@ -98,6 +98,42 @@ export class MysqlTarget implements Target {
     }
   }
 
+  async addColumns(_conn: DuckConn, columns: readonly ColumnInfo[]): Promise<readonly string[]> {
+    try {
+      return await withConnection(this.pool, undefined, async (conn) => {
+        const have = await this.existingColumns(conn);
+        if (have.size === 0) return [];
+        const missing = columns.filter((c) => !have.has(c.name));
+        for (const c of missing) await conn.query(`ALTER TABLE ${this.table} ADD COLUMN ${quoteMysqlIdent(c.name)} ${mysqlTypeOf(c.type, false)} NULL`);
+        return missing.map((c) => c.name);
+      });
+    } catch (err) {
+      throw mysqlError(err, `adding columns to ${this.config.table}`, this.pool);
+    }
+  }
+
+  async widenColumns(_conn: DuckConn, columns: readonly ColumnInfo[]): Promise<void> {
+    try {
+      await withConnection(this.pool, undefined, async (conn) => {
+        const have = await this.existingColumns(conn);
+        for (const c of columns.filter((x) => have.has(x.name))) {
+          await conn.query(`ALTER TABLE ${this.table} MODIFY COLUMN ${quoteMysqlIdent(c.name)} ${mysqlTypeOf(c.type, false)} NULL`);
+        }
+      });
+    } catch (err) {
+      throw mysqlError(err, `widening columns of ${this.config.table}`, this.pool);
+    }
+  }
+
+  private async existingColumns(conn: { query(sql: string, values?: unknown[]): Promise<unknown> }): Promise<Set<string>> {
+    const { schema, table } = splitMysqlTable(this.config.table);
+    const [found] = (await conn.query(
+      'SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?',
+      [schema ?? null, table],
+    )) as [{ name: string }[]];
+    return new Set(found.map((r) => r.name));
+  }
+
   async committedLease(_conn: DuckConn, chunk: Chunk): Promise<{ lease: string; rows: number } | undefined> {
     const db = this.pool;
     try {

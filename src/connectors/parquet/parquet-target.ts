@@ -30,6 +30,14 @@ export class ParquetTarget implements Target {
 
   constructor(private readonly config: ParquetTargetConfig) {}
 
+  /** Each file carries its own columns: new files simply have the new column; readers match files by name (union_by_name). */
+  async addColumns(): Promise<readonly string[]> {
+    return [];
+  }
+
+  /** New files carry the wider type; readers with union_by_name promote the older files' values. */
+  async widenColumns(): Promise<void> {}
+
   async prepare(_conn: DuckConn, columns: readonly ColumnInfo[]): Promise<void> {
     const names = new Set(columns.map((c) => c.name));
     for (const col of this.config.partitionBy) {

@@ -72,6 +72,44 @@ export class PostgresTarget implements Target {
     }
   }
 
+  async addColumns(_conn: DuckConn, columns: readonly ColumnInfo[]): Promise<readonly string[]> {
+    return this.alter('adding columns', async (client, names) => {
+      const missing = columns.filter((c) => !names.has(c.name));
+      for (const c of missing) await client.query(`ALTER TABLE ${this.table} ADD COLUMN IF NOT EXISTS ${quoteIdent(c.name)} ${c.pgType ?? pgTypeOf(c.type)}`);
+      return missing.map((c) => c.name);
+    });
+  }
+
+  async widenColumns(_conn: DuckConn, columns: readonly ColumnInfo[]): Promise<void> {
+    await this.alter('widening columns', async (client, names) => {
+      for (const c of columns.filter((x) => names.has(x.name))) {
+        const type = pgTypeOf(c.type);
+        await client.query(`ALTER TABLE ${this.table} ALTER COLUMN ${quoteIdent(c.name)} TYPE ${type} USING ${quoteIdent(c.name)}::${type}`);
+      }
+      return [];
+    });
+  }
+
+  /** Schema evolution in one transaction; nothing to do while the table does not exist (prepare creates it whole). */
+  private async alter(what: string, body: (client: pg.PoolClient, names: Set<string>) => Promise<string[]>): Promise<string[]> {
+    const client = await this.connect(what);
+    try {
+      const exists = await client.query<{ oid: string | null }>(`SELECT to_regclass($1)::oid::text AS oid`, [this.table]);
+      const oid = exists.rows[0]?.oid ?? null;
+      if (oid === null) return [];
+      await client.query('BEGIN');
+      const have = await client.query<{ name: string }>(`SELECT attname AS name FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped`, [oid]);
+      const done = await body(client, new Set(have.rows.map((r) => r.name)));
+      await client.query('COMMIT');
+      return done;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw pgError(err, `${what} to ${this.config.table}`, this.db);
+    } finally {
+      client.release();
+    }
+  }
+
   /** INSERT … ON CONFLICT needs a unique index on exactly the key; MERGE works without one. */
   private async chooseMerge(client: pg.PoolClient): Promise<'on-conflict' | 'merge'> {
     if (this.config.mergeWith !== 'auto') return this.config.mergeWith;

@@ -195,6 +195,14 @@ export class PostgresLedger implements Ledger {
     await this.query('save bounds', this.sql.saveBounds, [job, fingerprint, column, min, max, Date.now()]);
   }
 
+  async sourceSchema(job: string): Promise<string | undefined> {
+    return (await this.query<{ columns: string }>('read the source schema', this.sql.sourceSchema, [job])).rows[0]?.columns;
+  }
+
+  async saveSourceSchema(job: string, columns: string): Promise<void> {
+    await this.query('save the source schema', this.sql.saveSourceSchema, [job, columns, Date.now()]);
+  }
+
   async startRun(run: { runId: string; job: string; owner: string; host: string; pid: number; options: string; chunksTotal: number }): Promise<void> {
     await this.query('start a run', this.sql.startRun, [
       run.runId,

@@ -79,4 +79,12 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
     last_token BIGINT NOT NULL
   );
   `,
+  /* 2 */ (s) => `
+  -- The source's output columns and types as first recorded (and as evolved since): every chunk is compared with it.
+  CREATE TABLE ${s}.backfill_source_schemas (
+    job          TEXT PRIMARY KEY,
+    columns      TEXT NOT NULL,
+    recorded_at  BIGINT NOT NULL
+  );
+  `,
 ];

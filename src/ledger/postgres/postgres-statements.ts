@@ -25,6 +25,7 @@ export function postgresStatements(schema: string) {
   const runs = `${s}.backfill_runs`;
   const tokens = `${s}.backfill_tokens`;
   const bounds = `${s}.backfill_bounds`;
+  const schemas = `${s}.backfill_source_schemas`;
   const meta = `${s}.backfill_meta`;
   const fenced = `job = $1 AND chunk_key = $2 AND fencing_token = $3 AND status = 'running'`;
 
@@ -124,6 +125,11 @@ export function postgresStatements(schema: string) {
       VALUES ($1, $2, $3, $4, $5, $6)
       ON CONFLICT (job) DO UPDATE SET fingerprint = excluded.fingerprint, column_name = excluded.column_name,
         min_value = excluded.min_value, max_value = excluded.max_value, measured_at = excluded.measured_at`,
+    // ---- reference schema ----------------------------------------------------------------------
+    sourceSchema: `SELECT columns FROM ${schemas} WHERE job = $1`,
+    /** $1 job, $2 columns (JSON), $3 now. */
+    saveSourceSchema: `INSERT INTO ${schemas} (job, columns, recorded_at) VALUES ($1, $2, $3)
+      ON CONFLICT (job) DO UPDATE SET columns = excluded.columns, recorded_at = excluded.recorded_at`,
   } as const;
 }
 

@@ -138,6 +138,14 @@ export class SqliteLedger implements Ledger {
     this.db.prepare(SQL.saveBounds).run({ job, fingerprint, column, min, max, now: Date.now() });
   }
 
+  async sourceSchema(job: string): Promise<string | undefined> {
+    return (this.db.prepare(SQL.sourceSchema).get(job) as { columns: string } | undefined)?.columns;
+  }
+
+  async saveSourceSchema(job: string, columns: string): Promise<void> {
+    this.db.prepare(SQL.saveSourceSchema).run({ job, columns, now: Date.now() });
+  }
+
   async startRun(run: { runId: string; job: string; owner: string; host: string; pid: number; options: string; chunksTotal: number }): Promise<void> {
     this.db.prepare(SQL.startRun).run({ ...run, now: Date.now() });
   }

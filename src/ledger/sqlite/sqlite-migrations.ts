@@ -66,4 +66,12 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     last_token INTEGER NOT NULL
   );
   `,
+  /* 2 */ `
+  -- The source's output columns and types as first recorded (and as evolved since): every chunk is compared with it.
+  CREATE TABLE backfill_source_schemas (
+    job          TEXT PRIMARY KEY,
+    columns      TEXT NOT NULL,
+    recorded_at  INTEGER NOT NULL
+  );
+  `,
 ];

@@ -62,4 +62,7 @@ export const SQL = {
     VALUES (@job, @fingerprint, @column, @min, @max, @now)
     ON CONFLICT (job) DO UPDATE SET fingerprint = excluded.fingerprint, column_name = excluded.column_name,
       min_value = excluded.min_value, max_value = excluded.max_value, measured_at = excluded.measured_at`,
+  sourceSchema: `SELECT columns FROM backfill_source_schemas WHERE job = ?`,
+  saveSourceSchema: `INSERT INTO backfill_source_schemas (job, columns, recorded_at) VALUES (@job, @columns, @now)
+    ON CONFLICT (job) DO UPDATE SET columns = excluded.columns, recorded_at = excluded.recorded_at`,
 } as const;
