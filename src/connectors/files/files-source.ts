@@ -246,6 +246,12 @@ export class FilesSource implements Source {
     Object.assign(options, this.config.options ?? {});
     const groups = new Set(paths.map((p) => this.groupOf.get(p) ?? 0));
     const firstGroup = this.groupOf.get(this.files[0]?.path ?? '') ?? 0;
+    if (keepRejects && this.config.type === 'csv' && groups.size > 1) {
+      // DuckDB keeps rejected lines only for a scan without union_by_name: one scan per group of
+      // files with the same columns, matched up by name.
+      const scans = [...groups].map((g) => `SELECT * FROM ${this.read(paths.filter((p) => (this.groupOf.get(p) ?? 0) === g), withFileColumn, true)}`);
+      return `(${scans.join(' UNION ALL BY NAME ')})`;
+    }
     // Files of different columns are matched by name (a missing column reads NULL); the pinned
     // CSV settings hold only for the files they were detected on.
     if (groups.size > 1) options.union_by_name = true;
