@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'CHUNK_FAILED'
   | 'CHUNK_TIMEOUT'
   | 'ABORTED'
+  | 'VERIFY_MISMATCH'
   | 'USAGE';
 
 export class BackfillError extends Error {
@@ -79,6 +80,13 @@ export class ChunkFailedError extends BackfillError {
     super('CHUNK_FAILED', `chunk ${chunkKey} failed after ${attempts} attempt(s): ${reason}`, options);
     this.chunkKey = chunkKey;
     this.attempts = attempts;
+  }
+}
+
+/** A chunk's rows in the target differ from what the source gives (counts or checksums); retrying the same write would not help. */
+export class VerifyMismatchError extends BackfillError {
+  constructor(message: string) {
+    super('VERIFY_MISMATCH', message, { retryable: false });
   }
 }
 

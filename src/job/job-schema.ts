@@ -60,6 +60,8 @@ export const jobSchema = z.strictObject({
       key: z.array(z.string().min(1)).min(1).optional(),
     })
     .default({ mode: 'replace' }),
+  /** Check every chunk after its write: row counts and checksums of source and target must match, or the chunk fails. */
+  verify: z.boolean().default(false),
   concurrency: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
   retries: z
     .strictObject({

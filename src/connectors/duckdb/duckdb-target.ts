@@ -3,7 +3,7 @@
 import type { Chunk } from '../../core/chunk.js';
 import { PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
-import type { ChunkWrite, ColumnInfo, Target, TargetCapabilities, WriteResult } from '../connector.js';
+import { inPlace, type ChunkWrite, type ColumnInfo, type OpenedChunk, type Target, type TargetCapabilities, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
 import type { DuckConn } from './duckdb-session.js';
 import type { DuckdbTargetConfig } from './duckdb-config.js';
 
@@ -109,6 +109,20 @@ export class DuckdbTarget implements Target {
       w.signal,
     );
     return Number(rows[0]?.Count ?? 0);
+  }
+
+  async readChunk(conn: DuckConn, read: TargetRead): Promise<OpenedChunk> {
+    if (read.range === undefined) throw new PlanError(`reading back chunk ${read.chunk.key} from ${this.describe()} needs the chunk column in the transform's output`);
+    // Read-only unless a run in this process already attached it for writing.
+    await conn.attach(this.config.database, TARGET_ALIAS, true);
+    const col = quoteIdent(read.range.column);
+    return inPlace(`(SELECT ${read.columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${this.table} WHERE ${col} >= ${read.range.lo} AND ${col} < ${read.range.hi})`);
+  }
+
+  async readKeys(conn: DuckConn, read: TargetKeyRead): Promise<OpenedChunk> {
+    await conn.attach(this.config.database, TARGET_ALIAS, true);
+    const match = read.key.map((k) => `t.${quoteIdent(k)} = k.${quoteIdent(k)}`).join(' AND ');
+    return inPlace(`(SELECT ${read.columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ')} FROM ${this.table} AS t WHERE EXISTS (SELECT 1 FROM ${read.keys} AS k WHERE ${match}))`);
   }
 
   async close(): Promise<void> {}

@@ -8,7 +8,7 @@ import { ConnectorError, PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import type { Job } from '../../job/job.js';
 import { connectionFields, describeConnection } from '../connection-config.js';
-import type { ChunkWrite, ColumnInfo, Target, TargetCapabilities, WriteResult } from '../connector.js';
+import type { ChunkWrite, ColumnInfo, OpenedChunk, Target, TargetCapabilities, TargetRead, WriteResult } from '../connector.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
 import { processAlive } from '../parquet/parquet-target.js';
 import type { MysqlTargetConfig } from './mysql-config.js';
@@ -17,6 +17,7 @@ import {
   MYSQL_PORT,
   mysqlBounds,
   mysqlError,
+  MysqlSource,
   quoteMysqlIdent,
   quoteMysqlTable,
   splitMysqlTable,
@@ -44,6 +45,8 @@ export class MysqlTarget implements Target {
   private readonly loadDir: string;
   /** READ COMMITTED unless statement-based binary logging forbids it (InnoDB refuses such writes). */
   private readCommitted = true;
+  /** Reads chunks back (verify, diff), opened on first use. */
+  private reader: MysqlSource | undefined;
 
   constructor(
     private readonly config: MysqlTargetConfig,
@@ -134,6 +137,18 @@ export class MysqlTarget implements Target {
     }
   }
 
+  /** The chunk's range streamed out the way the MySQL source reads a chunk: the same query, encoding and types. */
+  async readChunk(conn: DuckConn, read: TargetRead, signal: AbortSignal): Promise<OpenedChunk> {
+    if (read.range === undefined) throw new PlanError(`reading back chunk ${read.chunk.key} from ${this.describe()} needs the chunk column in the transform's output`);
+    if (this.reader === undefined) {
+      const reader = new MysqlSource({ type: 'mysql', connection: this.config.connection, ssl: this.config.ssl, table: this.config.table, maxConcurrentQueries: this.config.pool.max }, this.job);
+      await reader.prepare();
+      this.reader = reader;
+    }
+    const opened = await this.reader.openChunk({ chunk: read.chunk, column: read.range.column, literals: { lo: read.range.lo, hi: read.range.hi } }, conn, signal);
+    return { relation: `(SELECT ${read.columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${opened.relation})`, close: () => opened.close() };
+  }
+
   describe(): string {
     const fields = this.db?.fields ?? connectionFields(this.config.connection);
     return `mysql table ${this.config.table} in ${describeConnection(fields, MYSQL_PORT)}`;
@@ -143,6 +158,9 @@ export class MysqlTarget implements Target {
     const db = this.db;
     this.db = undefined;
     await db?.end();
+    const reader = this.reader;
+    this.reader = undefined;
+    await reader?.close();
   }
 
   /**
