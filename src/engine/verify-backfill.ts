@@ -162,9 +162,9 @@ export function canonicalValue(name: string, targetType: string, sourceType?: st
 }
 
 /** A row's canonical text: a JSON array of its values' canonical text (NULL stays null), in output order. */
-export function canonicalRow(types: readonly ColumnInfo[], sourceColumns?: readonly ColumnInfo[]): string {
+export function canonicalRow(types: readonly ColumnInfo[], sourceColumns?: readonly ColumnInfo[], only?: readonly string[]): string {
   const sourceType = new Map((sourceColumns ?? []).map((c) => [c.name, c.type]));
-  const values = types.map((c) => canonicalValue(c.name, c.type, sourceColumns === undefined ? undefined : sourceType.get(c.name)));
+  const values = types.filter((c) => only === undefined || only.includes(c.name)).map((c) => canonicalValue(c.name, c.type, sourceColumns === undefined ? undefined : sourceType.get(c.name)));
   return `CAST(to_json([${values.join(', ')}]) AS VARCHAR)`;
 }
 
@@ -198,8 +198,8 @@ export async function withChunkSides<T>(
   try {
     const described = await describeJob(job, source, conn);
     const plan = await finishPlan(job, source, conn, undefined, described);
+    // The target is not attached for writing: its read-back attaches what it needs, read-only.
     await source.attach(conn);
-    await target.attach(conn);
     const timezone = job.chunking.kind === 'time' ? job.chunking.timezone : 'UTC';
     let chunks = selectChunks(plan.chunks, options.from, options.to, timezone);
     if (selection === 'done') {

@@ -113,16 +113,21 @@ export class DuckdbTarget implements Target {
 
   async readChunk(conn: DuckConn, read: TargetRead): Promise<OpenedChunk> {
     if (read.range === undefined) throw new PlanError(`reading back chunk ${read.chunk.key} from ${this.describe()} needs the chunk column in the transform's output`);
-    // Read-only unless a run in this process already attached it for writing.
-    await conn.attach(this.config.database, TARGET_ALIAS, true);
+    await this.attachForReading(conn);
     const col = quoteIdent(read.range.column);
     return inPlace(`(SELECT ${read.columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${this.table} WHERE ${col} >= ${read.range.lo} AND ${col} < ${read.range.hi})`);
   }
 
   async readKeys(conn: DuckConn, read: TargetKeyRead): Promise<OpenedChunk> {
-    await conn.attach(this.config.database, TARGET_ALIAS, true);
+    await this.attachForReading(conn);
     const match = read.key.map((k) => `t.${quoteIdent(k)} = k.${quoteIdent(k)}`).join(' AND ');
     return inPlace(`(SELECT ${read.columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ')} FROM ${this.table} AS t WHERE EXISTS (SELECT 1 FROM ${read.keys} AS k WHERE ${match}))`);
+  }
+
+  /** Read-only, unless a run in this process already attached the file for writing. */
+  private async attachForReading(conn: DuckConn): Promise<void> {
+    const attached = await conn.all(`SELECT 1 FROM duckdb_databases() WHERE database_name = ${quoteLiteral(TARGET_ALIAS)}`);
+    if (attached.length === 0) await conn.attach(this.config.database, TARGET_ALIAS, true);
   }
 
   async close(): Promise<void> {}
