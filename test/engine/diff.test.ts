@@ -1,15 +1,20 @@
 // `backfill plan --diff`: exact insert/update/delete counts per chunk for replace and merge, and the target left untouched.
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineJob, diffBackfill, runBackfill, type Job, type JobInput, type WriteMode } from '../../src/index.js';
 import { runCli, tempDir as makeTempDir, writeJob } from '../helpers/cli.js';
 import { lakeGlob, query } from '../helpers/lake.js';
-import { ensurePostgres, POSTGRES_URL } from '../helpers/services.js';
+import { ensureMariadb, ensurePostgres, MARIADB_HOST, MARIADB_PORT, POSTGRES_URL } from '../helpers/services.js';
 
 const SCHEMA = `diff_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+const MYDB = `backfill_${SCHEMA}`;
 const dirs: string[] = [];
+let admin: mysql.Connection;
+
+type Kind = 'postgres' | 'parquet' | 'duckdb' | 'mysql';
 
 function tempDir(prefix: string): string {
   const dir = makeTempDir(prefix);
@@ -41,11 +46,14 @@ async function writeSource(file: string, version: 1 | 2): Promise<void> {
   await query(`COPY (${version === 1 ? v1 : v2}) TO '${file}' (FORMAT parquet)`);
 }
 
-function jobFor(kind: 'postgres' | 'parquet', dir: string, mode: WriteMode, key: string[] | undefined, table: string): Job {
-  const target: JobInput['target'] =
-    kind === 'postgres'
-      ? { type: 'postgres', connection: POSTGRES_URL, table: `${SCHEMA}.${table}`, create: true }
-      : { type: 'parquet', path: join(dir, 'lake'), partitionBy: ['day'] };
+function jobFor(kind: Kind, dir: string, mode: WriteMode, key: string[] | undefined, table: string): Job {
+  const targets: Record<Kind, JobInput['target']> = {
+    postgres: { type: 'postgres', connection: POSTGRES_URL, table: `${SCHEMA}.${table}`, create: true },
+    parquet: { type: 'parquet', path: join(dir, 'lake'), partitionBy: ['day'] },
+    duckdb: { type: 'duckdb', database: join(dir, 'target.duckdb'), table },
+    mysql: { type: 'mysql', connection: { host: MARIADB_HOST, port: MARIADB_PORT, user: 'root', database: MYDB }, table, create: true },
+  };
+  const target = targets[kind];
   return defineJob(
     {
       name: `diff-${kind}-${table}`,
@@ -61,10 +69,16 @@ function jobFor(kind: 'postgres' | 'parquet', dir: string, mode: WriteMode, key:
 }
 
 /** Everything a reader of the target could see, as one comparable value. */
-async function snapshot(kind: 'postgres' | 'parquet', job: Job): Promise<unknown> {
-  if (kind === 'postgres') {
-    const table = (job.target as { table: string }).table;
-    return pgSql(`SELECT count(*) AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS h FROM ${table} AS t`);
+async function snapshot(kind: Kind, job: Job): Promise<unknown> {
+  const table = (job.target as { table: string }).table;
+  if (kind === 'postgres') return pgSql(`SELECT count(*) AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS h FROM ${table} AS t`);
+  if (kind === 'mysql') {
+    const [rows] = await admin.query(`SELECT count(*) AS n, sum(crc32(concat_ws('|', id, ts, v, coalesce(label, '-')))) AS h FROM \`${MYDB}\`.\`${table}\``);
+    return rows;
+  }
+  if (kind === 'duckdb') {
+    const db = (job.target as { database: string }).database;
+    return query(`ATTACH '${db}' AS t (READ_ONLY); SELECT count(*) AS n, md5(string_agg(CAST(x AS VARCHAR), '|' ORDER BY CAST(x AS VARCHAR))) AS h FROM t.${table} AS x`);
   }
   const lake = (job.target as { path: string }).path;
   const files: string[] = [];
@@ -95,22 +109,29 @@ const EXPECTED: Record<string, Counts[]> = {
 };
 
 beforeAll(async () => {
-  await ensurePostgres();
+  await Promise.all([ensurePostgres(), ensureMariadb()]);
   await pgSql(`CREATE SCHEMA ${SCHEMA}`);
+  admin = await mysql.createConnection({ host: MARIADB_HOST, port: MARIADB_PORT, user: 'root', dateStrings: true });
+  await admin.query(`CREATE DATABASE \`${MYDB}\` CHARACTER SET utf8mb4`);
 });
 
 afterAll(async () => {
   await pgSql(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`).catch(() => {});
+  await admin?.query(`DROP DATABASE IF EXISTS \`${MYDB}\``).catch(() => {});
+  await admin?.end();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('plan --diff', () => {
-  const cases: { kind: 'postgres' | 'parquet'; mode: WriteMode; key?: string[]; expect: string }[] = [
+  const cases: { kind: Kind; mode: WriteMode; key?: string[]; expect: string }[] = [
     { kind: 'postgres', mode: 'replace', key: ['id'], expect: 'replace-key' },
     { kind: 'postgres', mode: 'merge', key: ['id'], expect: 'merge-db' },
     { kind: 'parquet', mode: 'replace', key: ['id'], expect: 'replace-key' },
     { kind: 'parquet', mode: 'replace', expect: 'replace-row' },
     { kind: 'parquet', mode: 'merge', key: ['id'], expect: 'merge-lake' },
+    { kind: 'duckdb', mode: 'merge', key: ['id'], expect: 'merge-db' },
+    { kind: 'mysql', mode: 'merge', key: ['id'], expect: 'merge-db' },
+    { kind: 'mysql', mode: 'replace', expect: 'replace-row' },
   ];
   for (const c of cases) {
     it(`counts exactly what ${c.mode}${c.key === undefined ? '' : ' by key'} into ${c.kind} would change, and changes nothing`, async () => {

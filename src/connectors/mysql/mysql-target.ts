@@ -8,7 +8,7 @@ import { ConnectorError, PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import type { Job } from '../../job/job.js';
 import { connectionFields, describeConnection } from '../connection-config.js';
-import type { ChunkWrite, ColumnInfo, OpenedChunk, Target, TargetCapabilities, TargetRead, WriteResult } from '../connector.js';
+import type { ChunkWrite, ColumnInfo, OpenedChunk, Target, TargetCapabilities, TargetKeyRead, TargetRead, WriteResult } from '../connector.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
 import { processAlive } from '../parquet/parquet-target.js';
 import type { MysqlTargetConfig } from './mysql-config.js';
@@ -46,7 +46,7 @@ export class MysqlTarget implements Target {
   /** READ COMMITTED unless statement-based binary logging forbids it (InnoDB refuses such writes). */
   private readCommitted = true;
   /** Reads chunks back (verify, diff), opened on first use. */
-  private reader: MysqlSource | undefined;
+  private readBack: MysqlSource | undefined;
 
   constructor(
     private readonly config: MysqlTargetConfig,
@@ -140,13 +140,52 @@ export class MysqlTarget implements Target {
   /** The chunk's range streamed out the way the MySQL source reads a chunk: the same query, encoding and types. */
   async readChunk(conn: DuckConn, read: TargetRead, signal: AbortSignal): Promise<OpenedChunk> {
     if (read.range === undefined) throw new PlanError(`reading back chunk ${read.chunk.key} from ${this.describe()} needs the chunk column in the transform's output`);
-    if (this.reader === undefined) {
+    const reader = await this.reader();
+    const opened = await reader.openChunk({ chunk: read.chunk, column: read.range.column, literals: { lo: read.range.lo, hi: read.range.hi } }, conn, signal);
+    return { relation: `(SELECT ${read.columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${opened.relation})`, close: () => opened.close() };
+  }
+
+  /** Rows by key anywhere in the table: the keys go into a temporary table on the reading connection. */
+  async readKeys(conn: DuckConn, read: TargetKeyRead, signal: AbortSignal): Promise<OpenedChunk> {
+    const reader = await this.reader();
+    mkdirSync(this.loadDir, { recursive: true });
+    const file = join(this.loadDir, `${process.pid}-${read.chunk.tag}-keys-${Math.random().toString(36).slice(2)}.csv`);
+    const keyColumns = read.key.map((k) => this.columns.find((c) => c.name === k) ?? read.columns.find((c) => c.name === k) ?? { name: k, type: 'VARCHAR' });
+    const keys = read.key.map(quoteMysqlIdent);
+    const temp = quoteMysqlIdent('backfill_diff_keys');
+    try {
+      await conn.run(
+        `COPY (SELECT ${keyColumns.map(exportColumn).join(', ')} FROM ${read.keys}) TO ${quoteLiteral(file)} ` +
+          `(FORMAT csv, HEADER false, DELIMITER ',', QUOTE '"', ESCAPE '"', NULLSTR 'NULL')`,
+        signal,
+      );
+      const opened = await reader.openWhere(
+        `EXISTS (SELECT 1 FROM ${temp} AS k WHERE ${keys.map((k) => `t.${k} = k.${k}`).join(' AND ')})`,
+        async (c) => {
+          await c.query(`DROP TEMPORARY TABLE IF EXISTS ${temp}`);
+          await c.query(`CREATE TEMPORARY TABLE ${temp} AS SELECT ${keys.join(', ')} FROM ${this.table} LIMIT 0`);
+          await c.query({
+            sql: `LOAD DATA LOCAL INFILE ? INTO TABLE ${temp} CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '"' ESCAPED BY '' LINES TERMINATED BY '\\n'`,
+            values: [file],
+            infileStreamFactory: () => createReadStream(file),
+          });
+        },
+        `${read.chunk.tag}-read`,
+        signal,
+      );
+      return { relation: `(SELECT ${read.columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${opened.relation})`, close: () => opened.close() };
+    } finally {
+      rmSync(file, { force: true });
+    }
+  }
+
+  private async reader(): Promise<MysqlSource> {
+    if (this.readBack === undefined) {
       const reader = new MysqlSource({ type: 'mysql', connection: this.config.connection, ssl: this.config.ssl, table: this.config.table, maxConcurrentQueries: this.config.pool.max }, this.job);
       await reader.prepare();
-      this.reader = reader;
+      this.readBack = reader;
     }
-    const opened = await this.reader.openChunk({ chunk: read.chunk, column: read.range.column, literals: { lo: read.range.lo, hi: read.range.hi } }, conn, signal);
-    return { relation: `(SELECT ${read.columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${opened.relation})`, close: () => opened.close() };
+    return this.readBack;
   }
 
   describe(): string {
@@ -158,8 +197,8 @@ export class MysqlTarget implements Target {
     const db = this.db;
     this.db = undefined;
     await db?.end();
-    const reader = this.reader;
-    this.reader = undefined;
+    const reader = this.readBack;
+    this.readBack = undefined;
     await reader?.close();
   }
 
