@@ -27,7 +27,7 @@ export interface ChunkSides {
 /** Rows and checksum of one side of a chunk. */
 export interface Fingerprint {
   readonly rows: number;
-  /** Sum of the lower 64 bits of MD5 of each row's canonical text, modulo 2^64, as 16 hex digits. */
+  /** Sum of DuckDB's 64-bit `hash` of each row's canonical text, modulo 2^64, as 16 hex digits. */
   readonly checksum: string;
 }
 
@@ -170,12 +170,18 @@ export function canonicalRow(types: readonly ColumnInfo[], sourceColumns?: reado
 
 /** Count and sum of a 64-bit hash per row, modulo 2^64: independent of order, and a duplicated row changes it. */
 export async function fingerprint(conn: DuckConn, relation: string, rowText: string, signal: AbortSignal): Promise<Fingerprint> {
-  const rows = await conn.all<{ n: string; s: string }>(
-    `SELECT count(*) AS n, lpad(lower(hex(CAST(coalesce(sum(md5_number_lower(backfill_row)), 0) % 18446744073709551616 AS UBIGINT))), 16, '0') AS s
-     FROM (SELECT ${rowText} AS backfill_row FROM ${relation})`,
-    signal,
-  );
-  return { rows: Number(rows[0]?.n ?? 0), checksum: rows[0]?.s ?? '0000000000000000' };
+  // Materialised first: hashing straight off a CSV scan runs about ten times slower than off a table.
+  const temp = quoteIdent(`backfill_fingerprint`);
+  try {
+    await conn.run(`CREATE OR REPLACE TEMP TABLE ${temp} AS SELECT * FROM ${relation}`, signal);
+    const rows = await conn.all<{ n: string; s: string }>(
+      `SELECT count(*) AS n, lpad(lower(hex(CAST(coalesce(sum(hash(${rowText})), 0) % 18446744073709551616 AS UBIGINT))), 16, '0') AS s FROM ${temp}`,
+      signal,
+    );
+    return { rows: Number(rows[0]?.n ?? 0), checksum: rows[0]?.s ?? '0000000000000000' };
+  } finally {
+    await conn.run(`DROP TABLE IF EXISTS ${temp}`).catch(() => {});
+  }
 }
 
 /**

@@ -219,6 +219,14 @@ describe('verify: true', () => {
     expect(result.failed).toBe(0);
   });
 
+  for (const kind of ['duckdb', 'mysql'] as const) {
+    it(`passes every chunk of a clean run into ${kind}`, async () => {
+      const dir = tempDir(`gate-${kind}`);
+      const result = await runBackfill(jobFor(kind, dir, await makeSource(dir), `gate_${kind}`, { verify: true }));
+      expect([result.done, result.failed]).toEqual([3, 0]);
+    });
+  }
+
   for (const ledger of ['sqlite', 'postgres'] as const) {
     it(`fails a chunk whose target row a trigger altered, and leaves it not done (${ledger} ledger)`, async () => {
       const dir = tempDir(`gate-${ledger}`);
