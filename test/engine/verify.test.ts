@@ -223,7 +223,7 @@ describe('verify: true', () => {
     it(`passes every chunk of a clean run into ${kind}`, async () => {
       const dir = tempDir(`gate-${kind}`);
       const result = await runBackfill(jobFor(kind, dir, await makeSource(dir), `gate_${kind}`, { verify: true }));
-      expect(result.chunks.filter((c) => c.outcome !== "done")).toEqual([]);
+      expect(result.chunks.filter((c) => c.outcome !== 'done')).toEqual([]);
       expect([result.done, result.failed]).toEqual([3, 0]);
     });
   }
