@@ -6,6 +6,8 @@ export type { JobInput } from './job/job-schema.js';
 export { runBackfill, type RunOptions, type RunResult, type ChunkOutcome } from './engine/run-backfill.js';
 export { planBackfill, type BackfillPlan, type PlannedChunk } from './engine/plan-backfill.js';
 export { readStatus, type JobStatus } from './engine/read-status.js';
+export { verifyBackfill, type VerifyOptions, type VerifyReport, type ChunkVerdict, type Fingerprint } from './engine/verify-backfill.js';
+export { diffBackfill, type DiffOptions, type DiffReport, type ChunkDiff, type DiffTotals } from './engine/diff-chunks.js';
 export { EventBus, type BackfillEvents, type BackfillEventName, type RunResultSummary } from './core/events.js';
 export { planChunks, selectChunks, type Chunking, type SourceBounds } from './core/planner.js';
 export type { Chunk, ChunkStats } from './core/chunk.js';

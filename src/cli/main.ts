@@ -12,6 +12,9 @@ import { attachProgress, type ProgressMode } from './progress.js';
 import { formatBytes, formatCount, formatDuration } from './format.js';
 import { runDemo } from './demo-command.js';
 import { BENCH_DIMENSIONS, benchJob, type BenchDimension, type BenchReport } from '../engine/bench-job.js';
+import { printDiff, printVerify } from './verify-format.js';
+import { verifyBackfill } from '../engine/verify-backfill.js';
+import { diffBackfill } from '../engine/diff-chunks.js';
 
 export const EXIT = { ok: 0, chunksFailed: 1, invalid: 2, error: 3, interrupted: 130 } as const;
 
@@ -34,7 +37,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--from <value>', 'only chunks overlapping [from, to)')
     .option('--to <value>', 'only chunks overlapping [from, to)')
     .option('--json', 'print the plan as JSON')
-    .action(async (file: string, flags: CommonFlags & { from?: string; to?: string }) => {
+    .option('--diff', 'also stage each chunk and count the rows it would insert, update and delete (changes nothing)')
+    .action(async (file: string, flags: CommonFlags & { from?: string; to?: string; diff?: boolean }) => {
+      if (flags.diff === true) {
+        const diff = await diffBackfill(loadJobFile(file), { from: flags.from, to: flags.to });
+        if (flags.json === true) print(JSON.stringify(diff, null, 2));
+        else printDiff(diff, print);
+        return;
+      }
       const plan = await planBackfill(loadJobFile(file), { from: flags.from, to: flags.to });
       if (flags.json === true) print(JSON.stringify(plan, null, 2));
       else printPlan(plan);
@@ -62,6 +72,21 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (flags.json === true) print(JSON.stringify({ event: 'result', ...result }));
       else printResult(result);
       exitCode = result.status === 'interrupted' ? EXIT.interrupted : result.failed > 0 ? EXIT.chunksFailed : EXIT.ok;
+    });
+
+  program
+    .command('verify')
+    .description('compare source and target chunk by chunk (row counts and checksums); exit 1 on any mismatch')
+    .argument('<job>', 'job file (YAML)')
+    .option('--from <value>', 'only chunks overlapping [from, to)')
+    .option('--to <value>', 'only chunks overlapping [from, to)')
+    .option('--all', 'every planned chunk, not only those the ledger records as done')
+    .option('--json', 'print the report as JSON')
+    .action(async (file: string, flags: CommonFlags & { from?: string; to?: string; all?: boolean }) => {
+      const report = await verifyBackfill(loadJobFile(file), { from: flags.from, to: flags.to, all: flags.all });
+      if (flags.json === true) print(JSON.stringify(report, null, 2));
+      else printVerify(report, print);
+      if (!report.ok) exitCode = EXIT.chunksFailed;
     });
 
   program

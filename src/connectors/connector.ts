@@ -225,6 +225,21 @@ export interface WriteResult {
   readonly rejected?: Rejects;
 }
 
+/** What a target needs to read back the rows it holds for a chunk (verify, diff). */
+export interface TargetRead {
+  readonly chunk: Chunk;
+  /** The transform's output columns: the read-back has exactly these, in this order, with the target's own types. */
+  readonly columns: readonly ColumnInfo[];
+  /** The chunk column in the output with literals typed for it; undefined when the output lacks it. */
+  readonly range: ChunkWrite['range'];
+}
+
+/** Rows looked up by key: `keys` is a DuckDB relation (on the caller's connection) holding the `key` columns. */
+export interface TargetKeyRead extends TargetRead {
+  readonly keys: string;
+  readonly key: readonly string[];
+}
+
 export interface Target {
   readonly capabilities: TargetCapabilities;
   /** `host:port/database` for a database-server target; see `Ledger.database`. */
@@ -253,6 +268,13 @@ export interface Target {
   widenColumns?(conn: DuckConn, columns: readonly ColumnInfo[]): Promise<void>;
   /** For transactional targets: the lease (`ChunkWrite.lease`) of the chunk's last committed write, if any. */
   committedLease(conn: DuckConn, chunk: Chunk): Promise<{ lease: string; rows: number } | undefined>;
+  /**
+   * The rows the target holds for one chunk — its range, or the files the chunk wrote — as a DuckDB
+   * relation of the output columns. Changes nothing in the target.
+   */
+  readChunk?(conn: DuckConn, read: TargetRead, signal: AbortSignal): Promise<OpenedChunk>;
+  /** The rows whose key is among `read.keys`, wherever they are in the target (merge diffs). Changes nothing. */
+  readKeys?(conn: DuckConn, read: TargetKeyRead, signal: AbortSignal): Promise<OpenedChunk>;
   describe(): string;
   close(): Promise<void>;
 }

@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'CHUNK_TIMEOUT'
   | 'ABORTED'
   | 'USAGE'
-  | 'SCHEMA_DRIFT';
+  | 'SCHEMA_DRIFT'
+  | 'VERIFY_MISMATCH';
 
 export class BackfillError extends Error {
   readonly code: ErrorCode;
@@ -80,6 +81,13 @@ export class ChunkFailedError extends BackfillError {
     super('CHUNK_FAILED', `chunk ${chunkKey} failed after ${attempts} attempt(s): ${reason}`, options);
     this.chunkKey = chunkKey;
     this.attempts = attempts;
+  }
+}
+
+/** A chunk's rows in the target differ from what the source gives (counts or checksums); retrying the same write would not help. */
+export class VerifyMismatchError extends BackfillError {
+  constructor(message: string) {
+    super('VERIFY_MISMATCH', message, { retryable: false });
   }
 }
 

@@ -8,7 +8,7 @@ const DETERMINISTIC = /\b(Conversion Error|Binder Error|Parser Error|Catalog Err
 export function isRetryable(err: unknown): boolean {
   if (err instanceof BackfillError) {
     if (err.retryable) return true;
-    if (err.code === 'SOURCE_DATA' || err.code === 'PLAN' || err.code === 'JOB_SPEC' || err.code === 'LEASE_LOST' || err.code === 'ABORTED' || err.code === 'SCHEMA_DRIFT') return false;
+    if (err.code === 'SOURCE_DATA' || err.code === 'PLAN' || err.code === 'JOB_SPEC' || err.code === 'LEASE_LOST' || err.code === 'ABORTED' || err.code === 'SCHEMA_DRIFT' || err.code === 'VERIFY_MISMATCH') return false;
     if (err.code === 'CHUNK_TIMEOUT') return true;
     if (err.code === 'CONNECTOR') return !DETERMINISTIC.test(err.message) && !err.constructor.name.startsWith('DataCheck');
   }

@@ -23,6 +23,7 @@ import { backoffDelay, isRetryable, sleep } from './retry.js';
 import { chunkIndexedRelation, cleanDeadStages, stageChunks, type StagedChunk } from './stage.js';
 import { addRejects, diagnoseRejects, isReadError, keptRejects, NO_REJECTS, NULL_CHUNK_INDEX, relationRejects, RunRejects } from './reject-rows.js';
 import { SchemaGuard } from './schema-drift.js';
+import { verifyWrittenChunk } from './verify-backfill.js';
 
 export interface RunOptions {
   /** Only chunks overlapping [from, to) (ISO dates/times for time chunks, integers for key chunks). */
@@ -112,7 +113,8 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
     // its chunks give the bounds. Otherwise plan first, then read.
     let passMs = 0;
     const t0Pass = Date.now();
-    const early = stopping === undefined && drift.clean ? await onePassBeforePlan(job, source, target, main, ledger, described, hard.signal) : undefined;
+    // `verify: true` reads each chunk's source rows again, so it takes per-chunk staging instead of one-pass writes.
+    const early = stopping === undefined && drift.clean && !job.verify ? await onePassBeforePlan(job, source, target, main, ledger, described, hard.signal) : undefined;
     if (early !== undefined) {
       onePass = early.onePass;
       passMs = Date.now() - t0Pass;
@@ -147,7 +149,7 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
       events.emit('stage:start', { runId, chunks: todo.length });
       // A source that cannot prune is read once. When the target can take every chunk's output
       // in that same pass, that pass is the whole write; otherwise it splits the rows per chunk.
-      onePass = drift.clean ? await tryOnePass(job, source, target, main, todo, plan, timezone, hard.signal) : undefined;
+      onePass = drift.clean && !job.verify ? await tryOnePass(job, source, target, main, todo, plan, timezone, hard.signal) : undefined;
       if (onePass === undefined) {
         cleanDeadStages(join(job.stateDir, 'stage'));
         staged = await stageChunks(main, source, todo, job.chunking.column, plan.sourceColumnType, timezone, stageDir, hard.signal, source.rejectReader?.relation());
@@ -246,6 +248,8 @@ async function processChunk(ctx: ChunkContext, chunk: Chunk): Promise<{ outcome:
     const t0 = Date.now();
     try {
       const { stats, marked } = await attemptChunk(ctx, lease, t0);
+      // `verify: true`: the chunk is done only when the target's rows match the source's.
+      if (job.verify) await verifyWrittenChunk(ctx, chunk);
       if (!marked) await ledger.complete(lease, stats, Date.now() - t0);
       events.emit('chunk:done', { runId, chunk: ref, attempt: lease.attempt, stats, ms: Date.now() - t0 });
       return { outcome: 'done', stats };
@@ -301,8 +305,9 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
     // Rows read, when the engine counts them itself (staged or materialised chunks).
     let rowsRead: number | undefined;
     // A ledger in the target's own database commits the chunk's mark in the data's transaction.
+    // (Not with `verify: true`: the mark waits for the check after the commit.)
     const markDone =
-      ledger.completeSql !== undefined && ledger.database !== undefined && ledger.database === target.database
+      !job.verify && ledger.completeSql !== undefined && ledger.database !== undefined && ledger.database === target.database
         ? (s: { rowsRead: number; rowsWritten: number; bytes: number; rowsRejected?: number }) =>
             (ledger.completeSql as NonNullable<Ledger['completeSql']>)(
               lease,
@@ -409,7 +414,8 @@ async function isRowLocal(job: Job, source: Source, conn: DuckConn): Promise<boo
 async function recoverStale(job: Job, ledger: Ledger, target: Target, conn: DuckConn, events: EventBus, runId: string): Promise<void> {
   for (const stale of await ledger.staleChunks(job.name, Date.now(), ownerAlive)) {
     const chunk: Chunk = { key: stale.key, kind: stale.kind, lo: stale.lo, hi: stale.hi, tag: stale.tag };
-    const committed = target.capabilities.transactional ? await target.committedLease(conn, chunk) : undefined;
+    // With `verify: true` a commit never checked is redone, not adopted.
+    const committed = target.capabilities.transactional && !job.verify ? await target.committedLease(conn, chunk) : undefined;
     if (committed !== undefined && stale.leaseOwner !== null && committed.lease === leaseId(stale.leaseOwner, stale.fencingToken)) {
       const rejected = keptRejects(job.rejects.dir, chunk);
       const stats = { rowsRead: committed.rows + rejected, rowsWritten: committed.rows, rowsRejected: rejected, bytes: 0 };

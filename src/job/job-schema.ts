@@ -62,6 +62,8 @@ export const jobSchema = z.strictObject({
     .default({ mode: 'replace' }),
   /** What a source column added, lost or retyped since the recorded schema does: fail the chunk, or evolve the target. */
   schemaChanges: z.enum(['fail', 'evolve']).default('fail'),
+  /** Check every chunk after its write: row counts and checksums of source and target must match, or the chunk fails. */
+  verify: z.boolean().default(false),
   concurrency: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
   retries: z
     .strictObject({

@@ -28,6 +28,8 @@ export interface Job {
   /** Source columns added, lost or retyped since the recorded schema: `fail` the chunk, or `evolve` the target. */
   readonly schemaChanges: 'fail' | 'evolve';
   readonly concurrency: number;
+  /** Verify each chunk right after its write (docs/verification.md); a mismatch fails the chunk. */
+  readonly verify: boolean;
   readonly retries: { readonly attempts: number; readonly backoffMs: number; readonly maxBackoffMs: number };
   readonly timeoutMs: number;
   readonly shutdownTimeoutMs: number;
@@ -121,6 +123,7 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
     // Chunks share one DuckDB thread pool sized to the cores, so more chunks in flight than
     // cores only adds memory; two keep the pool busy while one chunk commits.
     concurrency: spec.concurrency === 'auto' ? Math.max(2, cores) : spec.concurrency,
+    verify: spec.verify,
     retries: { attempts: spec.retries.attempts, backoffMs: spec.retries.backoff, maxBackoffMs: spec.retries.maxBackoff },
     timeoutMs: spec.timeout,
     shutdownTimeoutMs: spec.shutdownTimeout,

@@ -3,7 +3,7 @@
 import type { Chunk } from '../../core/chunk.js';
 import { PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
-import type { ChunkWrite, ColumnInfo, Target, TargetCapabilities, WriteResult } from '../connector.js';
+import { inPlace, type ChunkWrite, type ColumnInfo, type OpenedChunk, type Target, type TargetCapabilities, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
 import type { DuckConn } from './duckdb-session.js';
 import type { DuckdbTargetConfig } from './duckdb-config.js';
 
@@ -135,6 +135,25 @@ export class DuckdbTarget implements Target {
       w.signal,
     );
     return Number(rows[0]?.Count ?? 0);
+  }
+
+  async readChunk(conn: DuckConn, read: TargetRead): Promise<OpenedChunk> {
+    if (read.range === undefined) throw new PlanError(`reading back chunk ${read.chunk.key} from ${this.describe()} needs the chunk column in the transform's output`);
+    await this.attachForReading(conn);
+    const col = quoteIdent(read.range.column);
+    return inPlace(`(SELECT ${read.columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${this.table} WHERE ${col} >= ${read.range.lo} AND ${col} < ${read.range.hi})`);
+  }
+
+  async readKeys(conn: DuckConn, read: TargetKeyRead): Promise<OpenedChunk> {
+    await this.attachForReading(conn);
+    const match = read.key.map((k) => `t.${quoteIdent(k)} = k.${quoteIdent(k)}`).join(' AND ');
+    return inPlace(`(SELECT ${read.columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ')} FROM ${this.table} AS t WHERE EXISTS (SELECT 1 FROM ${read.keys} AS k WHERE ${match}))`);
+  }
+
+  /** Read-only, unless a run in this process already attached the file for writing. */
+  private async attachForReading(conn: DuckConn): Promise<void> {
+    const attached = await conn.all(`SELECT 1 FROM duckdb_databases() WHERE database_name = ${quoteLiteral(TARGET_ALIAS)}`);
+    if (attached.length === 0) await conn.attach(this.config.database, TARGET_ALIAS, true);
   }
 
   async close(): Promise<void> {}

@@ -334,16 +334,31 @@ export class MysqlSource implements Source {
   async openChunk(read: ChunkRead, _conn: DuckConn, signal: AbortSignal): Promise<OpenedChunk> {
     const column = this.columns.find((c) => c.name === read.column);
     if (column === undefined) throw new PlanError(`chunk.column "${read.column}" is not a column of ${this.describe()}`);
-    mkdirSync(this.fetchDir, { recursive: true });
-    const file = join(this.fetchDir, `${process.pid}-${read.chunk.tag}-${Math.random().toString(36).slice(2)}.csv`);
     const timezone = this.job.chunking.kind === 'time' ? this.job.chunking.timezone : 'UTC';
     const col = quoteMysqlIdent(read.column);
     const sql = read.nulls === true ? `SELECT * FROM ${this.from} WHERE ${col} IS NULL` : `SELECT * FROM ${this.from} WHERE ${col} >= ? AND ${col} < ?`;
     const values = read.nulls === true ? [] : mysqlBounds(read.chunk, column.type, timezone);
+    return this.fetch(sql, values, async () => {}, `${read.chunk.tag}${read.nulls === true ? '-nulls' : ''}`, `reading chunk ${read.chunk.key}`, signal);
+  }
+
+  /**
+   * The table's rows (alias `t`) matching a MySQL condition, after `setup` ran on the same
+   * connection (a temporary table of keys, say); how a MySQL target reads rows back.
+   */
+  async openWhere(where: string, setup: (conn: mysql.PoolConnection) => Promise<void>, tag: string, signal: AbortSignal): Promise<OpenedChunk> {
+    return this.fetch(`SELECT t.* FROM ${this.from} AS t WHERE ${where}`, [], setup, tag, 'reading rows back', signal);
+  }
+
+  private async fetch(
+    sql: string, values: unknown[], setup: (conn: mysql.PoolConnection) => Promise<void>, tag: string, what: string, signal: AbortSignal,
+  ): Promise<OpenedChunk> {
+    mkdirSync(this.fetchDir, { recursive: true });
+    const file = join(this.fetchDir, `${process.pid}-${tag}-${Math.random().toString(36).slice(2)}.csv`);
     const db = this.pool;
     const encoder = new CsvEncoder(this.columns.map((c) => c.encoding));
     try {
       await withConnection(db, signal, async (conn) => {
+        await setup(conn);
         // typeCast false: every value arrives as the server's bytes, which go to the file without decoding.
         // (mysql2 types `connection` as the promise wrapper; it is the callback connection that streams.)
         const core = conn.connection as unknown as CoreConnection;
@@ -354,7 +369,7 @@ export class MysqlSource implements Source {
       });
     } catch (err) {
       rmSync(file, { force: true });
-      throw mysqlError(err, `reading chunk ${read.chunk.key}`, db);
+      throw mysqlError(err, what, db);
     }
     return { relation: this.csvRelation(file, encoder.longestLine), close: async () => rmSync(file, { force: true }) };
   }

@@ -4,9 +4,9 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from
 import { dirname, join, relative, sep } from 'node:path';
 import { ConnectorError, PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
-import { CHUNK_INDEX_COLUMN, type ChunkWrite, type ColumnInfo, type OnePassOutput, type Target, type TargetCapabilities, type WriteResult } from '../connector.js';
+import { CHUNK_INDEX_COLUMN, inPlace, type ChunkWrite, type ColumnInfo, type OnePassOutput, type OpenedChunk, type Target, type TargetCapabilities, type TargetRead, type WriteResult } from '../connector.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
-import { sqlList } from '../duckdb/duckdb-sql.js';
+import { emptyRelation, sqlList } from '../duckdb/duckdb-sql.js';
 import type { ParquetTargetConfig } from './parquet-config.js';
 
 const TMP_DIR = '.backfill-tmp';
@@ -27,6 +27,7 @@ export class ParquetTarget implements Target {
   readonly capabilities: TargetCapabilities = { modes: ['append', 'replace', 'merge'], replaceBy: 'chunk', transactional: false, maxConcurrentWrites: undefined, copyText: false, onePassModes: ['append', 'replace'] };
   /** chunk tag → files of that chunk in the lake (absolute paths). */
   private readonly index = new Map<string, Set<string>>();
+  private indexed = false;
 
   constructor(private readonly config: ParquetTargetConfig) {}
 
@@ -46,11 +47,31 @@ export class ParquetTarget implements Target {
     if (this.config.partitionBy.length === columns.length) throw new PlanError('target.partitionBy lists every output column; no data would be left in the files');
     mkdirSync(this.config.path, { recursive: true });
     this.cleanDeadTemp();
+    this.scan();
+  }
+
+  private scan(): void {
     this.index.clear();
-    for (const file of walk(this.config.path)) {
-      const match = PART.exec(file.slice(file.lastIndexOf(sep) + 1));
-      if (match?.[1] !== undefined) this.entry(match[1]).add(file);
+    if (existsSync(this.config.path)) {
+      for (const file of walk(this.config.path)) {
+        const match = PART.exec(file.slice(file.lastIndexOf(sep) + 1));
+        if (match?.[1] !== undefined) this.entry(match[1]).add(file);
+      }
     }
+    this.indexed = true;
+  }
+
+  /** The chunk's own files: what replace and merge in this lake compare against. */
+  async readChunk(_conn: DuckConn, read: TargetRead): Promise<OpenedChunk> {
+    if (!this.indexed) this.scan();
+    const files = [...this.entry(read.chunk.tag)].sort();
+    if (files.length === 0) return inPlace(emptyRelation(read.columns));
+    const cols = read.columns.map((c) => quoteIdent(c.name)).join(', ');
+    // Partition values come back from folder names; read them as the output's own types.
+    const hive = read.columns.filter((c) => this.config.partitionBy.includes(c.name));
+    const hiveTypes = hive.length === 0 ? '' : `, hive_types = {${hive.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(c.type)}`).join(', ')}}`;
+    const partitioned = this.config.partitionBy.length > 0;
+    return inPlace(`(SELECT ${cols} FROM read_parquet(${sqlList(files)}, hive_partitioning = ${partitioned}, union_by_name = true${hiveTypes}))`);
   }
 
   async attach(): Promise<void> {}

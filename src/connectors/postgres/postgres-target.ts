@@ -9,11 +9,12 @@ import type { Chunk } from '../../core/chunk.js';
 import { BackfillError, LedgerError, PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
 import type { Job } from '../../job/job.js';
-import { CHUNK_INDEX_COLUMN, type ChunkWrite, type ColumnInfo, type OnePassOutput, type Rejects, type Target, type TargetCapabilities, type WriteResult } from '../connector.js';
+import { CHUNK_INDEX_COLUMN, type ChunkWrite, type ColumnInfo, type OnePassOutput, type OpenedChunk, type Rejects, type Target, type TargetCapabilities, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
 import { copyIsolating } from './postgres-rejects.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
 import type { PostgresTargetConfig } from './postgres-config.js';
 import { createPool, pgError, pgTypeOf, type PgPool } from './postgres-pool.js';
+import { readPgKeys, readPgRange, type PgReadBack } from './postgres-readback.js';
 
 const MARKERS = 'backfill.chunk_commits';
 const UNIQUE_VIOLATION = '23505';
@@ -341,6 +342,18 @@ export class PostgresTarget implements Target {
     } catch (err) {
       throw pgError(err, what, this.db);
     }
+  }
+
+  async readChunk(_conn: DuckConn, read: TargetRead, signal: AbortSignal): Promise<OpenedChunk> {
+    return readPgRange(this.readBack, read, signal);
+  }
+
+  async readKeys(conn: DuckConn, read: TargetKeyRead, signal: AbortSignal): Promise<OpenedChunk> {
+    return readPgKeys(this.readBack, conn, read, signal);
+  }
+
+  private get readBack(): PgReadBack {
+    return { db: this.db, table: this.table, dir: join(this.job.stateDir, 'fetch') };
   }
 
   describe(): string {
