@@ -11,6 +11,7 @@ import { runBackfill, type RunResult } from '../engine/run-backfill.js';
 import { attachProgress, type ProgressMode } from './progress.js';
 import { formatBytes, formatCount, formatDuration } from './format.js';
 import { runDemo } from './demo-command.js';
+import { addBackupCommands } from './backup-commands.js';
 
 export const EXIT = { ok: 0, chunksFailed: 1, invalid: 2, error: 3, interrupted: 130 } as const;
 
@@ -76,6 +77,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       else printStatus(status);
       if (status !== undefined && status.counts.failed > 0) exitCode = EXIT.chunksFailed;
     });
+
+  addBackupCommands(program, print, (code) => (exitCode = code));
 
   program
     .command('demo')
@@ -145,7 +148,7 @@ function reportError(err: unknown): number {
     return EXIT.invalid;
   }
   process.stderr.write(`backfill: ${describeError(err)}\n`);
-  if (err instanceof BackfillError && ['JOB_FILE', 'PLAN', 'USAGE', 'JOB_SPEC'].includes(err.code)) return EXIT.invalid;
+  if (err instanceof BackfillError && ['JOB_FILE', 'PLAN', 'USAGE', 'JOB_SPEC', 'ROLLBACK_REFUSED'].includes(err.code)) return EXIT.invalid;
   if (process.env.BACKFILL_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
   return EXIT.error;
 }

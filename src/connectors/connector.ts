@@ -3,6 +3,7 @@
 import type { Chunk } from '../core/chunk.js';
 import type { SourceBounds } from '../core/planner.js';
 import type { WriteMode } from '../job/job.js';
+import type { BackupRecord } from '../ledger/ledger.js';
 import type { DuckConn } from './duckdb/duckdb-session.js';
 
 export interface ColumnInfo {
@@ -131,6 +132,8 @@ export interface ChunkWrite {
   readonly markDone?: ((stats: { rowsRead: number; rowsWritten: number; bytes: number }) => { text: string; values: unknown[] }) | undefined;
   /** The chunk column in the output, with literals of its bounds typed for the output column. */
   readonly range: { readonly column: string; readonly lo: string; readonly hi: string } | undefined;
+  /** Back up what this write will change, in the write itself and before it changes anything (`job.backup`). */
+  readonly backup?: BackupRequest | undefined;
   readonly conn: DuckConn;
   readonly signal: AbortSignal;
 }
@@ -154,7 +157,30 @@ export interface WriteResult {
   readonly rowsRead?: number;
   /** The ledger's mark committed with the data (`markDone` ran). */
   readonly marked?: boolean;
+  /** The backup taken before the write changed data (when `ChunkWrite.backup` asked for one). */
+  readonly backup?: BackupTaken;
 }
+
+/** Where a run's backups go: database targets keep them in a table named after the run, file targets in `dir`. */
+export interface BackupRequest {
+  readonly runId: string;
+  /** A folder for file backups, `<stateDir>/backups/<runId>`. */
+  readonly dir: string;
+}
+
+/** A backup a chunk's write took; the engine records it in the ledger. */
+export interface BackupTaken {
+  readonly location: string;
+  readonly rows: number;
+  readonly bytes: number;
+  /** Order-independent: the sum of 64-bit row hashes modulo 2^64, as computed by the target. */
+  readonly checksum: string;
+  /** JSON the target reads back to restore (mode, range, key, files…). */
+  readonly detail: string;
+}
+
+/** The modulus of backup checksums (2^64) as SQL text. */
+export const CHECKSUM_MODULUS = '18446744073709551616';
 
 export interface Target {
   readonly capabilities: TargetCapabilities;
@@ -172,6 +198,14 @@ export interface Target {
   writeAll?(conn: DuckConn, query: string, signal: AbortSignal): Promise<OnePassOutput>;
   /** Make one chunk's share of `writeAll` visible, replacing (or adding to) its previous output. */
   publishChunk?(write: ChunkWrite, staged: unknown): Promise<WriteResult>;
+  /**
+   * Put a chunk's backup back: remove what the run wrote in the chunk's scope, restore the
+   * backed-up rows, and check that what is now there has the backup's checksum (in one
+   * transaction where the target has them). Throws when the checksums differ.
+   */
+  restoreBackup?(conn: DuckConn, backup: BackupRecord): Promise<{ rows: number; checksum: string }>;
+  /** Remove the stored backups of these records (all of one run). */
+  dropBackups?(conn: DuckConn, backups: readonly BackupRecord[]): Promise<void>;
   /** For transactional targets: the lease (`ChunkWrite.lease`) of the chunk's last committed write, if any. */
   committedLease(conn: DuckConn, chunk: Chunk): Promise<{ lease: string; rows: number } | undefined>;
   describe(): string;

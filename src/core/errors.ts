@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'CHUNK_FAILED'
   | 'CHUNK_TIMEOUT'
   | 'ABORTED'
-  | 'USAGE';
+  | 'USAGE'
+  | 'ROLLBACK_REFUSED';
 
 export class BackfillError extends Error {
   readonly code: ErrorCode;
@@ -91,6 +92,13 @@ export class AbortedError extends BackfillError {
 export class UsageError extends BackfillError {
   constructor(message: string) {
     super('USAGE', message);
+  }
+}
+
+/** A rollback that would be wrong or impossible (no backups, a later run wrote the same chunks, still running). */
+export class RollbackRefusedError extends BackfillError {
+  constructor(message: string) {
+    super('ROLLBACK_REFUSED', message);
   }
 }
 

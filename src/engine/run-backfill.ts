@@ -19,6 +19,7 @@ import type { Job } from '../job/job.js';
 import type { Lease, Ledger } from '../ledger/ledger.js';
 import { openLedger } from '../ledger/open-ledger.js';
 import { boundsNeedScan, describeJob, finishPlan, transformQuery, type DescribedJob, type PreparedPlan } from './prepare.js';
+import { backupRequest, checkBackup, recordBackup } from './backup-run.js';
 import { backoffDelay, isRetryable, sleep } from './retry.js';
 import { chunkIndexedRelation, cleanDeadStages, stageChunks, type StagedChunk } from './stage.js';
 
@@ -103,6 +104,7 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
     if (job.write.mode === 'replace' && target.capabilities.replaceBy === 'range' && described.outputColumnType === undefined) {
       throw new PlanError(`write.mode replace deletes the chunk's range in ${target.describe()}, so the transform's output must keep the chunk column "${job.chunking.column}"`);
     }
+    checkBackup(job, target, described.outputColumnType !== undefined);
     // A source whose bounds would cost a scan is read once: that pass writes the output and
     // its chunks give the bounds. Otherwise plan first, then read.
     let passMs = 0;
@@ -291,10 +293,11 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
         : undefined;
     const write: ChunkWrite = {
       chunk, token: lease.token, lease: leaseId(lease.owner, lease.token), generation: lease.generation, mode: job.write.mode, key: job.write.key,
-      query: '', range, conn, signal: controller.signal, markDone,
+      query: '', range, conn, signal: controller.signal, markDone, backup: backupRequest(job, ctx.runId),
     };
-    const finish = (result: WriteResult): { stats: ChunkStats; marked: boolean } => {
+    const finish = async (result: WriteResult): Promise<{ stats: ChunkStats; marked: boolean }> => {
       if (controller.signal.aborted && result.marked !== true) throw controller.signal.reason;
+      await recordBackup(ledger, job, ctx.runId, chunk, result.backup);
       return {
         stats: { rowsRead: rowsRead ?? result.rowsRead ?? result.rowsWritten, rowsWritten: result.rowsWritten, rowsRejected: 0, bytes: result.bytes },
         marked: result.marked === true,
@@ -304,7 +307,7 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
     if (share !== undefined && target.publishChunk !== undefined) {
       // One-pass writes are taken only for transforms without filters: every row read reaches the target.
       const publish = target.publishChunk.bind(target);
-      return finish(await ctx.writeSlots(() => publish(write, share.staged)));
+      return await finish(await ctx.writeSlots(() => publish(write, share.staged)));
     }
     const stage = staged?.get(chunk.key);
     const read = { chunk, column: job.chunking.column, literals: rangeLiterals(chunk, plan.sourceColumnType, ctx.timezone) };
@@ -314,7 +317,7 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
       const direct: ChunkWrite = ctx.pushdown
         ? { ...write, pushdown: (source.chunkSql as NonNullable<Source['chunkSql']>)(read) }
         : { ...write, copyIn: () => (source.copyOut as NonNullable<Source['copyOut']>)(read, controller.signal) };
-      return finish(await ctx.writeSlots(() => target.write(direct)));
+      return await finish(await ctx.writeSlots(() => target.write(direct)));
     }
     opened =
       stage === undefined
@@ -332,7 +335,7 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
       rowsRead = Number(created[0]?.Count ?? 0);
       query = transformQuery(job, temp);
     }
-    return finish(await ctx.writeSlots(() => target.write({ ...write, query })));
+    return await finish(await ctx.writeSlots(() => target.write({ ...write, query })));
   } catch (err) {
     throw controller.signal.aborted && !(err instanceof BackfillError && err.code === 'SOURCE_DATA') ? (controller.signal.reason ?? err) : err;
   } finally {

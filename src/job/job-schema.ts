@@ -60,6 +60,8 @@ export const jobSchema = z.strictObject({
       key: z.array(z.string().min(1)).min(1).optional(),
     })
     .default({ mode: 'replace' }),
+  /** Back up what a run will change before it changes it: auto = replace and merge runs, always = append too, never. */
+  backup: z.enum(['auto', 'always', 'never']).default('auto'),
   concurrency: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
   retries: z
     .strictObject({

@@ -25,6 +25,8 @@ export interface Job {
   /** SQL over `source` in the source database's own dialect, run there (`transformIn: source`). */
   readonly sourceTransform: string | undefined;
   readonly write: { readonly mode: WriteMode; readonly key: readonly string[] };
+  /** When a run backs up what it changes (`backup:`): auto = replace and merge, always = also append, never. */
+  readonly backup: 'auto' | 'always' | 'never';
   readonly concurrency: number;
   readonly retries: { readonly attempts: number; readonly backoffMs: number; readonly maxBackoffMs: number };
   readonly timeoutMs: number;
@@ -113,6 +115,7 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
     transform: spec.transformIn === 'engine' ? spec.transform?.trim().replace(/;\s*$/, '') : undefined,
     sourceTransform: spec.transformIn === 'source' ? spec.transform?.trim().replace(/;\s*$/, '') : undefined,
     write: { mode: spec.write.mode, key: spec.write.key ?? [] },
+    backup: spec.backup,
     // Chunks share one DuckDB thread pool sized to the cores, so more chunks in flight than
     // cores only adds memory; two keep the pool busy while one chunk commits.
     concurrency: spec.concurrency === 'auto' ? Math.max(2, cores) : spec.concurrency,

@@ -3,7 +3,9 @@
 import type { Chunk } from '../../core/chunk.js';
 import { PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
-import type { ChunkWrite, ColumnInfo, Target, TargetCapabilities, WriteResult } from '../connector.js';
+import type { BackupRecord } from '../../ledger/ledger.js';
+import type { BackupTaken, ChunkWrite, ColumnInfo, Target, TargetCapabilities, WriteResult } from '../connector.js';
+import { backupDuckRows, dropDuckBackups, restoreDuckRows } from './duckdb-backup.js';
 import type { DuckConn } from './duckdb-session.js';
 import type { DuckdbTargetConfig } from './duckdb-config.js';
 
@@ -71,6 +73,8 @@ export class DuckdbTarget implements Target {
   async write(w: ChunkWrite): Promise<WriteResult> {
     await w.conn.run('BEGIN TRANSACTION', w.signal);
     try {
+      // Before anything changes, in the same transaction: the backup matches what the write replaces.
+      const backup: BackupTaken | undefined = w.backup === undefined ? undefined : await backupDuckRows(w, this.table, TARGET_ALIAS, this.job);
       let written = 0;
       if (w.mode === 'replace') {
         if (w.range === undefined) throw new PlanError('replace mode needs the chunk column in the transform output');
@@ -88,7 +92,7 @@ export class DuckdbTarget implements Target {
         w.signal,
       );
       await w.conn.run('COMMIT', w.signal);
-      return { rowsWritten: written, bytes: 0 };
+      return { rowsWritten: written, bytes: 0, ...(backup === undefined ? {} : { backup }) };
     } catch (err) {
       await w.conn.run('ROLLBACK').catch(() => {});
       throw err;
@@ -109,6 +113,16 @@ export class DuckdbTarget implements Target {
       w.signal,
     );
     return Number(rows[0]?.Count ?? 0);
+  }
+
+  async restoreBackup(conn: DuckConn, backup: BackupRecord): Promise<{ rows: number; checksum: string }> {
+    await this.attach(conn);
+    return restoreDuckRows(conn, this.table, TARGET_ALIAS, backup);
+  }
+
+  async dropBackups(conn: DuckConn, backups: readonly BackupRecord[]): Promise<void> {
+    await this.attach(conn);
+    await dropDuckBackups(conn, TARGET_ALIAS, backups);
   }
 
   async close(): Promise<void> {}

@@ -11,6 +11,9 @@ import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js
 import type { Job } from '../../job/job.js';
 import { CHUNK_INDEX_COLUMN, type ChunkWrite, type ColumnInfo, type OnePassOutput, type Target, type TargetCapabilities, type WriteResult } from '../connector.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
+import type { BackupRecord } from '../../ledger/ledger.js';
+import type { BackupTaken } from '../connector.js';
+import { backupPgRows, dropPgBackups, ensurePgBackupTable, restorePgRows } from './postgres-backup.js';
 import type { PostgresTargetConfig } from './postgres-config.js';
 import { createPool, pgError, pgTypeOf, type PgPool } from './postgres-pool.js';
 
@@ -149,15 +152,20 @@ export class PostgresTarget implements Target {
       };
       w.signal.addEventListener('abort', onAbort, { once: true });
       try {
+        const backupTable = w.backup === undefined ? undefined : await ensurePgBackupTable(client, this.table, this.job.name, w.backup.runId);
         await client.query('BEGIN');
         // Append and replace load straight into the table (one pass of index work, like a plain
         // COPY); merge needs the rows beside the table first, in an unlogged temporary table.
         const into = w.mode === 'merge' ? 'backfill_stage' : this.table;
         if (w.mode === 'merge') await client.query(`CREATE TEMP TABLE backfill_stage (LIKE ${this.table} INCLUDING DEFAULTS) ON COMMIT DROP`);
+        // The backup is taken in this transaction before the rows it keeps can change (merge: once the staged keys are known).
+        let backup: BackupTaken | undefined;
+        if (backupTable !== undefined && w.mode !== 'merge') backup = await backupPgRows(client, w, this.table, backupTable, into, names);
         if (w.mode === 'replace') await this.deleteRange(client, w);
         let read = 0;
         if (w.copyIn !== undefined || w.pushdown !== undefined) read = await this.load(client, w, names, '', into);
         else for (const file of files) read += await this.load(client, w, names, file, into);
+        if (backupTable !== undefined && w.mode === 'merge') backup = await backupPgRows(client, w, this.table, backupTable, into, names);
         const written = w.mode === 'merge' ? await this.merge(client, w, names) : read;
         await client.query(
           `INSERT INTO ${MARKERS} (job, chunk_key, lease, rows) VALUES ($1, $2, $3, $4)
@@ -173,7 +181,7 @@ export class PostgresTarget implements Target {
           marked = true;
         }
         await client.query('COMMIT');
-        return { rowsWritten: written, bytes: 0, rowsRead: read, marked };
+        return { rowsWritten: written, bytes: 0, rowsRead: read, marked, ...(backup === undefined ? {} : { backup }) };
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {
           broken = true;
@@ -246,6 +254,28 @@ export class PostgresTarget implements Target {
       return await this.db.pool.connect();
     } catch (err) {
       throw pgError(err, what, this.db);
+    }
+  }
+
+  async restoreBackup(_conn: DuckConn, backup: BackupRecord): Promise<{ rows: number; checksum: string }> {
+    const client = await this.connect(`restoring chunk ${backup.chunkKey}`);
+    try {
+      return await restorePgRows(client, this.table, backup);
+    } catch (err) {
+      throw err instanceof BackfillError ? err : pgError(err, `restoring chunk ${backup.chunkKey}`, this.db);
+    } finally {
+      client.release();
+    }
+  }
+
+  async dropBackups(_conn: DuckConn, backups: readonly BackupRecord[]): Promise<void> {
+    const client = await this.connect('removing backups');
+    try {
+      await dropPgBackups(client, backups);
+    } catch (err) {
+      throw pgError(err, 'removing backups', this.db);
+    } finally {
+      client.release();
     }
   }
 

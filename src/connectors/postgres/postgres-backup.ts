@@ -1,0 +1,125 @@
+// Backups of a PostgreSQL table's chunk rows: copied into a table of the run (schema backfill_backup) inside the chunk's transaction, put back on rollback.
+
+import type pg from 'pg';
+import { ConnectorError } from '../../core/errors.js';
+import { quoteIdent } from '../../core/sql-text.js';
+import type { BackupRecord } from '../../ledger/ledger.js';
+import { CHECKSUM_MODULUS, type BackupTaken, type ChunkWrite } from '../connector.js';
+import { backupTableName, type TableBackupDetail } from '../duckdb/duckdb-backup.js';
+
+export const PG_BACKUP_SCHEMA = 'backfill_backup';
+const CHUNK_COL = 'backfill_chunk';
+const KIND_COL = 'backfill_kind';
+/** PostgreSQL cuts identifiers at 63 bytes. */
+const MAX_NAME = 63;
+
+function qualified(name: string): string {
+  return `${quoteIdent(PG_BACKUP_SCHEMA)}.${quoteIdent(name)}`;
+}
+
+/**
+ * The run's backup table: the target's columns after the chunk key and the row kind, without its
+ * constraints. Created outside the chunk's transaction (chunks racing to create it must not fail each other).
+ */
+export async function ensurePgBackupTable(client: pg.PoolClient, target: string, job: string, runId: string): Promise<string> {
+  const name = backupTableName(job, runId, MAX_NAME);
+  const create = async (sql: string): Promise<void> => {
+    try {
+      await client.query(sql);
+    } catch (err) {
+      // Another chunk created it at the same moment (unique_violation on the catalog, duplicate_table/schema).
+      if (!['23505', '42P07', '42P06'].includes((err as { code?: string }).code ?? '')) throw err;
+    }
+  };
+  await create(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(PG_BACKUP_SCHEMA)}`);
+  await create(`CREATE TABLE IF NOT EXISTS ${qualified(name)} AS SELECT ''::text AS ${CHUNK_COL}, ''::text AS ${KIND_COL}, t.* FROM ${target} AS t WITH NO DATA`);
+  return name;
+}
+
+/**
+ * In the chunk's transaction, before it changes data: replace and append keep the rows of the
+ * chunk's range; merge keeps the rows whose key is among the staged rows, and the staged keys.
+ */
+export async function backupPgRows(client: pg.PoolClient, w: ChunkWrite, target: string, name: string, stage: string, names: readonly string[]): Promise<BackupTaken> {
+  const table = qualified(name);
+  let detail: TableBackupDetail;
+  if (w.mode === 'merge') {
+    const cols = names.join(', ');
+    await client.query(`INSERT INTO ${table} (${CHUNK_COL}, ${KIND_COL}, ${cols}) SELECT $1, 'new', ${cols} FROM ${stage}`, [w.chunk.key]);
+    const match = w.key.map((k) => `s.${quoteIdent(k)} = t.${quoteIdent(k)}`).join(' AND ');
+    await client.query(`INSERT INTO ${table} SELECT $1, 'old', t.* FROM ${target} AS t WHERE EXISTS (SELECT 1 FROM ${stage} AS s WHERE ${match})`, [w.chunk.key]);
+    detail = { mode: w.mode, key: w.key };
+  } else {
+    if (w.range === undefined) throw new ConnectorError(`backing up chunk ${w.chunk.key} needs the chunk column in the transform output`);
+    await client.query(`INSERT INTO ${table} SELECT $1, 'old', t.* FROM ${target} AS t WHERE ${rangeOf(w.range)}`, [w.chunk.key]);
+    detail = { mode: w.mode, range: w.range, key: w.key };
+  }
+  const columns = await backupColumns(client, name);
+  const sum = await checksum(client, `${table} AS t`, columns, `t.${CHUNK_COL} = $1 AND t.${KIND_COL} = 'old'`, [w.chunk.key]);
+  return { location: `${PG_BACKUP_SCHEMA}.${name}`, ...sum, detail: JSON.stringify(detail) };
+}
+
+/** One transaction: remove what the run wrote in the chunk's scope, put the old rows back, check the checksum. */
+export async function restorePgRows(client: pg.PoolClient, target: string, backup: BackupRecord): Promise<{ rows: number; checksum: string }> {
+  const detail = JSON.parse(backup.detail) as TableBackupDetail;
+  const name = backup.location.slice(PG_BACKUP_SCHEMA.length + 1);
+  const table = qualified(name);
+  const columns = await backupColumns(client, name);
+  if (columns.length === 0) throw new ConnectorError(`the backup table ${backup.location} of chunk ${backup.chunkKey} is missing; it cannot be restored`);
+  const scope =
+    detail.mode === 'merge'
+      ? `EXISTS (SELECT 1 FROM ${table} AS b WHERE b.${CHUNK_COL} = $1 AND b.${KIND_COL} = 'new' AND ${detail.key.map((k) => `b.${quoteIdent(k)} = t.${quoteIdent(k)}`).join(' AND ')})`
+      : `${rangeOf(detail.range as NonNullable<TableBackupDetail['range']>)} AND $1::text IS NOT NULL`;
+  const cols = columns.map(quoteIdent).join(', ');
+  await client.query('BEGIN');
+  try {
+    await client.query(`DELETE FROM ${target} AS t WHERE ${scope}`, [backup.chunkKey]);
+    await client.query(`INSERT INTO ${target} (${cols}) SELECT ${cols} FROM ${table} WHERE ${CHUNK_COL} = $1 AND ${KIND_COL} = 'old'`, [backup.chunkKey]);
+    const now = await checksum(client, `${target} AS t`, columns, scope, [backup.chunkKey]);
+    if (now.checksum !== backup.checksum || now.rows !== backup.rows) {
+      throw new ConnectorError(
+        `chunk ${backup.chunkKey} restored to ${now.rows} rows with checksum ${now.checksum}, but the backup holds ${backup.rows} rows with checksum ${backup.checksum}; nothing was changed`,
+      );
+    }
+    await client.query('COMMIT');
+    return { rows: now.rows, checksum: now.checksum };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
+export async function dropPgBackups(client: pg.PoolClient, backups: readonly BackupRecord[]): Promise<void> {
+  for (const location of new Set(backups.map((b) => b.location))) {
+    await client.query(`DROP TABLE IF EXISTS ${qualified(location.slice(PG_BACKUP_SCHEMA.length + 1))}`);
+  }
+}
+
+async function backupColumns(client: pg.PoolClient, name: string): Promise<string[]> {
+  const res = await client.query<{ name: string }>(
+    `SELECT attname AS name FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+    [qualified(name)],
+  );
+  return res.rows.map((r) => r.name).filter((c) => c !== CHUNK_COL && c !== KIND_COL);
+}
+
+/** Rows, the sum of 64-bit hashes of each row's text modulo 2^64 (order-independent), and the rows' size. */
+async function checksum(
+  client: pg.PoolClient, from: string, columns: readonly string[], where: string, values: unknown[],
+): Promise<{ rows: number; checksum: string; bytes: number }> {
+  const row = `ROW(${columns.map((c) => `t.${quoteIdent(c)}`).join(', ')})`;
+  const res = await client.query<{ n: string; s: string; b: string }>(
+    `SELECT count(*)::text AS n,
+       (((coalesce(sum(('x' || substr(md5(${row}::text), 1, 16))::bit(64)::bigint::numeric), 0) % ${CHECKSUM_MODULUS}) + ${CHECKSUM_MODULUS}) % ${CHECKSUM_MODULUS})::text AS s,
+       coalesce(sum(pg_column_size(${row})), 0)::text AS b
+     FROM ${from} WHERE ${where}`,
+    values,
+  );
+  const r = res.rows[0];
+  return { rows: Number(r?.n ?? 0), checksum: r?.s ?? '0', bytes: Number(r?.b ?? 0) };
+}
+
+function rangeOf(range: NonNullable<TableBackupDetail['range']>): string {
+  const col = `t.${quoteIdent(range.column)}`;
+  return `${col} >= ${range.lo} AND ${col} < ${range.hi}`;
+}
