@@ -25,12 +25,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await pgQuery(`DROP SCHEMA IF EXISTS ${PG_SCHEMA} CASCADE`);
-  // Backup tables of PostgreSQL targets live in schema backfill_backup, named after job and run.
-  const tables = await pgQuery<{ name: string }>(
-    `SELECT tablename AS name FROM pg_tables WHERE schemaname = 'backfill_backup' AND tablename LIKE $1`,
-    [`br_${SUFFIX.replace(/[^a-z0-9_]/g, '_')}%`],
-  );
-  for (const t of tables) await pgQuery(`DROP TABLE IF EXISTS backfill_backup."${t.name}"`);
   await myQuery(`DROP DATABASE IF EXISTS \`${MYSQL_DB}\``);
 });
 

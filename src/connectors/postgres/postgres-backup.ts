@@ -1,47 +1,47 @@
-// Backups of a PostgreSQL table's chunk rows: copied into a table of the run (schema backfill_backup) inside the chunk's transaction, put back on rollback.
+// Backups of a PostgreSQL table's chunk rows: copied into a table of the run beside the target inside the chunk's transaction, put back on rollback.
 
 import type pg from 'pg';
 import { ConnectorError } from '../../core/errors.js';
-import { quoteIdent } from '../../core/sql-text.js';
+import { quoteIdent, quoteQualified } from '../../core/sql-text.js';
 import type { BackupRecord } from '../../ledger/ledger.js';
 import { CHECKSUM_MODULUS, type BackupTaken, type ChunkWrite } from '../connector.js';
 import { backupTableName, type TableBackupDetail } from '../duckdb/duckdb-backup.js';
 
-export const PG_BACKUP_SCHEMA = 'backfill_backup';
+/** Backup tables sit in the target table's schema, named `backfill_backup_<job>_<run id>`. */
+const PREFIX = 'backfill_backup_';
 const CHUNK_COL = 'backfill_chunk';
 const KIND_COL = 'backfill_kind';
 /** PostgreSQL cuts identifiers at 63 bytes. */
 const MAX_NAME = 63;
 
-function qualified(name: string): string {
-  return `${quoteIdent(PG_BACKUP_SCHEMA)}.${quoteIdent(name)}`;
+/** A backup's location (`schema.name` or `name`) as SQL. */
+function qualified(location: string): string {
+  return quoteQualified(location);
 }
 
 /**
  * The run's backup table: the target's columns after the chunk key and the row kind, without its
  * constraints. Created outside the chunk's transaction (chunks racing to create it must not fail each other).
  */
-export async function ensurePgBackupTable(client: pg.PoolClient, target: string, job: string, runId: string): Promise<string> {
-  const name = backupTableName(job, runId, MAX_NAME);
-  const create = async (sql: string): Promise<void> => {
-    try {
-      await client.query(sql);
-    } catch (err) {
-      // Another chunk created it at the same moment (unique_violation on the catalog, duplicate_table/schema).
-      if (!['23505', '42P07', '42P06'].includes((err as { code?: string }).code ?? '')) throw err;
-    }
-  };
-  await create(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(PG_BACKUP_SCHEMA)}`);
-  await create(`CREATE TABLE IF NOT EXISTS ${qualified(name)} AS SELECT ''::text AS ${CHUNK_COL}, ''::text AS ${KIND_COL}, t.* FROM ${target} AS t WITH NO DATA`);
-  return name;
+export async function ensurePgBackupTable(client: pg.PoolClient, target: string, targetName: string, job: string, runId: string): Promise<string> {
+  const name = PREFIX + backupTableName(job, runId, MAX_NAME - PREFIX.length);
+  const parts = targetName.split('.');
+  const location = parts.length > 1 ? `${parts.slice(0, -1).join('.')}.${name}` : name;
+  try {
+    await client.query(`CREATE TABLE IF NOT EXISTS ${qualified(location)} AS SELECT ''::text AS ${CHUNK_COL}, ''::text AS ${KIND_COL}, t.* FROM ${target} AS t WITH NO DATA`);
+  } catch (err) {
+    // Another chunk created it at the same moment (unique_violation on the catalog, duplicate_table).
+    if (!['23505', '42P07'].includes((err as { code?: string }).code ?? '')) throw err;
+  }
+  return location;
 }
 
 /**
  * In the chunk's transaction, before it changes data: replace and append keep the rows of the
  * chunk's range; merge keeps the rows whose key is among the staged rows, and the staged keys.
  */
-export async function backupPgRows(client: pg.PoolClient, w: ChunkWrite, target: string, name: string, stage: string, names: readonly string[]): Promise<BackupTaken> {
-  const table = qualified(name);
+export async function backupPgRows(client: pg.PoolClient, w: ChunkWrite, target: string, location: string, stage: string, names: readonly string[]): Promise<BackupTaken> {
+  const table = qualified(location);
   let detail: TableBackupDetail;
   if (w.mode === 'merge') {
     const cols = names.join(', ');
@@ -54,17 +54,16 @@ export async function backupPgRows(client: pg.PoolClient, w: ChunkWrite, target:
     await client.query(`INSERT INTO ${table} SELECT $1, 'old', t.* FROM ${target} AS t WHERE ${rangeOf(w.range)}`, [w.chunk.key]);
     detail = { mode: w.mode, range: w.range, key: w.key };
   }
-  const columns = await backupColumns(client, name);
+  const columns = await backupColumns(client, location);
   const sum = await checksum(client, `${table} AS t`, columns, `t.${CHUNK_COL} = $1 AND t.${KIND_COL} = 'old'`, [w.chunk.key]);
-  return { location: `${PG_BACKUP_SCHEMA}.${name}`, ...sum, detail: JSON.stringify(detail) };
+  return { location, ...sum, detail: JSON.stringify(detail) };
 }
 
 /** One transaction: remove what the run wrote in the chunk's scope, put the old rows back, check the checksum. */
 export async function restorePgRows(client: pg.PoolClient, target: string, backup: BackupRecord): Promise<{ rows: number; checksum: string }> {
   const detail = JSON.parse(backup.detail) as TableBackupDetail;
-  const name = backup.location.slice(PG_BACKUP_SCHEMA.length + 1);
-  const table = qualified(name);
-  const columns = await backupColumns(client, name);
+  const table = qualified(backup.location);
+  const columns = await backupColumns(client, backup.location);
   if (columns.length === 0) throw new ConnectorError(`the backup table ${backup.location} of chunk ${backup.chunkKey} is missing; it cannot be restored`);
   const scope =
     detail.mode === 'merge'
@@ -91,14 +90,14 @@ export async function restorePgRows(client: pg.PoolClient, target: string, backu
 
 export async function dropPgBackups(client: pg.PoolClient, backups: readonly BackupRecord[]): Promise<void> {
   for (const location of new Set(backups.map((b) => b.location))) {
-    await client.query(`DROP TABLE IF EXISTS ${qualified(location.slice(PG_BACKUP_SCHEMA.length + 1))}`);
+    await client.query(`DROP TABLE IF EXISTS ${qualified(location)}`);
   }
 }
 
-async function backupColumns(client: pg.PoolClient, name: string): Promise<string[]> {
+async function backupColumns(client: pg.PoolClient, location: string): Promise<string[]> {
   const res = await client.query<{ name: string }>(
     `SELECT attname AS name FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
-    [qualified(name)],
+    [qualified(location)],
   );
   return res.rows.map((r) => r.name).filter((c) => c !== CHUNK_COL && c !== KIND_COL);
 }

@@ -152,7 +152,7 @@ export class PostgresTarget implements Target {
       };
       w.signal.addEventListener('abort', onAbort, { once: true });
       try {
-        const backupTable = w.backup === undefined ? undefined : await ensurePgBackupTable(client, this.table, this.job.name, w.backup.runId);
+        const backupTable = w.backup === undefined ? undefined : await ensurePgBackupTable(client, this.table, this.config.table, this.job.name, w.backup.runId);
         await client.query('BEGIN');
         // Append and replace load straight into the table (one pass of index work, like a plain
         // COPY); merge needs the rows beside the table first, in an unlogged temporary table.
