@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineJob, rollbackRun, runBackfill, SqliteLedger, type Job, type WriteMode } from '../../src/index.js';
+import { defineJob, EventBus, rollbackRun, runBackfill, SqliteLedger, type Job, type WriteMode } from '../../src/index.js';
 import { runCli, tempDir, writeJob } from '../helpers/cli.js';
 import { lakeGlob, query } from '../helpers/lake.js';
 import { ensureMariadb, ensurePostgres, POSTGRES_URL } from '../helpers/services.js';
@@ -83,6 +83,16 @@ function jobFor(dir: string, name: string, target: TargetKind, mode: WriteMode, 
     },
     { baseDir: dir },
   );
+}
+
+/** The job's input as `defineJob` takes it, to vary one field. */
+function jobInput(job: Job): Record<string, unknown> {
+  return {
+    name: job.name, source: { type: 'parquet', path: 'source.parquet' },
+    target: job.target, chunk: { column: 'ts', every: '1 day', from: '2024-01-01', to: '2024-01-04' },
+    transform: job.transform, write: job.write.mode === 'merge' ? { mode: 'merge', key: [...job.write.key] } : { mode: job.write.mode },
+    backup: job.backup, concurrency: 2, retries: { attempts: 1 },
+  };
 }
 
 /** The target's full contents, every column, in a stable order and a comparable text form. */
@@ -164,6 +174,61 @@ for (const target of TARGETS) {
     });
   });
 }
+
+describe('other routes back up too', () => {
+  for (const target of ['parquet', 'postgres'] as const) {
+    it(`one pass over a CSV source into ${target} (replace): rollback restores the state before`, async () => {
+      const dir = tempDir(`br-onepass-${target}`);
+      const base = jobFor(dir, `br_${SUFFIX}_onepass_${target}`, target, 'replace');
+      const job = defineJob({ ...jobInput(base), source: { type: 'csv', path: 'source.csv' } }, { baseDir: dir });
+      const writeCsv = (version: string) => query(`COPY (${version}) TO '${join(dir, 'source.csv')}' (FORMAT csv, HEADER true)`);
+      await writeCsv(V1);
+      const events = new EventBus();
+      const passes: string[] = [];
+      events.on('stage:done', (e) => passes.push(e.pass));
+      await runBackfill(job, { events });
+      const v1 = await contents(job);
+      expect(v1).toHaveLength(15);
+      await writeCsv(V2);
+      const second = await runBackfill(job, { restate: true, events });
+      expect(passes).toEqual(['one-pass', 'one-pass']);
+      expect(await contents(job)).toHaveLength(14);
+      await rollbackRun(job, { runId: second.runId });
+      expect(await contents(job)).toEqual(v1);
+    });
+  }
+
+  it('PostgreSQL to PostgreSQL in one database (INSERT … SELECT route), merge: rollback restores the state before', async () => {
+    const dir = tempDir('br-indb');
+    const source = `${PG_SCHEMA}.indb_source`;
+    const table = `${PG_SCHEMA}.indb_target`;
+    await pgQuery(`CREATE TABLE ${source} AS SELECT i AS id, timestamp '2024-01-01' + ((i - 1) / 5) * interval '1 day' + ((i - 1) % 5) * interval '1 hour' AS ts,
+      i AS v, 'a' || i AS label FROM generate_series(1, 15) i`);
+    const job = defineJob(
+      {
+        name: `br_${SUFFIX}_indb`,
+        source: { type: 'postgres', connection: POSTGRES_URL, table: source },
+        target: { type: 'postgres', connection: POSTGRES_URL, table, create: true },
+        chunk: { column: 'ts', every: '1 day', from: '2024-01-01', to: '2024-01-04' },
+        write: { mode: 'merge', key: ['id'] },
+        concurrency: 2,
+      },
+      { baseDir: dir },
+    );
+    const all = async (): Promise<string[]> => (await pgQuery(`SELECT * FROM ${table} ORDER BY id`)).map((r) => JSON.stringify(r));
+    await runBackfill(job);
+    const v1 = await all();
+    expect(v1).toHaveLength(15);
+    await pgQuery(`UPDATE ${source} SET v = v * 10 WHERE id <= 3`);
+    await pgQuery(`INSERT INTO ${source} VALUES (16, timestamp '2024-01-02 06:00', 16, 'new16')`);
+    const second = await runBackfill(job, { restate: true });
+    expect(second.rowsWritten).toBe(4);
+    expect(await all()).toHaveLength(16);
+    const result = await rollbackRun(job, { runId: second.runId });
+    expect(result.rowsRestored).toBe(15);
+    expect(await all()).toEqual(v1);
+  });
+});
 
 describe('refusals', () => {
   it('backup: never — rollback refuses with a clear message and changes nothing', async () => {
