@@ -32,8 +32,9 @@ function quoted(location: string): string {
 export async function ensureMysqlBackupTable(conn: PoolConnection, target: string, schema: string | undefined, job: string, runId: string): Promise<string> {
   const name = PREFIX + backupTableName(job, runId, MAX_NAME - PREFIX.length);
   const location = schema === undefined ? name : `${schema}.${name}`;
+  // Indexed by chunk: each chunk's checksum and restore reads only its own rows.
   await conn.query(
-    `CREATE TABLE IF NOT EXISTS ${quoted(location)} ENGINE=InnoDB AS
+    `CREATE TABLE IF NOT EXISTS ${quoted(location)} (KEY backfill_chunk_kind (${CHUNK_COL}, ${KIND_COL})) ENGINE=InnoDB AS
      SELECT CAST('' AS CHAR(255)) AS ${CHUNK_COL}, CAST('' AS CHAR(8)) AS ${KIND_COL}, t.* FROM ${target} AS t LIMIT 0`,
   );
   return location;
@@ -51,18 +52,20 @@ export async function backupMysqlRows(
   if (w.mode === 'merge') {
     const cols = columns.map(quoteMysqlIdent).join(', ');
     await conn.query(`INSERT INTO ${table} (${CHUNK_COL}, ${KIND_COL}, ${cols}) SELECT ?, 'new', ${cols} FROM ${stage}`, [w.chunk.key]);
+    // Driven from the staged keys through the target's unique key (the staging table has no index to probe).
+    const keys = w.key.map(quoteMysqlIdent).join(', ');
     const match = w.key.map((k) => `s.${quoteMysqlIdent(k)} = t.${quoteMysqlIdent(k)}`).join(' AND ');
-    await conn.query(`INSERT INTO ${table} SELECT ?, 'old', t.* FROM ${target} AS t WHERE EXISTS (SELECT 1 FROM ${stage} AS s WHERE ${match})`, [w.chunk.key]);
+    await conn.query(`INSERT INTO ${table} SELECT ?, 'old', t.* FROM (SELECT DISTINCT ${keys} FROM ${stage}) AS s JOIN ${target} AS t ON ${match}`, [w.chunk.key]);
     detail = { mode: w.mode, key: w.key };
   } else {
     if (w.range === undefined || bounds === undefined) throw new ConnectorError(`backing up chunk ${w.chunk.key} needs the chunk column in the transform output`);
     const range = { column: w.range.column, lo: String(bounds[0]), hi: String(bounds[1]), integer: typeof bounds[0] === 'bigint' };
     const scope = rangeOf(range);
-    await conn.query(`INSERT INTO ${table} SELECT ?, 'old', t.* FROM ${target} AS t WHERE ${scope.sql}`, [w.chunk.key, ...scope.values]);
+    await conn.query(`INSERT INTO ${table} SELECT ?, 'old', t.* FROM ${target} AS t WHERE ${scope.where}`, [w.chunk.key, ...scope.values]);
     detail = { mode: w.mode, range, key: w.key };
   }
   const cols = await backupColumns(conn, location);
-  const sum = await checksum(conn, `${table} AS t`, cols, `t.${CHUNK_COL} = ? AND t.${KIND_COL} = 'old'`, [w.chunk.key]);
+  const sum = await checksum(conn, { from: `${table} AS t`, where: `t.${CHUNK_COL} = ? AND t.${KIND_COL} = 'old'`, values: [w.chunk.key] }, cols);
   return { location, ...sum, detail: JSON.stringify(detail) };
 }
 
@@ -72,19 +75,22 @@ export async function restoreMysqlRows(conn: PoolConnection, target: string, bac
   const table = quoted(backup.location);
   const columns = await backupColumns(conn, backup.location);
   if (columns.length === 0) throw new ConnectorError(`the backup table ${backup.location} of chunk ${backup.chunkKey} is missing; it cannot be restored`);
-  const scope =
+  // Merge: the target rows whose key the run wrote, found by joining the run's keys to the target's unique key.
+  const scope: Scope =
     detail.mode === 'merge'
       ? {
-          sql: `EXISTS (SELECT 1 FROM ${table} AS b WHERE b.${CHUNK_COL} = ? AND b.${KIND_COL} = 'new' AND ${detail.key.map((k) => `b.${quoteMysqlIdent(k)} = t.${quoteMysqlIdent(k)}`).join(' AND ')})`,
-          values: [backup.chunkKey] as unknown[],
+          from: `${target} AS t JOIN (SELECT DISTINCT ${detail.key.map(quoteMysqlIdent).join(', ')} FROM ${table} WHERE ${CHUNK_COL} = ? AND ${KIND_COL} = 'new') AS b
+            ON ${detail.key.map((k) => `b.${quoteMysqlIdent(k)} = t.${quoteMysqlIdent(k)}`).join(' AND ')}`,
+          where: 'TRUE',
+          values: [backup.chunkKey],
         }
-      : rangeOf(detail.range as NonNullable<MysqlBackupDetail['range']>);
+      : { from: `${target} AS t`, ...rangeOf(detail.range as NonNullable<MysqlBackupDetail['range']>) };
   const cols = columns.map(quoteMysqlIdent).join(', ');
   await conn.query('START TRANSACTION');
   try {
-    await conn.query(`DELETE t FROM ${target} AS t WHERE ${scope.sql}`, scope.values);
+    await conn.query(`DELETE t FROM ${scope.from} WHERE ${scope.where}`, [...scope.values]);
     await conn.query(`INSERT INTO ${target} (${cols}) SELECT ${cols} FROM ${table} WHERE ${CHUNK_COL} = ? AND ${KIND_COL} = 'old'`, [backup.chunkKey]);
-    const now = await checksum(conn, `${target} AS t`, columns, scope.sql, scope.values);
+    const now = await checksum(conn, scope, columns);
     if (now.checksum !== backup.checksum || now.rows !== backup.rows) {
       throw new ConnectorError(
         `chunk ${backup.chunkKey} restored to ${now.rows} rows with checksum ${now.checksum}, but the backup holds ${backup.rows} rows with checksum ${backup.checksum}; nothing was changed`,
@@ -114,27 +120,32 @@ async function backupColumns(conn: PoolConnection, location: string): Promise<st
 }
 
 /** Rows, the sum of 64-bit hashes (first half of the MD5 of each row's quoted values) modulo 2^64, and the rows' text size. */
-async function checksum(
-  conn: PoolConnection, from: string, columns: readonly string[], where: string, values: readonly unknown[],
-): Promise<{ rows: number; checksum: string; bytes: number }> {
+interface Scope {
+  /** FROM clause naming the rows' table `t`. */
+  readonly from: string;
+  readonly where: string;
+  readonly values: readonly unknown[];
+}
+
+async function checksum(conn: PoolConnection, scope: Scope, columns: readonly string[]): Promise<{ rows: number; checksum: string; bytes: number }> {
   const text = `CONCAT_WS(',', ${columns.map((c) => `QUOTE(t.${quoteMysqlIdent(c)})`).join(', ')})`;
   const [rows] = await conn.query(
     `SELECT CAST(COUNT(*) AS CHAR) AS n,
        CAST(MOD(COALESCE(SUM(CAST(CONV(SUBSTRING(MD5(${text}), 1, 16), 16, 10) AS DECIMAL(20,0))), 0), ${CHECKSUM_MODULUS}) AS CHAR) AS s,
        CAST(COALESCE(SUM(LENGTH(${text})), 0) AS CHAR) AS b
-     FROM ${from} WHERE ${where}`,
-    [...values],
+     FROM ${scope.from} WHERE ${scope.where}`,
+    [...scope.values],
   );
   const r = (rows as { n: string; s: string; b: string }[])[0];
   return { rows: Number(r?.n ?? 0), checksum: r?.s ?? '0', bytes: Number(r?.b ?? 0) };
 }
 
-function rangeOf(range: NonNullable<MysqlBackupDetail['range']>): { sql: string; values: unknown[] } {
+function rangeOf(range: NonNullable<MysqlBackupDetail['range']>): { where: string; values: unknown[] } {
   const col = `t.${quoteMysqlIdent(range.column)}`;
   if (range.integer) {
     // Bound as digits: a string parameter would compare as a double and lose precision past 2^53.
     if (!/^-?\d+$/.test(range.lo) || !/^-?\d+$/.test(range.hi)) throw new ConnectorError(`backup range ${range.lo} … ${range.hi} is not a key range`);
-    return { sql: `${col} >= ${range.lo} AND ${col} < ${range.hi}`, values: [] };
+    return { where: `${col} >= ${range.lo} AND ${col} < ${range.hi}`, values: [] };
   }
-  return { sql: `${col} >= ? AND ${col} < ?`, values: [range.lo, range.hi] };
+  return { where: `${col} >= ? AND ${col} < ?`, values: [range.lo, range.hi] };
 }

@@ -27,8 +27,12 @@ export async function ensurePgBackupTable(client: pg.PoolClient, target: string,
   const name = PREFIX + backupTableName(job, runId, MAX_NAME - PREFIX.length);
   const parts = targetName.split('.');
   const location = parts.length > 1 ? `${parts.slice(0, -1).join('.')}.${name}` : name;
+  const exists = await client.query<{ oid: string | null }>(`SELECT to_regclass($1)::oid::text AS oid`, [qualified(location)]);
+  if (exists.rows[0]?.oid != null) return location;
   try {
     await client.query(`CREATE TABLE IF NOT EXISTS ${qualified(location)} AS SELECT ''::text AS ${CHUNK_COL}, ''::text AS ${KIND_COL}, t.* FROM ${target} AS t WITH NO DATA`);
+    // Each chunk's checksum and restore read only that chunk's rows.
+    await client.query(`CREATE INDEX ON ${qualified(location)} (${CHUNK_COL}, ${KIND_COL})`);
   } catch (err) {
     // Another chunk created it at the same moment (unique_violation on the catalog, duplicate_table).
     if (!['23505', '42P07'].includes((err as { code?: string }).code ?? '')) throw err;
@@ -46,8 +50,10 @@ export async function backupPgRows(client: pg.PoolClient, w: ChunkWrite, target:
   if (w.mode === 'merge') {
     const cols = names.join(', ');
     await client.query(`INSERT INTO ${table} (${CHUNK_COL}, ${KIND_COL}, ${cols}) SELECT $1, 'new', ${cols} FROM ${stage}`, [w.chunk.key]);
+    // Driven from the staged keys, so the target's key index finds the old rows.
+    const keys = w.key.map(quoteIdent).join(', ');
     const match = w.key.map((k) => `s.${quoteIdent(k)} = t.${quoteIdent(k)}`).join(' AND ');
-    await client.query(`INSERT INTO ${table} SELECT $1, 'old', t.* FROM ${target} AS t WHERE EXISTS (SELECT 1 FROM ${stage} AS s WHERE ${match})`, [w.chunk.key]);
+    await client.query(`INSERT INTO ${table} SELECT $1, 'old', t.* FROM (SELECT DISTINCT ${keys} FROM ${stage}) AS s JOIN ${target} AS t ON ${match}`, [w.chunk.key]);
     detail = { mode: w.mode, key: w.key };
   } else {
     if (w.range === undefined) throw new ConnectorError(`backing up chunk ${w.chunk.key} needs the chunk column in the transform output`);
