@@ -88,7 +88,12 @@ async function checkRollback(job: Job, ledger: Ledger, options: RollbackOptions)
   }
   const pending = backups.filter((b) => b.restoredAt === null);
   const records = new Map((await ledger.listChunks(job.name)).map((c) => [c.key, c]));
-  const running = pending.filter((b) => records.get(b.chunkKey)?.status === 'running');
+  const now = Date.now();
+  const running = pending.filter((b) => {
+    const r = records.get(b.chunkKey);
+    // A chunk left running by a process that is gone is not being written; the next run resets it.
+    return r?.status === 'running' && r.leaseOwner !== null && ownerAlive(r.leaseOwner) && (r.leaseExpiresAt ?? 0) > now;
+  });
   if (running.length > 0) throw new RollbackRefusedError(`chunk ${(running[0] as BackupRecord).chunkKey} is being written by a run right now; roll back when it has finished`);
   // The ledger names the last run that claimed each chunk: another id means a later run wrote it after this one.
   const later = pending.filter((b) => {
