@@ -39,7 +39,7 @@ export async function rollbackRun(job: Job, options: RollbackOptions): Promise<R
   const ledger = options.ledger ?? (await openLedger(job));
   try {
     const backups = await checkRollback(job, ledger, options);
-    const pending = backups.filter((b) => b.restoredAt === null);
+    const pending = backups.filter((b) => b.restoredAt === null).sort((a, b) => (a.chunkKey < b.chunkKey ? -1 : a.chunkKey > b.chunkKey ? 1 : 0));
     if (pending.length === 0) {
       const at = Math.min(...backups.map((b) => b.restoredAt ?? Date.now()));
       return { job: job.name, runId: options.runId, status: 'already', chunks: [], rowsRestored: 0, rolledBackAt: at, ms: Date.now() - started };

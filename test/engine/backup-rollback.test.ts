@@ -244,6 +244,26 @@ describe('refusals', () => {
     expect(await contents(job)).toEqual(v2);
   });
 
+  it('a backup that no longer matches its checksum is not restored: the chunk stays as it was', async () => {
+    const dir = tempDir('br-tamper');
+    const job = jobFor(dir, `br_${SUFFIX}_tamper`, 'postgres', 'replace');
+    await writeSource(dir, V1);
+    await runBackfill(job);
+    await writeSource(dir, V2);
+    const second = await runBackfill(job, { restate: true });
+    const v2 = await contents(job);
+    const ledger = SqliteLedger.open(job.ledgerPath);
+    const backups = await ledger.listBackups(job.name, second.runId);
+    await ledger.close();
+    expect(backups).toHaveLength(3);
+    // Someone changed a backed-up row of the first day (the first chunk restored) after the backup was taken.
+    const day1 = backups.find((b) => b.chunkKey.startsWith('2024-01-01'))!;
+    const [changed] = await pgQuery<{ n: string }>(`WITH u AS (UPDATE ${day1.location} SET v = -1 WHERE backfill_chunk = $1 AND id = 1 RETURNING 1) SELECT count(*) AS n FROM u`, [day1.chunkKey]);
+    expect(changed?.n).toBe('1');
+    await expect(rollbackRun(job, { runId: second.runId })).rejects.toThrow(/but the backup holds 5 rows with checksum .*; nothing was changed/);
+    expect(await contents(job)).toEqual(v2);
+  });
+
   it('refuses to roll back a run whose chunks a later run has written, unless --force; the later run first, then the earlier', async () => {
     const dir = tempDir('br-later');
     const job = jobFor(dir, `br_${SUFFIX}_later`, 'postgres', 'replace');
