@@ -80,7 +80,11 @@ export async function restorePgRows(client: pg.PoolClient, target: string, backu
   const cols = columns.map(quoteIdent).join(', ');
   // The run wrote the table without an index; restoring chunk by chunk needs one.
   const indexed = await client.query(`SELECT 1 FROM pg_index WHERE indrelid = to_regclass($1)`, [table]);
-  if (indexed.rowCount === 0) await client.query(`CREATE INDEX ON ${table} (${CHUNK_COL}, ${KIND_COL})`);
+  if (indexed.rowCount === 0) {
+    await client.query(`CREATE INDEX ON ${table} (${CHUNK_COL}, ${KIND_COL})`);
+    // Statistics, so the planner probes the target's key index with the run's keys instead of scanning the target.
+    await client.query(`ANALYZE ${table}`);
+  }
   await client.query('BEGIN');
   try {
     await client.query(`DELETE FROM ${target} AS t WHERE ${scope}`, [backup.chunkKey]);
