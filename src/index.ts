@@ -8,10 +8,12 @@ export { planBackfill, type BackfillPlan, type PlannedChunk } from './engine/pla
 export { readStatus, type JobStatus } from './engine/read-status.js';
 export { verifyBackfill, type VerifyOptions, type VerifyReport, type ChunkVerdict, type Fingerprint } from './engine/verify-backfill.js';
 export { diffBackfill, type DiffOptions, type DiffReport, type ChunkDiff, type DiffTotals } from './engine/diff-chunks.js';
+export { rollbackRun, type RollbackOptions, type RollbackResult } from './engine/rollback-run.js';
+export { listBackups, pruneBackups, type RunBackups, type PruneOptions } from './engine/list-backups.js';
 export { EventBus, type BackfillEvents, type BackfillEventName, type RunResultSummary } from './core/events.js';
 export { planChunks, selectChunks, type Chunking, type SourceBounds } from './core/planner.js';
 export type { Chunk, ChunkStats } from './core/chunk.js';
 export * from './core/errors.js';
 export { SqliteLedger } from './ledger/sqlite/sqlite-ledger.js';
-export type { Ledger, LedgerReader, ChunkRecord, RunRecord, Lease } from './ledger/ledger.js';
+export type { Ledger, LedgerReader, ChunkRecord, RunRecord, Lease, BackupRecord } from './ledger/ledger.js';
 export { generateEvents } from './demo/generate-events.js';

@@ -15,6 +15,7 @@ import { BENCH_DIMENSIONS, benchJob, type BenchDimension, type BenchReport } fro
 import { printDiff, printVerify } from './verify-format.js';
 import { verifyBackfill } from '../engine/verify-backfill.js';
 import { diffBackfill } from '../engine/diff-chunks.js';
+import { addBackupCommands } from './backup-commands.js';
 
 export const EXIT = { ok: 0, chunksFailed: 1, invalid: 2, error: 3, interrupted: 130 } as const;
 
@@ -102,6 +103,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       else printStatus(status);
       if (status !== undefined && status.counts.failed > 0) exitCode = EXIT.chunksFailed;
     });
+
+  addBackupCommands(program, print, (code) => (exitCode = code));
 
   program
     .command('bench')
@@ -211,7 +214,7 @@ function reportError(err: unknown): number {
     return EXIT.invalid;
   }
   process.stderr.write(`backfill: ${describeError(err)}\n`);
-  if (err instanceof BackfillError && ['JOB_FILE', 'PLAN', 'USAGE', 'JOB_SPEC', 'SCHEMA_DRIFT'].includes(err.code)) return EXIT.invalid;
+  if (err instanceof BackfillError && ['JOB_FILE', 'PLAN', 'USAGE', 'JOB_SPEC', 'SCHEMA_DRIFT', 'ROLLBACK_REFUSED'].includes(err.code)) return EXIT.invalid;
   if (process.env.BACKFILL_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
   return EXIT.error;
 }

@@ -4,6 +4,7 @@ import type { Chunk } from '../core/chunk.js';
 import { SourceDataError } from '../core/errors.js';
 import type { SourceBounds } from '../core/planner.js';
 import type { WriteMode } from '../job/job.js';
+import type { BackupRecord } from '../ledger/ledger.js';
 import type { DuckConn } from './duckdb/duckdb-session.js';
 
 export interface ColumnInfo {
@@ -193,6 +194,8 @@ export interface ChunkWrite {
   readonly markDone?: ((stats: { rowsRead: number; rowsWritten: number; bytes: number; rowsRejected?: number }) => { text: string; values: unknown[] }) | undefined;
   /** The chunk column in the output, with literals of its bounds typed for the output column. */
   readonly range: { readonly column: string; readonly lo: string; readonly hi: string } | undefined;
+  /** Back up what this write will change, in the write itself and before it changes anything (`job.backup`). */
+  readonly backup?: BackupRequest | undefined;
   readonly conn: DuckConn;
   readonly signal: AbortSignal;
   /**
@@ -223,6 +226,8 @@ export interface WriteResult {
   readonly marked?: boolean;
   /** Rows the target refused and set aside (only when `ChunkWrite.maxRejects` > 0); not in rowsWritten. */
   readonly rejected?: Rejects;
+  /** The backup taken before the write changed data (when `ChunkWrite.backup` asked for one). */
+  readonly backup?: BackupTaken;
 }
 
 /** What a target needs to read back the rows it holds for a chunk (verify, diff). */
@@ -239,6 +244,27 @@ export interface TargetKeyRead extends TargetRead {
   readonly keys: string;
   readonly key: readonly string[];
 }
+
+/** Where a run's backups go: database targets keep them in a table named after the run, file targets in `dir`. */
+export interface BackupRequest {
+  readonly runId: string;
+  /** A folder for file backups, `<stateDir>/backups/<runId>`. */
+  readonly dir: string;
+}
+
+/** A backup a chunk's write took; the engine records it in the ledger. */
+export interface BackupTaken {
+  readonly location: string;
+  readonly rows: number;
+  readonly bytes: number;
+  /** Order-independent: the sum of 64-bit row hashes modulo 2^64, as computed by the target. */
+  readonly checksum: string;
+  /** JSON the target reads back to restore (mode, range, key, files…). */
+  readonly detail: string;
+}
+
+/** The modulus of backup checksums (2^64) as SQL text. */
+export const CHECKSUM_MODULUS = '18446744073709551616';
 
 export interface Target {
   readonly capabilities: TargetCapabilities;
@@ -266,6 +292,14 @@ export interface Target {
   addColumns?(conn: DuckConn, columns: readonly ColumnInfo[]): Promise<readonly string[]>;
   /** Schema evolution: change the listed existing columns to these wider types (INTEGER → BIGINT, FLOAT → DOUBLE, wider DECIMAL). */
   widenColumns?(conn: DuckConn, columns: readonly ColumnInfo[]): Promise<void>;
+  /**
+   * Put a chunk's backup back: remove what the run wrote in the chunk's scope, restore the
+   * backed-up rows, and check that what is now there has the backup's checksum (in one
+   * transaction where the target has them). Throws when the checksums differ.
+   */
+  restoreBackup?(conn: DuckConn, backup: BackupRecord): Promise<{ rows: number; checksum: string }>;
+  /** Remove the stored backups of these records (all of one run). */
+  dropBackups?(conn: DuckConn, backups: readonly BackupRecord[]): Promise<void>;
   /** For transactional targets: the lease (`ChunkWrite.lease`) of the chunk's last committed write, if any. */
   committedLease(conn: DuckConn, chunk: Chunk): Promise<{ lease: string; rows: number } | undefined>;
   /**

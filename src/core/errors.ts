@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'ABORTED'
   | 'USAGE'
   | 'SCHEMA_DRIFT'
-  | 'VERIFY_MISMATCH';
+  | 'VERIFY_MISMATCH'
+  | 'ROLLBACK_REFUSED';
 
 export class BackfillError extends Error {
   readonly code: ErrorCode;
@@ -107,6 +108,13 @@ export class UsageError extends BackfillError {
 export class SchemaDriftError extends BackfillError {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('SCHEMA_DRIFT', message, options);
+  }
+}
+
+/** A rollback that would be wrong or impossible (no backups, a later run wrote the same chunks, still running). */
+export class RollbackRefusedError extends BackfillError {
+  constructor(message: string) {
+    super('ROLLBACK_REFUSED', message);
   }
 }
 

@@ -19,6 +19,7 @@ import type { Job } from '../job/job.js';
 import type { Lease, Ledger } from '../ledger/ledger.js';
 import { openLedger } from '../ledger/open-ledger.js';
 import { boundsNeedScan, describeJob, finishPlan, transformQuery, type DescribedJob, type PreparedPlan } from './prepare.js';
+import { backupRequest, checkBackup, recordBackup } from './backup-run.js';
 import { backoffDelay, isRetryable, sleep } from './retry.js';
 import { chunkIndexedRelation, cleanDeadStages, stageChunks, type StagedChunk } from './stage.js';
 import { addRejects, diagnoseRejects, isReadError, keptRejects, NO_REJECTS, NULL_CHUNK_INDEX, relationRejects, RunRejects } from './reject-rows.js';
@@ -109,6 +110,7 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
     if (job.write.mode === 'replace' && target.capabilities.replaceBy === 'range' && described.outputColumnType === undefined) {
       throw new PlanError(`write.mode replace deletes the chunk's range in ${target.describe()}, so the transform's output must keep the chunk column "${job.chunking.column}"`);
     }
+    checkBackup(job, target, described.outputColumnType !== undefined);
     // A source whose bounds would cost a scan is read once: that pass writes the output and
     // its chunks give the bounds. Otherwise plan first, then read.
     let passMs = 0;
@@ -317,12 +319,13 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
         : undefined;
     let write: ChunkWrite = {
       chunk, token: lease.token, lease: leaseId(lease.owner, lease.token), generation: lease.generation, mode: job.write.mode, key: job.write.key,
-      query: '', range, conn, signal: controller.signal, markDone,
+      query: '', range, conn, signal: controller.signal, markDone, backup: backupRequest(job, ctx.runId),
     };
-    const finish = (result: WriteResult): { stats: ChunkStats; marked: boolean } => {
+    const finish = async (result: WriteResult): Promise<{ stats: ChunkStats; marked: boolean }> => {
       if (controller.signal.aborted && result.marked !== true) throw controller.signal.reason;
       const all = addRejects(early, result.rejected ?? NO_REJECTS);
       ctx.rejects.commit(chunk, all, all !== early);
+      await recordBackup(ledger, job, ctx.runId, chunk, result.backup);
       return {
         stats: { rowsRead: (rowsRead ?? result.rowsRead ?? result.rowsWritten) + early.count, rowsWritten: result.rowsWritten, rowsRejected: all.count, bytes: result.bytes },
         marked: result.marked === true,
@@ -335,7 +338,7 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
       write = { ...write, maxRejects: budget() };
       // One-pass writes are taken only for transforms without filters: every row read reaches the target.
       const publish = target.publishChunk.bind(target);
-      return finish(await ctx.writeSlots(() => publish(write, share.staged)));
+      return await finish(await ctx.writeSlots(() => publish(write, share.staged)));
     }
     const stage = staged?.get(chunk.key);
     const chunkRead: ChunkRead = { chunk, column: job.chunking.column, literals: rangeLiterals(chunk, plan.sourceColumnType, ctx.timezone) };
@@ -347,7 +350,7 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
       const direct: ChunkWrite = ctx.pushdown
         ? { ...write, pushdown: (source.chunkSql as NonNullable<Source['chunkSql']>)(chunkRead) }
         : { ...write, copyIn: () => (source.copyOut as NonNullable<Source['copyOut']>)(chunkRead, controller.signal) };
-      return finish(await ctx.writeSlots(() => target.write(direct)));
+      return await finish(await ctx.writeSlots(() => target.write(direct)));
     }
     // A CSV read sets bad lines aside when they are allowed (a source read in one pass had them
     // charged there already); a prunable source's bad lines are then counted before the write.
@@ -380,7 +383,7 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
     if (countLines) early = addRejects(early, await (reader as NonNullable<typeof reader>).take(conn, ctx.rejects.keep));
     ctx.rejects.record(chunk, early);
     query = await ctx.drift.conform(conn, query, chunk.key, source.chunkFiles?.(read));
-    return finish(await ctx.writeSlots(() => target.write({ ...write, query, maxRejects: budget() })));
+    return await finish(await ctx.writeSlots(() => target.write({ ...write, query, maxRejects: budget() })));
   } catch (err) {
     // A strict read that failed on a bad line: find every bad line of the chunk, keep them, and say where.
     if (read !== undefined && !controller.signal.aborted && source.rejectReader !== undefined && source.capabilities.prunes && isReadError(err)) {

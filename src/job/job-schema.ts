@@ -64,6 +64,8 @@ export const jobSchema = z.strictObject({
   schemaChanges: z.enum(['fail', 'evolve']).default('fail'),
   /** Check every chunk after its write: row counts and checksums of source and target must match, or the chunk fails. */
   verify: z.boolean().default(false),
+  /** Back up what a run will change before it changes it: auto = replace and merge runs, always = append too, never. */
+  backup: z.enum(['auto', 'always', 'never']).default('auto'),
   concurrency: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
   retries: z
     .strictObject({

@@ -27,6 +27,8 @@ export interface Job {
   readonly write: { readonly mode: WriteMode; readonly key: readonly string[] };
   /** Source columns added, lost or retyped since the recorded schema: `fail` the chunk, or `evolve` the target. */
   readonly schemaChanges: 'fail' | 'evolve';
+  /** When a run backs up what it changes (`backup:`): auto = replace and merge, always = also append, never. */
+  readonly backup: 'auto' | 'always' | 'never';
   readonly concurrency: number;
   /** Verify each chunk right after its write (docs/verification.md); a mismatch fails the chunk. */
   readonly verify: boolean;
@@ -120,6 +122,7 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
     sourceTransform: spec.transformIn === 'source' ? spec.transform?.trim().replace(/;\s*$/, '') : undefined,
     write: { mode: spec.write.mode, key: spec.write.key ?? [] },
     schemaChanges: spec.schemaChanges,
+    backup: spec.backup,
     // Chunks share one DuckDB thread pool sized to the cores, so more chunks in flight than
     // cores only adds memory; two keep the pool busy while one chunk commits.
     concurrency: spec.concurrency === 'auto' ? Math.max(2, cores) : spec.concurrency,

@@ -50,11 +50,34 @@ export interface RunRecord {
   readonly error: string | null;
 }
 
+/** A backup of what one chunk's write in one run changed, kept in the target's own storage. */
+export interface BackupRecord {
+  readonly job: string;
+  readonly runId: string;
+  readonly chunkKey: string;
+  /** The target's `type:` (parquet, duckdb, postgres, mysql): which connector can restore it. */
+  readonly targetKind: string;
+  /** Where the backup is: a folder, or a table in the target. */
+  readonly location: string;
+  /** Rows backed up (the rows the write could change or remove). */
+  readonly rows: number;
+  readonly bytes: number;
+  /** Order-independent checksum of the backed-up rows, computed by the target; a restore must reproduce it. */
+  readonly checksum: string;
+  /** What the target needs to restore it (JSON: mode, range, key, files…). */
+  readonly detail: string;
+  readonly createdAt: number;
+  /** When `rollback` put it back; null while it has not. */
+  readonly restoredAt: number | null;
+}
+
 /** What `status` and the dashboard may see: reads only. */
 export interface LedgerReader {
   listChunks(job: string): Promise<ChunkRecord[]>;
   getChunk(job: string, key: string): Promise<ChunkRecord | undefined>;
   listRuns(job: string, limit?: number): Promise<RunRecord[]>;
+  /** Backups of the job (of one run when given), oldest first. */
+  listBackups(job: string, runId?: string): Promise<BackupRecord[]>;
   close(): Promise<void>;
 }
 
@@ -107,4 +130,11 @@ export interface Ledger extends LedgerReader {
   finishRun(runId: string, result: { status: RunStatus; chunksDone: number; chunksFailed: number; rowsRead: number; rowsWritten: number; bytes: number; error?: string }): Promise<void>;
   /** Runs left `running` by a process that no longer exists are marked interrupted. */
   closeDeadRuns(job: string, isOwnerAlive: (owner: string) => boolean): Promise<number>;
+
+  /** Record a chunk's backup; a record for the same run and chunk is kept as it is (the first is the state before the run). */
+  recordBackup(backup: Omit<BackupRecord, 'restoredAt'>): Promise<void>;
+  /** Note that a backup was put back; false when it already was. */
+  markBackupRestored(job: string, runId: string, chunkKey: string, at: number): Promise<boolean>;
+  /** Forget the backups of a run (after their data was removed). */
+  deleteBackups(job: string, runId: string): Promise<number>;
 }

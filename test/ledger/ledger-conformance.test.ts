@@ -552,6 +552,39 @@ for (const store of STORES) {
       });
     });
 
+    describe('backups', () => {
+      const backup = (runId: string, chunkKey: string, createdAt: number) => ({
+        job: JOB, runId, chunkKey, targetKind: 'postgres', location: `s.backfill_backup_${runId}`, rows: 3, bytes: 120,
+        checksum: '18446744073709551615', detail: '{"mode":"replace"}', createdAt,
+      });
+
+      it('records backups (the first per run and chunk wins), lists them by job and run, marks them restored once, deletes them', async () => {
+        await ledger.recordBackup(backup('r1', c0.key, 1000));
+        await ledger.recordBackup(backup('r1', c1.key, 1001));
+        await ledger.recordBackup(backup('r2', c0.key, 2000));
+        await ledger.recordBackup({ ...backup('r1', c0.key, 3000), rows: 99 });
+        await ledger.recordBackup({ ...backup('r1', c0.key, 1000), job: 'other' });
+        const all = await ledger.listBackups(JOB);
+        expect(all.map((b) => [b.runId, b.chunkKey])).toEqual([['r1', c0.key], ['r1', c1.key], ['r2', c0.key]]);
+        expect(all[0]).toEqual({ ...backup('r1', c0.key, 1000), restoredAt: null });
+        expect(typeof all[0]!.rows).toBe('number');
+        expect((await ledger.listBackups(JOB, 'r2')).map((b) => b.chunkKey)).toEqual([c0.key]);
+        expect(await ledger.markBackupRestored(JOB, 'r1', c0.key, 5000)).toBe(true);
+        expect(await ledger.markBackupRestored(JOB, 'r1', c0.key, 6000)).toBe(false);
+        expect((await ledger.listBackups(JOB, 'r1'))[0]!.restoredAt).toBe(5000);
+        expect(await ledger.deleteBackups(JOB, 'r1')).toBe(2);
+        expect((await ledger.listBackups(JOB)).map((b) => b.runId)).toEqual(['r2']);
+        expect(await ledger.listBackups('other')).toHaveLength(1);
+      });
+
+      it('a reader lists backups', async () => {
+        await ledger.recordBackup(backup('r1', c0.key, 1000));
+        const reader = await store.openReader();
+        opened.push(reader!);
+        expect((await reader!.listBackups(JOB)).map((b) => b.checksum)).toEqual(['18446744073709551615']);
+      });
+    });
+
     describe('schema version and readers', () => {
       it('refuses a ledger with a newer schema version', async () => {
         await ledger.close();

@@ -3,7 +3,9 @@
 import type { Chunk } from '../../core/chunk.js';
 import { PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
-import { inPlace, type ChunkWrite, type ColumnInfo, type OpenedChunk, type Target, type TargetCapabilities, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
+import type { BackupRecord } from '../../ledger/ledger.js';
+import { inPlace, type BackupTaken, type ChunkWrite, type ColumnInfo, type OpenedChunk, type Target, type TargetCapabilities, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
+import { backupDuckRows, dropDuckBackups, restoreDuckRows } from './duckdb-backup.js';
 import type { DuckConn } from './duckdb-session.js';
 import type { DuckdbTargetConfig } from './duckdb-config.js';
 
@@ -97,6 +99,8 @@ export class DuckdbTarget implements Target {
   async write(w: ChunkWrite): Promise<WriteResult> {
     await w.conn.run('BEGIN TRANSACTION', w.signal);
     try {
+      // Before anything changes, in the same transaction: the backup matches what the write replaces.
+      const backup: BackupTaken | undefined = w.backup === undefined ? undefined : await backupDuckRows(w, this.table, TARGET_ALIAS, this.job);
       let written = 0;
       if (w.mode === 'replace') {
         if (w.range === undefined) throw new PlanError('replace mode needs the chunk column in the transform output');
@@ -114,7 +118,7 @@ export class DuckdbTarget implements Target {
         w.signal,
       );
       await w.conn.run('COMMIT', w.signal);
-      return { rowsWritten: written, bytes: 0 };
+      return { rowsWritten: written, bytes: 0, ...(backup === undefined ? {} : { backup }) };
     } catch (err) {
       await w.conn.run('ROLLBACK').catch(() => {});
       throw err;
@@ -154,6 +158,16 @@ export class DuckdbTarget implements Target {
   private async attachForReading(conn: DuckConn): Promise<void> {
     const attached = await conn.all(`SELECT 1 FROM duckdb_databases() WHERE database_name = ${quoteLiteral(TARGET_ALIAS)}`);
     if (attached.length === 0) await conn.attach(this.config.database, TARGET_ALIAS, true);
+  }
+
+  async restoreBackup(conn: DuckConn, backup: BackupRecord): Promise<{ rows: number; checksum: string }> {
+    await this.attach(conn);
+    return restoreDuckRows(conn, this.table, TARGET_ALIAS, backup);
+  }
+
+  async dropBackups(conn: DuckConn, backups: readonly BackupRecord[]): Promise<void> {
+    await this.attach(conn);
+    await dropDuckBackups(conn, TARGET_ALIAS, backups);
   }
 
   async close(): Promise<void> {}

@@ -11,6 +11,9 @@ import { connectionFields, describeConnection } from '../connection-config.js';
 import type { ChunkWrite, ColumnInfo, OpenedChunk, Target, TargetCapabilities, TargetKeyRead, TargetRead, WriteResult } from '../connector.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
 import { processAlive } from '../parquet/parquet-target.js';
+import type { BackupRecord } from '../../ledger/ledger.js';
+import type { BackupTaken } from '../connector.js';
+import { backupMysqlRows, dropMysqlBackups, ensureMysqlBackupTable, restoreMysqlRows } from './mysql-backup.js';
 import type { MysqlTargetConfig } from './mysql-config.js';
 import {
   createMysqlPool,
@@ -165,8 +168,8 @@ export class MysqlTarget implements Target {
       );
       const rows = Number(copied[0]?.Count ?? 0);
       const bytes = statSync(file).size;
-      const written = await withConnection(db, write.signal, (conn) => this.apply(conn, write, file, rows));
-      return { rowsWritten: written, bytes };
+      const { written, backup } = await withConnection(db, write.signal, (conn) => this.apply(conn, write, file, rows));
+      return { rowsWritten: written, bytes, ...(backup === undefined ? {} : { backup }) };
     } catch (err) {
       throw mysqlError(err, `writing chunk ${write.chunk.key} to ${this.config.table}`, db);
     } finally {
@@ -242,6 +245,24 @@ export class MysqlTarget implements Target {
     return this.readBack;
   }
 
+  async restoreBackup(_conn: DuckConn, backup: BackupRecord): Promise<{ rows: number; checksum: string }> {
+    const db = this.pool;
+    try {
+      return await withConnection(db, undefined, (conn) => restoreMysqlRows(conn, this.table, backup));
+    } catch (err) {
+      throw mysqlError(err, `restoring chunk ${backup.chunkKey} of ${this.config.table}`, db);
+    }
+  }
+
+  async dropBackups(_conn: DuckConn, backups: readonly BackupRecord[]): Promise<void> {
+    const db = this.pool;
+    try {
+      await withConnection(db, undefined, (conn) => dropMysqlBackups(conn, backups));
+    } catch (err) {
+      throw mysqlError(err, `removing backups of ${this.config.table}`, db);
+    }
+  }
+
   describe(): string {
     const fields = this.db?.fields ?? connectionFields(this.config.connection);
     return `mysql table ${this.config.table} in ${describeConnection(fields, MYSQL_PORT)}`;
@@ -261,7 +282,7 @@ export class MysqlTarget implements Target {
    * staging table (merge), mark the chunk. Loading straight into the table inside the transaction
    * saves a copy; any warning or a short count rolls it back.
    */
-  private async apply(conn: PoolConnection, w: ChunkWrite, file: string, rows: number): Promise<number> {
+  private async apply(conn: PoolConnection, w: ChunkWrite, file: string, rows: number): Promise<{ written: number; backup: BackupTaken | undefined }> {
     const stage = quoteMysqlIdent(`backfill_stage_${w.token}`);
     if (w.mode === 'merge') {
       await conn.query(`DROP TEMPORARY TABLE IF EXISTS ${stage}`);
@@ -271,16 +292,26 @@ export class MysqlTarget implements Target {
     }
     // Chunks write disjoint ranges side by side; under REPEATABLE READ the gap locks of one chunk's
     // DELETE block the other's inserts and deadlock, READ COMMITTED locks only the rows it deletes.
+    // CREATE TABLE commits implicitly, so the run's backup table is made before the transaction.
+    const backupAt =
+      w.backup === undefined ? undefined : await ensureMysqlBackupTable(conn, this.table, splitMysqlTable(this.config.table).schema, this.job.name, w.backup.runId);
+    const bounds =
+      w.range === undefined
+        ? undefined
+        : mysqlBounds(w.chunk, this.columns.find((c) => c.name === w.range?.column)?.type ?? 'TIMESTAMP', this.job.chunking.kind === 'time' ? this.job.chunking.timezone : 'UTC');
+    const names = this.columns.map((c) => c.name);
     if (this.readCommitted) await conn.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
     await conn.query('START TRANSACTION');
     try {
+      // The backup is taken in this transaction before the rows it keeps can change.
+      let backup: BackupTaken | undefined;
+      if (backupAt !== undefined && w.mode !== 'merge') backup = await backupMysqlRows(conn, w, this.table, backupAt, stage, names, bounds);
       if (w.mode === 'replace') {
         const range = w.range as NonNullable<ChunkWrite['range']>;
-        const type = this.columns.find((c) => c.name === range.column)?.type ?? 'TIMESTAMP';
-        const timezone = this.job.chunking.kind === 'time' ? this.job.chunking.timezone : 'UTC';
         const col = quoteMysqlIdent(range.column);
-        await conn.query(`DELETE FROM ${this.table} WHERE ${col} >= ? AND ${col} < ?`, mysqlBounds(w.chunk, type, timezone));
+        await conn.query(`DELETE FROM ${this.table} WHERE ${col} >= ? AND ${col} < ?`, bounds as unknown[]);
       }
+      if (backupAt !== undefined && w.mode === 'merge') backup = await backupMysqlRows(conn, w, this.table, backupAt, stage, names, bounds);
       const written = w.mode === 'merge' ? await this.merge(conn, w, stage) : await this.load(conn, this.table, file, rows);
       await conn.query(
         `INSERT INTO ${quoteMysqlIdent(MARKERS)} (job, chunk_key, lease, rows_written, committed_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))
@@ -289,7 +320,7 @@ export class MysqlTarget implements Target {
       );
       await conn.query('COMMIT');
       if (w.mode === 'merge') await conn.query(`DROP TEMPORARY TABLE IF EXISTS ${stage}`);
-      return written;
+      return { written, backup };
     } catch (err) {
       // (On abort the connection is already destroyed, which rolls back on the server.)
       await conn.query('ROLLBACK').catch(() => {});

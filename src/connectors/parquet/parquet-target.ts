@@ -7,6 +7,8 @@ import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import { CHUNK_INDEX_COLUMN, inPlace, type ChunkWrite, type ColumnInfo, type OnePassOutput, type OpenedChunk, type Target, type TargetCapabilities, type TargetRead, type WriteResult } from '../connector.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
 import { emptyRelation, sqlList } from '../duckdb/duckdb-sql.js';
+import type { BackupRecord } from '../../ledger/ledger.js';
+import { backupChunkFiles, dropChunkBackups, restoreChunkFiles } from './parquet-backup.js';
 import type { ParquetTargetConfig } from './parquet-config.js';
 
 const TMP_DIR = '.backfill-tmp';
@@ -85,9 +87,10 @@ export class ParquetTarget implements Target {
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
     try {
+      const backup = await this.backup(w);
       const query = w.mode === 'merge' ? this.mergeQuery(w) : w.query;
       const stats = await w.conn.all<StatsRow>(`COPY (${query}) TO ${quoteLiteral(this.copyTarget(tmp))} (${this.copyOptions()})`, w.signal);
-      return this.publish(w, tmp, stats);
+      return { ...this.publish(w, tmp, stats), ...backup };
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
@@ -121,7 +124,25 @@ export class ParquetTarget implements Target {
 
   async publishChunk(w: ChunkWrite, staged: unknown): Promise<WriteResult> {
     const share = staged as { root: string; stats: StatsRow[] } | undefined;
-    return this.publish(w, share?.root ?? this.config.path, share?.stats ?? []);
+    const backup = await this.backup(w);
+    return { ...this.publish(w, share?.root ?? this.config.path, share?.stats ?? []), ...backup };
+  }
+
+  /** The chunk's files as they are before this write publishes, linked aside (`job.backup`). */
+  private async backup(w: ChunkWrite): Promise<Pick<WriteResult, 'backup'>> {
+    if (w.backup === undefined) return {};
+    return { backup: await backupChunkFiles(w.conn, this.config.path, w.chunk.tag, this.entry(w.chunk.tag), w.backup) };
+  }
+
+  async restoreBackup(conn: DuckConn, backup: BackupRecord): Promise<{ rows: number; checksum: string }> {
+    const { tag } = JSON.parse(backup.detail) as { tag: string };
+    mkdirSync(this.config.path, { recursive: true });
+    const current = [...walk(this.config.path)].filter((file) => PART.exec(file.slice(file.lastIndexOf(sep) + 1))?.[1] === tag);
+    return restoreChunkFiles(conn, this.config.path, current, backup);
+  }
+
+  async dropBackups(_conn: DuckConn, backups: readonly BackupRecord[]): Promise<void> {
+    dropChunkBackups(backups);
   }
 
   async close(): Promise<void> {}

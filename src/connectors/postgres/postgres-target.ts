@@ -12,6 +12,9 @@ import type { Job } from '../../job/job.js';
 import { CHUNK_INDEX_COLUMN, type ChunkWrite, type ColumnInfo, type OnePassOutput, type OpenedChunk, type Rejects, type Target, type TargetCapabilities, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
 import { copyIsolating } from './postgres-rejects.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
+import type { BackupRecord } from '../../ledger/ledger.js';
+import type { BackupTaken } from '../connector.js';
+import { backupPgRows, dropPgBackups, ensurePgBackupTable, restorePgRows } from './postgres-backup.js';
 import type { PostgresTargetConfig } from './postgres-config.js';
 import { createPool, pgError, pgTypeOf, type PgPool } from './postgres-pool.js';
 import { readPgKeys, readPgRange, type PgReadBack } from './postgres-readback.js';
@@ -199,9 +202,13 @@ export class PostgresTarget implements Target {
       };
       w.signal.addEventListener('abort', onAbort, { once: true });
       try {
+        const backupTable = w.backup === undefined ? undefined : await ensurePgBackupTable(client, this.table, this.config.table, this.job.name, w.backup.runId);
         await client.query('BEGIN');
         // Append and replace load straight into the table (one pass of index work, like a plain
         // COPY); merge needs the rows beside the table first, in an unlogged temporary table.
+        // The backup is taken in this transaction before the rows it keeps can change (merge: once the staged keys are known).
+        let backup: BackupTaken | undefined;
+        if (backupTable !== undefined && w.mode !== 'merge') backup = await backupPgRows(client, w, this.table, backupTable, this.table, names);
         if (w.mode === 'replace') await this.deleteRange(client, w);
         let rejected: Rejects | undefined;
         const loadInto = async (into: string): Promise<number> => {
@@ -219,13 +226,15 @@ export class PostgresTarget implements Target {
         };
         let read: number;
         let written: number;
-        // Rows set aside as rejects would take an existing key for a refusal: such merges stage.
-        const inserted = w.mode === 'merge' && (w.maxRejects ?? 0) === 0 ? await this.insertFirst(client, w, loadInto) : undefined;
+        // A merge that is backed up keeps the keys it wrote, which it learns from staging them; one
+        // that sets rows aside as rejects would take an existing key for a refusal. Both stage.
+        const inserted = w.mode === 'merge' && (w.maxRejects ?? 0) === 0 && backupTable === undefined ? await this.insertFirst(client, w, loadInto) : undefined;
         if (inserted !== undefined) {
           read = written = inserted;
         } else if (w.mode === 'merge') {
           await client.query(`CREATE TEMP TABLE backfill_stage (LIKE ${this.table} INCLUDING DEFAULTS) ON COMMIT DROP`);
           read = await loadInto('backfill_stage');
+          if (backupTable !== undefined) backup = await backupPgRows(client, w, this.table, backupTable, 'backfill_stage', names);
           written = await this.merge(client, w, names);
         } else {
           read = await loadInto(this.table);
@@ -245,7 +254,7 @@ export class PostgresTarget implements Target {
           marked = true;
         }
         await client.query('COMMIT');
-        return { rowsWritten: written, bytes: 0, rowsRead: read, marked, ...(rejected === undefined ? {} : { rejected }) };
+        return { rowsWritten: written, bytes: 0, rowsRead: read, marked, ...(rejected === undefined ? {} : { rejected }), ...(backup === undefined ? {} : { backup }) };
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {
           broken = true;
@@ -354,6 +363,28 @@ export class PostgresTarget implements Target {
 
   private get readBack(): PgReadBack {
     return { db: this.db, table: this.table, dir: join(this.job.stateDir, 'fetch') };
+  }
+
+  async restoreBackup(_conn: DuckConn, backup: BackupRecord): Promise<{ rows: number; checksum: string }> {
+    const client = await this.connect(`restoring chunk ${backup.chunkKey}`);
+    try {
+      return await restorePgRows(client, this.table, backup);
+    } catch (err) {
+      throw err instanceof BackfillError ? err : pgError(err, `restoring chunk ${backup.chunkKey}`, this.db);
+    } finally {
+      client.release();
+    }
+  }
+
+  async dropBackups(_conn: DuckConn, backups: readonly BackupRecord[]): Promise<void> {
+    const client = await this.connect('removing backups');
+    try {
+      await dropPgBackups(client, backups);
+    } catch (err) {
+      throw pgError(err, 'removing backups', this.db);
+    } finally {
+      client.release();
+    }
   }
 
   describe(): string {

@@ -4,7 +4,7 @@
 import pg from 'pg';
 import type { Chunk, ChunkStats } from '../../core/chunk.js';
 import { LedgerError, redactSecrets } from '../../core/errors.js';
-import type { ChunkRecord, Lease, Ledger, LedgerReader, RunRecord, RunStatus } from '../ledger.js';
+import type { BackupRecord, ChunkRecord, Lease, Ledger, LedgerReader, RunRecord, RunStatus } from '../ledger.js';
 import { POSTGRES_MIGRATIONS, metaTableSql } from './postgres-migrations.js';
 import { INSERT_BATCH, postgresStatements, quoteIdent, type PostgresStatements } from './postgres-statements.js';
 
@@ -103,6 +103,24 @@ export class PostgresLedger implements Ledger {
 
   async listRuns(job: string, limit = 20): Promise<RunRecord[]> {
     return (await this.query<RunRecord>('list runs', this.sql.listRuns, [job, limit])).rows;
+  }
+
+  async listBackups(job: string, runId?: string): Promise<BackupRecord[]> {
+    return (await this.query<BackupRecord>('list backups', this.sql.listBackups, [job, runId ?? null])).rows;
+  }
+
+  async recordBackup(b: Omit<BackupRecord, 'restoredAt'>): Promise<void> {
+    await this.query('record a backup', this.sql.recordBackup, [
+      b.job, b.runId, b.chunkKey, b.targetKind, b.location, whole(b.rows), whole(b.bytes), b.checksum, b.detail, whole(b.createdAt),
+    ]);
+  }
+
+  async markBackupRestored(job: string, runId: string, chunkKey: string, at: number): Promise<boolean> {
+    return (await this.changes('mark a backup restored', this.sql.markBackupRestored, [job, runId, chunkKey, whole(at)])) === 1;
+  }
+
+  async deleteBackups(job: string, runId: string): Promise<number> {
+    return this.changes('delete backups', this.sql.deleteBackups, [job, runId]);
   }
 
   async syncChunks(job: string, chunks: readonly Chunk[]): Promise<void> {

@@ -87,4 +87,22 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
     recorded_at  BIGINT NOT NULL
   );
   `,
+  /* 3 */ (s) => `
+  -- Backups taken before a run changed a chunk's data in the target, so \`rollback\` can put them back.
+  CREATE TABLE ${s}.backfill_backups (
+    job          TEXT NOT NULL,
+    run_id       TEXT NOT NULL,
+    chunk_key    TEXT NOT NULL,
+    target_kind  TEXT NOT NULL,
+    location     TEXT NOT NULL,
+    rows         BIGINT NOT NULL,
+    bytes        BIGINT NOT NULL,
+    checksum     TEXT NOT NULL,
+    detail       TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    restored_at  BIGINT,
+    PRIMARY KEY (job, run_id, chunk_key)
+  );
+  CREATE INDEX backfill_backups_created ON ${s}.backfill_backups (job, created_at);
+  `,
 ];

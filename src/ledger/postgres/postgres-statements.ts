@@ -6,6 +6,9 @@ const CHUNK_COLUMNS = `job, chunk_key AS "key", kind, lo, hi, tag, status, attem
   started_at AS "startedAt", finished_at AS "finishedAt", duration_ms AS "durationMs", rows_read AS "rowsRead",
   rows_written AS "rowsWritten", rows_rejected AS "rowsRejected", bytes, error`;
 
+const BACKUP_COLUMNS = `job, run_id AS "runId", chunk_key AS "chunkKey", target_kind AS "targetKind", location, rows, bytes, checksum,
+  detail, created_at AS "createdAt", restored_at AS "restoredAt"`;
+
 const RUN_COLUMNS = `run_id AS "runId", job, owner, host, pid, status, started_at AS "startedAt", heartbeat_at AS "heartbeatAt",
   finished_at AS "finishedAt", options, chunks_total AS "chunksTotal", chunks_done AS "chunksDone",
   chunks_failed AS "chunksFailed", rows_read AS "rowsRead", rows_written AS "rowsWritten", bytes, error`;
@@ -27,6 +30,7 @@ export function postgresStatements(schema: string) {
   const bounds = `${s}.backfill_bounds`;
   const schemas = `${s}.backfill_source_schemas`;
   const meta = `${s}.backfill_meta`;
+  const backups = `${s}.backfill_backups`;
   const fenced = `job = $1 AND chunk_key = $2 AND fencing_token = $3 AND status = 'running'`;
 
   return {
@@ -130,6 +134,19 @@ export function postgresStatements(schema: string) {
     /** $1 job, $2 columns (JSON), $3 now. */
     saveSourceSchema: `INSERT INTO ${schemas} (job, columns, recorded_at) VALUES ($1, $2, $3)
       ON CONFLICT (job) DO UPDATE SET columns = excluded.columns, recorded_at = excluded.recorded_at`,
+
+    // ---- backups -----------------------------------------------------------------------------
+    /** $1 job, $2 runId or NULL. */
+    listBackups: `SELECT ${BACKUP_COLUMNS} FROM ${backups} WHERE job = $1 AND ($2::text IS NULL OR run_id = $2)
+      ORDER BY created_at, run_id COLLATE "C", chunk_key COLLATE "C"`,
+    /** $1 job, $2 runId, $3 chunkKey, $4 targetKind, $5 location, $6 rows, $7 bytes, $8 checksum, $9 detail, $10 createdAt. */
+    recordBackup: `INSERT INTO ${backups} (job, run_id, chunk_key, target_kind, location, rows, bytes, checksum, detail, created_at)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (job, run_id, chunk_key) DO NOTHING`,
+    /** $1 job, $2 runId, $3 chunkKey, $4 at. */
+    markBackupRestored: `UPDATE ${backups} SET restored_at = $4
+      WHERE job = $1 AND run_id = $2 AND chunk_key = $3 AND restored_at IS NULL`,
+    /** $1 job, $2 runId. */
+    deleteBackups: `DELETE FROM ${backups} WHERE job = $1 AND run_id = $2`,
   } as const;
 }
 

@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Chunk, ChunkStats } from '../../core/chunk.js';
 import { LedgerError } from '../../core/errors.js';
-import type { ChunkRecord, Lease, Ledger, LedgerReader, RunRecord, RunStatus } from '../ledger.js';
+import type { BackupRecord, ChunkRecord, Lease, Ledger, LedgerReader, RunRecord, RunStatus } from '../ledger.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { SQL } from './sqlite-statements.js';
 
@@ -67,6 +67,22 @@ export class SqliteLedger implements Ledger {
 
   async listRuns(job: string, limit = 20): Promise<RunRecord[]> {
     return this.db.prepare(SQL.listRuns).all(job, limit) as RunRecord[];
+  }
+
+  async listBackups(job: string, runId?: string): Promise<BackupRecord[]> {
+    return this.db.prepare(SQL.listBackups).all({ job, runId: runId ?? null }) as BackupRecord[];
+  }
+
+  async recordBackup(backup: Omit<BackupRecord, 'restoredAt'>): Promise<void> {
+    this.db.prepare(SQL.recordBackup).run({ ...backup });
+  }
+
+  async markBackupRestored(job: string, runId: string, chunkKey: string, at: number): Promise<boolean> {
+    return this.db.prepare(SQL.markBackupRestored).run({ job, runId, chunkKey, at }).changes === 1;
+  }
+
+  async deleteBackups(job: string, runId: string): Promise<number> {
+    return this.db.prepare(SQL.deleteBackups).run({ job, runId }).changes;
   }
 
   async syncChunks(job: string, chunks: readonly Chunk[]): Promise<void> {

@@ -74,4 +74,22 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     recorded_at  INTEGER NOT NULL
   );
   `,
+  /* 3 */ `
+  -- Backups taken before a run changed a chunk's data in the target, so \`rollback\` can put them back.
+  CREATE TABLE backfill_backups (
+    job          TEXT NOT NULL,
+    run_id       TEXT NOT NULL,
+    chunk_key    TEXT NOT NULL,
+    target_kind  TEXT NOT NULL,
+    location     TEXT NOT NULL,
+    rows         INTEGER NOT NULL,
+    bytes        INTEGER NOT NULL,
+    checksum     TEXT NOT NULL,
+    detail       TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    restored_at  INTEGER,
+    PRIMARY KEY (job, run_id, chunk_key)
+  );
+  CREATE INDEX backfill_backups_created ON backfill_backups (job, created_at);
+  `,
 ];

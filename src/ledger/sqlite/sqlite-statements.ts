@@ -9,6 +9,9 @@ const RUN_COLUMNS = `run_id AS runId, job, owner, host, pid, status, started_at 
   finished_at AS finishedAt, options, chunks_total AS chunksTotal, chunks_done AS chunksDone,
   chunks_failed AS chunksFailed, rows_read AS rowsRead, rows_written AS rowsWritten, bytes, error`;
 
+const BACKUP_COLUMNS = `job, run_id AS runId, chunk_key AS chunkKey, target_kind AS targetKind, location, rows, bytes, checksum,
+  detail, created_at AS createdAt, restored_at AS restoredAt`;
+
 export const SQL = {
   listChunks: `SELECT ${CHUNK_COLUMNS} FROM backfill_chunks WHERE job = ? ORDER BY kind, CASE kind WHEN 'key' THEN CAST(lo AS INTEGER) END, lo`,
   getChunk: `SELECT ${CHUNK_COLUMNS} FROM backfill_chunks WHERE job = ? AND chunk_key = ?`,
@@ -65,4 +68,12 @@ export const SQL = {
   sourceSchema: `SELECT columns FROM backfill_source_schemas WHERE job = ?`,
   saveSourceSchema: `INSERT INTO backfill_source_schemas (job, columns, recorded_at) VALUES (@job, @columns, @now)
     ON CONFLICT (job) DO UPDATE SET columns = excluded.columns, recorded_at = excluded.recorded_at`,
+  listBackups: `SELECT ${BACKUP_COLUMNS} FROM backfill_backups WHERE job = @job AND (@runId IS NULL OR run_id = @runId)
+    ORDER BY created_at, run_id, chunk_key`,
+  recordBackup: `INSERT INTO backfill_backups (job, run_id, chunk_key, target_kind, location, rows, bytes, checksum, detail, created_at)
+    VALUES (@job, @runId, @chunkKey, @targetKind, @location, @rows, @bytes, @checksum, @detail, @createdAt)
+    ON CONFLICT (job, run_id, chunk_key) DO NOTHING`,
+  markBackupRestored: `UPDATE backfill_backups SET restored_at = @at
+    WHERE job = @job AND run_id = @runId AND chunk_key = @chunkKey AND restored_at IS NULL`,
+  deleteBackups: `DELETE FROM backfill_backups WHERE job = @job AND run_id = @runId`,
 } as const;

@@ -1,0 +1,151 @@
+// Backups of a MySQL table's chunk rows: copied into a table of the run inside the chunk's transaction, put back on rollback.
+
+import type { PoolConnection } from 'mysql2/promise';
+import { ConnectorError } from '../../core/errors.js';
+import type { BackupRecord } from '../../ledger/ledger.js';
+import { CHECKSUM_MODULUS, type BackupTaken, type ChunkWrite } from '../connector.js';
+import { backupTableName } from '../duckdb/duckdb-backup.js';
+import { quoteMysqlIdent } from './mysql-source.js';
+
+const PREFIX = 'backfill_backup_';
+const CHUNK_COL = 'backfill_chunk';
+const KIND_COL = 'backfill_kind';
+/** MySQL names are at most 64 characters. */
+const MAX_NAME = 64;
+
+interface MysqlBackupDetail {
+  readonly mode: ChunkWrite['mode'];
+  /** replace and append: the chunk column and its bounds as driver values (integers as digits). */
+  readonly range?: { readonly column: string; readonly lo: string; readonly hi: string; readonly integer: boolean };
+  readonly key: readonly string[];
+}
+
+/** `schema.name` or `name`, quoted. */
+function quoted(location: string): string {
+  return location.split('.').map(quoteMysqlIdent).join('.');
+}
+
+/**
+ * The run's backup table beside the target (same database): the target's columns after the chunk key
+ * and row kind, without indexes. CREATE TABLE commits implicitly in MySQL, so this runs before the chunk's transaction.
+ */
+export async function ensureMysqlBackupTable(conn: PoolConnection, target: string, schema: string | undefined, job: string, runId: string): Promise<string> {
+  const name = PREFIX + backupTableName(job, runId, MAX_NAME - PREFIX.length);
+  const location = schema === undefined ? name : `${schema}.${name}`;
+  // Indexed by chunk: each chunk's checksum and restore reads only its own rows.
+  await conn.query(
+    `CREATE TABLE IF NOT EXISTS ${quoted(location)} (KEY backfill_chunk_kind (${CHUNK_COL}, ${KIND_COL})) ENGINE=InnoDB AS
+     SELECT CAST('' AS CHAR(255)) AS ${CHUNK_COL}, CAST('' AS CHAR(8)) AS ${KIND_COL}, t.* FROM ${target} AS t LIMIT 0`,
+  );
+  return location;
+}
+
+/**
+ * In the chunk's transaction, before it changes data: replace and append keep the rows of the chunk's
+ * range (`bounds` as the driver takes them); merge keeps the rows whose key is among the staged rows, and the staged keys.
+ */
+export async function backupMysqlRows(
+  conn: PoolConnection, w: ChunkWrite, target: string, location: string, stage: string, columns: readonly string[], bounds: readonly (string | bigint)[] | undefined,
+): Promise<BackupTaken> {
+  const table = quoted(location);
+  let detail: MysqlBackupDetail;
+  if (w.mode === 'merge') {
+    const cols = columns.map(quoteMysqlIdent).join(', ');
+    await conn.query(`INSERT INTO ${table} (${CHUNK_COL}, ${KIND_COL}, ${cols}) SELECT ?, 'new', ${cols} FROM ${stage}`, [w.chunk.key]);
+    // Driven from the staged keys through the target's unique key (the staging table has no index to probe).
+    const keys = w.key.map(quoteMysqlIdent).join(', ');
+    const match = w.key.map((k) => `s.${quoteMysqlIdent(k)} = t.${quoteMysqlIdent(k)}`).join(' AND ');
+    await conn.query(`INSERT INTO ${table} SELECT ?, 'old', t.* FROM (SELECT DISTINCT ${keys} FROM ${stage}) AS s JOIN ${target} AS t ON ${match}`, [w.chunk.key]);
+    detail = { mode: w.mode, key: w.key };
+  } else {
+    if (w.range === undefined || bounds === undefined) throw new ConnectorError(`backing up chunk ${w.chunk.key} needs the chunk column in the transform output`);
+    const range = { column: w.range.column, lo: String(bounds[0]), hi: String(bounds[1]), integer: typeof bounds[0] === 'bigint' };
+    const scope = rangeOf(range);
+    await conn.query(`INSERT INTO ${table} SELECT ?, 'old', t.* FROM ${target} AS t WHERE ${scope.where}`, [w.chunk.key, ...scope.values]);
+    detail = { mode: w.mode, range, key: w.key };
+  }
+  const cols = await backupColumns(conn, location);
+  const sum = await checksum(conn, { from: `${table} AS t`, where: `t.${CHUNK_COL} = ? AND t.${KIND_COL} = 'old'`, values: [w.chunk.key] }, cols);
+  return { location, ...sum, detail: JSON.stringify(detail) };
+}
+
+/** One transaction: remove what the run wrote in the chunk's scope, put the old rows back, check the checksum. */
+export async function restoreMysqlRows(conn: PoolConnection, target: string, backup: BackupRecord): Promise<{ rows: number; checksum: string }> {
+  const detail = JSON.parse(backup.detail) as MysqlBackupDetail;
+  const table = quoted(backup.location);
+  const columns = await backupColumns(conn, backup.location);
+  if (columns.length === 0) throw new ConnectorError(`the backup table ${backup.location} of chunk ${backup.chunkKey} is missing; it cannot be restored`);
+  // Merge: the target rows whose key the run wrote, found by joining the run's keys to the target's unique key.
+  const scope: Scope =
+    detail.mode === 'merge'
+      ? {
+          from: `${target} AS t JOIN (SELECT DISTINCT ${detail.key.map(quoteMysqlIdent).join(', ')} FROM ${table} WHERE ${CHUNK_COL} = ? AND ${KIND_COL} = 'new') AS b
+            ON ${detail.key.map((k) => `b.${quoteMysqlIdent(k)} = t.${quoteMysqlIdent(k)}`).join(' AND ')}`,
+          where: 'TRUE',
+          values: [backup.chunkKey],
+        }
+      : { from: `${target} AS t`, ...rangeOf(detail.range as NonNullable<MysqlBackupDetail['range']>) };
+  const cols = columns.map(quoteMysqlIdent).join(', ');
+  await conn.query('START TRANSACTION');
+  try {
+    await conn.query(`DELETE t FROM ${scope.from} WHERE ${scope.where}`, [...scope.values]);
+    await conn.query(`INSERT INTO ${target} (${cols}) SELECT ${cols} FROM ${table} WHERE ${CHUNK_COL} = ? AND ${KIND_COL} = 'old'`, [backup.chunkKey]);
+    const now = await checksum(conn, scope, columns);
+    if (now.checksum !== backup.checksum || now.rows !== backup.rows) {
+      throw new ConnectorError(
+        `chunk ${backup.chunkKey} restored to ${now.rows} rows with checksum ${now.checksum}, but the backup holds ${backup.rows} rows with checksum ${backup.checksum}; nothing was changed`,
+      );
+    }
+    await conn.query('COMMIT');
+    return { rows: now.rows, checksum: now.checksum };
+  } catch (err) {
+    await conn.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
+export async function dropMysqlBackups(conn: PoolConnection, backups: readonly BackupRecord[]): Promise<void> {
+  for (const location of new Set(backups.map((b) => b.location))) await conn.query(`DROP TABLE IF EXISTS ${quoted(location)}`);
+}
+
+async function backupColumns(conn: PoolConnection, location: string): Promise<string[]> {
+  const parts = location.split('.');
+  const name = parts[parts.length - 1] as string;
+  const schema = parts.length > 1 ? (parts[0] as string) : null;
+  const [rows] = await conn.query(
+    `SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
+    [schema, name],
+  );
+  return (rows as { name: string }[]).map((r) => r.name).filter((c) => c !== CHUNK_COL && c !== KIND_COL);
+}
+
+/** Rows, the sum of 64-bit hashes (first half of the MD5 of each row's quoted values) modulo 2^64, and the rows' text size. */
+interface Scope {
+  /** FROM clause naming the rows' table `t`. */
+  readonly from: string;
+  readonly where: string;
+  readonly values: readonly unknown[];
+}
+
+async function checksum(conn: PoolConnection, scope: Scope, columns: readonly string[]): Promise<{ rows: number; checksum: string; bytes: number }> {
+  const text = `CONCAT_WS(',', ${columns.map((c) => `QUOTE(t.${quoteMysqlIdent(c)})`).join(', ')})`;
+  const [rows] = await conn.query(
+    `SELECT CAST(COUNT(*) AS CHAR) AS n,
+       CAST(MOD(COALESCE(SUM(CAST(CONV(SUBSTRING(MD5(${text}), 1, 16), 16, 10) AS DECIMAL(20,0))), 0), ${CHECKSUM_MODULUS}) AS CHAR) AS s,
+       CAST(COALESCE(SUM(LENGTH(${text})), 0) AS CHAR) AS b
+     FROM ${scope.from} WHERE ${scope.where}`,
+    [...scope.values],
+  );
+  const r = (rows as { n: string; s: string; b: string }[])[0];
+  return { rows: Number(r?.n ?? 0), checksum: r?.s ?? '0', bytes: Number(r?.b ?? 0) };
+}
+
+function rangeOf(range: NonNullable<MysqlBackupDetail['range']>): { where: string; values: unknown[] } {
+  const col = `t.${quoteMysqlIdent(range.column)}`;
+  if (range.integer) {
+    // Bound as digits: a string parameter would compare as a double and lose precision past 2^53.
+    if (!/^-?\d+$/.test(range.lo) || !/^-?\d+$/.test(range.hi)) throw new ConnectorError(`backup range ${range.lo} … ${range.hi} is not a key range`);
+    return { where: `${col} >= ${range.lo} AND ${col} < ${range.hi}`, values: [] };
+  }
+  return { where: `${col} >= ? AND ${col} < ?`, values: [range.lo, range.hi] };
+}

@@ -1,0 +1,140 @@
+// Backups of a PostgreSQL table's chunk rows: copied into a table of the run beside the target inside the chunk's transaction, put back on rollback.
+
+import type pg from 'pg';
+import { ConnectorError } from '../../core/errors.js';
+import { quoteIdent, quoteQualified } from '../../core/sql-text.js';
+import type { BackupRecord } from '../../ledger/ledger.js';
+import { CHECKSUM_MODULUS, type BackupTaken, type ChunkWrite } from '../connector.js';
+import { backupTableName, type TableBackupDetail } from '../duckdb/duckdb-backup.js';
+
+/** Backup tables sit in the target table's schema, named `backfill_backup_<job>_<run id>`. */
+const PREFIX = 'backfill_backup_';
+const CHUNK_COL = 'backfill_chunk';
+const KIND_COL = 'backfill_kind';
+/** PostgreSQL cuts identifiers at 63 bytes. */
+const MAX_NAME = 63;
+
+/** A backup's location (`schema.name` or `name`) as SQL. */
+function qualified(location: string): string {
+  return quoteQualified(location);
+}
+
+/**
+ * The run's backup table: the target's columns after the chunk key and the row kind, without its
+ * constraints. Created outside the chunk's transaction (chunks racing to create it must not fail each other).
+ */
+export async function ensurePgBackupTable(client: pg.PoolClient, target: string, targetName: string, job: string, runId: string): Promise<string> {
+  const name = PREFIX + backupTableName(job, runId, MAX_NAME - PREFIX.length);
+  const parts = targetName.split('.');
+  const location = parts.length > 1 ? `${parts.slice(0, -1).join('.')}.${name}` : name;
+  const exists = await client.query<{ oid: string | null }>(`SELECT to_regclass($1)::oid::text AS oid`, [qualified(location)]);
+  if (exists.rows[0]?.oid != null) return location;
+  try {
+    // No index while the run writes it (the checksum is taken from the inserted rows themselves); rollback adds one.
+    await client.query(`CREATE TABLE IF NOT EXISTS ${qualified(location)} AS SELECT ''::text AS ${CHUNK_COL}, ''::text AS ${KIND_COL}, t.* FROM ${target} AS t WITH NO DATA`);
+  } catch (err) {
+    // Another chunk created it at the same moment (unique_violation on the catalog, duplicate_table).
+    if (!['23505', '42P07'].includes((err as { code?: string }).code ?? '')) throw err;
+  }
+  return location;
+}
+
+/**
+ * In the chunk's transaction, before it changes data: replace and append keep the rows of the
+ * chunk's range; merge keeps the rows whose key is among the staged rows, and the staged keys.
+ */
+export async function backupPgRows(client: pg.PoolClient, w: ChunkWrite, target: string, location: string, stage: string, names: readonly string[]): Promise<BackupTaken> {
+  const table = qualified(location);
+  const columns = await backupColumns(client, location);
+  // The checksum is taken from the rows as they are inserted (RETURNING), not by reading the backup table again.
+  const keep = async (select: string): Promise<{ rows: number; checksum: string; bytes: number }> =>
+    checksum(client, 'kept AS t', columns, 'TRUE', [w.chunk.key], `WITH kept AS (INSERT INTO ${table} ${select} RETURNING *) `);
+  let detail: TableBackupDetail;
+  let sum: { rows: number; checksum: string; bytes: number };
+  if (w.mode === 'merge') {
+    const cols = names.join(', ');
+    await client.query(`INSERT INTO ${table} (${CHUNK_COL}, ${KIND_COL}, ${cols}) SELECT $1, 'new', ${cols} FROM ${stage}`, [w.chunk.key]);
+    // Driven from the staged keys, so the target's key index finds the old rows.
+    const keys = w.key.map(quoteIdent).join(', ');
+    const match = w.key.map((k) => `s.${quoteIdent(k)} = t.${quoteIdent(k)}`).join(' AND ');
+    sum = await keep(`SELECT $1, 'old', t.* FROM (SELECT DISTINCT ${keys} FROM ${stage}) AS s JOIN ${target} AS t ON ${match}`);
+    detail = { mode: w.mode, key: w.key };
+  } else {
+    if (w.range === undefined) throw new ConnectorError(`backing up chunk ${w.chunk.key} needs the chunk column in the transform output`);
+    sum = await keep(`SELECT $1, 'old', t.* FROM ${target} AS t WHERE ${rangeOf(w.range)}`);
+    detail = { mode: w.mode, range: w.range, key: w.key };
+  }
+  return { location, ...sum, detail: JSON.stringify(detail) };
+}
+
+/** One transaction: remove what the run wrote in the chunk's scope, put the old rows back, check the checksum. */
+export async function restorePgRows(client: pg.PoolClient, target: string, backup: BackupRecord): Promise<{ rows: number; checksum: string }> {
+  const detail = JSON.parse(backup.detail) as TableBackupDetail;
+  const table = qualified(backup.location);
+  const columns = await backupColumns(client, backup.location);
+  if (columns.length === 0) throw new ConnectorError(`the backup table ${backup.location} of chunk ${backup.chunkKey} is missing; it cannot be restored`);
+  const scope =
+    detail.mode === 'merge'
+      ? `EXISTS (SELECT 1 FROM ${table} AS b WHERE b.${CHUNK_COL} = $1 AND b.${KIND_COL} = 'new' AND ${detail.key.map((k) => `b.${quoteIdent(k)} = t.${quoteIdent(k)}`).join(' AND ')})`
+      : `${rangeOf(detail.range as NonNullable<TableBackupDetail['range']>)} AND $1::text IS NOT NULL`;
+  const cols = columns.map(quoteIdent).join(', ');
+  // The run wrote the table without an index; restoring chunk by chunk needs one.
+  const indexed = await client.query(`SELECT 1 FROM pg_index WHERE indrelid = to_regclass($1)`, [table]);
+  if (indexed.rowCount === 0) {
+    await client.query(`CREATE INDEX ON ${table} (${CHUNK_COL}, ${KIND_COL})`);
+    // Statistics, so the planner probes the target's key index with the run's keys instead of scanning the target.
+    await client.query(`ANALYZE ${table}`);
+  }
+  await client.query('BEGIN');
+  try {
+    await client.query(`DELETE FROM ${target} AS t WHERE ${scope}`, [backup.chunkKey]);
+    await client.query(`INSERT INTO ${target} (${cols}) SELECT ${cols} FROM ${table} WHERE ${CHUNK_COL} = $1 AND ${KIND_COL} = 'old'`, [backup.chunkKey]);
+    const now = await checksum(client, `${target} AS t`, columns, scope, [backup.chunkKey]);
+    if (now.checksum !== backup.checksum || now.rows !== backup.rows) {
+      throw new ConnectorError(
+        `chunk ${backup.chunkKey} restored to ${now.rows} rows with checksum ${now.checksum}, but the backup holds ${backup.rows} rows with checksum ${backup.checksum}; nothing was changed`,
+      );
+    }
+    await client.query('COMMIT');
+    return { rows: now.rows, checksum: now.checksum };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
+export async function dropPgBackups(client: pg.PoolClient, backups: readonly BackupRecord[]): Promise<void> {
+  for (const location of new Set(backups.map((b) => b.location))) {
+    await client.query(`DROP TABLE IF EXISTS ${qualified(location)}`);
+  }
+}
+
+async function backupColumns(client: pg.PoolClient, location: string): Promise<string[]> {
+  const res = await client.query<{ name: string }>(
+    `SELECT attname AS name FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+    [qualified(location)],
+  );
+  return res.rows.map((r) => r.name).filter((c) => c !== CHUNK_COL && c !== KIND_COL);
+}
+
+/** Rows, the sum of 64-bit hashes of each row's text modulo 2^64 (order-independent), and the rows' size. */
+// hashtextextended: PostgreSQL's own 64-bit hash of text (11+), much cheaper than md5.
+async function checksum(
+  client: pg.PoolClient, from: string, columns: readonly string[], where: string, values: unknown[], withClause = '',
+): Promise<{ rows: number; checksum: string; bytes: number }> {
+  const row = `ROW(${columns.map((c) => `t.${quoteIdent(c)}`).join(', ')})`;
+  const res = await client.query<{ n: string; s: string; b: string }>(
+    `${withClause}SELECT count(*)::text AS n,
+       (((coalesce(sum(hashtextextended(${row}::text, 0)::numeric), 0) % ${CHECKSUM_MODULUS}) + ${CHECKSUM_MODULUS}) % ${CHECKSUM_MODULUS})::text AS s,
+       coalesce(sum(pg_column_size(${row})), 0)::text AS b
+     FROM ${from} WHERE ${where}`,
+    values,
+  );
+  const r = res.rows[0];
+  return { rows: Number(r?.n ?? 0), checksum: r?.s ?? '0', bytes: Number(r?.b ?? 0) };
+}
+
+function rangeOf(range: NonNullable<TableBackupDetail['range']>): string {
+  const col = `t.${quoteIdent(range.column)}`;
+  return `${col} >= ${range.lo} AND ${col} < ${range.hi}`;
+}
