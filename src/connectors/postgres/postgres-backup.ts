@@ -52,10 +52,10 @@ export async function backupPgRows(client: pg.PoolClient, w: ChunkWrite, target:
   let detail: TableBackupDetail;
   let sum: { rows: number; checksum: string; bytes: number };
   if (w.mode === 'merge') {
-    const cols = names.join(', ');
-    await client.query(`INSERT INTO ${table} (${CHUNK_COL}, ${KIND_COL}, ${cols}) SELECT $1, 'new', ${cols} FROM ${stage}`, [w.chunk.key]);
-    // Driven from the staged keys, so the target's key index finds the old rows.
+    // The keys the chunk writes are all a rollback needs of the new rows (it deletes them).
     const keys = w.key.map(quoteIdent).join(', ');
+    await client.query(`INSERT INTO ${table} (${CHUNK_COL}, ${KIND_COL}, ${keys}) SELECT $1, 'new', ${keys} FROM ${stage}`, [w.chunk.key]);
+    // Driven from the staged keys, so the target's key index finds the old rows.
     const match = w.key.map((k) => `s.${quoteIdent(k)} = t.${quoteIdent(k)}`).join(' AND ');
     sum = await keep(`SELECT $1, 'old', t.* FROM (SELECT DISTINCT ${keys} FROM ${stage}) AS s JOIN ${target} AS t ON ${match}`);
     detail = { mode: w.mode, key: w.key };
