@@ -52,7 +52,7 @@ export async function stageChunks(
   chunks.forEach((chunk, i) => {
     const entry = files.get(i);
     out.set(chunk.key, {
-      relation: entry === undefined ? `(SELECT * FROM ${source.relation()} LIMIT 0)` : `read_parquet(${sqlList(entry.paths)})`,
+      relation: entry === undefined ? `(SELECT * FROM ${source.relation()} LIMIT 0)` : `read_parquet(${sqlList(entry.paths)}, hive_partitioning = false)`,
       rows: entry?.rows ?? 0,
     });
   });
