@@ -19,6 +19,7 @@ import type { Job } from '../job/job.js';
 import type { Lease, Ledger } from '../ledger/ledger.js';
 import { openLedger } from '../ledger/open-ledger.js';
 import { boundsNeedScan, describeJob, finishPlan, transformQuery, type DescribedJob, type PreparedPlan } from './prepare.js';
+import { faultPoint } from './fault-points.js';
 import { backoffDelay, isRetryable, sleep } from './retry.js';
 import { chunkIndexedRelation, cleanDeadStages, stageChunks, type StagedChunk } from './stage.js';
 
@@ -232,6 +233,7 @@ async function processChunk(ctx: ChunkContext, chunk: Chunk): Promise<{ outcome:
     const t0 = Date.now();
     try {
       const { stats, marked } = await attemptChunk(ctx, lease, t0);
+      faultPoint('after-commit');
       if (!marked) await ledger.complete(lease, stats, Date.now() - t0);
       events.emit('chunk:done', { runId, chunk: ref, attempt: lease.attempt, stats, ms: Date.now() - t0 });
       return { outcome: 'done', stats };
