@@ -365,7 +365,7 @@ async function crashTrials(targetName, work, data) {
       && trial.maxRedone <= concurrency && trial.redoneDone === 0;
     if (!trial.ok) trial.stderr = runs.map((r) => r.stderr).filter((s) => s !== '').join('\n---\n').slice(-4000);
     trials.push(trial);
-    log(`${targetName} #${i} ${mode}: ${trial.ok ? 'ok' : 'FAILED'} kills=${trial.kills} (${killedRuns.map((r) => r.kill.kind).join(',')}) lost=${cmp.lost} extra=${cmp.extra} dupKeys=${cmp.duplicateKeys} redone=${trial.redone.join('/')} adopted=${trial.adopted}`);
+    log(`${targetName} #${i} ${mode}: ${trial.ok ? 'ok' : 'FAILED'} kills=${trial.kills} (${killedRuns.map((r) => r.kill.kind).join(',')}) lost=${cmp.lost} extra=${cmp.extra} dupKeys=${cmp.duplicateKeys} redone=${trial.redone.join('/')} adopted=${trial.adopted} betweenCommitAndMark=${trial.betweenCommitAndMark}`);
   }
   return summarize(targetName, trials);
 }
