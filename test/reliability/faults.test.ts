@@ -22,12 +22,12 @@ function freePort(): Promise<number> {
   });
 }
 
-const job = (name: string, table: string, mode: string): string => `
+const job = (name: string, table: string, mode: string, connection = url): string => `
 name: ${name}
 source: { type: csv, path: data/e-*.csv, pruneBy: filename }
 chunk: { column: ts, every: 1 day }
 transform: select id, ts, v from source
-target: { type: postgres, connection: "${url}", table: public.${table}, create: true }
+target: { type: postgres, connection: "${connection}", table: public.${table}, create: true }
 write: { mode: ${mode}${mode === 'merge' ? ', key: [id]' : ''} }
 concurrency: 2
 retries: { attempts: 30, backoff: 100ms, maxBackoff: 1s }
@@ -67,6 +67,48 @@ async function compare(table: string): Promise<{ rows: number; lost: number; ext
     (SELECT count(*) FROM (SELECT * FROM public.${table} EXCEPT ALL SELECT * FROM public.ref) x) AS extra,
     (SELECT count(*) FROM (SELECT id FROM public.${table} GROUP BY id HAVING count(*) > 1) x) AS dup`);
   return { rows: Number(r?.rows), lost: Number(r?.lost), extra: Number(r?.extra), duplicateKeys: Number(r?.dup) };
+}
+
+/** The simple-query message `COMMIT` as the client sends it. */
+const COMMIT = Buffer.from([0x51, 0, 0, 0, 11, ...Buffer.from('COMMIT\0')]);
+
+/**
+ * A TCP proxy to the cluster that loses the server's reply to the `cutAt`-th COMMIT: the
+ * COMMIT reaches the server and commits, then both sides of that connection are cut.
+ */
+function commitReplyLosingProxy(port: number, cutAt: number): Promise<{ port: number; cuts: () => number; close: () => void }> {
+  let commits = 0;
+  let cuts = 0;
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    let cutting = false;
+    client.on('data', (d: Buffer) => {
+      if (!cutting && d.includes(COMMIT)) {
+        commits += 1;
+        if (commits === cutAt) {
+          cutting = true;
+          setTimeout(() => {
+            cuts += 1;
+            client.destroy();
+            upstream.destroy();
+          }, 300);
+        }
+      }
+      upstream.write(d);
+    });
+    upstream.on('data', (d: Buffer) => {
+      if (!cutting) client.write(d);
+    });
+    client.on('error', () => undefined);
+    upstream.on('error', () => undefined);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      resolve({ port: (server.address() as net.AddressInfo).port, cuts: () => cuts, close: () => server.close() });
+    });
+  });
 }
 
 beforeAll(async () => {
@@ -121,4 +163,18 @@ describe('PostgreSQL target faults: the run retries and ends identical to a clea
       expect(await compare(table)).toEqual({ rows: 2400, lost: 0, extra: 0, duplicateKeys: 0 });
     });
   }
+
+  it('the reply to a COMMIT lost with its connection: the retry finds the commit marker and does not append the chunk twice', async () => {
+    const proxy = await commitReplyLosingProxy(server.port, 3);
+    try {
+      const file = writeJob(dir, 'lost-commit.yaml', job('lost-commit', 'lost_commit', 'append', `postgres://postgres@127.0.0.1:${proxy.port}/postgres`));
+      const res = await runCli(['run', file, '--json']);
+      expect(res.code, res.stderr).toBe(0);
+      expect(proxy.cuts()).toBe(1);
+      expect(res.stdout).toMatch(/had committed although its attempt failed; recorded it as done/);
+      expect(await compare('lost_commit')).toEqual({ rows: 2400, lost: 0, extra: 0, duplicateKeys: 0 });
+    } finally {
+      proxy.close();
+    }
+  });
 });
