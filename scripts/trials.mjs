@@ -33,6 +33,7 @@ const TARGETS = ['parquet', 'duckdb', 'postgres', 'mysql'];
 const MODES = ['append', 'replace', 'merge'];
 const PG_URL = process.env.BACKFILL_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const MY = { host: '127.0.0.1', port: 3306, user: 'root' };
+const RUN_LIMIT_MS = 300_000;
 
 const { values: flags } = parseArgs({
   options: {
@@ -214,6 +215,12 @@ function runOnce(job, kill, env = {}, onEvent = () => {}) {
     };
     let timer;
     if (kill?.kind === 'timed') timer = setTimeout(killNow, kill.ms);
+    // A run that hangs fails its trial instead of stalling the harness.
+    let hung = false;
+    const guard = setTimeout(() => {
+      hung = true;
+      killNow();
+    }, RUN_LIMIT_MS);
     child.stdout.on('data', (d) => {
       stdout += d.toString();
       let nl;
@@ -247,7 +254,9 @@ function runOnce(job, kill, env = {}, onEvent = () => {}) {
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolvePromise({ code, signal, killed: signal === 'SIGKILL', ms: Date.now() - t0, firstStartMs, started, done, adopted, result, stderr: stderr.slice(-2000) });
+      clearTimeout(guard);
+      if (hung) stderr += `\nthe run did not end within ${RUN_LIMIT_MS / 1000} s`;
+      resolvePromise({ code: hung ? -1 : code, signal: hung ? 'hung' : signal, killed: !hung && signal === 'SIGKILL', ms: Date.now() - t0, firstStartMs, started, done, adopted, result, stderr: stderr.slice(-2000) });
     });
   });
 }
