@@ -329,7 +329,12 @@ async function crashTrials(targetName, work, data) {
       const kill = r < kills ? planKill(random, refs[mode], remaining) : undefined;
       const run = await runOnce(job, kill);
       runs.push({ kill, ...run });
-      if (!run.killed && r < kills && run.code === 0) break; // finished before the kill landed
+      if (!run.killed && r < kills && run.code === 0) {
+        // Finished before the kill landed: when this was a whole run, time later kills by it
+        // (the machine may be faster now than when the reference ran).
+        if (r === 0 && run.firstStartMs !== undefined) refs[mode] = { ...refs[mode], ms: run.ms, firstStartMs: run.firstStartMs };
+        break;
+      }
     }
     const last = runs[runs.length - 1];
     // A run that was not killed must end with exit 0; a killed run is followed by another.
