@@ -20,6 +20,7 @@ import type { Lease, Ledger } from '../ledger/ledger.js';
 import { openLedger } from '../ledger/open-ledger.js';
 import { boundsNeedScan, describeJob, finishPlan, transformQuery, type DescribedJob, type PreparedPlan } from './prepare.js';
 import { backupRequest, checkBackup, recordBackup } from './backup-run.js';
+import { faultPoint } from './fault-points.js';
 import { backoffDelay, isRetryable, sleep } from './retry.js';
 import { chunkIndexedRelation, cleanDeadStages, stageChunks, type StagedChunk } from './stage.js';
 import { addRejects, diagnoseRejects, isReadError, keptRejects, NO_REJECTS, NULL_CHUNK_INDEX, relationRejects, RunRejects } from './reject-rows.js';
@@ -242,6 +243,8 @@ interface ChunkContext {
 async function processChunk(ctx: ChunkContext, chunk: Chunk): Promise<{ outcome: ChunkOutcome; error?: string; stats?: ChunkStats }> {
   const { job, ledger, events, runId } = ctx;
   const ref: ChunkRef = { key: chunk.key, lo: chunk.lo, hi: chunk.hi };
+  // Claims of this chunk's failed attempts: one may have committed after all (the reply to COMMIT lost).
+  const failedClaims: string[] = [];
   for (;;) {
     if (ctx.hard.aborted) return { outcome: 'interrupted' };
     const lease = await ledger.claim(job.name, chunk, ctx.owner, runId, LEASE_MS);
@@ -249,7 +252,8 @@ async function processChunk(ctx: ChunkContext, chunk: Chunk): Promise<{ outcome:
     events.emit('chunk:start', { runId, chunk: ref, attempt: lease.attempt, token: lease.token });
     const t0 = Date.now();
     try {
-      const { stats, marked } = await attemptChunk(ctx, lease, t0);
+      const { stats, marked } = (await committedEarlier(ctx, chunk, failedClaims)) ?? (await attemptChunk(ctx, lease, t0));
+      faultPoint('after-commit');
       // `verify: true`: the chunk is done only when the target's rows match the source's.
       if (job.verify) await verifyWrittenChunk(ctx, chunk);
       if (!marked) await ledger.complete(lease, stats, Date.now() - t0);
@@ -267,6 +271,7 @@ async function processChunk(ctx: ChunkContext, chunk: Chunk): Promise<{ outcome:
         return { outcome: 'skipped', error: message };
       }
       await ledger.fail(lease, message, Date.now() - t0);
+      failedClaims.push(leaseId(lease.owner, lease.token));
       if (isRetryable(err) && lease.attempt < job.retries.attempts) {
         const delayMs = backoffDelay(lease.attempt, job.retries.backoffMs, job.retries.maxBackoffMs);
         events.emit('chunk:retry', { runId, chunk: ref, attempt: lease.attempt, delayMs, error: message });
@@ -399,6 +404,25 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
     ctx.hard.removeEventListener('abort', onHard);
     if (!ctx.direct) await conn.run(`DROP TABLE IF EXISTS ${temp}`).catch(() => {});
     await opened?.close().catch(() => {});
+    conn.close();
+  }
+}
+
+/**
+ * Before writing a chunk again: when the target's commit marker names one of its failed
+ * attempts, that attempt's transaction committed although the attempt saw an error (the
+ * connection broke before the reply to COMMIT). Writing again would append its rows twice.
+ */
+async function committedEarlier(ctx: ChunkContext, chunk: Chunk, failedClaims: readonly string[]): Promise<{ stats: ChunkStats; marked: boolean } | undefined> {
+  if (failedClaims.length === 0 || !ctx.target.capabilities.transactional) return undefined;
+  const conn = await ctx.session.connect();
+  try {
+    await ctx.target.attach(conn);
+    const committed = await ctx.target.committedLease(conn, chunk);
+    if (committed === undefined || !failedClaims.includes(committed.lease)) return undefined;
+    ctx.events.emit('warning', { runId: ctx.runId, message: `chunk ${chunk.key} had committed although its attempt failed; recorded it as done` });
+    return { stats: { rowsRead: committed.rows, rowsWritten: committed.rows, rowsRejected: 0, bytes: 0 }, marked: false };
+  } finally {
     conn.close();
   }
 }

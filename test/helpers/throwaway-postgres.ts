@@ -9,6 +9,8 @@ import { join } from 'node:path';
 export interface ThrowawayPostgres {
   readonly port: number;
   readonly dir: string;
+  /** `pg_ctl restart` with the given shutdown mode: every connection is cut, the server comes back on the same port. */
+  restart(mode: 'fast' | 'immediate'): void;
   stop(): void;
 }
 
@@ -47,6 +49,9 @@ export function startThrowawayPostgres(port: number, options: { tls?: boolean; s
   return {
     port,
     dir,
+    restart: (mode) => {
+      asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'log'), '-m', mode, '-w', '-t', '60', 'restart']);
+    },
     stop: () => {
       try {
         if (existsSync(data)) asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);

@@ -26,6 +26,9 @@ export function createPool(connection: ConnectionConfig, ssl: TlsConfig | undefi
   });
   // An idle client's error (server restart) must not crash the process; the next query reports it.
   pool.on('error', () => {});
+  // Nor may a checked-out client's (a terminated backend mid-query): pg emits 'error' on the client
+  // besides failing its query, and with no listener that crashes the process instead of a retry.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return { pool, fields, name: describeConnection(fields, 5432) };
 }
 

@@ -365,6 +365,8 @@ function createPool(target: Target, options: PostgresLedgerOptions, readonly: bo
   // An idle connection that breaks (server restart, network) must not crash the process; the pool drops it
   // and the next query reports the problem.
   pool.on('error', () => undefined);
+  // A checked-out client whose backend is terminated emits 'error' too, besides failing its query.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 
