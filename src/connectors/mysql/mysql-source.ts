@@ -8,7 +8,7 @@ import { DateTime } from 'luxon';
 import type { Connection as CoreConnection } from 'mysql2';
 import mysql from 'mysql2/promise';
 import type { Chunk } from '../../core/chunk.js';
-import { AbortedError, ConnectorError, PlanError, redactSecrets } from '../../core/errors.js';
+import { AbortedError, ConnectorError, PlanError, redactSecrets, SourceDataError } from '../../core/errors.js';
 import type { SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import type { Job } from '../../job/job.js';
@@ -144,7 +144,8 @@ const RETRYABLE_CODES = /^(ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|PROTOCOL_CONN
 
 export function mysqlError(err: unknown, what: string, db: MysqlPool): Error {
   if (err instanceof AbortedError || err instanceof PlanError) return err;
-  if (err instanceof ConnectorError) return err;
+  // A chunk's rows refused past maxRejects are the data's fault, not the server's.
+  if (err instanceof ConnectorError || err instanceof SourceDataError) return err;
   const e = err as { message?: string; code?: string; errno?: number };
   const retryable = (e.errno !== undefined && RETRYABLE_ERRNOS.has(e.errno)) || (e.code !== undefined && RETRYABLE_CODES.test(e.code));
   let message = `${what} on MySQL ${db.name}: ${e.message ?? String(err)}`;

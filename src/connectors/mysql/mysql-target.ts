@@ -12,7 +12,8 @@ import type { ChunkWrite, ColumnInfo, OpenedChunk, Target, TargetCapabilities, T
 import type { DuckConn } from '../duckdb/duckdb-session.js';
 import { processAlive } from '../parquet/parquet-target.js';
 import type { BackupRecord } from '../../ledger/ledger.js';
-import type { BackupTaken } from '../connector.js';
+import type { BackupTaken, Rejects } from '../connector.js';
+import { loadDataIsolating } from './mysql-rejects.js';
 import { backupMysqlRows, dropMysqlBackups, ensureMysqlBackupTable, restoreMysqlRows } from './mysql-backup.js';
 import type { MysqlTargetConfig } from './mysql-config.js';
 import {
@@ -168,8 +169,8 @@ export class MysqlTarget implements Target {
       );
       const rows = Number(copied[0]?.Count ?? 0);
       const bytes = statSync(file).size;
-      const { written, backup } = await withConnection(db, write.signal, (conn) => this.apply(conn, write, file, rows));
-      return { rowsWritten: written, bytes, ...(backup === undefined ? {} : { backup }) };
+      const { written, backup, rejected } = await withConnection(db, write.signal, (conn) => this.apply(conn, write, file, rows));
+      return { rowsWritten: written, bytes, rowsRead: rows, ...(backup === undefined ? {} : { backup }), ...(rejected === undefined ? {} : { rejected }) };
     } catch (err) {
       throw mysqlError(err, `writing chunk ${write.chunk.key} to ${this.config.table}`, db);
     } finally {
@@ -282,7 +283,7 @@ export class MysqlTarget implements Target {
    * staging table (merge), mark the chunk. Loading straight into the table inside the transaction
    * saves a copy; any warning or a short count rolls it back.
    */
-  private async apply(conn: PoolConnection, w: ChunkWrite, file: string, rows: number): Promise<{ written: number; backup: BackupTaken | undefined }> {
+  private async apply(conn: PoolConnection, w: ChunkWrite, file: string, rows: number): Promise<{ written: number; backup: BackupTaken | undefined; rejected: Rejects | undefined }> {
     const stage = quoteMysqlIdent(`backfill_stage_${w.token}`);
     if (w.mode === 'merge') {
       await conn.query(`DROP TEMPORARY TABLE IF EXISTS ${stage}`);
@@ -312,7 +313,16 @@ export class MysqlTarget implements Target {
         await conn.query(`DELETE FROM ${this.table} WHERE ${col} >= ? AND ${col} < ?`, bounds as unknown[]);
       }
       if (backupAt !== undefined && w.mode === 'merge') backup = await backupMysqlRows(conn, w, this.table, backupAt, stage, names, bounds);
-      const written = w.mode === 'merge' ? await this.merge(conn, w, stage) : await this.load(conn, this.table, file, rows);
+      let rejected: Rejects | undefined;
+      let written: number;
+      if (w.mode === 'merge') written = await this.merge(conn, w, stage);
+      else if ((w.maxRejects ?? 0) > 0 && this.config.loadWith === 'load-data' && rows > 0) {
+        // Refused rows are isolated and set aside; the transaction keeps exactly the accepted ones.
+        const keys = w.key.map((k) => this.columns.findIndex((c) => c.name === k));
+        const loaded = await loadDataIsolating(conn, this.loadDataSql(this.table), file, w.maxRejects ?? 0, keys, w.signal);
+        written = loaded.accepted;
+        rejected = { count: loaded.rejected.length, rows: loaded.rejected };
+      } else written = await this.load(conn, this.table, file, rows);
       await conn.query(
         `INSERT INTO ${quoteMysqlIdent(MARKERS)} (job, chunk_key, lease, rows_written, committed_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))
          ON DUPLICATE KEY UPDATE lease = VALUES(lease), rows_written = VALUES(rows_written), committed_at = VALUES(committed_at)`,
@@ -320,7 +330,7 @@ export class MysqlTarget implements Target {
       );
       await conn.query('COMMIT');
       if (w.mode === 'merge') await conn.query(`DROP TEMPORARY TABLE IF EXISTS ${stage}`);
-      return { written, backup };
+      return { written, backup, rejected };
     } catch (err) {
       // (On abort the connection is already destroyed, which rolls back on the server.)
       await conn.query('ROLLBACK').catch(() => {});
@@ -356,15 +366,20 @@ export class MysqlTarget implements Target {
     return header.affectedRows - (duplicates === null ? 0 : Number(duplicates[1]));
   }
 
-  /** LOAD DATA LOCAL INFILE, streamed from the file; its warnings (truncation, bad values) fail the chunk. */
-  private async loadData(conn: PoolConnection, table: string, file: string): Promise<number> {
+  private loadDataSql(table: string): string {
     const targets = this.columns.map((c, i) => (isBlob(c.type) ? `@backfill_${i}` : quoteMysqlIdent(c.name)));
     const decode = this.columns.flatMap((c, i) => (isBlob(c.type) ? [`${quoteMysqlIdent(c.name)} = FROM_BASE64(@backfill_${i})`] : []));
+    return (
+      `LOAD DATA LOCAL INFILE ? INTO TABLE ${table} CHARACTER SET utf8mb4 ` +
+      `FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '"' ESCAPED BY '' LINES TERMINATED BY '\\n' ` +
+      `(${targets.join(', ')})${decode.length === 0 ? '' : ` SET ${decode.join(', ')}`}`
+    );
+  }
+
+  /** LOAD DATA LOCAL INFILE, streamed from the file; its warnings (truncation, bad values) fail the chunk. */
+  private async loadData(conn: PoolConnection, table: string, file: string): Promise<number> {
     const [result] = await conn.query({
-      sql:
-        `LOAD DATA LOCAL INFILE ? INTO TABLE ${table} CHARACTER SET utf8mb4 ` +
-        `FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '"' ESCAPED BY '' LINES TERMINATED BY '\\n' ` +
-        `(${targets.join(', ')})${decode.length === 0 ? '' : ` SET ${decode.join(', ')}`}`,
+      sql: this.loadDataSql(table),
       values: [file],
       infileStreamFactory: () => createReadStream(file, { highWaterMark: 1 << 20 }),
     });
