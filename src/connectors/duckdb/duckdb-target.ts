@@ -4,8 +4,9 @@ import type { Chunk } from '../../core/chunk.js';
 import { PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
 import type { BackupRecord } from '../../ledger/ledger.js';
-import { inPlace, type BackupTaken, type ChunkWrite, type ColumnInfo, type OpenedChunk, type Target, type TargetCapabilities, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
+import { inPlace, type Rejects, type BackupTaken, type ChunkWrite, type ColumnInfo, type OpenedChunk, type Target, type TargetCapabilities, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
 import { backupDuckRows, dropDuckBackups, restoreDuckRows } from './duckdb-backup.js';
+import { acceptedRows, findRefusedRows, numberRows } from './duckdb-rejects.js';
 import type { DuckConn } from './duckdb-session.js';
 import type { DuckdbTargetConfig } from './duckdb-config.js';
 
@@ -97,20 +98,25 @@ export class DuckdbTarget implements Target {
   }
 
   async write(w: ChunkWrite): Promise<WriteResult> {
+    // Rows the table may refuse are found first, in transactions rolled back, then left out.
+    let isolated: { rows: string; bad: number[]; rejected: Rejects } | undefined;
+    if ((w.maxRejects ?? 0) > 0 && w.mode !== 'merge') {
+      if (w.mode === 'replace' && w.range === undefined) throw new PlanError('replace mode needs the chunk column in the transform output');
+      const rows = await numberRows(w, quoteIdent(`backfill_rows_${w.token}`));
+      const found = await findRefusedRows(w, this.table, rows, () => this.deleteRange(w), w.maxRejects ?? 0);
+      isolated = { rows, bad: found.bad, rejected: { count: found.rejected.length, rows: found.rejected } };
+    }
     await w.conn.run('BEGIN TRANSACTION', w.signal);
     try {
       // Before anything changes, in the same transaction: the backup matches what the write replaces.
       const backup: BackupTaken | undefined = w.backup === undefined ? undefined : await backupDuckRows(w, this.table, TARGET_ALIAS, this.job);
       let written = 0;
-      if (w.mode === 'replace') {
-        if (w.range === undefined) throw new PlanError('replace mode needs the chunk column in the transform output');
-        const col = quoteIdent(w.range.column);
-        await w.conn.run(`DELETE FROM ${this.table} WHERE ${col} >= ${w.range.lo} AND ${col} < ${w.range.hi}`, w.signal);
-      }
+      await this.deleteRange(w);
       if (w.mode === 'merge') {
         written = await this.merge(w);
       } else {
-        const rows = await w.conn.all<{ Count: string }>(`INSERT INTO ${this.table} BY NAME SELECT * FROM (${w.query})`, w.signal);
+        const from = isolated === undefined ? `(${w.query})` : acceptedRows(isolated.rows, isolated.bad);
+        const rows = await w.conn.all<{ Count: string }>(`INSERT INTO ${this.table} BY NAME SELECT * FROM ${from}`, w.signal);
         written = Number(rows[0]?.Count ?? 0);
       }
       await w.conn.run(
@@ -118,11 +124,24 @@ export class DuckdbTarget implements Target {
         w.signal,
       );
       await w.conn.run('COMMIT', w.signal);
-      return { rowsWritten: written, bytes: 0, ...(backup === undefined ? {} : { backup }) };
+      return {
+        rowsWritten: written, bytes: 0, ...(backup === undefined ? {} : { backup }),
+        ...(isolated === undefined ? {} : { rejected: isolated.rejected, rowsRead: written + isolated.rejected.count }),
+      };
     } catch (err) {
       await w.conn.run('ROLLBACK').catch(() => {});
       throw err;
+    } finally {
+      if (isolated !== undefined) await w.conn.run(`DROP TABLE IF EXISTS ${isolated.rows}`).catch(() => {});
     }
+  }
+
+  /** Replace mode: the chunk's range goes first, in the transaction that writes it again. */
+  private async deleteRange(w: ChunkWrite): Promise<void> {
+    if (w.mode !== 'replace') return;
+    if (w.range === undefined) throw new PlanError('replace mode needs the chunk column in the transform output');
+    const col = quoteIdent(w.range.column);
+    await w.conn.run(`DELETE FROM ${this.table} WHERE ${col} >= ${w.range.lo} AND ${col} < ${w.range.hi}`, w.signal);
   }
 
   /** Insert new keys, update only rows whose values really changed, so a re-run writes nothing. */
