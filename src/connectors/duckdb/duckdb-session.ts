@@ -18,6 +18,10 @@ export class DuckSession {
     const config: Record<string, string> = {
       threads: String(options.threads),
       preserve_insertion_order: 'false',
+      // A partitioned COPY buffers each partition's rows until this many before writing them out;
+      // DuckDB's default (about half a million rows per partition and thread) makes the peak grow
+      // with the rows per partition up to there. One row group's worth keeps it flat.
+      partitioned_write_flush_threshold: '122880',
     };
     if (options.memoryLimit !== undefined) config.memory_limit = options.memoryLimit;
     if (options.tempDirectory !== undefined) {
