@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineJob, runBackfill, type Job } from '../../src/index.js';
 import { readStatus } from '../../src/engine/read-status.js';
 import { checkRejects, RejectLimitError } from '../../src/engine/reject-rows.js';
-import { csvFields, csvRecords } from '../../src/connectors/postgres/postgres-rejects.js';
+import { csvFields, csvRecords } from '../../src/connectors/refused-rows.js';
 import { timeChunk } from '../../src/core/chunk.js';
 import { tempDir } from '../helpers/cli.js';
 import { query } from '../helpers/lake.js';

@@ -3,8 +3,8 @@
 import { createReadStream, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
-import { TooManyRejectsError, type RejectedRow } from '../connector.js';
-import { csvFields, csvRecords } from '../postgres/postgres-rejects.js';
+import type { RejectedRow } from '../connector.js';
+import { bisectRecords } from '../refused-rows.js';
 
 /** Errors that blame a row: duplicate key, NULL in NOT NULL, too long, bad value, truncated, CHECK, foreign key. */
 const DATA_ERRNOS = new Set([1062, 1048, 1406, 1366, 1264, 1265, 1292, 3819, 4025, 1452]);
@@ -28,7 +28,7 @@ export async function loadDataIsolating(
   const rejected: RejectedRow[] = [];
   // Returns the warnings of a load of these bytes, or undefined when it loaded cleanly (and counts it).
   let accepted = 0;
-  const load = async (bytes: Buffer | undefined): Promise<string | undefined> => {
+  const load = async (bytes?: Buffer): Promise<string | undefined> => {
     await conn.query('SAVEPOINT backfill_rows');
     let result;
     try {
@@ -54,35 +54,7 @@ export async function loadDataIsolating(
     await conn.query('ROLLBACK TO SAVEPOINT backfill_rows');
     return (rows as { Level: string; Code: number; Message: string }[]).map((r) => `MySQL ${r.Code}: ${r.Message}`).join('; ');
   };
-  if ((await load(undefined)) === undefined) return { accepted, offered: accepted, rejected };
-  const data = readFileSync(file);
-  const records = csvRecords(data);
-  const attempt = async (lo: number, hi: number): Promise<void> => {
-    if (lo >= hi) return;
-    signal.throwIfAborted();
-    const start = (records[lo] as [number, number])[0];
-    const end = (records[hi - 1] as [number, number])[1];
-    const warnings = await load(data.subarray(start, end));
-    if (warnings === undefined) return;
-    if (hi - lo === 1) {
-      const raw = data.subarray(start, end).toString('utf8').replace(/\r?\n$/, '');
-      const fields = csvFields(raw);
-      const key = keyIndexes.length === 0 ? null : keyIndexes.map((i) => fields[i] ?? '').join(',');
-      rejected.push({ source: null, line: null, key, raw, reason: warnings });
-      if (rejected.length > maxRejects) {
-        throw new TooManyRejectsError(`MySQL refused more than maxRejects ${maxRejects} row(s); first: ${(rejected[0] as RejectedRow).reason}`, {
-          count: rejected.length,
-          rows: rejected,
-        });
-      }
-      return;
-    }
-    const mid = lo + Math.floor((hi - lo) / 2);
-    await attempt(lo, mid);
-    await attempt(mid, hi);
-  };
-  const mid = Math.floor(records.length / 2);
-  await attempt(0, mid);
-  await attempt(mid, records.length);
-  return { accepted, offered: records.length, rejected };
+  if ((await load()) === undefined) return { accepted, offered: accepted, rejected };
+  const offered = await bisectRecords(readFileSync(file), load, { system: 'MySQL', maxRejects, keyIndexes, signal }, rejected);
+  return { accepted, offered, rejected };
 }

@@ -43,7 +43,7 @@ export async function ensurePgBackupTable(client: pg.PoolClient, target: string,
  * In the chunk's transaction, before it changes data: replace and append keep the rows of the
  * chunk's range; merge keeps the rows whose key is among the staged rows, and the staged keys.
  */
-export async function backupPgRows(client: pg.PoolClient, w: ChunkWrite, target: string, location: string, stage: string, names: readonly string[]): Promise<BackupTaken> {
+export async function backupPgRows(client: pg.PoolClient, w: ChunkWrite, target: string, location: string, stage: string): Promise<BackupTaken> {
   const table = qualified(location);
   const columns = await backupColumns(client, location);
   // The checksum is taken from the rows as they are inserted (RETURNING), not by reading the backup table again.

@@ -5,7 +5,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { TooManyRejectsError, type RejectedRow } from '../connector.js';
+import type { RejectedRow } from '../connector.js';
+import { bisectRecords } from '../refused-rows.js';
 
 /** SQLSTATE classes that blame the data (22 data exception, 23 integrity constraint): only those are worth isolating. */
 const ROW_ERROR = /^2[23]/;
@@ -30,102 +31,32 @@ export async function copyIsolating(
   let accepted = 0;
   let offered = 0;
   const rejected: RejectedRow[] = [];
-  for (const file of files) {
-    // The clean path: the whole file in one COPY, streamed, under a savepoint.
+  // Loads records under a savepoint; undefined when PostgreSQL took them, else its reason (rolled back).
+  const load = async (input: Readable): Promise<string | undefined> => {
     await client.query('SAVEPOINT backfill_rows');
     try {
       const sink = client.query(copyFrom(copySql));
-      await pipeline(createReadStream(file), sink, { signal });
+      await pipeline(input, sink, { signal });
       await client.query('RELEASE SAVEPOINT backfill_rows');
       accepted += sink.rowCount;
-      offered += sink.rowCount;
-      continue;
+      return undefined;
     } catch (err) {
       await client.query('ROLLBACK TO SAVEPOINT backfill_rows');
-      const code = (err as { code?: string }).code;
-      if (code === undefined || !ROW_ERROR.test(code)) throw err;
+      const e = err as { code?: string; message?: string; column?: string };
+      if (e.code === undefined || !ROW_ERROR.test(e.code)) throw err;
+      return `PostgreSQL ${e.code}: ${e.message ?? 'refused'}${e.column === undefined ? '' : ` (column ${e.column})`}`;
+    }
+  };
+  for (const file of files) {
+    // The clean path: the whole file in one COPY, streamed, under a savepoint.
+    const before = accepted;
+    if ((await load(createReadStream(file))) === undefined) {
+      offered += accepted - before;
+      continue;
     }
     // Refused: only now is the file split into records (one pass over its bytes) and bisected.
-    const data = readFileSync(file);
-    const records = csvRecords(data);
-    offered += records.length;
-    const attempt = async (lo: number, hi: number): Promise<void> => {
-      if (lo >= hi) return;
-      signal.throwIfAborted();
-      const start = (records[lo] as [number, number])[0];
-      const end = (records[hi - 1] as [number, number])[1];
-      await client.query('SAVEPOINT backfill_rows');
-      try {
-        const sink = client.query(copyFrom(copySql));
-        await pipeline(Readable.from([data.subarray(start, end)]), sink);
-        await client.query('RELEASE SAVEPOINT backfill_rows');
-        accepted += hi - lo;
-        return;
-      } catch (err) {
-        await client.query('ROLLBACK TO SAVEPOINT backfill_rows');
-        const e = err as { code?: string; message?: string; column?: string };
-        if (e.code === undefined || !ROW_ERROR.test(e.code)) throw err;
-        if (hi - lo === 1) {
-          const raw = data.subarray(start, end).toString('utf8').replace(/\r?\n$/, '');
-          const fields = csvFields(raw);
-          const key = keyIndexes.length === 0 ? null : keyIndexes.map((i) => fields[i] ?? '').join(',');
-          rejected.push({ source: null, line: null, key, raw, reason: `PostgreSQL ${e.code}: ${e.message ?? 'refused'}${e.column === undefined ? '' : ` (column ${e.column})`}` });
-          if (rejected.length > maxRejects) {
-            throw new TooManyRejectsError(`PostgreSQL refused more than maxRejects ${maxRejects} row(s); first: ${(rejected[0] as RejectedRow).reason}`, {
-              count: rejected.length,
-              rows: rejected,
-            });
-          }
-          return;
-        }
-      }
-      const mid = lo + Math.floor((hi - lo) / 2);
-      await attempt(lo, mid);
-      await attempt(mid, hi);
-    };
-    const mid = Math.floor(records.length / 2);
-    await attempt(0, mid);
-    await attempt(mid, records.length);
+    const bytes = (part: Buffer): Promise<string | undefined> => load(Readable.from([part]));
+    offered += await bisectRecords(readFileSync(file), bytes, { system: 'PostgreSQL', maxRejects, keyIndexes, signal }, rejected);
   }
   return { accepted, offered, rejected };
-}
-
-/** [start, end) byte offsets of each CSV record; a newline inside double quotes belongs to the field. */
-export function csvRecords(data: Buffer): [number, number][] {
-  const out: [number, number][] = [];
-  let start = 0;
-  let quoted = false;
-  for (let i = 0; i < data.length; i++) {
-    const b = data[i];
-    if (b === 0x22) quoted = !quoted;
-    else if (b === 0x0a && !quoted) {
-      out.push([start, i + 1]);
-      start = i + 1;
-    }
-  }
-  if (start < data.length) out.push([start, data.length]);
-  return out;
-}
-
-/** The fields of one CSV record (quotes removed, doubled quotes undone). */
-export function csvFields(record: string): string[] {
-  const fields: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < record.length; i++) {
-    const c = record[i] as string;
-    if (quoted) {
-      if (c === '"' && record[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      fields.push(field);
-      field = '';
-    } else field += c;
-  }
-  fields.push(field);
-  return fields;
 }

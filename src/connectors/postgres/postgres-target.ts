@@ -208,7 +208,7 @@ export class PostgresTarget implements Target {
         // COPY); merge needs the rows beside the table first, in an unlogged temporary table.
         // The backup is taken in this transaction before the rows it keeps can change (merge: once the staged keys are known).
         let backup: BackupTaken | undefined;
-        if (backupTable !== undefined && w.mode !== 'merge') backup = await backupPgRows(client, w, this.table, backupTable, this.table, names);
+        if (backupTable !== undefined && w.mode !== 'merge') backup = await backupPgRows(client, w, this.table, backupTable, this.table);
         if (w.mode === 'replace') await this.deleteRange(client, w);
         let rejected: Rejects | undefined;
         const loadInto = async (into: string): Promise<number> => {
@@ -234,7 +234,7 @@ export class PostgresTarget implements Target {
         } else if (w.mode === 'merge') {
           await client.query(`CREATE TEMP TABLE backfill_stage (LIKE ${this.table} INCLUDING DEFAULTS) ON COMMIT DROP`);
           read = await loadInto('backfill_stage');
-          if (backupTable !== undefined) backup = await backupPgRows(client, w, this.table, backupTable, 'backfill_stage', names);
+          if (backupTable !== undefined) backup = await backupPgRows(client, w, this.table, backupTable, 'backfill_stage');
           written = await this.merge(client, w, names);
         } else {
           read = await loadInto(this.table);
