@@ -204,6 +204,7 @@ async function measure(strategy: BenchStrategy, scratch: ScratchTarget, reps: nu
     if (strategy.scenario === 'loaded') {
       const preload = await inWorker({ job: strategy.job, restate: false }, signal);
       if (!preload.ok) return failed(`loading the sample first: ${preload.error}`);
+      if (preload.failed !== undefined) return failed(`loading the sample first: ${preload.failed}`);
     }
     const reply = await inWorker({ job: strategy.job, restate: strategy.scenario === 'loaded' }, signal);
     if (!reply.ok) return failed(reply.error);

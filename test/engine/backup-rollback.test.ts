@@ -6,6 +6,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineJob, EventBus, rollbackRun, runBackfill, SqliteLedger, type Job, type WriteMode } from '../../src/index.js';
+import { ensurePgBackupTable } from '../../src/connectors/postgres/postgres-backup.js';
 import { runCli, tempDir, writeJob } from '../helpers/cli.js';
 import { lakeGlob, query } from '../helpers/lake.js';
 import { ensureMariadb, ensurePostgres, POSTGRES_URL } from '../helpers/services.js';
@@ -228,6 +229,48 @@ describe('other routes back up too', () => {
     expect(result.rowsRestored).toBe(15);
     expect(await all()).toEqual(v1);
   });
+});
+
+describe('chunks racing', () => {
+  it('to create the run\'s PostgreSQL backup table all get it, none fails on the catalog', async () => {
+    const target = `${PG_SCHEMA}.race_t`;
+    await pgQuery(`CREATE TABLE ${target} (id bigint PRIMARY KEY, v text)`);
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 8 });
+    try {
+      for (let round = 0; round < 5; round++) {
+        const runId = `01RACE${round}${SUFFIX}`.toUpperCase();
+        const made = await Promise.all(
+          Array.from({ length: 8 }, async () => {
+            const client = await pool.connect();
+            try {
+              return await ensurePgBackupTable(client, target, target, 'race', runId);
+            } finally {
+              client.release();
+            }
+          }),
+        );
+        expect(new Set(made).size).toBe(1);
+        expect(await pgQuery(`SELECT to_regclass($1) IS NOT NULL AS made`, [made[0]])).toEqual([{ made: true }]);
+      }
+    } finally {
+      await pool.end();
+    }
+  });
+
+  for (const target of ['duckdb', 'postgres', 'mysql'] as const) {
+    it(`${target}: every chunk of a backed-up run starting at once commits on its first attempt`, async () => {
+      const dir = tempDir(`br-race-${target}`);
+      const job = jobFor(dir, `br_${SUFFIX}_race_${target}`, target, 'merge', 'always');
+      const racing = defineJob({ ...jobInput(job), concurrency: 3 }, { baseDir: dir });
+      await writeSource(dir, V1);
+      // Each run has a backup table of its own, made by whichever of its three chunks comes first.
+      for (let run = 0; run < 4; run++) {
+        const result = await runBackfill(racing, { restate: true });
+        expect(result.chunks.map((c) => c.error ?? c.outcome)).toEqual(['done', 'done', 'done']);
+      }
+      expect(await contents(racing)).toHaveLength(15);
+    });
+  }
 });
 
 describe('refusals', () => {

@@ -29,6 +29,17 @@ export function backupTableName(job: string, runId: string, max: number): string
 }
 
 /**
+ * The run's backup table: the target's columns after the chunk key and the row kind. Made before
+ * the chunk's transaction and by one chunk at a time: two transactions creating the same table
+ * fail each other with a catalog write-write conflict, IF NOT EXISTS notwithstanding.
+ */
+export async function ensureDuckBackupTable(conn: DuckConn, target: string, alias: string, job: string, runId: string): Promise<void> {
+  const table = `${quoteIdent(alias)}.${quoteIdent(BACKUP_SCHEMA)}.${quoteIdent(backupTableName(job, runId, 120))}`;
+  await conn.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(alias)}.${quoteIdent(BACKUP_SCHEMA)}`);
+  await conn.run(`CREATE TABLE IF NOT EXISTS ${table} AS SELECT ''::VARCHAR AS ${CHUNK_COL}, ''::VARCHAR AS ${KIND_COL}, t.* FROM ${target} AS t LIMIT 0`);
+}
+
+/**
  * In the chunk's transaction, before it changes data: copy the rows it may change into the run's
  * backup table (replace, append: the chunk's range; merge: the rows whose key the chunk writes, and those keys).
  */
@@ -36,11 +47,6 @@ export async function backupDuckRows(w: ChunkWrite, target: string, alias: strin
   const request = w.backup as NonNullable<ChunkWrite['backup']>;
   const name = backupTableName(job, request.runId, 120);
   const table = `${quoteIdent(alias)}.${quoteIdent(BACKUP_SCHEMA)}.${quoteIdent(name)}`;
-  await w.conn.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(alias)}.${quoteIdent(BACKUP_SCHEMA)}`, w.signal);
-  await w.conn.run(
-    `CREATE TABLE IF NOT EXISTS ${table} AS SELECT ''::VARCHAR AS ${CHUNK_COL}, ''::VARCHAR AS ${KIND_COL}, t.* FROM ${target} AS t LIMIT 0`,
-    w.signal,
-  );
   const chunk = quoteLiteral(w.chunk.key);
   let detail: TableBackupDetail;
   if (w.mode === 'merge') {

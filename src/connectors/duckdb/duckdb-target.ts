@@ -5,7 +5,7 @@ import { PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
 import type { BackupRecord } from '../../ledger/ledger.js';
 import { inPlace, type Rejects, type BackupTaken, type ChunkWrite, type ColumnInfo, type OpenedChunk, type Target, type TargetCapabilities, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
-import { backupDuckRows, dropDuckBackups, restoreDuckRows } from './duckdb-backup.js';
+import { backupDuckRows, dropDuckBackups, ensureDuckBackupTable, restoreDuckRows } from './duckdb-backup.js';
 import { acceptedRows, findRefusedRows, numberRows } from './duckdb-rejects.js';
 import type { DuckConn } from './duckdb-session.js';
 import type { DuckdbTargetConfig } from './duckdb-config.js';
@@ -23,6 +23,8 @@ export class DuckdbTarget implements Target {
     copyText: false,
   };
   private columns: readonly ColumnInfo[] = [];
+  /** Backup tables made by this process, by run id. */
+  private readonly backupTables = new Map<string, Promise<void>>();
 
   constructor(
     private readonly config: DuckdbTargetConfig,
@@ -106,6 +108,7 @@ export class DuckdbTarget implements Target {
       const found = await findRefusedRows(w, this.table, rows, () => this.deleteRange(w), w.maxRejects ?? 0);
       isolated = { rows, bad: found.bad, rejected: { count: found.rejected.length, rows: found.rejected } };
     }
+    if (w.backup !== undefined) await this.backupTable(w.conn, w.backup.runId);
     await w.conn.run('BEGIN TRANSACTION', w.signal);
     try {
       // Before anything changes, in the same transaction: the backup matches what the write replaces.
@@ -134,6 +137,17 @@ export class DuckdbTarget implements Target {
     } finally {
       if (isolated !== undefined) await w.conn.run(`DROP TABLE IF EXISTS ${isolated.rows}`).catch(() => {});
     }
+  }
+
+  /** The run's backup table, made once: the chunks of a run share this target, and take turns here. */
+  private backupTable(conn: DuckConn, runId: string): Promise<void> {
+    let made = this.backupTables.get(runId);
+    if (made === undefined) {
+      made = ensureDuckBackupTable(conn, this.table, TARGET_ALIAS, this.job, runId);
+      this.backupTables.set(runId, made);
+      made.catch(() => this.backupTables.delete(runId));
+    }
+    return made;
   }
 
   /** Replace mode: the chunk's range goes first, in the transaction that writes it again. */

@@ -29,12 +29,17 @@ export async function ensurePgBackupTable(client: pg.PoolClient, target: string,
   const location = parts.length > 1 ? `${parts.slice(0, -1).join('.')}.${name}` : name;
   const exists = await client.query<{ oid: string | null }>(`SELECT to_regclass($1)::oid::text AS oid`, [qualified(location)]);
   if (exists.rows[0]?.oid != null) return location;
+  // Chunks racing to create it take turns: without the lock, the loser of the race fails on the
+  // catalog ("type … already exists") although IF NOT EXISTS was said.
+  await client.query('BEGIN');
   try {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`backfill backup ${location}`]);
     // No index while the run writes it (the checksum is taken from the inserted rows themselves); rollback adds one.
     await client.query(`CREATE TABLE IF NOT EXISTS ${qualified(location)} AS SELECT ''::text AS ${CHUNK_COL}, ''::text AS ${KIND_COL}, t.* FROM ${target} AS t WITH NO DATA`);
+    await client.query('COMMIT');
   } catch (err) {
-    // Another chunk created it at the same moment (unique_violation on the catalog, duplicate_table).
-    if (!['23505', '42P07'].includes((err as { code?: string }).code ?? '')) throw err;
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
   }
   return location;
 }
