@@ -81,7 +81,8 @@ export async function boundsNeedScan(job: Job, source: Source, ledger: Ledger): 
   return fingerprint === undefined || (await ledger.cachedBounds(job.name, fingerprint, job.chunking.column)) === undefined;
 }
 
-async function findBounds(job: Job, source: Source, conn: DuckConn, ledger: Ledger | undefined, type: string): Promise<SourceBounds | undefined> {
+/** The chunk column's smallest and largest value in the source (cached in the ledger by source fingerprint when one is given). */
+export async function findBounds(job: Job, source: Source, conn: DuckConn, ledger: Ledger | undefined, type: string): Promise<SourceBounds | undefined> {
   if (source.capabilities.cheapBounds) return source.knownBounds();
   const column = job.chunking.column;
   const fingerprint = source.fingerprint();

@@ -26,6 +26,8 @@ import { chunkIndexedRelation, cleanDeadStages, stageChunks, type StagedChunk } 
 import { addRejects, diagnoseRejects, isReadError, keptRejects, NO_REJECTS, NULL_CHUNK_INDEX, relationRejects, RunRejects } from './reject-rows.js';
 import { SchemaGuard } from './schema-drift.js';
 import { verifyWrittenChunk } from './verify-backfill.js';
+import { runIncremental } from './incremental-run.js';
+import type { IncrementalOutcome } from './incremental.js';
 
 export interface RunOptions {
   /** Only chunks overlapping [from, to) (ISO dates/times for time chunks, integers for key chunks). */
@@ -45,6 +47,12 @@ export interface RunOptions {
   readonly events?: EventBus | undefined;
   /** Use this ledger instead of opening the job's (tests, embedding). */
   readonly ledger?: Ledger | undefined;
+  /** Incremental jobs: the instant taken as now (epoch ms) for the window's end; default the clock. */
+  readonly now?: number | undefined;
+  /** @internal Set by the incremental runner: run these window chunks instead of the plan's. */
+  readonly window?: { readonly chunks: readonly Chunk[]; readonly runId: string; readonly chunkDone: (key: string) => Promise<void> } | undefined;
+  /** @internal Set by the incremental runner: this is the job's full backfill (its history). */
+  readonly history?: boolean | undefined;
 }
 
 export type ChunkOutcome = 'done' | 'failed' | 'skipped' | 'interrupted';
@@ -53,6 +61,8 @@ export interface RunResult extends RunResultSummary {
   readonly runId: string;
   readonly total: number;
   readonly chunks: readonly { readonly key: string; readonly outcome: ChunkOutcome; readonly error?: string }[];
+  /** Incremental jobs: the phase, the window read and where the watermark moved. */
+  readonly incremental?: IncrementalOutcome;
 }
 
 const LEASE_MS = 60_000;
@@ -63,11 +73,23 @@ export function ownerAlive(owner: string): boolean {
   return processAlive(Number(pid));
 }
 
-/** Run (or resume) a backfill. Returns a result instead of throwing when chunks fail. */
+/**
+ * Run (or resume) a backfill. Returns a result instead of throwing when chunks fail. A job with
+ * `incremental:` runs its full backfill first and a window past the watermark afterwards, unless
+ * chunks are named explicitly (--from/--to, --restate, --retry-failed): those run as history chunks.
+ */
 export async function runBackfill(job: Job, options: RunOptions = {}): Promise<RunResult> {
+  const explicit = options.from !== undefined || options.to !== undefined || options.restate === true || options.retryFailed === true;
+  if (job.incremental !== undefined && options.window === undefined && options.history !== true && !explicit) {
+    return runIncremental(job, options, runChunks);
+  }
+  return runChunks(job, options);
+}
+
+async function runChunks(job: Job, options: RunOptions): Promise<RunResult> {
   const started = Date.now();
   const events = options.events ?? new EventBus();
-  const runId = ulid();
+  const runId = options.window?.runId ?? ulid();
   const owner = `${hostname()}:${process.pid}:${runId}`;
   const ledger = options.ledger ?? (await openLedger(job));
   const session = await DuckSession.create(job.duckdb);
@@ -117,12 +139,16 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
     let passMs = 0;
     const t0Pass = Date.now();
     // `verify: true` reads each chunk's source rows again, so it takes per-chunk staging instead of one-pass writes.
-    const early = stopping === undefined && drift.clean && !job.verify ? await onePassBeforePlan(job, source, target, main, ledger, described, hard.signal) : undefined;
+    const early =
+      stopping === undefined && drift.clean && !job.verify && options.window === undefined
+        ? await onePassBeforePlan(job, source, target, main, ledger, described, hard.signal)
+        : undefined;
     if (early !== undefined) {
       onePass = early.onePass;
       passMs = Date.now() - t0Pass;
     }
-    const plan = early?.plan ?? (await finishPlan(job, source, main, ledger, described));
+    const plan: PreparedPlan =
+      options.window !== undefined ? { ...described, chunks: [...options.window.chunks], bounds: undefined } : (early?.plan ?? (await finishPlan(job, source, main, ledger, described)));
     await ledger.syncChunks(job.name, plan.chunks);
     await recoverStale(job, ledger, target, main, events, runId);
 
@@ -160,7 +186,8 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
       const rows = onePass?.rows ?? [...(staged?.values() ?? [])].reduce((n, s) => n + s.rows, 0);
       events.emit('stage:done', { runId, chunks: todo.length, rows, ms: Date.now() - t0, pass: onePass === undefined ? 'split' : 'one-pass' });
     }
-    if (onePass !== undefined || staged !== undefined) {
+    // A window leaves rows without a cursor value to the full backfill: they belong to no window.
+    if ((onePass !== undefined || staged !== undefined) && options.window === undefined) {
       // Bad lines and NULL chunk values met by the pass belong to no chunk: the plan's first one keeps them.
       const nulls = staged?.get(String(NULL_CHUNK_INDEX))?.relation ?? target.shareRelation?.(onePass?.output.chunks.get(String(NULL_CHUNK_INDEX)));
       const first = plan.chunks[0];
@@ -175,7 +202,10 @@ export async function runBackfill(job: Job, options: RunOptions = {}): Promise<R
     // Row-by-row transforms write exactly the rows they read, so appends and replaces need not
     // materialise the chunk to count them; merges report changed rows and still count reads apart.
     const direct = job.write.mode !== 'merge' && (await isRowLocal(job, source, main));
-    const ctx: ChunkContext = { job, ledger, session, source, target, plan, events, runId, owner, staged, onePass, writeSlots, timezone, hard: hard.signal, copyDirect, pushdown, direct, rejects, drift };
+    const ctx: ChunkContext = {
+      job, ledger, session, source, target, plan, events, runId, owner, staged, onePass, writeSlots, timezone, hard: hard.signal, copyDirect, pushdown, direct, rejects, drift,
+      chunkDone: options.window?.chunkDone,
+    };
     await Promise.all(
       todo.map((chunk) =>
         pool(async () => {
@@ -238,6 +268,8 @@ interface ChunkContext {
   readonly rejects: RunRejects;
   /** Compares each chunk's output with the recorded schema before it writes. */
   readonly drift: SchemaGuard;
+  /** Called once a chunk is done in the ledger (incremental windows move the watermark). */
+  readonly chunkDone: ((key: string) => Promise<void>) | undefined;
 }
 
 async function processChunk(ctx: ChunkContext, chunk: Chunk): Promise<{ outcome: ChunkOutcome; error?: string; stats?: ChunkStats }> {
@@ -258,6 +290,8 @@ async function processChunk(ctx: ChunkContext, chunk: Chunk): Promise<{ outcome:
       if (job.verify) await verifyWrittenChunk(ctx, chunk);
       if (!marked) await ledger.complete(lease, stats, Date.now() - t0);
       events.emit('chunk:done', { runId, chunk: ref, attempt: lease.attempt, stats, ms: Date.now() - t0 });
+      // The chunk is done whatever happens here: a watermark left behind only means a longer next window.
+      await ctx.chunkDone?.(chunk.key).catch((err: unknown) => events.emit('warning', { runId, message: `the watermark did not move after chunk ${chunk.key}: ${describeError(err)}` }));
       return { outcome: 'done', stats };
     } catch (err) {
       const message = describeError(err);

@@ -45,6 +45,20 @@ const chunkSchema = z
     }
   });
 
+/** `incremental:` — after the first full backfill, each run reads only rows whose cursor moved past the watermark. */
+const incrementalSchema = z.strictObject({
+  /** The column that grows when a row is written or changed: a timestamp, timestamptz, date or integer. */
+  cursor: z.string().min(1),
+  /** Read again this far behind the watermark, for rows that arrive late: a duration ("2 hours") for a time cursor, a number for an integer one. */
+  lookback: z.union([z.string().min(1), z.number().int().min(0)]).optional(),
+  /** Time cursors: leave out the newest rows, up to now minus this, until they have settled ("5 minutes"). */
+  settle: durationSchema.optional(),
+  /** Split a run's window into chunks of this calendar step (time cursors; default 1 day). */
+  every: z.string().min(1).optional(),
+  /** Split a run's window into chunks of this many cursor values (integer cursors; default 1000000). */
+  size: z.union([z.number().int().positive(), z.string().regex(/^\d+$/, 'a whole number')]).optional(),
+});
+
 export const jobSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'letters, digits, "_", "-" and "." (at most 128), starting with a letter or digit'),
   description: z.string().optional(),
@@ -60,6 +74,7 @@ export const jobSchema = z.strictObject({
       key: z.array(z.string().min(1)).min(1).optional(),
     })
     .default({ mode: 'replace' }),
+  incremental: incrementalSchema.optional(),
   /** What a source column added, lost or retyped since the recorded schema does: fail the chunk, or evolve the target. */
   schemaChanges: z.enum(['fail', 'evolve']).default('fail'),
   /** Check every chunk after its write: row counts and checksums of source and target must match, or the chunk fails. */

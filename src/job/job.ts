@@ -5,7 +5,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { IANAZone } from 'luxon';
 import type { Chunking } from '../core/planner.js';
 import { parseInstant, parseKey } from '../core/planner.js';
-import { parseStep } from '../core/duration.js';
+import { parseDuration, parseStep, type Step } from '../core/duration.js';
 import { JobSpecError, type JobIssue } from '../core/errors.js';
 import { jobSchema, SOURCE_TYPES, TARGET_TYPES, type JobInput, type JobSpec } from './job-schema.js';
 
@@ -25,6 +25,8 @@ export interface Job {
   /** SQL over `source` in the source database's own dialect, run there (`transformIn: source`). */
   readonly sourceTransform: string | undefined;
   readonly write: { readonly mode: WriteMode; readonly key: readonly string[] };
+  /** Watermark runs after the first backfill (docs/incremental.md); undefined for a plain backfill. */
+  readonly incremental: Incremental | undefined;
   /** Source columns added, lost or retyped since the recorded schema: `fail` the chunk, or `evolve` the target. */
   readonly schemaChanges: 'fail' | 'evolve';
   /** When a run backs up what it changes (`backup:`): auto = replace and merge, always = also append, never. */
@@ -44,6 +46,18 @@ export interface Job {
   /** Rejected rows: how many a chunk (and a run) may have, and the folder that keeps them. */
   readonly rejects: { readonly perChunk: number; readonly perRun: number | undefined; readonly dir: string };
   readonly duckdb: { readonly threads: number; readonly memoryLimit: string | undefined; readonly tempDirectory: string };
+}
+
+/** `incremental:` resolved. Which kind of cursor it is (time or integer) is learnt from the source's column. */
+export interface Incremental {
+  readonly cursor: string;
+  /** The lookback as written: milliseconds for a time cursor, a count of cursor values for an integer one. */
+  readonly lookback: { readonly ms: number; readonly count: bigint; readonly given: 'duration' | 'number' | 'none' };
+  readonly settleMs: number;
+  readonly step: Step;
+  readonly size: bigint;
+  /** Time zone of a timestamp cursor without one (the job's chunk.timezone). */
+  readonly timezone: string;
 }
 
 export interface DefineJobOptions {
@@ -93,6 +107,8 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
   if (spec.transformIn === 'source' && spec.source.type !== 'postgres') at('transformIn', `"source" needs a database source that runs SQL (postgres), not ${spec.source.type}`);
   if (spec.transformIn === 'source' && spec.transform === undefined) at('transformIn', '"source" needs a transform to run');
 
+  const incremental = resolveIncremental(spec, at);
+
   if (issues.length > 0) throw new JobSpecError(issues, options.file);
 
   const abs = (p: string): string => (isAbsolute(p) ? p : join(baseDir, p));
@@ -121,6 +137,7 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
     transform: spec.transformIn === 'engine' ? spec.transform?.trim().replace(/;\s*$/, '') : undefined,
     sourceTransform: spec.transformIn === 'source' ? spec.transform?.trim().replace(/;\s*$/, '') : undefined,
     write: { mode: spec.write.mode, key: spec.write.key ?? [] },
+    incremental,
     schemaChanges: spec.schemaChanges,
     backup: spec.backup,
     // Chunks share one DuckDB thread pool sized to the cores, so more chunks in flight than
@@ -189,6 +206,33 @@ function resolveChunking(spec: JobSpec, at: (path: string, message: string) => v
   const to = bound('to');
   if (from !== undefined && to !== undefined && to <= from) at('chunk.to', 'must be greater than chunk.from');
   return { kind: 'key', column: c.column, size, from, to };
+}
+
+function resolveIncremental(spec: JobSpec, at: (path: string, message: string) => void): Incremental | undefined {
+  const inc = spec.incremental;
+  if (inc === undefined) return undefined;
+  // A window reads again the rows inside the lookback: only a merge by key makes that harmless.
+  if (spec.write.mode !== 'merge') at('write.mode', `incremental runs read rows again inside the lookback, so they merge by key: set write.mode to merge (got ${spec.write.mode})`);
+  let lookback: Incremental['lookback'] = { ms: 0, count: 0n, given: 'none' };
+  if (typeof inc.lookback === 'number') lookback = { ms: 0, count: BigInt(inc.lookback), given: 'number' };
+  else if (typeof inc.lookback === 'string') {
+    if (/^\s*\d+\s*$/.test(inc.lookback)) lookback = { ms: 0, count: BigInt(inc.lookback.trim()), given: 'number' };
+    else {
+      const ms = parseDuration(inc.lookback);
+      if (typeof ms === 'string') at('incremental.lookback', ms);
+      else lookback = { ms, count: 0n, given: 'duration' };
+    }
+  }
+  const step = parseStep(inc.every ?? '1 day');
+  if (typeof step === 'string') at('incremental.every', step);
+  return {
+    cursor: inc.cursor,
+    lookback,
+    settleMs: inc.settle ?? 0,
+    step: typeof step === 'string' ? { n: 1, unit: 'day' } : step,
+    size: BigInt(inc.size ?? 1_000_000),
+    timezone: spec.chunk.timezone,
+  };
 }
 
 export function isPostgresUrl(text: string): boolean {

@@ -71,6 +71,27 @@ export interface BackupRecord {
   readonly restoredAt: number | null;
 }
 
+/**
+ * Where an incremental job stands: every row whose cursor is below `value` has been read and
+ * merged (the watermark), and which phase the job is in.
+ */
+export interface WatermarkRecord {
+  readonly job: string;
+  /** The cursor column the watermark belongs to. */
+  readonly cursor: string;
+  /** `time`: values are epoch milliseconds; `key`: integers. */
+  readonly kind: 'time' | 'key';
+  /** Decimal text of the watermark. */
+  readonly value: string;
+  /** `history`: the first full backfill is not complete yet; `incremental`: runs read windows from `value`. */
+  readonly phase: 'history' | 'incremental';
+  /** The last window a run started, [lo, hi), decimal text; null before the first. */
+  readonly windowLo: string | null;
+  readonly windowHi: string | null;
+  readonly runId: string | null;
+  readonly updatedAt: number;
+}
+
 /** What `status` and the dashboard may see: reads only. */
 export interface LedgerReader {
   listChunks(job: string): Promise<ChunkRecord[]>;
@@ -78,6 +99,8 @@ export interface LedgerReader {
   listRuns(job: string, limit?: number): Promise<RunRecord[]>;
   /** Backups of the job (of one run when given), oldest first. */
   listBackups(job: string, runId?: string): Promise<BackupRecord[]>;
+  /** The incremental job's watermark; undefined before its first run. */
+  watermark(job: string): Promise<WatermarkRecord | undefined>;
   close(): Promise<void>;
 }
 
@@ -130,6 +153,15 @@ export interface Ledger extends LedgerReader {
   finishRun(runId: string, result: { status: RunStatus; chunksDone: number; chunksFailed: number; rowsRead: number; rowsWritten: number; bytes: number; error?: string }): Promise<void>;
   /** Runs left `running` by a process that no longer exists are marked interrupted. */
   closeDeadRuns(job: string, isOwnerAlive: (owner: string) => boolean): Promise<number>;
+
+  /** Create the watermark at `value` in phase `history` unless the job has one; returns the job's watermark. */
+  initWatermark(w: { job: string; cursor: string; kind: 'time' | 'key'; value: bigint; runId: string }): Promise<WatermarkRecord>;
+  /** Move the watermark forward to `value` (never back); false when it already was at or past it. */
+  advanceWatermark(job: string, value: bigint, runId: string): Promise<boolean>;
+  /** Note the window a run is about to read, and leave the history phase. */
+  startWindow(job: string, lo: bigint, hi: bigint, runId: string): Promise<void>;
+  /** Move the watermark back to `value` when it is past it (a rolled-back window is read again). */
+  rewindWatermark(job: string, value: bigint): Promise<boolean>;
 
   /** Record a chunk's backup; a record for the same run and chunk is kept as it is (the first is the state before the run). */
   recordBackup(backup: Omit<BackupRecord, 'restoredAt'>): Promise<void>;

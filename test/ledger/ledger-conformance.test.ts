@@ -552,6 +552,37 @@ for (const store of STORES) {
       });
     });
 
+    describe('watermarks', () => {
+      it('init creates once in the history phase, advance only moves forward, windows and rewinds are recorded', async () => {
+        expect(await ledger.watermark(JOB)).toBeUndefined();
+        const first = await ledger.initWatermark({ job: JOB, cursor: 'updated_at', kind: 'time', value: 1_700_000_000_000n, runId: 'r1' });
+        expect(first).toMatchObject({ job: JOB, cursor: 'updated_at', kind: 'time', value: '1700000000000', phase: 'history', windowLo: null, windowHi: null, runId: 'r1' });
+        expect(typeof first.updatedAt).toBe('number');
+        // A second init (another run, a resumed one) keeps what is there.
+        expect((await ledger.initWatermark({ job: JOB, cursor: 'other', kind: 'key', value: 5n, runId: 'r2' })).value).toBe('1700000000000');
+        await ledger.startWindow(JOB, 1_699_999_000_000n, 1_700_000_500_000n, 'r3');
+        expect(await ledger.watermark(JOB)).toMatchObject({ phase: 'incremental', windowLo: '1699999000000', windowHi: '1700000500000', runId: 'r3' });
+        expect(await ledger.advanceWatermark(JOB, 1_700_000_500_000n, 'r3')).toBe(true);
+        expect(await ledger.advanceWatermark(JOB, 1_700_000_400_000n, 'r3')).toBe(false);
+        expect(await ledger.advanceWatermark(JOB, 1_700_000_500_000n, 'r3')).toBe(false);
+        expect((await ledger.watermark(JOB))?.value).toBe('1700000500000');
+        expect(await ledger.rewindWatermark(JOB, 1_700_000_600_000n)).toBe(false);
+        expect(await ledger.rewindWatermark(JOB, 1_700_000_100_000n)).toBe(true);
+        expect((await ledger.watermark(JOB))?.value).toBe('1700000100000');
+        expect(await ledger.watermark('other')).toBeUndefined();
+      });
+
+      it('integer cursors keep every digit of a 64-bit value', async () => {
+        const big = 9_007_199_254_740_993n; // 2^53 + 1: a double would round it
+        await ledger.initWatermark({ job: JOB, cursor: 'version', kind: 'key', value: big, runId: 'r1' });
+        expect(await ledger.advanceWatermark(JOB, big + 2n, 'r1')).toBe(true);
+        expect((await ledger.watermark(JOB))?.value).toBe((big + 2n).toString());
+        const reader = await store.openReader();
+        opened.push(reader!);
+        expect((await reader!.watermark(JOB))?.value).toBe((big + 2n).toString());
+      });
+    });
+
     describe('backups', () => {
       const backup = (runId: string, chunkKey: string, createdAt: number) => ({
         job: JOB, runId, chunkKey, targetKind: 'postgres', location: `s.backfill_backup_${runId}`, rows: 3, bytes: 120,

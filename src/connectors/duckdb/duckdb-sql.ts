@@ -45,6 +45,13 @@ export function checkChunkColumn(columns: readonly ColumnInfo[], column: string,
   return found.type;
 }
 
+/** Which kind of chunk (or incremental cursor) a DuckDB column type can drive: time, integer key, or neither. */
+export function columnKind(type: string): Chunk['kind'] | undefined {
+  if (TIME_TYPES.test(type) || type.toUpperCase() === 'DATE') return 'time';
+  if (INTEGER_TYPES.test(type)) return 'key';
+  return undefined;
+}
+
 /** Column names and types of a query, without running it. */
 export async function describeQuery(conn: DuckConn, query: string): Promise<ColumnInfo[]> {
   const rows = await conn.all<{ column_name: string; column_type: string }>(`DESCRIBE ${query}`);

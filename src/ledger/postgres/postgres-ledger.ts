@@ -4,7 +4,7 @@
 import pg from 'pg';
 import type { Chunk, ChunkStats } from '../../core/chunk.js';
 import { LedgerError, redactSecrets } from '../../core/errors.js';
-import type { BackupRecord, ChunkRecord, Lease, Ledger, LedgerReader, RunRecord, RunStatus } from '../ledger.js';
+import type { BackupRecord, ChunkRecord, Lease, Ledger, LedgerReader, RunRecord, RunStatus, WatermarkRecord } from '../ledger.js';
 import { POSTGRES_MIGRATIONS, metaTableSql } from './postgres-migrations.js';
 import { INSERT_BATCH, postgresStatements, quoteIdent, type PostgresStatements } from './postgres-statements.js';
 
@@ -107,6 +107,27 @@ export class PostgresLedger implements Ledger {
 
   async listBackups(job: string, runId?: string): Promise<BackupRecord[]> {
     return (await this.query<BackupRecord>('list backups', this.sql.listBackups, [job, runId ?? null])).rows;
+  }
+
+  async watermark(job: string): Promise<WatermarkRecord | undefined> {
+    return (await this.query<WatermarkRecord>('read the watermark', this.sql.watermark, [job])).rows[0];
+  }
+
+  async initWatermark(w: { job: string; cursor: string; kind: 'time' | 'key'; value: bigint; runId: string }): Promise<WatermarkRecord> {
+    await this.query('create the watermark', this.sql.initWatermark, [w.job, w.cursor, w.kind, w.value.toString(), w.runId, Date.now()]);
+    return (await this.watermark(w.job)) as WatermarkRecord;
+  }
+
+  async advanceWatermark(job: string, value: bigint, runId: string): Promise<boolean> {
+    return (await this.changes('advance the watermark', this.sql.advanceWatermark, [job, value.toString(), runId, Date.now()])) === 1;
+  }
+
+  async startWindow(job: string, lo: bigint, hi: bigint, runId: string): Promise<void> {
+    await this.query('record the window', this.sql.startWindow, [job, lo.toString(), hi.toString(), runId, Date.now()]);
+  }
+
+  async rewindWatermark(job: string, value: bigint): Promise<boolean> {
+    return (await this.changes('rewind the watermark', this.sql.rewindWatermark, [job, value.toString(), Date.now()])) === 1;
   }
 
   async recordBackup(b: Omit<BackupRecord, 'restoredAt'>): Promise<void> {

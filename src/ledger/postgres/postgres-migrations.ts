@@ -105,4 +105,18 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   );
   CREATE INDEX backfill_backups_created ON ${s}.backfill_backups (job, created_at);
   `,
+  /* 4 */ (s) => `
+  -- Incremental jobs: every row with a cursor below value has been read (epoch ms or an integer).
+  CREATE TABLE ${s}.backfill_watermarks (
+    job            TEXT PRIMARY KEY,
+    cursor_column  TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    value          BIGINT NOT NULL,
+    phase          TEXT NOT NULL,
+    window_lo      BIGINT,
+    window_hi      BIGINT,
+    run_id         TEXT,
+    updated_at     BIGINT NOT NULL
+  );
+  `,
 ];

@@ -31,6 +31,7 @@ export function postgresStatements(schema: string) {
   const schemas = `${s}.backfill_source_schemas`;
   const meta = `${s}.backfill_meta`;
   const backups = `${s}.backfill_backups`;
+  const watermarks = `${s}.backfill_watermarks`;
   const fenced = `job = $1 AND chunk_key = $2 AND fencing_token = $3 AND status = 'running'`;
 
   return {
@@ -134,6 +135,20 @@ export function postgresStatements(schema: string) {
     /** $1 job, $2 columns (JSON), $3 now. */
     saveSourceSchema: `INSERT INTO ${schemas} (job, columns, recorded_at) VALUES ($1, $2, $3)
       ON CONFLICT (job) DO UPDATE SET columns = excluded.columns, recorded_at = excluded.recorded_at`,
+
+    // ---- watermarks ---------------------------------------------------------------------------
+    /** $1 job. */
+    watermark: `SELECT job, cursor_column AS "cursor", kind, value::text AS value, phase, window_lo::text AS "windowLo",
+      window_hi::text AS "windowHi", run_id AS "runId", updated_at AS "updatedAt" FROM ${watermarks} WHERE job = $1`,
+    /** $1 job, $2 cursor, $3 kind, $4 value, $5 runId, $6 now. */
+    initWatermark: `INSERT INTO ${watermarks} (job, cursor_column, kind, value, phase, run_id, updated_at)
+      VALUES ($1, $2, $3, $4, 'history', $5, $6) ON CONFLICT (job) DO NOTHING`,
+    /** $1 job, $2 value, $3 runId, $4 now. */
+    advanceWatermark: `UPDATE ${watermarks} SET value = $2, run_id = $3, updated_at = $4 WHERE job = $1 AND value < $2`,
+    /** $1 job, $2 lo, $3 hi, $4 runId, $5 now. */
+    startWindow: `UPDATE ${watermarks} SET phase = 'incremental', window_lo = $2, window_hi = $3, run_id = $4, updated_at = $5 WHERE job = $1`,
+    /** $1 job, $2 value, $3 now. */
+    rewindWatermark: `UPDATE ${watermarks} SET value = $2, updated_at = $3 WHERE job = $1 AND value > $2`,
 
     // ---- backups -----------------------------------------------------------------------------
     /** $1 job, $2 runId or NULL. */

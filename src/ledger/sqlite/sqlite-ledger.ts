@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Chunk, ChunkStats } from '../../core/chunk.js';
 import { LedgerError } from '../../core/errors.js';
-import type { BackupRecord, ChunkRecord, Lease, Ledger, LedgerReader, RunRecord, RunStatus } from '../ledger.js';
+import type { BackupRecord, ChunkRecord, Lease, Ledger, LedgerReader, RunRecord, RunStatus, WatermarkRecord } from '../ledger.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { SQL } from './sqlite-statements.js';
 
@@ -71,6 +71,27 @@ export class SqliteLedger implements Ledger {
 
   async listBackups(job: string, runId?: string): Promise<BackupRecord[]> {
     return this.db.prepare(SQL.listBackups).all({ job, runId: runId ?? null }) as BackupRecord[];
+  }
+
+  async watermark(job: string): Promise<WatermarkRecord | undefined> {
+    return this.db.prepare(SQL.watermark).get(job) as WatermarkRecord | undefined;
+  }
+
+  async initWatermark(w: { job: string; cursor: string; kind: 'time' | 'key'; value: bigint; runId: string }): Promise<WatermarkRecord> {
+    this.db.prepare(SQL.initWatermark).run({ ...w, now: Date.now() });
+    return (await this.watermark(w.job)) as WatermarkRecord;
+  }
+
+  async advanceWatermark(job: string, value: bigint, runId: string): Promise<boolean> {
+    return this.db.prepare(SQL.advanceWatermark).run({ job, value, runId, now: Date.now() }).changes === 1;
+  }
+
+  async startWindow(job: string, lo: bigint, hi: bigint, runId: string): Promise<void> {
+    this.db.prepare(SQL.startWindow).run({ job, lo, hi, runId, now: Date.now() });
+  }
+
+  async rewindWatermark(job: string, value: bigint): Promise<boolean> {
+    return this.db.prepare(SQL.rewindWatermark).run({ job, value, now: Date.now() }).changes === 1;
   }
 
   async recordBackup(backup: Omit<BackupRecord, 'restoredAt'>): Promise<void> {

@@ -92,4 +92,18 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX backfill_backups_created ON backfill_backups (job, created_at);
   `,
+  /* 4 */ `
+  -- Incremental jobs: every row with a cursor below value has been read (epoch ms or an integer).
+  CREATE TABLE backfill_watermarks (
+    job            TEXT PRIMARY KEY,
+    cursor_column  TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    value          INTEGER NOT NULL,
+    phase          TEXT NOT NULL,
+    window_lo      INTEGER,
+    window_hi      INTEGER,
+    run_id         TEXT,
+    updated_at     INTEGER NOT NULL
+  );
+  `,
 ];

@@ -12,6 +12,9 @@ const RUN_COLUMNS = `run_id AS runId, job, owner, host, pid, status, started_at 
 const BACKUP_COLUMNS = `job, run_id AS runId, chunk_key AS chunkKey, target_kind AS targetKind, location, rows, bytes, checksum,
   detail, created_at AS createdAt, restored_at AS restoredAt`;
 
+const WATERMARK_COLUMNS = `job, cursor_column AS cursor, kind, CAST(value AS TEXT) AS value, phase, CAST(window_lo AS TEXT) AS windowLo,
+  CAST(window_hi AS TEXT) AS windowHi, run_id AS runId, updated_at AS updatedAt`;
+
 export const SQL = {
   listChunks: `SELECT ${CHUNK_COLUMNS} FROM backfill_chunks WHERE job = ? ORDER BY kind, CASE kind WHEN 'key' THEN CAST(lo AS INTEGER) END, lo`,
   getChunk: `SELECT ${CHUNK_COLUMNS} FROM backfill_chunks WHERE job = ? AND chunk_key = ?`,
@@ -76,4 +79,12 @@ export const SQL = {
   markBackupRestored: `UPDATE backfill_backups SET restored_at = @at
     WHERE job = @job AND run_id = @runId AND chunk_key = @chunkKey AND restored_at IS NULL`,
   deleteBackups: `DELETE FROM backfill_backups WHERE job = @job AND run_id = @runId`,
+  watermark: `SELECT ${WATERMARK_COLUMNS} FROM backfill_watermarks WHERE job = ?`,
+  initWatermark: `INSERT INTO backfill_watermarks (job, cursor_column, kind, value, phase, run_id, updated_at)
+    VALUES (@job, @cursor, @kind, @value, 'history', @runId, @now) ON CONFLICT (job) DO NOTHING`,
+  advanceWatermark: `UPDATE backfill_watermarks SET value = @value, run_id = @runId, updated_at = @now
+    WHERE job = @job AND value < @value`,
+  startWindow: `UPDATE backfill_watermarks SET phase = 'incremental', window_lo = @lo, window_hi = @hi, run_id = @runId, updated_at = @now
+    WHERE job = @job`,
+  rewindWatermark: `UPDATE backfill_watermarks SET value = @value, updated_at = @now WHERE job = @job AND value > @value`,
 } as const;
