@@ -229,6 +229,11 @@ function printPlan(plan: BackfillPlan): void {
   print(`reading: ${plan.strategy === 'prune' ? 'each chunk reads only its own data' : 'one staging pass over the source, then chunk by chunk'}`);
   const routes = { engine: 'through the engine (DuckDB)', 'copy-stream': 'as a COPY stream from source to target', 'in-database': 'inside the database (INSERT … SELECT), no data leaves it' };
   print(`rows travel: ${routes[plan.route]}`);
+  const inc = plan.incremental;
+  if (inc?.phase === 'history') print(`incremental on ${inc.cursor}: the next run is the full backfill (below); windows then start from ${inc.watermark ?? '?'}`);
+  else if (inc !== undefined) {
+    print(`incremental on ${inc.cursor}: watermark ${inc.watermark ?? '?'}; the next run reads ${inc.window === undefined ? 'nothing (no new cursor values)' : `the window ${inc.window.lo} … ${inc.window.hi}`}`);
+  }
   print('');
   const width = Math.max(10, ...plan.chunks.map((c) => c.lo.length));
   for (const c of plan.chunks) {
@@ -248,6 +253,13 @@ function printResult(r: RunResult): void {
       `${formatCount(r.rowsRead)} rows read, ${formatCount(r.rowsWritten)} written, ${formatCount(r.rowsRejected)} rejected, ${formatBytes(r.bytes)} in ${formatDuration(r.ms)} (${formatCount(rate)} rows/s)`,
   );
   for (const c of r.chunks.filter((x) => x.outcome === 'failed')) print(`  failed ${c.key}: ${c.error ?? ''}`);
+  const inc = r.incremental;
+  if (inc?.phase === 'history') {
+    print(inc.watermarkAfter === undefined ? `incremental on ${inc.cursor}: the full backfill is not complete yet; run again to finish it` : `incremental on ${inc.cursor}: full backfill complete; the next run reads from ${inc.watermarkAfter}`);
+  } else if (inc !== undefined) {
+    const window = inc.window === undefined ? 'nothing new past the watermark' : `window ${inc.window.lo} … ${inc.window.hi}`;
+    print(`incremental on ${inc.cursor}: ${window}; watermark ${inc.watermarkBefore ?? '?'} → ${inc.watermarkAfter ?? '?'}`);
+  }
 }
 
 function printBench(r: BenchReport): void {
@@ -282,10 +294,21 @@ function printStatus(s: JobStatus): void {
     for (const r of s.rejects.chunks.slice(0, 20)) print(`  ${r.key}  ${r.rejected === null ? '' : `${formatCount(r.rejected)} rejected  `}${r.file}`);
     if (s.rejects.chunks.length > 20) print(`  … and ${s.rejects.chunks.length - 20} more chunks`);
   }
-  if (s.notDone.length > 0) {
-    print('not done:');
-    for (const r of s.notDone.slice(0, 20)) print(`  ${r.lo} … ${r.hi} (${r.chunks} chunk${r.chunks === 1 ? '' : 's'})`);
-    if (s.notDone.length > 20) print(`  … and ${s.notDone.length - 20} more ranges`);
+  if (s.gaps.length > 0) {
+    print('gaps (history no done chunk covers):');
+    for (const r of s.gaps.slice(0, 20)) print(`  ${r.lo} … ${r.hi} (${r.chunks === 0 ? 'no chunk planned there' : `${r.chunks} chunk${r.chunks === 1 ? '' : 's'} not done`})`);
+    if (s.gaps.length > 20) print(`  … and ${s.gaps.length - 20} more ranges`);
+  }
+  const inc = s.incremental;
+  if (inc !== undefined) {
+    if (inc.phase === 'history') print(`incremental on ${inc.cursor}: the first full backfill is not complete; windows start from ${inc.watermark} once it is`);
+    else {
+      const behind = inc.behindMs === undefined ? '' : ` (${formatDuration(inc.behindMs)} behind now)`;
+      print(`incremental on ${inc.cursor}: watermark ${inc.watermark}${behind}`);
+      if (inc.window !== undefined) print(`  last window ${inc.window.lo} … ${inc.window.hi}, updated ${new Date(inc.updatedAt).toISOString()}`);
+      const w = inc.windowChunks;
+      print(`  window chunks: ${w.done} done, ${w.failed} failed, ${w.pending} pending, ${w.running} running`);
+    }
   }
   for (const f of s.failed) print(`failed ${f.key} after ${f.attempts} attempt(s): ${f.error ?? ''}`);
   for (const r of s.running) print(`running ${r.key} (${r.owner ?? '?'}${r.alive ? '' : ', owner gone: resumes on the next run'})`);

@@ -155,6 +155,8 @@ export interface TargetCapabilities {
   readonly modes: readonly WriteMode[];
   /** How replace mode finds a chunk's old rows: by the chunk column's range, or by the files the chunk wrote. */
   readonly replaceBy: 'range' | 'chunk';
+  /** Where merge looks for a key: anywhere in the table, or only among the rows the same chunk wrote before (a lake's files). */
+  readonly mergeScope: 'table' | 'chunk';
   /** The chunk's data and a commit marker commit in one transaction in the target. */
   readonly transactional: boolean;
   /** At most this many chunk writes at once; undefined for no limit. */

@@ -47,13 +47,13 @@ export async function runIncremental(job: Job, options: RunOptions, runChunks: C
     const runId = newRunId();
     if (window === undefined) {
       // Nothing past the watermark yet (an integer cursor that has not grown, or a settle delay longer than the wait).
-      const result = await runChunks(windowJob(job, probe.kind, 0n, 1n), { ...options, ledger, restate: true, window: { chunks: [], runId, chunkDone: async () => {} } });
+      const result = await runChunks(windowJob(job, probe.kind, 0n, 1n, probe.naive), { ...options, ledger, restate: true, window: { chunks: [], runId, chunkDone: async () => {} } });
       return { ...result, incremental: { ...outcome('window', before), watermarkAfter: before } };
     }
-    const chunks = windowChunks(job, probe.kind, window.lo, window.hi);
+    const chunks = windowChunks(job, probe.kind, window.lo, window.hi, probe.naive);
     await ledger.startWindow(job.name, window.lo, window.hi, runId);
     const advancer = new WatermarkAdvancer(ledger, job.name, chunks, probe.kind, start, runId);
-    const result = await runChunks(windowJob(job, probe.kind, window.lo, window.hi), {
+    const result = await runChunks(windowJob(job, probe.kind, window.lo, window.hi, probe.naive), {
       ...options, ledger, restate: true, window: { chunks, runId, chunkDone: (key) => advancer.chunkDone(key) },
     });
     return { ...result, incremental: { ...outcome('window', before, window), watermarkAfter: formatCursor(probe.kind, advancer.value) } };

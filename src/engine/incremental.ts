@@ -2,12 +2,13 @@
 // merges the window of rows whose cursor moved past the watermark, and the watermark moves only
 // over chunks that committed. See docs/incremental.md.
 
+import { DateTime } from 'luxon';
 import { ulid } from 'ulid';
 import type { Chunk } from '../core/chunk.js';
 import { PlanError } from '../core/errors.js';
 import { planChunks, type Chunking } from '../core/planner.js';
 import { advancedWatermark, incrementalWindow, isWindowChunk, MIN_CURSOR, windowChunk } from '../core/watermark.js';
-import { createSource } from '../connectors/registry.js';
+import { createSource, createTarget } from '../connectors/registry.js';
 import { DuckSession } from '../connectors/duckdb/duckdb-session.js';
 import { columnKind, describeQuery } from '../connectors/duckdb/duckdb-sql.js';
 import type { Incremental, Job } from '../job/job.js';
@@ -31,23 +32,31 @@ export interface IncrementalOutcome {
 export interface CursorProbe {
   readonly kind: 'time' | 'key';
   readonly type: string;
+  /**
+   * A TIMESTAMP without a time zone: its values are wall-clock times in `incremental.timezone`.
+   * The watermark and windows then live in that same value space (wall-clock read as UTC), so
+   * they compare with the column's values as they are.
+   */
+  readonly naive: boolean;
   /** Integer cursors: max(cursor) + 1 (the window's end); MIN_CURSOR for an empty source. */
   readonly end: bigint | undefined;
 }
 
 /** A job whose chunks run over the cursor instead of the chunk column, from `lo` to `hi`. */
-export function windowJob(job: Job, kind: 'time' | 'key', lo?: bigint, hi?: bigint): Job {
+export function windowJob(job: Job, kind: 'time' | 'key', lo?: bigint, hi?: bigint, naive = false): Job {
   const inc = job.incremental as Incremental;
+  // Wall-clock values are aligned as they are (their midnight is the zone's midnight already).
+  const timezone = naive ? 'UTC' : inc.alignZone;
   const chunking: Chunking =
     kind === 'time'
-      ? { kind: 'time', column: inc.cursor, step: inc.step, timezone: inc.timezone, from: lo === undefined ? undefined : Number(lo), to: hi === undefined ? undefined : Number(hi) }
+      ? { kind: 'time', column: inc.cursor, step: inc.step, timezone, from: lo === undefined ? undefined : Number(lo), to: hi === undefined ? undefined : Number(hi) }
       : { kind: 'key', column: inc.cursor, size: inc.size, from: lo, to: hi };
   return { ...job, chunking };
 }
 
 /** The chunks of the window [lo, hi), keyed apart from the history chunks. */
-export function windowChunks(job: Job, kind: 'time' | 'key', lo: bigint, hi: bigint): Chunk[] {
-  return planChunks(windowJob(job, kind, lo, hi).chunking, undefined).map(windowChunk);
+export function windowChunks(job: Job, kind: 'time' | 'key', lo: bigint, hi: bigint, naive = false): Chunk[] {
+  return planChunks(windowJob(job, kind, lo, hi, naive).chunking, undefined).map(windowChunk);
 }
 
 /** Read the cursor column's type from the source (and an integer cursor's largest value). */
@@ -57,6 +66,13 @@ export async function probeCursor(job: Job): Promise<CursorProbe> {
   const conn = await session.connect();
   const source = await createSource(job);
   try {
+    const target = await createTarget(job);
+    const scope = target.capabilities.mergeScope;
+    const where = target.describe();
+    await target.close().catch(() => {});
+    if (scope !== 'table') {
+      throw new PlanError(`incremental runs merge changed rows wherever their key already is, but ${where} merges only within a chunk's own files; use a database target (PostgreSQL, MySQL, DuckDB)`);
+    }
     await source.prepare(conn);
     const columns = await describeQuery(conn, `SELECT * FROM ${source.relation()}`);
     const found = columns.find((c) => c.name === inc.cursor);
@@ -76,9 +92,9 @@ export async function probeCursor(job: Job): Promise<CursorProbe> {
     if (kind === 'key' && inc.settleMs > 0) {
       throw new PlanError(`incremental.settle applies to time cursors; "${inc.cursor}" is an integer (${found.type})`);
     }
-    if (kind === 'time') return { kind, type: found.type, end: undefined };
+    if (kind === 'time') return { kind, type: found.type, naive: NAIVE_TIME.test(found.type), end: undefined };
     const bounds = await findBounds(windowJob(job, 'key'), source, conn, undefined, found.type);
-    return { kind, type: found.type, end: bounds === undefined ? MIN_CURSOR : BigInt(bounds.max) + 1n };
+    return { kind, type: found.type, naive: false, end: bounds === undefined ? MIN_CURSOR : BigInt(bounds.max) + 1n };
   } finally {
     conn.close();
     session.close();
@@ -89,8 +105,18 @@ export async function probeCursor(job: Job): Promise<CursorProbe> {
 /** Where a window run would end: now minus the settle delay for time cursors, past the largest value for integer ones. */
 export function windowEnd(job: Job, probe: CursorProbe, now: number): bigint {
   const inc = job.incremental as Incremental;
-  return probe.kind === 'time' ? BigInt(Math.floor(now - inc.settleMs)) : (probe.end as bigint);
+  if (probe.kind === 'key') return probe.end as bigint;
+  const end = Math.floor(now - inc.settleMs);
+  return BigInt(probe.naive ? wallClock(end, inc.timezone) : end);
 }
+
+/** An instant as the wall-clock time a TIMESTAMP column written in `zone` would hold, read as UTC. */
+export function wallClock(ms: number, zone: string): number {
+  return DateTime.fromMillis(ms, { zone }).setZone('UTC', { keepLocalTime: true }).toMillis();
+}
+
+/** DuckDB types of a time without a zone (DATE is a calendar day in the job's zone, not a wall clock). */
+const NAIVE_TIME = /^(TIMESTAMP|TIMESTAMP_S|TIMESTAMP_MS|TIMESTAMP_NS|DATETIME)$/i;
 
 export function lookbackOf(job: Job, kind: 'time' | 'key'): bigint {
   const inc = job.incremental as Incremental;

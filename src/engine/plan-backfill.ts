@@ -9,6 +9,8 @@ import type { Job } from '../job/job.js';
 import type { ChunkRecord } from '../ledger/ledger.js';
 import { openLedgerReader } from '../ledger/open-ledger.js';
 import { preparePlan } from './prepare.js';
+import { incrementalWindow } from '../core/watermark.js';
+import { checkWatermark, formatCursor, lookbackOf, probeCursor, windowChunks, windowEnd, windowJob } from './incremental.js';
 
 export type PlannedStatus = 'done' | 'missing' | 'failed' | 'running';
 
@@ -29,9 +31,56 @@ export interface BackfillPlan {
   readonly bounds: { readonly min: string; readonly max: string } | undefined;
   readonly chunks: readonly PlannedChunk[];
   readonly counts: Readonly<Record<PlannedStatus, number>> & { readonly total: number };
+  /** Incremental jobs: what the next run takes — the full backfill (history) or the window past the watermark (then `chunks` are the window's). */
+  readonly incremental?: {
+    readonly cursor: string;
+    readonly kind: 'time' | 'key';
+    readonly phase: 'history' | 'window';
+    /** The watermark now (a window run), or where it will start once the full backfill completes. */
+    readonly watermark: string | undefined;
+    readonly window: { readonly lo: string; readonly hi: string } | undefined;
+  };
 }
 
-export async function planBackfill(job: Job, options: { from?: string | undefined; to?: string | undefined } = {}): Promise<BackfillPlan> {
+export async function planBackfill(job: Job, options: { from?: string | undefined; to?: string | undefined; now?: number | undefined } = {}): Promise<BackfillPlan> {
+  if (job.incremental !== undefined && options.from === undefined && options.to === undefined) {
+    const windowPlan = await planWindow(job, options.now ?? Date.now());
+    if (windowPlan !== undefined) return windowPlan;
+  }
+  const plan = await planHistory(job, options);
+  if (job.incremental === undefined || options.from !== undefined || options.to !== undefined) return plan;
+  const probe = await probeCursor(job);
+  const reader = await openLedgerReader(job);
+  const watermark = await reader?.watermark(job.name).finally(() => reader?.close());
+  return {
+    ...plan,
+    incremental: {
+      cursor: job.incremental.cursor, kind: probe.kind, phase: 'history',
+      watermark: formatCursor(probe.kind, watermark?.value ?? windowEnd(job, probe, options.now ?? Date.now())), window: undefined,
+    },
+  };
+}
+
+/** The window the next incremental run reads, or undefined while the job is still in its full backfill. */
+async function planWindow(job: Job, now: number): Promise<BackfillPlan | undefined> {
+  const reader = await openLedgerReader(job);
+  const watermark = await reader?.watermark(job.name).finally(() => reader?.close());
+  if (watermark === undefined || watermark.phase === 'history') return undefined;
+  const probe = await probeCursor(job);
+  checkWatermark(job, probe, watermark);
+  const window = incrementalWindow(BigInt(watermark.value), lookbackOf(job, probe.kind), windowEnd(job, probe, now));
+  const chunks = window === undefined ? [] : windowChunks(job, probe.kind, window.lo, window.hi, probe.naive);
+  const history = await planHistory(windowJob(job, probe.kind, window?.lo ?? 0n, window?.hi ?? 1n, probe.naive), {}, chunks);
+  return {
+    ...history,
+    incremental: {
+      cursor: watermark.cursor, kind: probe.kind, phase: 'window', watermark: formatCursor(probe.kind, watermark.value),
+      window: window === undefined ? undefined : { lo: formatCursor(probe.kind, window.lo) as string, hi: formatCursor(probe.kind, window.hi) as string },
+    },
+  };
+}
+
+async function planHistory(job: Job, options: { from?: string | undefined; to?: string | undefined }, windowChunkList?: readonly Chunk[]): Promise<BackfillPlan> {
   const session = await DuckSession.create(job.duckdb);
   const conn = await session.connect();
   const source = await createSource(job);
@@ -40,9 +89,10 @@ export async function planBackfill(job: Job, options: { from?: string | undefine
   // Read the ledger but never create or migrate it: a dry run leaves no trace.
   const ledger = await openLedgerReader(job);
   try {
-    const plan = await preparePlan(job, source, conn, undefined);
+    const plan = windowChunkList === undefined ? await preparePlan(job, source, conn, undefined) : { chunks: [...windowChunkList], bounds: undefined };
     const timezone = job.chunking.kind === 'time' ? job.chunking.timezone : 'UTC';
-    const records = new Map<string, ChunkRecord>(((await ledger?.listChunks(job.name)) ?? []).map((r) => [r.key, r]));
+    // A window's chunks run again whatever the ledger says of an earlier window with the same bounds.
+    const records = new Map<string, ChunkRecord>(windowChunkList !== undefined ? [] : ((await ledger?.listChunks(job.name)) ?? []).map((r) => [r.key, r]));
     const chunks = selectChunks(plan.chunks, options.from, options.to, timezone).map((chunk): PlannedChunk => {
       const r = records.get(chunk.key);
       const status: PlannedStatus = r === undefined || r.status === 'pending' ? 'missing' : r.status;

@@ -2,7 +2,11 @@
 
 import { existsSync } from 'node:fs';
 import type { Job } from '../job/job.js';
-import type { ChunkRecord, ChunkStatus, RunRecord } from '../ledger/ledger.js';
+import type { ChunkRecord, ChunkStatus, RunRecord, WatermarkRecord } from '../ledger/ledger.js';
+import { isoInstant } from '../core/chunk.js';
+import { missingIntervals, overlaps } from '../core/interval.js';
+import { isWindowChunk } from '../core/watermark.js';
+import { formatCursor, wallClock } from './incremental.js';
 import { openLedgerReader, ledgerName } from '../ledger/open-ledger.js';
 import { rejectsFile } from './reject-rows.js';
 import { ownerAlive } from './run-backfill.js';
@@ -15,32 +19,89 @@ export interface JobStatus {
   readonly bytes: number;
   /** Where rejected rows are kept, and the chunks that have some (done chunks with their count; failed ones with a file). */
   readonly rejects: { readonly dir: string; readonly chunks: readonly { readonly key: string; readonly rejected: number | null; readonly file: string }[] };
-  /** Consecutive chunks not done, as ranges: the history still missing. */
-  readonly notDone: readonly { readonly lo: string; readonly hi: string; readonly chunks: number }[];
+  /**
+   * Ranges of history no done chunk covers, within the span of every chunk the ledger knows, with
+   * how many known chunks (not done) lie in each. Worked out by interval arithmetic, so chunks of
+   * an earlier plan (another chunk size) count for what they cover.
+   */
+  readonly gaps: readonly { readonly lo: string; readonly hi: string; readonly chunks: number }[];
+  /** Incremental jobs: the watermark, the last window, and its windows' chunks. */
+  readonly incremental: IncrementalStatus | undefined;
   readonly failed: readonly { readonly key: string; readonly attempts: number; readonly error: string | null }[];
   readonly running: readonly { readonly key: string; readonly owner: string | null; readonly alive: boolean }[];
   readonly runs: readonly (RunRecord & { readonly alive: boolean })[];
+}
+
+export interface IncrementalStatus {
+  readonly cursor: string;
+  readonly kind: 'time' | 'key';
+  /** `history`: the first full backfill is not complete; `incremental`: runs read windows. */
+  readonly phase: 'history' | 'incremental';
+  /** Every row with a cursor below this has been read (ISO instant, or integer). */
+  readonly watermark: string;
+  /** Time cursors: how far the watermark is behind now, in ms. */
+  readonly behindMs: number | undefined;
+  readonly window: { readonly lo: string; readonly hi: string } | undefined;
+  readonly updatedAt: number;
+  readonly windowChunks: { readonly done: number; readonly failed: number; readonly pending: number; readonly running: number };
 }
 
 export async function readStatus(job: Job): Promise<JobStatus | undefined> {
   const ledger = await openLedgerReader(job);
   if (ledger === undefined) return undefined;
   try {
-    const chunks = await ledger.listChunks(job.name);
+    const all = await ledger.listChunks(job.name);
     const runs = await ledger.listRuns(job.name, 10);
-    return summarizeChunks(job, chunks, runs);
+    const watermark = await ledger.watermark(job.name);
+    const chunks = all.filter((c) => !isWindowChunk(c.key));
+    const windows = all.filter((c) => isWindowChunk(c.key));
+    return { ...summarizeChunks(job, chunks, runs), incremental: watermark === undefined ? undefined : incrementalStatus(job, watermark, windows) };
   } finally {
     await ledger.close();
   }
 }
 
-function summarizeChunks(job: Job, chunks: readonly ChunkRecord[], runs: readonly RunRecord[]): JobStatus {
+function incrementalStatus(job: Job, w: WatermarkRecord, windows: readonly ChunkRecord[]): IncrementalStatus {
+  const count = (status: ChunkStatus): number => windows.filter((c) => c.status === status).length;
+  // A cursor without a time zone holds wall-clock times of incremental.timezone: compare like with like.
+  const zone = job.incremental?.timezone ?? 'UTC';
+  const now = zone === 'UTC' ? Date.now() : wallClock(Date.now(), zone);
+  return {
+    cursor: w.cursor,
+    kind: w.kind,
+    phase: w.phase,
+    watermark: formatCursor(w.kind, w.value) as string,
+    behindMs: w.kind === 'time' && w.phase === 'incremental' ? Math.max(0, now - Number(w.value)) : undefined,
+    window: w.windowLo === null || w.windowHi === null || w.windowLo === w.windowHi ? undefined : { lo: formatCursor(w.kind, w.windowLo) as string, hi: formatCursor(w.kind, w.windowHi) as string },
+    updatedAt: w.updatedAt,
+    windowChunks: { done: count('done'), failed: count('failed'), pending: count('pending'), running: count('running') },
+  };
+}
+
+/** The parts of the known span of history that no done chunk covers, per chunk kind. */
+export function historyGaps(chunks: readonly ChunkRecord[]): { lo: string; hi: string; chunks: number }[] {
+  const out: { lo: string; hi: string; chunks: number }[] = [];
+  for (const kind of ['time', 'key'] as const) {
+    const ofKind = chunks.filter((c) => c.kind === kind);
+    if (ofKind.length === 0) continue;
+    const num = (v: string): bigint => (kind === 'time' ? BigInt(Date.parse(v)) : BigInt(v));
+    const text = (v: bigint): string => (kind === 'time' ? isoInstant(Number(v)) : v.toString());
+    const ranges = ofKind.map((c) => ({ lo: num(c.lo), hi: num(c.hi), done: c.status === 'done' }));
+    const within = { lo: ranges.reduce((m, r) => (r.lo < m ? r.lo : m), ranges[0]!.lo), hi: ranges.reduce((m, r) => (r.hi > m ? r.hi : m), ranges[0]!.hi) };
+    for (const gap of missingIntervals(within, ranges.filter((r) => r.done))) {
+      const inside = ranges.filter((r) => !r.done && overlaps(r, gap)).length;
+      out.push({ lo: text(gap.lo), hi: text(gap.hi), chunks: inside });
+    }
+  }
+  return out;
+}
+
+function summarizeChunks(job: Job, chunks: readonly ChunkRecord[], runs: readonly RunRecord[]): Omit<JobStatus, 'incremental'> {
   const counts = { total: chunks.length, pending: 0, running: 0, done: 0, failed: 0 };
   let read = 0;
   let written = 0;
   let rejected = 0;
   let bytes = 0;
-  const notDone: { lo: string; hi: string; chunks: number }[] = [];
   for (const c of chunks) {
     counts[c.status]++;
     if (c.status === 'done') {
@@ -48,14 +109,6 @@ function summarizeChunks(job: Job, chunks: readonly ChunkRecord[], runs: readonl
       written += c.rowsWritten ?? 0;
       rejected += c.rowsRejected ?? 0;
       bytes += c.bytes ?? 0;
-      continue;
-    }
-    const last = notDone[notDone.length - 1];
-    if (last !== undefined && last.hi === c.lo) {
-      last.hi = c.hi;
-      last.chunks++;
-    } else {
-      notDone.push({ lo: c.lo, hi: c.hi, chunks: 1 });
     }
   }
   return {
@@ -65,7 +118,7 @@ function summarizeChunks(job: Job, chunks: readonly ChunkRecord[], runs: readonl
     rows: { read, written, rejected },
     bytes,
     rejects: { dir: job.rejects.dir, chunks: rejectedChunks(job, chunks) },
-    notDone,
+    gaps: historyGaps(chunks),
     failed: chunks.filter((c) => c.status === 'failed').map((c) => ({ key: c.key, attempts: c.attempts, error: c.error })),
     running: chunks
       .filter((c) => c.status === 'running')

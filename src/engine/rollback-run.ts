@@ -7,6 +7,7 @@ import type { Job } from '../job/job.js';
 import type { BackupRecord, Ledger } from '../ledger/ledger.js';
 import { openLedger } from '../ledger/open-ledger.js';
 import { ownerAlive } from './run-backfill.js';
+import { isWindowChunk } from '../core/watermark.js';
 
 export interface RollbackOptions {
   readonly runId: string;
@@ -56,6 +57,7 @@ export async function rollbackRun(job: Job, options: RollbackOptions): Promise<R
         await ledger.reset(job.name, [backup.chunkKey]);
         chunks.push({ key: backup.chunkKey, ...restored });
       }
+      await rewindForWindows(job, ledger, pending);
     } finally {
       conn.close();
       session.close();
@@ -68,6 +70,22 @@ export async function rollbackRun(job: Job, options: RollbackOptions): Promise<R
   } finally {
     if (options.ledger === undefined) await ledger.close();
   }
+}
+
+/**
+ * An incremental window put back must be read again: the watermark goes back to the start of the
+ * earliest window chunk restored (the next run's lookback reaches below it again, which is harmless).
+ */
+async function rewindForWindows(job: Job, ledger: Ledger, restored: readonly BackupRecord[]): Promise<void> {
+  const windows = restored.filter((b) => isWindowChunk(b.chunkKey));
+  const watermark = windows.length === 0 ? undefined : await ledger.watermark(job.name);
+  if (watermark === undefined) return;
+  const records = new Map((await ledger.listChunks(job.name)).map((c) => [c.key, c]));
+  const starts = windows.flatMap((b) => {
+    const lo = records.get(b.chunkKey)?.lo;
+    return lo === undefined ? [] : [watermark.kind === 'time' ? BigInt(Date.parse(lo)) : BigInt(lo)];
+  });
+  if (starts.length > 0) await ledger.rewindWatermark(job.name, starts.reduce((m, v) => (v < m ? v : m)));
 }
 
 /** The run's backups, after every reason to refuse has been ruled out. */
@@ -107,6 +125,18 @@ async function checkRollback(job: Job, ledger: Ledger, options: RollbackOptions)
       `a later run (${runs}) has written ${later.length} of the chunks run ${runId} changed (${keys}${later.length > 3 ? ', …' : ''}); ` +
         `rolling back would silently undo its changes there too. Roll back the later run first, or pass --force to restore the state before ${runId} anyway`,
     );
+  }
+  // Incremental windows overlap (each reads back the lookback), so a later window may have changed
+  // the same rows under other chunk keys: restoring this one would undo them.
+  if (options.force !== true && pending.some((b) => isWindowChunk(b.chunkKey))) {
+    const laterWindows = [...records.values()].filter((c) => isWindowChunk(c.key) && c.runId !== null && c.runId !== runId && (c.startedAt ?? 0) > run.startedAt);
+    if (laterWindows.length > 0) {
+      const runs = [...new Set(laterWindows.map((c) => c.runId))].join(', ');
+      throw new RollbackRefusedError(
+        `run ${runId} read an incremental window, and later windows (runs ${runs}) have read past it since; rolling it back would undo their changes to the same rows. ` +
+          'Roll back the later runs first (newest first), or pass --force',
+      );
+    }
   }
   return backups;
 }

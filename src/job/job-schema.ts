@@ -55,6 +55,8 @@ const incrementalSchema = z.strictObject({
   settle: durationSchema.optional(),
   /** Split a run's window into chunks of this calendar step (time cursors; default 1 day). */
   every: z.string().min(1).optional(),
+  /** The zone a cursor without a time zone (TIMESTAMP) is written in, e.g. by `localtimestamp` in that session zone; default UTC. */
+  timezone: z.string().min(1).optional(),
   /** Split a run's window into chunks of this many cursor values (integer cursors; default 1000000). */
   size: z.union([z.number().int().positive(), z.string().regex(/^\d+$/, 'a whole number')]).optional(),
 });

@@ -56,8 +56,10 @@ export interface Incremental {
   readonly settleMs: number;
   readonly step: Step;
   readonly size: bigint;
-  /** Time zone of a timestamp cursor without one (the job's chunk.timezone). */
+  /** The zone a cursor without a time zone holds wall-clock times of (`incremental.timezone`, default UTC). */
   readonly timezone: string;
+  /** Day, week and month boundaries of window chunks follow this zone (the job's chunk.timezone). */
+  readonly alignZone: string;
 }
 
 export interface DefineJobOptions {
@@ -225,13 +227,17 @@ function resolveIncremental(spec: JobSpec, at: (path: string, message: string) =
   }
   const step = parseStep(inc.every ?? '1 day');
   if (typeof step === 'string') at('incremental.every', step);
+  if (inc.timezone !== undefined && !IANAZone.isValidZone(inc.timezone)) {
+    at('incremental.timezone', `unknown time zone "${inc.timezone}" (use an IANA name such as UTC or America/New_York)`);
+  }
   return {
     cursor: inc.cursor,
     lookback,
     settleMs: inc.settle ?? 0,
     step: typeof step === 'string' ? { n: 1, unit: 'day' } : step,
     size: BigInt(inc.size ?? 1_000_000),
-    timezone: spec.chunk.timezone,
+    timezone: inc.timezone ?? 'UTC',
+    alignZone: spec.chunk.timezone,
   };
 }
 

@@ -17,6 +17,7 @@ export class DuckdbTarget implements Target {
   readonly capabilities: TargetCapabilities = {
     modes: ['append', 'replace', 'merge'],
     replaceBy: 'range',
+    mergeScope: 'table',
     transactional: true,
     // DuckDB runs one statement on all cores; concurrent writers to one table only add conflicts.
     maxConcurrentWrites: 1,

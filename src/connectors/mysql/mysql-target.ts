@@ -39,6 +39,7 @@ export class MysqlTarget implements Target {
   readonly capabilities: TargetCapabilities = {
     modes: ['append', 'replace', 'merge'],
     replaceBy: 'range',
+    mergeScope: 'table',
     transactional: true,
     // InnoDB runs transactions on disjoint ranges side by side; deadlocks and lock waits are retried.
     maxConcurrentWrites: undefined,

@@ -26,7 +26,7 @@ interface StatsRow {
  * longer produces; no reader ever sees a partial file, and a replay never duplicates rows.
  */
 export class ParquetTarget implements Target {
-  readonly capabilities: TargetCapabilities = { modes: ['append', 'replace', 'merge'], replaceBy: 'chunk', transactional: false, maxConcurrentWrites: undefined, copyText: false, onePassModes: ['append', 'replace'] };
+  readonly capabilities: TargetCapabilities = { modes: ['append', 'replace', 'merge'], replaceBy: 'chunk', mergeScope: 'chunk', transactional: false, maxConcurrentWrites: undefined, copyText: false, onePassModes: ['append', 'replace'] };
   /** chunk tag → files of that chunk in the lake (absolute paths). */
   private readonly index = new Map<string, Set<string>>();
   private indexed = false;

@@ -23,7 +23,7 @@ const MARKERS = 'backfill.chunk_commits';
 const UNIQUE_VIOLATION = '23505';
 
 export class PostgresTarget implements Target {
-  readonly capabilities: TargetCapabilities = { modes: ['append', 'replace', 'merge'], replaceBy: 'range', transactional: true, maxConcurrentWrites: undefined, copyText: true, onePassModes: ['append', 'replace', 'merge'] };
+  readonly capabilities: TargetCapabilities = { modes: ['append', 'replace', 'merge'], replaceBy: 'range', mergeScope: 'table', transactional: true, maxConcurrentWrites: undefined, copyText: true, onePassModes: ['append', 'replace', 'merge'] };
   private readonly db: PgPool;
   private columns: readonly ColumnInfo[] = [];
   private mergeWith: 'on-conflict' | 'merge' = 'merge';
