@@ -2,7 +2,9 @@
 // watermark — ties at the boundary, microseconds, late rows within and beyond the lookback, a
 // cursor without a time zone written in New York, an integer cursor into DuckDB, rollback of a
 // window, gaps in `status`, what `plan` shows, and the job errors.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineJob, planBackfill, readStatus, rollbackRun, runBackfill, type Job } from '../../src/index.js';
@@ -33,6 +35,7 @@ async function sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: 
 }
 
 const at = (iso: string): number => Date.parse(iso);
+const parseYaml = (file: string): unknown => parse(readFileSync(file, 'utf8'));
 
 function pgJob(dir: string, name: string, table: string, incremental: Record<string, unknown>, extra: Record<string, unknown> = {}): Job {
   return defineJob(
@@ -207,6 +210,39 @@ describe('an integer cursor', () => {
     expect(out.find((r) => 'n' in r)).toEqual({ n: 3501, d: 3501, v7: 'changed', late: 1 });
     // Nothing new: the window reads the lookback again and writes nothing.
     expect((await runBackfill(job)).rowsWritten).toBe(0);
+  });
+});
+
+describe('a window killed between a chunk\'s commit and its ledger mark', () => {
+  it('resumes: the next run reads the window again from the old watermark and the target equals the source', async () => {
+    const dir = tempDir('incremental-kill');
+    await sql(`CREATE TABLE ${SCHEMA}.killed (id bigint PRIMARY KEY, v text NOT NULL, updated_at timestamptz NOT NULL)`);
+    await sql(`INSERT INTO ${SCHEMA}.killed SELECT i, 'v' || i, now() - interval '3 hours' + i * interval '1 second' FROM generate_series(1, 2000) i`);
+    const file = writeJob(dir, 'job.yaml', `
+name: killed_${SUFFIX}
+source: { type: postgres, connection: "${POSTGRES_URL}", table: ${SCHEMA}.killed }
+chunk: { column: id, size: 1000 }
+target: { type: postgres, connection: "${POSTGRES_URL}", table: ${SCHEMA}.killed_out, create: true }
+write: { mode: merge, key: [id] }
+incremental: { cursor: updated_at, lookback: 4 hours, every: 1 hour }
+concurrency: 1
+`);
+    expect((await runCli(['run', file, '--quiet'])).code).toBe(0);
+    const before = (await readStatus(defineJob(parseYaml(file), { baseDir: dir })))!.incremental!.watermark;
+    await sql(`UPDATE ${SCHEMA}.killed SET v = 'changed', updated_at = now() WHERE id % 100 = 0`);
+    await sql(`UPDATE ${SCHEMA}.killed SET v = 'changed early', updated_at = now() - interval '150 minutes' WHERE id = 7`);
+    // The window's chunks: the second commit kills the process before its ledger mark and before the watermark moves past it.
+    const killed = await runCli(['run', file, '--quiet'], { env: { BACKFILL_FAULT: 'after-commit:2' } });
+    expect(killed.signal).toBe('SIGKILL');
+    const job = defineJob(parseYaml(file), { baseDir: dir });
+    const mid = (await readStatus(job))!.incremental!;
+    // The chunk that holds the watermark (the window's last) never committed: it has not moved.
+    expect(mid.watermark).toBe(before);
+    expect(mid.windowChunks.running + mid.windowChunks.done).toBeGreaterThanOrEqual(2);
+    const resumed = await runCli(['run', file, '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(await rows('killed_out', 'updated_at')).toEqual(await rows('killed', 'updated_at'));
+    expect(Date.parse((await readStatus(job))!.incremental!.watermark)).toBeGreaterThan(Date.parse(before));
   });
 });
 
