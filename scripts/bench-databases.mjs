@@ -193,6 +193,12 @@ async function main() {
     results.push(measure('engine PostgreSQL → PostgreSQL (other database, COPY stream)', () => (fresh(OTHER_DB, 'bench.t')(), dropLedger(name)()), engine(file), count(OTHER_DB, 'bench.t')));
   }
   {
+    // The same with the COPY stream in text, as the raw pipe sends it (the default takes binary when the column types match).
+    const name = 'pg-pg-text';
+    const file = jobFile(name, pgSource, { type: 'postgres', connection: pgUrl(OTHER_DB), table: 'bench.t', copyFormat: 'text' }, { mode: 'replace' });
+    results.push(measure('engine PostgreSQL → PostgreSQL (other database, COPY stream, copyFormat: text)', () => (fresh(OTHER_DB, 'bench.t')(), dropLedger(name)()), engine(file), count(OTHER_DB, 'bench.t')));
+  }
+  {
     const name = 'pg-pg-same';
     const file = jobFile(name, pgSource, { type: 'postgres', connection: pgUrl(MAIN_DB), table: 'bench.t' }, { mode: 'replace' });
     results.push(measure('engine PostgreSQL → PostgreSQL (same database, in-database)', () => (fresh(MAIN_DB, 'bench.t')(), dropLedger(name)()), engine(file), count(MAIN_DB, 'bench.t')));
@@ -237,6 +243,7 @@ async function main() {
     ['file → PostgreSQL append vs one INSERT per row', ratio(by('engine CSV → PostgreSQL, append'), by('one INSERT per row')), undefined],
     ['file → PostgreSQL append vs multi-row INSERT', ratio(by('engine CSV → PostgreSQL, append'), by('multi-row INSERT')), undefined],
     ['PostgreSQL → PostgreSQL vs raw COPY pipe', ratio(by('engine PostgreSQL → PostgreSQL (other'), pipe), 0.8],
+    ['PostgreSQL → PostgreSQL, copyFormat: text vs raw COPY pipe', ratio(by('engine PostgreSQL → PostgreSQL (other database, COPY stream, copyFormat: text'), pipe), undefined],
     ['PostgreSQL → Parquet vs raw COPY pipe', ratio(by('engine PostgreSQL → Parquet'), pipe), 0.8],
     ['file → MySQL append vs raw LOAD DATA', ratio(by('engine CSV → MySQL'), loadData), undefined],
   ];

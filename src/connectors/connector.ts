@@ -29,6 +29,9 @@ export interface SourceCapabilities {
 }
 
 /** A chunk's rows as a PostgreSQL COPY text stream, straight from a PostgreSQL source. */
+/** PostgreSQL's COPY formats: text, or binary (faster, but only between columns of the same types). */
+export type CopyFormat = 'text' | 'binary';
+
 export interface CopyOut {
   readonly stream: NodeJS.ReadableStream;
   /** Give the connection back; `broken` when the stream failed midway. */
@@ -75,7 +78,7 @@ export interface Source {
   /** The chunk's output rows as a SELECT in the source database's own SQL (for pushdown into a target in the same database). */
   chunkSql?(read: ChunkRead): string;
   /** With `capabilities.copyText`: the chunk's rows (all columns, source order) as COPY text. */
-  copyOut?(read: ChunkRead, signal: AbortSignal): Promise<CopyOut>;
+  copyOut?(read: ChunkRead, signal: AbortSignal, format?: CopyFormat): Promise<CopyOut>;
   /**
    * Files that differ in their own columns (a CSV header, a Parquet schema), as groups in file
    * order, each readable on its own; `byChunk` when each chunk reads only its own files (so a
@@ -185,7 +188,7 @@ export interface ChunkWrite {
    * When the engine moves the chunk without DuckDB (PostgreSQL → PostgreSQL, no transform):
    * opens the source's COPY text stream of exactly the output columns; `query` is then unused.
    */
-  readonly copyIn?: (() => Promise<CopyOut>) | undefined;
+  readonly copyIn?: ((format: CopyFormat) => Promise<CopyOut>) | undefined;
   /** When source and target share a database: the source's SELECT of the chunk's rows, run inside the target's transaction. */
   readonly pushdown?: string | undefined;
   /**

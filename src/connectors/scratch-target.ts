@@ -1,6 +1,7 @@
 // Throwaway copies of a job's target for `backfill bench`: the same kind of target and table shape,
 // never the real one, emptied between strategies and removed at the end.
 
+import { connectionFields, type ConnectionConfig } from './connection-config.js';
 import type { Job } from '../job/job.js';
 import type { WriteMode } from '../job/job.js';
 
@@ -14,6 +15,8 @@ export interface TargetVariant {
   readonly mode?: WriteMode;
   /** The setting to put in the job file when this variant wins, e.g. `target.compression: snappy`. */
   readonly setting: string;
+  /** Where it is measured: a first load, or a re-run over loaded rows (default for write methods, where merges differ). */
+  readonly scenario?: 'empty' | 'loaded';
 }
 
 export interface ScratchTarget {
@@ -43,11 +46,19 @@ export async function createScratchTarget(job: Job, id: string, dir: string, ben
     }
     case 'postgres': {
       const { PostgresScratch } = await import('./postgres/postgres-scratch.js');
-      return new PostgresScratch(job.target, job.write.mode, id, benchJob);
+      // Chunks travel as a COPY stream from a PostgreSQL source in another database when no engine transform runs.
+      const copyStream = job.source.type === 'postgres' && job.transform === undefined && databaseOf(job.source.connection) !== databaseOf(job.target.connection);
+      return new PostgresScratch(job.target, job.write.mode, id, benchJob, copyStream);
     }
     case 'mysql': {
       const { MysqlScratch } = await import('./mysql/mysql-scratch.js');
       return new MysqlScratch(job.target, id, benchJob);
     }
   }
+}
+
+/** `host:port/database` of a PostgreSQL connection, as the connectors name their database. */
+function databaseOf(connection: ConnectionConfig): string {
+  const f = connectionFields(connection);
+  return `${f.host.toLowerCase() === 'localhost' ? '127.0.0.1' : f.host.toLowerCase()}:${f.port ?? 5432}/${f.database ?? ''}`;
 }

@@ -388,7 +388,7 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
       // database they never leave the server.
       const direct: ChunkWrite = ctx.pushdown
         ? { ...write, pushdown: (source.chunkSql as NonNullable<Source['chunkSql']>)(chunkRead) }
-        : { ...write, copyIn: () => (source.copyOut as NonNullable<Source['copyOut']>)(chunkRead, controller.signal) };
+        : { ...write, copyIn: (format) => (source.copyOut as NonNullable<Source['copyOut']>)(chunkRead, controller.signal, format) };
       return await finish(await ctx.writeSlots(() => target.write(direct)));
     }
     // A CSV read sets bad lines aside when they are allowed (a source read in one pass had them

@@ -114,4 +114,36 @@ write: { mode: merge, key: [id] }
     expect(await sql(`SELECT job FROM backfill.chunk_commits WHERE job LIKE 'bench-pg-bench-%'`)).toEqual([]);
     expect(readdirSync(join(dir, '.backfill')).includes('bench')).toBe(false);
   });
+
+  it('compares text and binary COPY for a PostgreSQL source in another database', async () => {
+    const dir = tempDir('bench-copy');
+    // The source sits in another database of the same server, so chunks travel as a COPY stream.
+    const sourceUrl = POSTGRES_URL.replace(/\/[^/?]+$/, '/root');
+    const source = new pg.Client({ connectionString: sourceUrl });
+    await source.connect();
+    try {
+      await source.query(`CREATE SCHEMA ${SCHEMA}`);
+      await source.query(`CREATE TABLE ${SCHEMA}.src AS SELECT i::bigint AS id, 'note ' || i AS note, (i * 1.5)::numeric(12,2) AS amount, timestamp '2024-01-01' + i * interval '1 second' AS ts FROM generate_series(0, 7999) i`);
+      await sql(`CREATE TABLE ${SCHEMA}.copy_t (id bigint PRIMARY KEY, note text, amount numeric(12,2), ts timestamp)`);
+      const file = writeJob(dir, 'job.yaml', `
+name: bench-copy
+source: { type: postgres, connection: "${sourceUrl}", table: ${SCHEMA}.src }
+chunk: { column: id, size: 1000 }
+target: { type: postgres, connection: "${POSTGRES_URL}", table: ${SCHEMA}.copy_t }
+write: { mode: append }
+`);
+      const res = await runCli(['bench', file, '--json', '--chunks', '3', '--only', 'write-method']);
+      expect(res.code, res.stderr).toBe(0);
+      const report = JSON.parse(res.stdout) as BenchReport;
+      expect(report.rows.map((r) => `${r.label}/${r.scenario}`)).toEqual(['as written/empty', 'COPY text/empty', 'COPY binary/empty']);
+      for (const r of report.rows) {
+        expect(r.status, r.error).toBe('ok');
+        expect(r.rowsWritten).toBe(3000);
+      }
+      expect(await sql(`SELECT count(*)::int AS n FROM ${SCHEMA}.copy_t`)).toEqual([{ n: 0 }]);
+    } finally {
+      await source.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`).catch(() => {});
+      await source.end();
+    }
+  });
 });

@@ -9,6 +9,11 @@ export const postgresTargetSchema = z.strictObject({
   ...databaseTargetFields('postgres'),
   /** Merge statement: `auto` uses INSERT … ON CONFLICT when the key has a unique index, else MERGE. */
   mergeWith: z.enum(['auto', 'on-conflict', 'merge']).default('auto'),
+  /**
+   * COPY format of a chunk streamed from a PostgreSQL source (the copy-stream route): `auto`
+   * takes binary when every column has the same type in source and target, else text.
+   */
+  copyFormat: z.enum(['auto', 'text', 'binary']).default('auto'),
 });
 
 export type PostgresSourceConfig = z.output<typeof postgresSourceSchema>;

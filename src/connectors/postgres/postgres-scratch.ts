@@ -17,6 +17,8 @@ export class PostgresScratch implements ScratchTarget {
     private readonly mode: WriteMode,
     id: string,
     private readonly benchJob: string,
+    /** The job streams chunks from a PostgreSQL source as COPY (no engine transform): text and binary COPY can be compared. */
+    private readonly copyStream = false,
   ) {
     this.schema = `backfill_bench_${id}`;
     const table = real.table.split('.').pop() as string;
@@ -52,8 +54,16 @@ export class PostgresScratch implements ScratchTarget {
   }
 
   variants(): readonly TargetVariant[] {
-    if (this.mode !== 'merge') return [];
+    const out: TargetVariant[] = [];
+    if (this.copyStream) {
+      // A first load, where the COPY itself is most of the work.
+      for (const format of ['text', 'binary'] as const) {
+        out.push({ dimension: 'write method', label: `COPY ${format}`, target: { ...this.target, copyFormat: format }, setting: `target.copyFormat: ${format}`, scenario: 'empty' });
+      }
+    }
+    if (this.mode !== 'merge') return out;
     return [
+      ...out,
       { dimension: 'write method', label: 'INSERT … ON CONFLICT', target: { ...this.target, mergeWith: 'on-conflict' }, setting: 'target.mergeWith: on-conflict' },
       { dimension: 'write method', label: 'MERGE', target: { ...this.target, mergeWith: 'merge' }, setting: 'target.mergeWith: merge' },
       { dimension: 'write method', label: 'delete + insert (replace mode)', target: this.target, mode: 'replace', setting: 'write.mode: replace' },

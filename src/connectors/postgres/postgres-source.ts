@@ -10,7 +10,7 @@ import { PlanError } from '../../core/errors.js';
 import type { SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
 import type { Job } from '../../job/job.js';
-import type { ChunkRead, ColumnInfo, CopyOut, OpenedChunk, Source, SourceCapabilities } from '../connector.js';
+import type { ChunkRead, ColumnInfo, CopyFormat, CopyOut, OpenedChunk, Source, SourceCapabilities } from '../connector.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
 import { emptyRelation } from '../duckdb/duckdb-sql.js';
 import type { PostgresSourceConfig } from './postgres-config.js';
@@ -147,8 +147,8 @@ export class PostgresSource implements Source {
     };
   }
 
-  async copyOut(read: ChunkRead, signal: AbortSignal): Promise<CopyOut> {
-    const sql = `COPY (${this.chunkSql(read)}) TO STDOUT`;
+  async copyOut(read: ChunkRead, signal: AbortSignal, format: CopyFormat = 'text'): Promise<CopyOut> {
+    const sql = `COPY (${this.chunkSql(read)}) TO STDOUT${format === 'binary' ? ' (FORMAT binary)' : ''}`;
     const client = await this.db.pool.connect().catch((err: unknown) => {
       throw pgError(err, `reading chunk ${read.chunk.key}`, this.db);
     });

@@ -9,7 +9,7 @@ import type { Chunk } from '../../core/chunk.js';
 import { BackfillError, LedgerError, PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
 import type { Job } from '../../job/job.js';
-import { CHUNK_INDEX_COLUMN, type ChunkWrite, type ColumnInfo, type OnePassOutput, type OpenedChunk, type Rejects, type Target, type TargetCapabilities, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
+import { CHUNK_INDEX_COLUMN, type ChunkWrite, type ColumnInfo, type CopyFormat, type OnePassOutput, type OpenedChunk, type Rejects, type Target, type TargetCapabilities, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
 import { copyIsolating } from './postgres-rejects.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
 import type { BackupRecord } from '../../ledger/ledger.js';
@@ -29,6 +29,8 @@ export class PostgresTarget implements Target {
   private mergeWith: 'on-conflict' | 'merge' = 'merge';
   /** Until a chunk meets an existing key, merges load straight into the table (see insertFirst). */
   private tryInsertFirst = true;
+  /** How a chunk streamed from a PostgreSQL source travels (see chooseCopyFormat). */
+  private copyFormat: CopyFormat = 'text';
   private readonly loadDir: string;
   readonly database: string;
 
@@ -68,12 +70,38 @@ export class PostgresTarget implements Target {
         const missing = columns.filter((c) => !names.has(c.name)).map((c) => c.name);
         if (missing.length > 0) throw new PlanError(`target.table: ${this.config.table} has no column(s) ${missing.join(', ')} that the transform produces`);
       }
+      this.copyFormat = await this.chooseCopyFormat(client, columns);
       if (this.job.write.mode === 'merge') this.mergeWith = await this.chooseMerge(client);
     } catch (err) {
       throw err instanceof PlanError ? err : pgError(err, 'preparing the target', this.db);
     } finally {
       client.release();
     }
+  }
+
+  /**
+   * Binary COPY carries each value in its type's own wire format, so it skips printing and
+   * parsing text on both servers — but only reads back correctly into a column of the same type
+   * (an int4 is not an int8). `auto` takes it when every column's type matches the source's.
+   */
+  private async chooseCopyFormat(client: pg.PoolClient, columns: readonly ColumnInfo[]): Promise<CopyFormat> {
+    if (this.config.copyFormat === 'text') return 'text';
+    const rows = await client.query<{ name: string; type: string }>(
+      `SELECT attname AS name, format_type(atttypid, NULL) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
+      [this.table],
+    );
+    const types = new Map(rows.rows.map((r) => [r.name, r.type]));
+    // A type's modifier (numeric(12,2), varchar(20), timestamp(3)) does not change its binary form; the receiving column applies its own.
+    const base = (t: string | undefined): string | undefined => t?.replace(/\([^)]*\)/g, '').replace(/\s+/g, ' ').trim();
+    const differ = columns.filter((c) => c.pgType === undefined || base(c.pgType) !== base(types.get(c.name)));
+    if (differ.length === 0) return 'binary';
+    if (this.config.copyFormat === 'binary') {
+      const c = differ[0] as ColumnInfo;
+      throw new PlanError(
+        `target.copyFormat: binary needs the same column types in source and target, but "${c.name}" is ${c.pgType ?? `${c.type} (computed by the engine)`} in the source and ${types.get(c.name) ?? 'missing'} in ${this.config.table}; use copyFormat: text or auto`,
+      );
+    }
+    return 'text';
   }
 
   async addColumns(_conn: DuckConn, columns: readonly ColumnInfo[]): Promise<readonly string[]> {
@@ -281,10 +309,10 @@ export class PostgresTarget implements Target {
       await pipeline(createReadStream(file), sink);
       return sink.rowCount;
     }
-    const source = await w.copyIn();
+    const source = await w.copyIn(this.copyFormat);
     let broken = true;
     try {
-      const sink = client.query(copyFrom(`COPY ${into} (${names.join(', ')}) FROM STDIN`));
+      const sink = client.query(copyFrom(`COPY ${into} (${names.join(', ')}) FROM STDIN${this.copyFormat === 'binary' ? ' (FORMAT binary)' : ''}`));
       await pipeline(source.stream, sink, { signal: w.signal });
       broken = false;
       return sink.rowCount;
