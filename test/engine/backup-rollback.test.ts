@@ -231,6 +231,65 @@ describe('other routes back up too', () => {
   });
 });
 
+describe('a backed-up PostgreSQL merge of new keys', () => {
+  // Chunks on the key itself, which the primary key indexes: a chunk whose keys are all new loads
+  // straight into the table and keeps its range as a replace would.
+  const jobOn = (dir: string, name: string, table: string, transform?: string): Job =>
+    defineJob(
+      {
+        name, source: { type: 'csv', path: 'rows.csv' }, chunk: { column: 'id', size: 10 },
+        target: { type: 'postgres', connection: POSTGRES_URL, table: `${PG_SCHEMA}.${table}`, create: true },
+        write: { mode: 'merge', key: ['id'] }, concurrency: 1, ...(transform === undefined ? {} : { transform }),
+      },
+      { baseDir: dir },
+    );
+  const backupModes = async (job: Job, runId: string): Promise<string[]> => {
+    const ledger = SqliteLedger.open(job.ledgerPath);
+    try {
+      return (await ledger.listBackups(job.name, runId)).map((b) => (JSON.parse(b.detail) as { mode: string }).mode);
+    } finally {
+      await ledger.close();
+    }
+  };
+  const rowsOf = async (table: string): Promise<string[]> => (await pgQuery<{ r: string }>(`SELECT concat_ws('|', id, v) AS r FROM ${PG_SCHEMA}.${table} ORDER BY id`)).map((x) => x.r);
+
+  it('loads straight into the table, backs up its range, and rolls back to exactly the rows before', async () => {
+    const dir = tempDir('br-range');
+    const table = 'range_merge';
+    await pgQuery(`CREATE TABLE ${PG_SCHEMA}.${table} (id bigint PRIMARY KEY, v text)`);
+    // Rows already there in the chunks' ranges whose keys the run does not write.
+    await pgQuery(`INSERT INTO ${PG_SCHEMA}.${table} VALUES (5, 'kept'), (25, 'kept too')`);
+    await query(`COPY (SELECT i AS id, 'v' || i AS v FROM range(0, 40) t(i) WHERE i NOT IN (5, 25)) TO '${join(dir, 'rows.csv')}' (HEADER)`);
+    const job = jobOn(dir, `br_${SUFFIX}_range`, table);
+    const before = await rowsOf(table);
+    const run = await runBackfill(job);
+    expect(run).toMatchObject({ status: 'done', rowsWritten: 38 });
+    // No key list: each chunk's range was kept instead.
+    expect(await backupModes(job, run.runId)).toEqual(['replace', 'replace', 'replace', 'replace']);
+    expect(await rowsOf(table)).toHaveLength(40);
+    const rolled = await rollbackRun(job, { runId: run.runId });
+    expect(rolled.rowsRestored).toBe(2);
+    expect(await rowsOf(table)).toEqual(before);
+  });
+
+  it('stages instead when a transform moves rows out of their chunk\'s range, and still rolls back exactly', async () => {
+    const dir = tempDir('br-range-moved');
+    const table = 'range_moved';
+    await pgQuery(`CREATE TABLE ${PG_SCHEMA}.${table} (id bigint PRIMARY KEY, v text)`);
+    // A row in the first chunk's range [0, 10) that the moved rows (1000…) do not touch.
+    await pgQuery(`INSERT INTO ${PG_SCHEMA}.${table} VALUES (5, 'kept')`);
+    await query(`COPY (SELECT i AS id, 'v' || i AS v FROM range(0, 40) t(i)) TO '${join(dir, 'rows.csv')}' (HEADER)`);
+    const job = jobOn(dir, `br_${SUFFIX}_moved`, table, 'select id + 1000 as id, v from source');
+    const before = await rowsOf(table);
+    const run = await runBackfill(job);
+    expect(run).toMatchObject({ status: 'done', rowsWritten: 40 });
+    expect(await rowsOf(table)).toHaveLength(41);
+    expect(await backupModes(job, run.runId)).toEqual(['merge', 'merge', 'merge', 'merge']);
+    await rollbackRun(job, { runId: run.runId });
+    expect(await rowsOf(table)).toEqual(before);
+  });
+});
+
 describe('chunks racing', () => {
   it('to create the run\'s PostgreSQL backup table all get it, none fails on the catalog', async () => {
     const target = `${PG_SCHEMA}.race_t`;

@@ -29,6 +29,10 @@ export class PostgresTarget implements Target {
   private mergeWith: 'on-conflict' | 'merge' = 'merge';
   /** Until a chunk meets an existing key, merges load straight into the table (see insertFirst). */
   private tryInsertFirst = true;
+  /** Columns that lead an index of the table: a range on one of them is found without a scan. */
+  private leadingIndexed = new Set<string>();
+  /** Backed-up merges try insert-first with a range backup until a chunk's rows land outside its range. */
+  private rangeBackups = true;
   /** How a chunk streamed from a PostgreSQL source travels (see chooseCopyFormat). */
   private copyFormat: CopyFormat = 'text';
   private readonly loadDir: string;
@@ -71,7 +75,15 @@ export class PostgresTarget implements Target {
         if (missing.length > 0) throw new PlanError(`target.table: ${this.config.table} has no column(s) ${missing.join(', ')} that the transform produces`);
       }
       this.copyFormat = await this.chooseCopyFormat(client, columns);
-      if (this.job.write.mode === 'merge') this.mergeWith = await this.chooseMerge(client);
+      if (this.job.write.mode === 'merge') {
+        this.mergeWith = await this.chooseMerge(client);
+        const leading = await client.query<{ name: string }>(
+          `SELECT DISTINCT a.attname AS name FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+           WHERE i.indrelid = to_regclass($1) AND i.indpred IS NULL`,
+          [this.table],
+        );
+        this.leadingIndexed = new Set(leading.rows.map((r) => r.name));
+      }
     } catch (err) {
       throw err instanceof PlanError ? err : pgError(err, 'preparing the target', this.db);
     } finally {
@@ -234,7 +246,8 @@ export class PostgresTarget implements Target {
         await client.query('BEGIN');
         // Append and replace load straight into the table (one pass of index work, like a plain
         // COPY); merge needs the rows beside the table first, in an unlogged temporary table.
-        // The backup is taken in this transaction before the rows it keeps can change (merge: once the staged keys are known).
+        // The backup is taken in this transaction before the rows it keeps can change (merge: its
+        // range before a straight load, or the staged keys' rows before the upsert).
         let backup: BackupTaken | undefined;
         if (backupTable !== undefined && w.mode !== 'merge') backup = await backupPgRows(client, w, this.table, backupTable, this.table);
         if (w.mode === 'replace') await this.deleteRange(client, w);
@@ -254,11 +267,11 @@ export class PostgresTarget implements Target {
         };
         let read: number;
         let written: number;
-        // A merge that is backed up keeps the keys it wrote, which it learns from staging them; one
-        // that sets rows aside as rejects would take an existing key for a refusal. Both stage.
-        const inserted = w.mode === 'merge' && (w.maxRejects ?? 0) === 0 && backupTable === undefined ? await this.insertFirst(client, w, loadInto) : undefined;
+        // A merge that sets rows aside as rejects would take an existing key for a refusal: it stages.
+        const inserted = w.mode === 'merge' && (w.maxRejects ?? 0) === 0 ? await this.insertFirst(client, w, loadInto, backupTable) : undefined;
         if (inserted !== undefined) {
-          read = written = inserted;
+          read = written = inserted.rows;
+          backup = inserted.backup;
         } else if (w.mode === 'merge') {
           await client.query(`CREATE TEMP TABLE backfill_stage (LIKE ${this.table} INCLUDING DEFAULTS) ON COMMIT DROP`);
           read = await loadInto('backfill_stage');
@@ -327,15 +340,33 @@ export class PostgresTarget implements Target {
    * The first key that already exists raises a unique violation; the chunk then rolls back to the
    * savepoint and takes the staging path, and the rest of the run goes straight there too, so a
    * re-merge over existing data wastes at most the rows before the first conflict per chunk in
-   * flight. A COPY stream from a source cannot be read twice, so it always stages.
+   * flight. A COPY stream from a source cannot be read twice, so it always stages. A backed-up
+   * chunk keeps its range (see below) instead of its keys, so it needs no staging either.
    */
-  private async insertFirst(client: pg.PoolClient, w: ChunkWrite, loadInto: (into: string) => Promise<number>): Promise<number | undefined> {
+  private async insertFirst(
+    client: pg.PoolClient, w: ChunkWrite, loadInto: (into: string) => Promise<number>, backupTable: string | undefined,
+  ): Promise<{ rows: number; backup: BackupTaken | undefined } | undefined> {
     if (this.mergeWith !== 'on-conflict' || !this.tryInsertFirst || w.copyIn !== undefined) return undefined;
+    // Backed up, a chunk whose keys are all new changes no existing row: what it can have changed
+    // is its own range, kept as a replace keeps it — when an index finds that range, and the
+    // rows loaded all landed in it (checked by counting; a transform may move them out).
+    const range = w.range;
+    if (backupTable !== undefined && (range === undefined || !this.rangeBackups || !this.leadingIndexed.has(range.column))) return undefined;
     await client.query('SAVEPOINT backfill_insert_first');
     try {
+      const backup = backupTable === undefined ? undefined : await backupPgRows(client, { ...w, mode: 'replace' }, this.table, backupTable, this.table);
       const n = await loadInto(this.table);
+      if (backup !== undefined && range !== undefined) {
+        const col = quoteIdent(range.column);
+        const inRange = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.table} WHERE ${col} >= ${range.lo} AND ${col} < ${range.hi}`);
+        if (Number(inRange.rows[0]?.n) !== backup.rows + n) {
+          this.rangeBackups = false;
+          await client.query('ROLLBACK TO SAVEPOINT backfill_insert_first');
+          return undefined;
+        }
+      }
       await client.query('RELEASE SAVEPOINT backfill_insert_first');
-      return n;
+      return { rows: n, backup };
     } catch (err) {
       if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION || w.signal.aborted) throw err;
       this.tryInsertFirst = false;
