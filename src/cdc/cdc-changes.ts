@@ -1,0 +1,126 @@
+// A micro-batch of row changes, collapsed per key to the last operation, and the watermark window
+// of the initial copy (DBLog). Pure: no I/O, so the rules can be tested on their own.
+
+/**
+ * One row as PostgreSQL text values in the table's column order. `undefined` is an unchanged
+ * TOASTed value the stream did not resend: the target keeps what it has.
+ */
+export type RowText = readonly (string | null | undefined)[];
+
+/** What one target transaction applies: the batch's net effect per key. */
+export interface ChangeSet {
+  /** The table was truncated in the batch: delete every row before the upserts. */
+  readonly truncate: boolean;
+  readonly upserts: readonly RowText[];
+  /** Key values (in key order) of rows whose last operation in the batch was a delete. */
+  readonly deletes: readonly (readonly string[])[];
+}
+
+type Pending = { readonly op: 'upsert'; readonly row: RowText } | { readonly op: 'delete'; readonly key: readonly string[] };
+
+/** `\u0000`-joined key text: a map key that two different keys never share. */
+export function keyText(values: readonly (string | null | undefined)[]): string {
+  return values.map((v) => v ?? '\u0001').join('\u0000');
+}
+
+export class ChangeBatch {
+  private pending = new Map<string, Pending>();
+  private truncated = false;
+  /** Operations taken in (before collapsing). */
+  operations = 0;
+
+  constructor(private readonly keyIndexes: readonly number[]) {}
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  get empty(): boolean {
+    return this.pending.size === 0 && !this.truncated;
+  }
+
+  keyOf(row: RowText): string {
+    return keyText(this.keyIndexes.map((i) => row[i]));
+  }
+
+  /** An insert or update's new row (or a row of the initial copy). */
+  upsert(row: RowText): void {
+    const k = this.keyOf(row);
+    const before = this.pending.get(k);
+    // An update that did not resend a TOASTed value keeps it: from an earlier image in this batch when there is one.
+    const full = before?.op === 'upsert' && row.includes(undefined) ? row.map((v, i) => (v === undefined ? before.row[i] : v)) : row;
+    this.pending.set(k, { op: 'upsert', row: full });
+    this.operations++;
+  }
+
+  delete(key: readonly string[]): void {
+    this.pending.set(keyText(key), { op: 'delete', key });
+    this.operations++;
+  }
+
+  truncate(): void {
+    this.pending.clear();
+    this.truncated = true;
+    this.operations++;
+  }
+
+  /** The collapsed changes; the batch is empty afterwards. */
+  take(): ChangeSet {
+    const upserts: RowText[] = [];
+    const deletes: (readonly string[])[] = [];
+    for (const p of this.pending.values()) {
+      if (p.op === 'upsert') upserts.push(p.row);
+      else deletes.push(p.key);
+    }
+    const set = { truncate: this.truncated, upserts, deletes };
+    this.pending = new Map();
+    this.truncated = false;
+    this.operations = 0;
+    return set;
+  }
+}
+
+/**
+ * The window of one chunk of the initial copy, between its low and high watermarks in the
+ * stream. Every key that changes inside it is newer in the stream than (or as new as) the
+ * chunk's read, so the chunk's row for that key is dropped at the high watermark.
+ */
+export class WatermarkWindow {
+  private open = false;
+  private readonly changed = new Set<string>();
+  rows: readonly RowText[] | undefined;
+
+  constructor(
+    readonly chunkKey: string,
+    readonly nonce: string,
+  ) {}
+
+  /** The low watermark came through the stream. */
+  low(): void {
+    this.open = true;
+  }
+
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  /** A change to this key came through the stream. */
+  saw(key: string): void {
+    if (this.open) this.changed.add(key);
+  }
+
+  /** At the high watermark: the chunk's rows that no change in the window superseded. */
+  survivors(keyOf: (row: RowText) => string): { readonly rows: readonly RowText[]; readonly dropped: number } {
+    const rows = (this.rows ?? []).filter((r) => !this.changed.has(keyOf(r)));
+    return { rows, dropped: (this.rows?.length ?? 0) - rows.length };
+  }
+}
+
+/** Watermark messages: `backfill` prefix, content `low|high|caught-up:<nonce>`. */
+export const WATERMARK_PREFIX = 'backfill';
+
+export function parseWatermark(content: string): { readonly kind: 'low' | 'high' | 'caught-up'; readonly nonce: string } | undefined {
+  const match = /^(low|high|caught-up):(.+)$/.exec(content);
+  if (match === null) return undefined;
+  return { kind: match[1] as 'low' | 'high' | 'caught-up', nonce: match[2] as string };
+}
