@@ -18,9 +18,9 @@ export interface ChangeSet {
 
 type Pending = { readonly op: 'upsert'; readonly row: RowText } | { readonly op: 'delete'; readonly key: readonly string[] };
 
-/** `\u0000`-joined key text: a map key that two different keys never share. */
+/** A map key for a row's key values that two different keys never share. */
 export function keyText(values: readonly (string | null | undefined)[]): string {
-  return values.map((v) => v ?? '\u0001').join('\u0000');
+  return values.length === 1 && typeof values[0] === 'string' ? values[0] : JSON.stringify(values.map((v) => v ?? null));
 }
 
 export class ChangeBatch {
@@ -87,6 +87,7 @@ export class ChangeBatch {
  */
 export class WatermarkWindow {
   private open = false;
+  private truncated = false;
   private readonly changed = new Set<string>();
   rows: readonly RowText[] | undefined;
 
@@ -109,9 +110,14 @@ export class WatermarkWindow {
     if (this.open) this.changed.add(key);
   }
 
+  /** The table was truncated inside the window: every row of the chunk read may be gone. */
+  sawTruncate(): void {
+    if (this.open) this.truncated = true;
+  }
+
   /** At the high watermark: the chunk's rows that no change in the window superseded. */
   survivors(keyOf: (row: RowText) => string): { readonly rows: readonly RowText[]; readonly dropped: number } {
-    const rows = (this.rows ?? []).filter((r) => !this.changed.has(keyOf(r)));
+    const rows = this.truncated ? [] : (this.rows ?? []).filter((r) => !this.changed.has(keyOf(r)));
     return { rows, dropped: (this.rows?.length ?? 0) - rows.length };
   }
 }

@@ -30,6 +30,8 @@ export interface ChangeSinkSpec {
   readonly key: readonly string[];
   /** A folder for the sink's working files. */
   readonly workDir: string;
+  /** Only to read or forget the position (status, drop): create and check nothing. */
+  readonly readOnly?: boolean;
 }
 
 export interface ApplyResult {

@@ -35,6 +35,7 @@ export class DuckdbChangeSink implements ChangeSink {
     const schema = parts.length > 1 ? (parts[0] as string) : 'main';
     const name = parts[parts.length - 1] as string;
     const table = `${quoteIdent(alias)}.${quoteQualified(tableName)}`;
+    if (spec.readOnly === true) return new DuckdbChangeSink(conn, alias, tableName, database, spec, []);
     await conn.run(`CREATE TABLE IF NOT EXISTS ${quoteIdent(alias)}.main.backfill_cdc_positions (job VARCHAR PRIMARY KEY, slot VARCHAR NOT NULL,
       lsn VARCHAR NOT NULL, snapshot VARCHAR NOT NULL, updated_at TIMESTAMPTZ NOT NULL)`);
     const columnsOf = async (): Promise<Map<string, string>> => {
@@ -69,6 +70,10 @@ export class DuckdbChangeSink implements ChangeSink {
   }
 
   async readPosition(): Promise<CdcPosition | undefined> {
+    const exists = await this.conn.all(
+      `SELECT 1 FROM duckdb_tables() WHERE database_name = ${quoteLiteral(this.alias)} AND schema_name = 'main' AND table_name = 'backfill_cdc_positions'`,
+    );
+    if (exists.length === 0) return undefined;
     const rows = await this.conn.all<{ lsn: string; slot: string; snapshot: string }>(
       `SELECT lsn, slot, snapshot FROM ${this.positions} WHERE job = ${quoteLiteral(this.spec.job)}`,
     );
@@ -135,6 +140,7 @@ export class DuckdbChangeSink implements ChangeSink {
   }
 
   async forget(): Promise<void> {
+    if ((await this.readPosition()) === undefined) return;
     await this.conn.run(`DELETE FROM ${this.positions} WHERE job = ${quoteLiteral(this.spec.job)}`);
   }
 

@@ -31,6 +31,7 @@ export class PostgresChangeSink implements ChangeSink {
     } catch (err) {
       throw pgError(err, 'connecting to the target', db);
     }
+    if (spec.readOnly === true) return new PostgresChangeSink(db, client, tableName, spec, []);
     try {
       const table = quoteQualified(tableName);
       await client.query(`CREATE SCHEMA IF NOT EXISTS backfill`);
@@ -72,6 +73,8 @@ export class PostgresChangeSink implements ChangeSink {
 
   async readPosition(): Promise<CdcPosition | undefined> {
     try {
+      const exists = await this.client.query<{ oid: string | null }>(`SELECT to_regclass($1)::text AS oid`, [POSITIONS]);
+      if (exists.rows[0]?.oid == null) return undefined;
       const res = await this.client.query<{ lsn: string; slot: string; snapshot: CdcPosition['snapshot'] }>(
         `SELECT lsn::text AS lsn, slot, snapshot FROM ${POSITIONS} WHERE job = $1`,
         [this.spec.job],
@@ -134,6 +137,7 @@ export class PostgresChangeSink implements ChangeSink {
   }
 
   async forget(): Promise<void> {
+    if ((await this.readPosition()) === undefined) return;
     await this.client.query(`DELETE FROM ${POSITIONS} WHERE job = $1`, [this.spec.job]).catch((err: unknown) => {
       throw pgError(err, 'removing the change position', this.db);
     });
