@@ -20,6 +20,7 @@ import type { PgChangeStream } from '../connectors/postgres/postgres-cdc-stream.
 import { DuckSession, type DuckConn } from '../connectors/duckdb/duckdb-session.js';
 import { createTarget } from '../connectors/registry.js';
 import type { Job } from '../job/job.js';
+import { faultPoint } from './fault-points.js';
 
 export interface CdcRunOptions {
   /** Graceful stop: the batch in flight is applied and confirmed, then the run returns. */
@@ -36,6 +37,8 @@ export interface CdcRunResult {
   /** Commit LSN of the last transaction the target holds. */
   readonly lsn: string;
   readonly batches: number;
+  /** Transactions resent by the slot that the target already held, skipped by their commit LSN. */
+  readonly skipped: number;
   /** Row changes taken from the stream (before collapsing per key). */
   readonly changes: number;
   readonly upserted: number;
@@ -129,6 +132,7 @@ export async function runCdc(job: Job, options: CdcRunOptions = {}): Promise<Cdc
       slot: settings.slot,
       lsn: state.appliedLsn,
       batches: state.batches,
+      skipped: state.skipped,
       changes: state.changes,
       upserted: state.upserted,
       deleted: state.deleted,
@@ -157,6 +161,7 @@ async function copyChunks(state: CdcState, source: PostgresCdcSource, columns: r
     const reached = new Promise<void>((resolve, reject) => {
       state.window = { window, chunk, last: i === todo.length - 1, reached: { resolve, reject } };
     });
+    reached.catch(() => {});
     await source.emit(`low:${window.nonce}`);
     window.rows = await source.readChunk(columns, column, chunk.lo, chunk.hi);
     await source.emit(`high:${window.nonce}`);
@@ -173,6 +178,8 @@ class CdcState {
   copyDone: boolean;
   stopping = false;
   batches = 0;
+  /** Transactions the stream sent again that the target already held (committed there, not yet confirmed to the slot). */
+  skipped = 0;
   changes = 0;
   upserted = 0;
   deleted = 0;
@@ -321,6 +328,7 @@ class CdcState {
     this.txn = undefined;
     if (txn === undefined) return;
     if (txn.skip) {
+      this.skipped++;
       // Nothing is waiting to be applied before it: the slot may forget this transaction now.
       if (this.batchCommit === undefined && message.commitEndLsn !== null) this.stream?.confirm(message.commitEndLsn);
       return;
@@ -400,6 +408,7 @@ class CdcState {
     } catch (err) {
       throw err instanceof PlanError || err instanceof ConnectorError ? err : new ConnectorError(`applying changes to ${this.sink.describe()}: ${(err as Error).message}`, { cause: err });
     }
+    faultPoint('cdc-after-commit');
     this.applied = this.batchCommit;
     this.committedSnapshot = this.snapshot;
     if (this.batchEnd !== undefined) this.stream?.confirm(this.batchEnd);
