@@ -88,7 +88,8 @@ export class ChangeBatch {
 export class WatermarkWindow {
   private open = false;
   private truncated = false;
-  private readonly changed = new Set<string>();
+  /** The latest image of each key changed inside the window (null: deleted), collapsed like a batch. */
+  private readonly changed = new Map<string, RowText | null>();
   rows: readonly RowText[] | undefined;
 
   constructor(
@@ -105,9 +106,11 @@ export class WatermarkWindow {
     return this.open;
   }
 
-  /** A change to this key came through the stream. */
-  saw(key: string): void {
-    if (this.open) this.changed.add(key);
+  /** A change to this key came through the stream: its new row, or null for a delete. */
+  saw(key: string, row: RowText | null): void {
+    if (!this.open) return;
+    const before = this.changed.get(key);
+    this.changed.set(key, row !== null && row.includes(undefined) && before != null ? row.map((v, i) => (v === undefined ? before[i] : v)) : row);
   }
 
   /** The table was truncated inside the window: every row of the chunk read may be gone. */
@@ -115,10 +118,26 @@ export class WatermarkWindow {
     if (this.open) this.truncated = true;
   }
 
-  /** At the high watermark: the chunk's rows that no change in the window superseded. */
+  /**
+   * At the high watermark: the chunk's rows that no change in the window superseded. A key whose
+   * only image in the window lacks an unchanged TOASTed value gets it from the chunk's row (the
+   * value did not change, whichever came first), so the row is written whole.
+   */
   survivors(keyOf: (row: RowText) => string): { readonly rows: readonly RowText[]; readonly dropped: number } {
-    const rows = this.truncated ? [] : (this.rows ?? []).filter((r) => !this.changed.has(keyOf(r)));
-    return { rows, dropped: (this.rows?.length ?? 0) - rows.length };
+    if (this.truncated) return { rows: [], dropped: this.rows?.length ?? 0 };
+    const rows: RowText[] = [];
+    let dropped = 0;
+    for (const row of this.rows ?? []) {
+      const key = keyOf(row);
+      if (!this.changed.has(key)) {
+        rows.push(row);
+        continue;
+      }
+      dropped++;
+      const image = this.changed.get(key);
+      if (image != null && image.includes(undefined)) rows.push(image.map((v, i) => (v === undefined ? row[i] : v)));
+    }
+    return { rows, dropped };
   }
 }
 

@@ -236,7 +236,13 @@ class CdcState {
           if (done) return;
         }
         const item = await stream.next(200);
-        if (item === undefined || item.kind === 'keepalive') continue;
+        if (item === undefined) continue;
+        if (item.kind === 'keepalive') {
+          // Everything before the server's position has come through and nothing waits to be applied:
+          // the slot may let that WAL go (writes to other tables would otherwise hold it back).
+          if (this.txn === undefined && this.batchCommit === undefined) stream.confirm(item.walEnd);
+          continue;
+        }
         this.handle(item.message);
       }
     } finally {
@@ -337,12 +343,12 @@ class CdcState {
     for (const op of txn.ops) {
       switch (op.op) {
         case 'upsert':
-          window?.window.saw(this.batch.keyOf(op.row));
+          window?.window.saw(this.batch.keyOf(op.row), op.row);
           this.batch.upsert(op.row);
           this.changes++;
           break;
         case 'delete':
-          window?.window.saw(keyText(op.key));
+          window?.window.saw(keyText(op.key), null);
           this.batch.delete(op.key);
           this.changes++;
           break;

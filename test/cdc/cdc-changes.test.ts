@@ -36,13 +36,27 @@ describe('WatermarkWindow (DBLog)', () => {
   it('drops the chunk rows whose key changed between the low and the high watermark, and only those', () => {
     const w = new WatermarkWindow('0/10', 'n1');
     const keyOf = (r: readonly (string | null | undefined)[]): string => keyText([r[0]]);
-    w.saw(keyText(['1'])); // before the low watermark: the chunk's read is newer
+    w.saw(keyText(['1']), ['1', 'x']); // before the low watermark: the chunk's read is newer
     w.low();
     w.rows = [['1', 'a'], ['2', 'b'], ['3', 'c']];
-    w.saw(keyText(['2']));
+    w.saw(keyText(['2']), ['2', 'y']);
     const { rows, dropped } = w.survivors(keyOf);
     expect(rows).toEqual([['1', 'a'], ['3', 'c']]);
     expect(dropped).toBe(1);
+  });
+
+  it('a change without an unchanged TOASTed value takes it from the chunk row; deletes and full images drop the row', () => {
+    const w = new WatermarkWindow('0/10', 'n1');
+    w.low();
+    w.rows = [['1', 'n0', 'big1'], ['2', 'n0', 'big2'], ['3', 'n0', 'big3'], ['4', 'n0', 'big4']];
+    w.saw('1', ['1', 'n1', undefined]);
+    w.saw('2', ['2', 'n1', 'new2']);
+    w.saw('2', ['2', 'n2', undefined]);
+    w.saw('3', ['3', 'n1', undefined]);
+    w.saw('3', null);
+    const { rows, dropped } = w.survivors((r) => String(r[0]));
+    expect(rows).toEqual([['1', 'n1', 'big1'], ['4', 'n0', 'big4']]);
+    expect(dropped).toBe(3);
   });
 
   it('a truncate inside the window drops the whole chunk', () => {

@@ -241,6 +241,20 @@ describe('cdc from PostgreSQL', () => {
     await admin.query(`INSERT INTO public.small VALUES (1, 'after', 2, now(), true, NULL)`);
     await runCdc(job, { untilCaughtUp: true });
     await compare();
+
+    // Streaming until SIGTERM: the batch in flight is applied and confirmed, and the exit is clean.
+    const child = startCli(['run', join(dir, 'small-cdc.yaml'), '--json']);
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    for (let i = 0; i < 100 && !out.includes('"cdc:start"'); i++) await sleep(100);
+    await admin.query(`INSERT INTO public.small SELECT g, 'streamed', 1, now(), false, NULL FROM generate_series(2, 300) g`);
+    await admin.query(`DELETE FROM public.small WHERE id = 1`);
+    for (let i = 0; i < 100 && !out.includes('"cdc:batch"'); i++) await sleep(100);
+    child.kill('SIGTERM');
+    const code = await new Promise((r) => child.on('close', r));
+    expect(code).toBe(0);
+    expect(out).toMatch(/"event":"result","status":"stopped"/);
+    await compare();
   });
 
   it('keeps TOASTed values an update did not resend, in the same batch as their insert and in a later one', async () => {
