@@ -11,7 +11,7 @@ import { cdcSettings, type CdcSettings } from '../cdc/cdc-config.js';
 import { formatLsn, parseLsn, ZERO_LSN } from '../cdc/cdc-lsn.js';
 import type { CdcPosition, ChangeSink, SnapshotProgress } from '../cdc/cdc-sink.js';
 import type { Chunk } from '../core/chunk.js';
-import { AbortedError, ConnectorError, PlanError } from '../core/errors.js';
+import { AbortedError, BackfillError, ConnectorError, describeError, PlanError } from '../core/errors.js';
 import { EventBus } from '../core/events.js';
 import { planChunks, type KeyChunking } from '../core/planner.js';
 import type { ColumnInfo, Target } from '../connectors/connector.js';
@@ -85,16 +85,99 @@ export async function runCdc(job: Job, options: CdcRunOptions = {}): Promise<Cdc
   const events = options.events ?? new EventBus();
   const runId = ulid();
   const { settings, source, target, session, conn } = await openCdc(job);
-  let sink: ChangeSink | undefined;
-  let stream: PgChangeStream | undefined;
+  const totals = { batches: 0, skipped: 0, changes: 0, upserted: 0, deleted: 0, rowsCopied: 0, rowsDropped: 0 };
   try {
     const columns = await source.describeTable(job.write.key);
     await source.ensurePublication();
-    const slotCreated = await source.ensureSlot();
+    // A new slot has not seen what happened before it: the table is copied again, until a batch records that copy.
+    let recopy = await source.ensureSlot();
+    const carry = { caughtUpNonce: undefined as string | undefined, caughtUpSeen: false };
+    if (options.untilCaughtUp === true) {
+      carry.caughtUpNonce = randomUUID();
+      await source.emit(`caught-up:${carry.caughtUpNonce}`);
+    }
+    // A lost connection (source, stream or target) is retried with backoff from the target's position.
+    for (let failures = 0; ; ) {
+      let state: CdcState | undefined;
+      try {
+        state = await streamOnce(job, settings, source, target, conn, columns, recopy, carry, events, runId, options, (s) => (state = s));
+        add(totals, state);
+        return {
+          status: options.untilCaughtUp === true && !(options.signal?.aborted ?? false) ? 'caught-up' : 'stopped',
+          runId,
+          slot: settings.slot,
+          lsn: state.appliedLsn,
+          ...totals,
+          snapshot: { ...state.committedSnapshot, rowsCopied: totals.rowsCopied, rowsDropped: totals.rowsDropped },
+          ms: Date.now() - started,
+        };
+      } catch (err) {
+        const progressed = state !== undefined && state.batches > 0;
+        if (state !== undefined) add(totals, state);
+        if (progressed) {
+          recopy = false;
+          failures = 0;
+        }
+        const retryable = err instanceof BackfillError && err.retryable;
+        if (!retryable || (options.signal?.aborted ?? false) || ++failures >= job.retries.attempts) throw err;
+        const delay = Math.min(job.retries.maxBackoffMs, job.retries.backoffMs * 2 ** (failures - 1));
+        events.emit('warning', { runId, message: `${describeError(err)}; streaming again in ${Math.round(delay / 100) / 10}s (attempt ${failures + 1} of ${job.retries.attempts})` });
+        await sleep(delay, options.signal);
+      }
+    }
+  } finally {
+    conn.close();
+    session.close();
+    await target.close().catch(() => {});
+    await source.close().catch(() => {});
+  }
+}
+
+function add(totals: { batches: number; skipped: number; changes: number; upserted: number; deleted: number; rowsCopied: number; rowsDropped: number }, state: CdcState): void {
+  totals.batches += state.batches;
+  totals.skipped += state.skipped;
+  totals.changes += state.changes;
+  totals.upserted += state.upserted;
+  totals.deleted += state.deleted;
+  totals.rowsCopied += state.rowsCopied;
+  totals.rowsDropped += state.rowsDropped;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** One connection's worth of streaming: open the sink and the stream, copy what is left, apply until stopped. */
+async function streamOnce(
+  job: Job,
+  settings: CdcSettings,
+  source: PostgresCdcSource,
+  target: Target,
+  conn: DuckConn,
+  columns: readonly ColumnInfo[],
+  recopy: boolean,
+  carry: { caughtUpNonce: string | undefined; caughtUpSeen: boolean },
+  events: EventBus,
+  runId: string,
+  options: CdcRunOptions,
+  started: (state: CdcState) => void,
+): Promise<CdcState> {
+  let sink: ChangeSink | undefined;
+  let stream: PgChangeStream | undefined;
+  let state: CdcState | undefined;
+  try {
     sink = await target.openChangeSink?.(conn, { job: job.name, columns, key: job.write.key, workDir: join(job.stateDir, 'cdc') });
     if (sink === undefined) throw new PlanError('the target has no change sink');
     let position = await sink.readPosition();
-    if (position !== undefined && (slotCreated || position.slot !== settings.slot)) {
+    if (position !== undefined && (recopy || position.slot !== settings.slot)) {
       events.emit('warning', { runId, message: `slot ${settings.slot} is new: copying the table again (rows deleted in the source while no slot existed stay in the target)` });
       position = { lsn: position.lsn, slot: settings.slot, snapshot: { done: false, next: null, to: null, chunksDone: 0, chunksTotal: 0 } };
     }
@@ -103,7 +186,7 @@ export async function runCdc(job: Job, options: CdcRunOptions = {}): Promise<Cdc
     let todo: Chunk[] = [];
     if (!snapshot.done) {
       if (snapshot.next === null || snapshot.to === null) {
-        // Planned once, from the table as it is now; rows added later arrive through the stream.
+        // Planned once, from the table as it is now (kept with the position); rows added later arrive through the stream.
         const bounds = await source.bounds(chunking.column);
         todo = bounds === undefined && (chunking.from === undefined || chunking.to === undefined) ? [] : planChunks(chunking, bounds);
         const first = todo[0];
@@ -115,37 +198,23 @@ export async function runCdc(job: Job, options: CdcRunOptions = {}): Promise<Cdc
         todo = planChunks({ ...chunking, from: BigInt(snapshot.next), to: BigInt(snapshot.to) }, undefined);
       }
     }
-    const state = new CdcState(job, settings, columns, sink, position?.lsn ?? ZERO_LSN, snapshot, events, runId);
+    state = new CdcState(job, settings, columns, sink, position?.lsn ?? ZERO_LSN, snapshot, events, runId, carry);
+    started(state);
     stream = await source.stream(ZERO_LSN);
     state.stream = stream;
     events.emit('cdc:start', { runId, job: job.name, slot: settings.slot, lsn: state.appliedLsn, chunksDone: snapshot.chunksDone, chunksTotal: snapshot.chunksTotal });
-    if (options.untilCaughtUp === true) {
-      state.caughtUpNonce = randomUUID();
-      await source.emit(`caught-up:${state.caughtUpNonce}`);
-    }
     const driver = copyChunks(state, source, columns, chunking.column, todo, options.signal);
     driver.catch(() => {});
-    await state.consume(options.signal, options.untilCaughtUp === true, driver);
-    return {
-      status: options.untilCaughtUp === true && !(options.signal?.aborted ?? false) ? 'caught-up' : 'stopped',
-      runId,
-      slot: settings.slot,
-      lsn: state.appliedLsn,
-      batches: state.batches,
-      skipped: state.skipped,
-      changes: state.changes,
-      upserted: state.upserted,
-      deleted: state.deleted,
-      snapshot: { ...state.committedSnapshot, rowsCopied: state.rowsCopied, rowsDropped: state.rowsDropped },
-      ms: Date.now() - started,
-    };
+    try {
+      await state.consume(options.signal, options.untilCaughtUp === true, driver);
+    } finally {
+      // The copy stops at its next step; wait so that two never run at once.
+      await driver.catch(() => {});
+    }
+    return state;
   } finally {
     await stream?.close();
     await sink?.close().catch(() => {});
-    conn.close();
-    session.close();
-    await target.close().catch(() => {});
-    await source.close().catch(() => {});
   }
 }
 
@@ -173,9 +242,9 @@ async function copyChunks(state: CdcState, source: PostgresCdcSource, columns: r
 class CdcState {
   stream: PgChangeStream | undefined;
   window: OpenWindow | undefined;
-  caughtUpNonce: string | undefined;
-  caughtUpSeen = false;
   copyDone: boolean;
+  /** The caught-up marker is in the batch being gathered; it counts once that batch has committed. */
+  private caughtUpInBatch = false;
   stopping = false;
   batches = 0;
   /** Transactions the stream sent again that the target already held (committed there, not yet confirmed to the slot). */
@@ -208,6 +277,8 @@ class CdcState {
     snapshot: SnapshotProgress,
     private readonly events: EventBus,
     private readonly runId: string,
+    /** The caught-up marker, and whether it came through (kept across reconnects: a batch may have applied it). */
+    private readonly carry: { caughtUpNonce: string | undefined; caughtUpSeen: boolean },
   ) {
     this.keyIdx = job.write.key.map((k) => columns.findIndex((c) => c.name === k));
     this.batch = new ChangeBatch(this.keyIdx);
@@ -231,7 +302,7 @@ class CdcState {
         if (driverError !== undefined) throw driverError;
         // Between transactions: a stop or being caught up ends the run after the batch is applied.
         if (this.txn === undefined) {
-          const done = (signal?.aborted ?? false) || (untilCaughtUp && this.caughtUpSeen && this.copyDone);
+          const done = (signal?.aborted ?? false) || (untilCaughtUp && (this.carry.caughtUpSeen || this.caughtUpInBatch) && this.copyDone);
           if (done || this.batchDue()) await this.flush();
           if (done) return;
         }
@@ -374,7 +445,7 @@ class CdcState {
 
   private mark(kind: 'low' | 'high' | 'caught-up', nonce: string): void {
     if (kind === 'caught-up') {
-      if (nonce === this.caughtUpNonce) this.caughtUpSeen = true;
+      if (nonce === this.carry.caughtUpNonce) this.caughtUpInBatch = true;
       return;
     }
     const open = this.window;
@@ -415,6 +486,7 @@ class CdcState {
       throw err instanceof PlanError || err instanceof ConnectorError ? err : new ConnectorError(`applying changes to ${this.sink.describe()}: ${(err as Error).message}`, { cause: err });
     }
     faultPoint('cdc-after-commit');
+    if (this.caughtUpInBatch) this.carry.caughtUpSeen = true;
     this.applied = this.batchCommit;
     this.committedSnapshot = this.snapshot;
     if (this.batchEnd !== undefined) this.stream?.confirm(this.batchEnd);

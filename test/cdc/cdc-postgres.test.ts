@@ -81,7 +81,7 @@ async function rowsOf(table: string): Promise<string[]> {
   return res.rows.map((r) => r.r);
 }
 
-function jobFile(dir: string, name: string, source: string, target: string, extra = ''): string {
+function jobFile(dir: string, name: string, source: string, target: string, extra = '', top = ''): string {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(
     file,
@@ -95,7 +95,7 @@ chunk: { column: id, size: 500 }
 target:
 ${target}
 write: { mode: merge, key: [id] }
-`,
+${top}`,
   );
   return file;
 }
@@ -272,6 +272,45 @@ describe('cdc from PostgreSQL', () => {
     await admin.query(`UPDATE public.docs SET n = n + 1 WHERE id % 2 = 0`);
     await runCdc(job, { untilCaughtUp: true });
     expect(await rowsOf('mirror.docs')).toEqual(await rowsOf('public.docs'));
+  });
+
+  it('streams on through lost connections to the stream and the target, from the position the target holds', async () => {
+    await admin.query(`CREATE TABLE public.flaky (id bigint PRIMARY KEY, n bigint NOT NULL)`);
+    await admin.query(`INSERT INTO public.flaky SELECT g, 0 FROM generate_series(1, 1000) g`);
+    await admin.query(`CREATE SCHEMA IF NOT EXISTS mirror`);
+    const dir = tempDir('cdc-flaky');
+    const job = loadJobFile(jobFile(dir, 'flaky-cdc', 'public.flaky', pgTarget('mirror.flaky'), '', 'retries: { attempts: 10, backoff: 100ms, maxBackoff: 500ms }\n'));
+    const stop = new AbortController();
+    const events = new EventBus();
+    const warnings: string[] = [];
+    let batches = 0;
+    events.on('warning', (e) => warnings.push(e.message));
+    events.on('cdc:batch', () => batches++);
+    const running = runCdc(job, { signal: stop.signal, events });
+    running.catch(() => {});
+    for (let i = 0; i < 100 && batches === 0; i++) await sleep(100);
+    for (let round = 0; round < 3; round++) {
+      await admin.query(`UPDATE public.flaky SET n = n + 1 WHERE id % 3 = $1`, [round]);
+      await admin.query(`INSERT INTO public.flaky VALUES ($1, 0)`, [2000 + round]);
+      const killed = await admin.query(
+        round === 1
+          ? `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'backfill-target'`
+          : `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = 'backfill_flaky_cdc' AND active_pid IS NOT NULL`,
+      );
+      expect(killed.rowCount).toBeGreaterThan(0);
+      await sleep(300);
+    }
+    await admin.query(`DELETE FROM public.flaky WHERE id <= 10`);
+    let equal = false;
+    for (let i = 0; i < 100 && !equal; i++) {
+      await sleep(100);
+      equal = JSON.stringify(await rowsOf('mirror.flaky')) === JSON.stringify(await rowsOf('public.flaky'));
+    }
+    stop.abort();
+    const result = await running;
+    expect(result.status).toBe('stopped');
+    expect(warnings.some((w) => /streaming again/.test(w))).toBe(true);
+    expect(await rowsOf('mirror.flaky')).toEqual(await rowsOf('public.flaky'));
   });
 
   it('refuses what it cannot do, with the reason', async () => {

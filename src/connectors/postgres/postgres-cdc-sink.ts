@@ -15,6 +15,9 @@ const POSITIONS = 'backfill.cdc_positions';
 const STAGE = 'backfill_cdc_stage';
 
 export class PostgresChangeSink implements ChangeSink {
+  /** A failed batch may have left the connection unusable: it is not given back to the pool. */
+  private broken = false;
+
   private constructor(
     private readonly db: PgPool,
     private readonly client: pg.PoolClient,
@@ -63,6 +66,8 @@ export class PostgresChangeSink implements ChangeSink {
         throw new PlanError(`target.table: ${tableName} needs a primary key or unique index on exactly (${spec.key.join(', ')}) to apply changes by key`);
       }
       const stageCols = spec.columns.map((_, i) => `c${i} text`).join(', ');
+      // A pooled connection may still hold the staging table of an earlier sink.
+      await client.query(`DROP TABLE IF EXISTS pg_temp.${STAGE}`);
       await client.query(`CREATE TEMP TABLE ${STAGE} (op "char" NOT NULL, keep int[], ${stageCols}) ON COMMIT DELETE ROWS`);
       return new PostgresChangeSink(db, client, tableName, spec, spec.columns.map((c) => types.get(c.name) as string));
     } catch (err) {
@@ -131,6 +136,7 @@ export class PostgresChangeSink implements ChangeSink {
       await client.query('COMMIT');
       return { upserted, deleted };
     } catch (err) {
+      this.broken = true;
       await client.query('ROLLBACK').catch(() => {});
       throw err instanceof PlanError ? err : pgError(err, `applying changes to ${this.tableName}`, this.db);
     }
@@ -148,7 +154,7 @@ export class PostgresChangeSink implements ChangeSink {
   }
 
   async close(): Promise<void> {
-    this.client.release();
+    this.client.release(this.broken);
   }
 }
 
