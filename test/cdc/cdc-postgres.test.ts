@@ -292,12 +292,17 @@ describe('cdc from PostgreSQL', () => {
     for (let round = 0; round < 3; round++) {
       await admin.query(`UPDATE public.flaky SET n = n + 1 WHERE id % 3 = $1`, [round]);
       await admin.query(`INSERT INTO public.flaky VALUES ($1, 0)`, [2000 + round]);
-      const killed = await admin.query(
-        round === 1
-          ? `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'backfill-target'`
-          : `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = 'backfill_flaky_cdc' AND active_pid IS NOT NULL`,
-      );
-      expect(killed.rowCount).toBeGreaterThan(0);
+      // Whichever connection it is, it may be between reconnects just now: wait until it is there.
+      let killed = 0;
+      for (let i = 0; i < 100 && killed === 0; i++) {
+        if (i > 0) await sleep(50);
+        killed = (await admin.query(
+          round === 1
+            ? `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'backfill-target'`
+            : `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = 'backfill_flaky_cdc' AND active_pid IS NOT NULL`,
+        )).rowCount ?? 0;
+      }
+      expect(killed).toBeGreaterThan(0);
       await sleep(300);
     }
     await admin.query(`DELETE FROM public.flaky WHERE id <= 10`);

@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { ChangeSet, RowText } from '../../cdc/cdc-changes.js';
 import type { ApplyResult, CdcPosition, ChangeSink, ChangeSinkSpec } from '../../cdc/cdc-sink.js';
-import { PlanError } from '../../core/errors.js';
+import { ConnectorError, PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteQualified } from '../../core/sql-text.js';
 import { pgError, type PgPool } from './postgres-pool.js';
 
@@ -17,6 +17,8 @@ const STAGE = 'backfill_cdc_stage';
 export class PostgresChangeSink implements ChangeSink {
   /** A failed batch may have left the connection unusable: it is not given back to the pool. */
   private broken = false;
+  /** The connection itself failed (server restart, terminated backend): another attempt on a new one may succeed. */
+  private lost = false;
 
   private constructor(
     private readonly db: PgPool,
@@ -35,6 +37,7 @@ export class PostgresChangeSink implements ChangeSink {
       throw pgError(err, 'connecting to the target', db);
     }
     if (spec.readOnly === true) return new PostgresChangeSink(db, client, tableName, spec, []);
+    client.on('error', () => {});
     try {
       const table = quoteQualified(tableName);
       await client.query(`CREATE SCHEMA IF NOT EXISTS backfill`);
@@ -69,7 +72,9 @@ export class PostgresChangeSink implements ChangeSink {
       // A pooled connection may still hold the staging table of an earlier sink.
       await client.query(`DROP TABLE IF EXISTS pg_temp.${STAGE}`);
       await client.query(`CREATE TEMP TABLE ${STAGE} (op "char" NOT NULL, keep int[], ${stageCols}) ON COMMIT DELETE ROWS`);
-      return new PostgresChangeSink(db, client, tableName, spec, spec.columns.map((c) => types.get(c.name) as string));
+      const sink = new PostgresChangeSink(db, client, tableName, spec, spec.columns.map((c) => types.get(c.name) as string));
+      client.on('error', () => (sink.lost = true));
+      return sink;
     } catch (err) {
       client.release(true);
       throw err instanceof PlanError ? err : pgError(err, 'preparing the target for changes', db);
@@ -138,7 +143,9 @@ export class PostgresChangeSink implements ChangeSink {
     } catch (err) {
       this.broken = true;
       await client.query('ROLLBACK').catch(() => {});
-      throw err instanceof PlanError ? err : pgError(err, `applying changes to ${this.tableName}`, this.db);
+      if (err instanceof PlanError) throw err;
+      const e = pgError(err, `applying changes to ${this.tableName}`, this.db);
+      throw this.lost && !e.retryable ? new ConnectorError(e.message, { cause: err, retryable: true }) : e;
     }
   }
 
