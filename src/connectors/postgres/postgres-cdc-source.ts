@@ -47,6 +47,10 @@ export class PostgresCdcSource {
   /** The table's columns in their order, after checking the server, the key and the replica identity. */
   async describeTable(key: readonly string[]): Promise<ColumnInfo[]> {
     return this.with('checking the source table', async (client) => {
+      const version = Number((await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]?.v ?? 0);
+      if (version < 140000) {
+        throw new PlanError(`source: PostgreSQL ${this.db.name} is version ${Math.floor(version / 10000)}; change data capture needs 14 or newer (pgoutput's messages carry the copy's watermarks)`);
+      }
       const level = (await client.query<{ wal_level: string }>(`SHOW wal_level`)).rows[0]?.wal_level;
       if (level !== 'logical') {
         throw new PlanError(`source: PostgreSQL ${this.db.name} runs with wal_level = ${level ?? '?'}; change data capture needs wal_level = logical (set it in postgresql.conf and restart the server)`);
