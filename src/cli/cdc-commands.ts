@@ -1,7 +1,7 @@
 // The change-data-capture side of the CLI: `run` and `status` on a CDC job, and `cdc drop`. Parsing and printing only.
 
 import type { Command } from 'commander';
-import { describeError } from '../core/errors.js';
+import { describeError, UsageError } from '../core/errors.js';
 import { EventBus } from '../core/events.js';
 import { runCdc, type CdcRunResult } from '../engine/cdc-run.js';
 import { dropCdc, readCdcStatus, type CdcStatus } from '../engine/cdc-status.js';
@@ -15,7 +15,15 @@ export { isCdcJob } from '../cdc/cdc-config.js';
  * Stream until SIGINT/SIGTERM (the batch in flight is applied and confirmed, exit 0) or, with
  * `untilCaughtUp`, until the stream passed the position current at start. A second signal exits at once.
  */
-export async function runCdcCommand(job: Job, flags: { json?: boolean; quiet?: boolean; untilCaughtUp?: boolean }, print: (text: string) => void): Promise<number> {
+export async function runCdcCommand(
+  job: Job,
+  flags: { json?: boolean; quiet?: boolean; untilCaughtUp?: boolean; from?: string; to?: string; restate?: boolean; retryFailed?: boolean; concurrency?: number; failFast?: boolean },
+  print: (text: string) => void,
+): Promise<number> {
+  const chunkFlags = (['from', 'to', 'restate', 'retryFailed', 'concurrency', 'failFast'] as const).filter((f) => flags[f] !== undefined);
+  if (chunkFlags.length > 0) {
+    throw new UsageError(`${chunkFlags.map((f) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}: not for a cdc job, which streams changes instead of running chunks (docs/cdc.md)`);
+  }
   const stop = new AbortController();
   const onSignal = (name: string): void => {
     if (stop.signal.aborted) process.exit(130);

@@ -226,7 +226,9 @@ describe('cdc from PostgreSQL', () => {
     await admin.query(`UPDATE public.small SET name = E'tab\\there', amount = NULL WHERE id <= 100`);
     await admin.query(`DELETE FROM public.small WHERE id BETWEEN 500 AND 599`);
     await admin.query(`INSERT INTO public.small VALUES (5000, 'late', 1.25, now(), NULL, NULL)`);
-    await runCdc(job, { untilCaughtUp: true });
+    await admin.query(`UPDATE public.small SET name = name WHERE id BETWEEN 1000 AND 1009`); // no real change
+    const changed = await runCdc(job, { untilCaughtUp: true });
+    expect({ upserted: changed.upserted, deleted: changed.deleted }).toEqual({ upserted: 101, deleted: 100 });
     const compare = async (): Promise<void> => {
       const src = await admin.query(`SELECT id::text, name, amount::text, (extract(epoch FROM ts) * 1000000)::bigint::text AS ts, flag::text, encode(raw, 'hex') AS raw FROM public.small ORDER BY id`);
       const instance = await DuckDBInstance.create(database, { access_mode: 'READ_ONLY' });
@@ -341,6 +343,9 @@ describe('cdc from PostgreSQL', () => {
     writeFileSync(shared, `name: s\nsource: { type: postgres, connection: "postgres://postgres@127.0.0.1:5432/test", table: none, cdc: true }\nchunk: { column: id, size: 10 }\ntarget: { type: duckdb, database: x.duckdb, table: t }\nwrite: { mode: merge, key: [id] }\n`);
     const level = await runCli(['run', shared]);
     expect(level.stderr).toMatch(/wal_level = (replica|minimal); change data capture needs wal_level = logical/);
+    const flags = await runCli(['run', jobFile(dir, 'flags-cdc', 'public.small', pgTarget('mirror.small')), '--restate', '--from', '5']);
+    expect(flags.code).toBe(2);
+    expect(flags.stderr).toMatch(/--from, --restate: not for a cdc job/);
     for (const r of [parquet, nokey, noident]) expect(r.stderr).not.toContain(PASSWORD);
   });
 });

@@ -107,7 +107,11 @@ export class DuckdbChangeSink implements ChangeSink {
           const keys = new Set(keyIdx);
           const others = names.map((n, i) => ({ n, i })).filter((c) => !keys.has(c.i));
           if (changes.upserts.length > 0) {
-            const update = others.length === 0 ? 'DO NOTHING' : `DO UPDATE SET ${others.map((c) => `${c.n} = EXCLUDED.${c.n}`).join(', ')}`;
+            // Only rows that really change are written (and counted).
+            const update =
+              others.length === 0
+                ? 'DO NOTHING'
+                : `DO UPDATE SET ${others.map((c) => `${c.n} = EXCLUDED.${c.n}`).join(', ')} WHERE ${others.map((c) => `${this.table}.${c.n} IS DISTINCT FROM EXCLUDED.${c.n}`).join(' OR ')}`;
             upserted += await this.count(
               `INSERT INTO ${this.table} (${names.join(', ')}) SELECT ${names.map((_, i) => this.cast(i)).join(', ')} FROM ${STAGE} AS s
                WHERE s.op = 'u' AND s.keep IS NULL ON CONFLICT (${keyIdx.map((i) => names[i]).join(', ')}) ${update}`,
