@@ -265,7 +265,7 @@ class CdcState {
   private batchEnd: string | undefined;
   private batchSince: number | undefined;
   private txn: Txn | undefined;
-  /** Source column index → position in the stream's relation, checked on each relation message. */
+  /** The source table's relation id in the stream, set (after checking its columns) by each relation message. */
   private relationOid: number | undefined;
 
   constructor(
