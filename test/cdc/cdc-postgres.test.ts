@@ -166,8 +166,14 @@ describe('cdc from PostgreSQL', () => {
     for (let i = 0; i < 100 && (out.match(/"cdc:batch"/g) ?? []).length < 4; i++) await sleep(100);
 
     // While it streams: the slot is active, and dropping it is refused.
+    let active = false;
+    for (let i = 0; i < 50 && !active; i++) {
+      if (i > 0) await sleep(100);
+      active = (await admin.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'backfill_ledger_cdc' AND active`)).rowCount === 1;
+    }
+    expect(active, `the streaming run: ${err}`).toBe(true);
     const busy = await runCli(['cdc', 'drop', file]);
-    expect(busy.code).toBe(2);
+    expect(busy.code, `${busy.stdout}${busy.stderr}\nthe streaming run: ${err}`).toBe(2);
     expect(busy.stderr).toMatch(/in use/);
 
     const killing = bump(30);
@@ -176,7 +182,7 @@ describe('cdc from PostgreSQL', () => {
     await new Promise((r) => child.on('close', r));
     await killing;
     await bump(10);
-    expect(out).toContain('"cdc:batch"');
+    expect(out, err).toContain('"cdc:batch"');
 
     // Lag is above the 1-byte bound now that nothing streams: status warns.
     await sleep(200);
@@ -193,7 +199,7 @@ describe('cdc from PostgreSQL', () => {
     // The slot sends those transactions again; the target's position skips them.
     await bump(5);
     const faulted = await runCli(['run', file, '--quiet'], { env: { BACKFILL_FAULT: 'cdc-after-commit:1' } });
-    expect(faulted.signal).toBe('SIGKILL');
+    expect(faulted.signal, faulted.stderr).toBe('SIGKILL');
     const resumed = await runCli(['run', file, '--until-caught-up', '--json']);
     expect(resumed.code, resumed.stderr).toBe(0);
     const result = JSON.parse(resumed.stdout.trim().split('\n').pop() as string) as { status: string; skipped: number };
