@@ -259,8 +259,8 @@ describe('cdc from PostgreSQL', () => {
     let out = '';
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     for (let i = 0; i < 100 && !out.includes('"cdc:start"'); i++) await sleep(100);
-    await admin.query(`INSERT INTO public.small SELECT g, 'streamed', 1, now(), false, NULL FROM generate_series(2, 300) g`);
-    await admin.query(`DELETE FROM public.small WHERE id = 1`);
+    // One transaction, so that the batch the run reports holds all of it.
+    await admin.query(`BEGIN; INSERT INTO public.small SELECT g, 'streamed', 1, now(), false, NULL FROM generate_series(2, 300) g; DELETE FROM public.small WHERE id = 1; COMMIT`);
     for (let i = 0; i < 100 && !out.includes('"cdc:batch"'); i++) await sleep(100);
     child.kill('SIGTERM');
     const code = await new Promise((r) => child.on('close', r));
