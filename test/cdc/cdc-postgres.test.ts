@@ -10,6 +10,7 @@ import { runCdc } from '../../src/engine/cdc-run.js';
 import { EventBus } from '../../src/core/events.js';
 import { loadJobFile } from '../../src/job/job-loader.js';
 import { runCli, startCli, tempDir } from '../helpers/cli.js';
+import { ensurePostgres, POSTGRES_URL } from '../helpers/services.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../helpers/throwaway-postgres.js';
 
 const PORT = 55466;
@@ -21,6 +22,7 @@ let url: string;
 const COLUMNS = `id bigint PRIMARY KEY, name text, amount numeric(12,2), ts timestamptz, doc jsonb, raw bytea, flag boolean, tags text[]`;
 
 beforeAll(async () => {
+  await ensurePostgres();
   server = startThrowawayPostgres(PORT, { settings: ['wal_level = logical', 'max_replication_slots = 10', 'max_wal_senders = 10'] });
   // Trust authentication: the password is accepted and ignored, and must never show anywhere.
   url = `postgres://postgres:${PASSWORD}@127.0.0.1:${PORT}/postgres`;
@@ -350,7 +352,7 @@ describe('cdc from PostgreSQL', () => {
     expect(mode.stderr).toMatch(/write.mode: cdc applies inserts, updates and deletes by key: use merge/);
     // The shared server runs with wal_level = replica: said so, not a protocol error.
     const shared = join(dir, 'shared.yaml');
-    writeFileSync(shared, `name: s\nsource: { type: postgres, connection: "postgres://postgres@127.0.0.1:5432/test", table: none, cdc: true }\nchunk: { column: id, size: 10 }\ntarget: { type: duckdb, database: x.duckdb, table: t }\nwrite: { mode: merge, key: [id] }\n`);
+    writeFileSync(shared, `name: s\nsource: { type: postgres, connection: "${POSTGRES_URL}", table: none, cdc: true }\nchunk: { column: id, size: 10 }\ntarget: { type: duckdb, database: x.duckdb, table: t }\nwrite: { mode: merge, key: [id] }\n`);
     const level = await runCli(['run', shared]);
     expect(level.stderr).toMatch(/wal_level = (replica|minimal); change data capture needs wal_level = logical/);
     const flags = await runCli(['run', jobFile(dir, 'flags-cdc', 'public.small', pgTarget('mirror.small')), '--restate', '--from', '5']);
