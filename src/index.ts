@@ -10,6 +10,10 @@ export { verifyBackfill, type VerifyOptions, type VerifyReport, type ChunkVerdic
 export { diffBackfill, type DiffOptions, type DiffReport, type ChunkDiff, type DiffTotals } from './engine/diff-chunks.js';
 export { rollbackRun, type RollbackOptions, type RollbackResult } from './engine/rollback-run.js';
 export { listBackups, pruneBackups, type RunBackups, type PruneOptions } from './engine/list-backups.js';
+export { runCdc, type CdcRunOptions, type CdcRunResult } from './engine/cdc-run.js';
+export { readCdcStatus, dropCdc, type CdcStatus, type CdcDropResult } from './engine/cdc-status.js';
+export { isCdcJob } from './cdc/cdc-config.js';
+export type { CdcPosition, SnapshotProgress, ChangeSink } from './cdc/cdc-sink.js';
 export { EventBus, type BackfillEvents, type BackfillEventName, type RunResultSummary } from './core/events.js';
 export { planChunks, selectChunks, type Chunking, type SourceBounds } from './core/planner.js';
 export type { Chunk, ChunkStats } from './core/chunk.js';

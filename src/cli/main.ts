@@ -16,6 +16,7 @@ import { printDiff, printVerify } from './verify-format.js';
 import { verifyBackfill } from '../engine/verify-backfill.js';
 import { diffBackfill } from '../engine/diff-chunks.js';
 import { addBackupCommands } from './backup-commands.js';
+import { addCdcCommands, isCdcJob, runCdcCommand, statusCdcCommand } from './cdc-commands.js';
 
 export const EXIT = { ok: 0, chunksFailed: 1, invalid: 2, error: 3, interrupted: 130 } as const;
 
@@ -63,8 +64,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--fail-fast', 'stop at the first chunk that fails for good')
     .option('--json', 'print events and the result as JSON lines on stdout')
     .option('--quiet', 'print only the result')
-    .action(async (file: string, flags: CommonFlags & { from?: string; to?: string; restate?: boolean; retryFailed?: boolean; concurrency?: number; failFast?: boolean; quiet?: boolean }) => {
+    .option('--until-caught-up', 'cdc jobs: stop once the initial copy is done and the stream reached the WAL position current at start')
+    .action(async (file: string, flags: CommonFlags & { from?: string; to?: string; restate?: boolean; retryFailed?: boolean; concurrency?: number; failFast?: boolean; quiet?: boolean; untilCaughtUp?: boolean }) => {
       const job = loadJobFile(file);
+      if (isCdcJob(job)) {
+        exitCode = await runCdcCommand(job, flags, print);
+        return;
+      }
       const result = await runWithSignals((signal, hardSignal, events) =>
         runBackfill(job, {
           from: flags.from, to: flags.to, restate: flags.restate, retryFailed: flags.retryFailed,
@@ -97,6 +103,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--json', 'print the status as JSON')
     .action(async (file: string, flags: CommonFlags) => {
       const job = loadJobFile(file);
+      if (isCdcJob(job)) {
+        await statusCdcCommand(job, flags, print);
+        return;
+      }
       const status = await readStatus(job);
       if (flags.json === true) print(JSON.stringify(status ?? { job: job.name, ledger: ledgerName(job), counts: { total: 0 } }, null, 2));
       else if (status === undefined) print(`${job.name}: no runs yet (no ledger at ${ledgerName(job)})`);
@@ -105,6 +115,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
 
   addBackupCommands(program, print, (code) => (exitCode = code));
+  addCdcCommands(program, print);
 
   program
     .command('bench')

@@ -26,21 +26,28 @@ export const connectionSchema = z.union([
   }),
 ]);
 
+/** The fields of a database server as a source; a connector may add its own before refining (see databaseSourceSchema). */
+export function databaseSourceFields<T extends string>(type: T) {
+  return {
+    type: z.literal(type),
+    connection: connectionSchema,
+    ssl: tlsSchema.optional(),
+    /** `table` or `schema.table`. */
+    table: z.string().min(1).optional(),
+    /** A SELECT run by the database; chunk predicates are added around it. */
+    query: z.string().min(1).optional(),
+    /** At most this many queries on the source at once, to protect a production database. */
+    maxConcurrentQueries: z.number().int().min(1).max(64).default(2),
+  };
+}
+
+export function oneOfTableOrQuery(s: { readonly table?: string | undefined; readonly query?: string | undefined }): boolean {
+  return (s.table === undefined) !== (s.query === undefined);
+}
+
 /** A database server as a source: a table or a SELECT of its own SQL, with a cap on concurrent queries. */
 export function databaseSourceSchema<T extends string>(type: T) {
-  return z
-    .strictObject({
-      type: z.literal(type),
-      connection: connectionSchema,
-      ssl: tlsSchema.optional(),
-      /** `table` or `schema.table`. */
-      table: z.string().min(1).optional(),
-      /** A SELECT run by the database; chunk predicates are added around it. */
-      query: z.string().min(1).optional(),
-      /** At most this many queries on the source at once, to protect a production database. */
-      maxConcurrentQueries: z.number().int().min(1).max(64).default(2),
-    })
-    .refine((s) => (s.table === undefined) !== (s.query === undefined), { message: 'give exactly one of table or query' });
+  return z.strictObject(databaseSourceFields(type)).refine(oneOfTableOrQuery, { message: 'give exactly one of table or query' });
 }
 
 /** The fields every database target shares; each adds its own load or merge options. */

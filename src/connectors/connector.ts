@@ -6,6 +6,7 @@ import type { SourceBounds } from '../core/planner.js';
 import type { WriteMode } from '../job/job.js';
 import type { BackupRecord } from '../ledger/ledger.js';
 import type { DuckConn } from './duckdb/duckdb-session.js';
+import type { ChangeSink, ChangeSinkSpec } from '../cdc/cdc-sink.js';
 
 export interface ColumnInfo {
   readonly name: string;
@@ -314,6 +315,12 @@ export interface Target {
   readChunk?(conn: DuckConn, read: TargetRead, signal: AbortSignal): Promise<OpenedChunk>;
   /** The rows whose key is among `read.keys`, wherever they are in the target (merge diffs). Changes nothing. */
   readKeys?(conn: DuckConn, read: TargetKeyRead, signal: AbortSignal): Promise<OpenedChunk>;
+  /**
+   * Change data capture (docs/cdc.md): a sink that applies micro-batches of inserts, updates and
+   * deletes by key, each with the stream's position, in one transaction. Targets without it cannot
+   * take a change stream.
+   */
+  openChangeSink?(conn: DuckConn, spec: ChangeSinkSpec): Promise<ChangeSink>;
   describe(): string;
   close(): Promise<void>;
 }

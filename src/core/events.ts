@@ -21,6 +21,12 @@ export interface BackfillEvents {
   'run:stopping': { readonly runId: string; readonly reason: string };
   'run:done': { readonly runId: string; readonly result: RunResultSummary };
   warning: { readonly runId: string; readonly message: string };
+  /** Change data capture (docs/cdc.md): streaming starts from `lsn`; the initial copy has `chunksTotal - chunksDone` chunks to go. */
+  'cdc:start': { readonly runId: string; readonly job: string; readonly slot: string; readonly lsn: string; readonly chunksDone: number; readonly chunksTotal: number };
+  /** A chunk of the initial copy reached its high watermark: `rows` read, `dropped` superseded by changes inside its window. */
+  'cdc:chunk': { readonly runId: string; readonly chunk: ChunkRef; readonly rows: number; readonly dropped: number };
+  /** One micro-batch committed in the target with its position, then confirmed to the slot. */
+  'cdc:batch': { readonly runId: string; readonly lsn: string; readonly operations: number; readonly upserted: number; readonly deleted: number; readonly ms: number };
 }
 
 export interface RunResultSummary {
@@ -63,6 +69,7 @@ export class EventBus {
     const names: BackfillEventName[] = [
       'run:start', 'stage:start', 'stage:done', 'chunk:start', 'chunk:retry', 'chunk:done',
       'chunk:failed', 'chunk:released', 'run:stopping', 'run:done', 'warning',
+      'cdc:start', 'cdc:chunk', 'cdc:batch',
     ];
     const offs = names.map((name) => this.on(name, (payload) => listener(name, payload)));
     return () => offs.forEach((off) => off());

@@ -7,8 +7,10 @@
  * too narrow to hit from outside. Points:
  * - `after-commit`: a chunk's data has committed in the target (files renamed into place, the
  *   transaction committed) and its ledger mark has not been written yet.
+ * - `cdc-after-commit`: a change batch and its position have committed in the target and the
+ *   replication slot has not been told yet (docs/cdc.md).
  */
-export type FaultPointName = 'after-commit';
+export type FaultPointName = 'after-commit' | 'cdc-after-commit';
 
 const spec = parseFault(process.env['BACKFILL_FAULT']);
 let reached = 0;

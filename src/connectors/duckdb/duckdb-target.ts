@@ -9,6 +9,7 @@ import { backupDuckRows, dropDuckBackups, ensureDuckBackupTable, restoreDuckRows
 import { acceptedRows, findRefusedRows, numberRows } from './duckdb-rejects.js';
 import type { DuckConn } from './duckdb-session.js';
 import type { DuckdbTargetConfig } from './duckdb-config.js';
+import type { ChangeSink, ChangeSinkSpec } from '../../cdc/cdc-sink.js';
 
 export const TARGET_ALIAS = 'backfill_target';
 const MARKERS = `${quoteIdent(TARGET_ALIAS)}.main.backfill_chunk_commits`;
@@ -205,6 +206,12 @@ export class DuckdbTarget implements Target {
   }
 
   async close(): Promise<void> {}
+
+  async openChangeSink(conn: DuckConn, spec: ChangeSinkSpec): Promise<ChangeSink> {
+    await this.attach(conn);
+    const { DuckdbChangeSink } = await import('./duckdb-cdc-sink.js');
+    return DuckdbChangeSink.open(conn, TARGET_ALIAS, this.config.table, this.config.database, this.config.create, spec);
+  }
 
   describe(): string {
     return `duckdb table ${this.config.table} in ${this.config.database}`;

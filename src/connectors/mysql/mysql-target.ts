@@ -16,6 +16,7 @@ import type { BackupTaken, Rejects } from '../connector.js';
 import { loadDataIsolating } from './mysql-rejects.js';
 import { backupMysqlRows, dropMysqlBackups, ensureMysqlBackupTable, restoreMysqlRows } from './mysql-backup.js';
 import type { MysqlTargetConfig } from './mysql-config.js';
+import type { ChangeSink, ChangeSinkSpec } from '../../cdc/cdc-sink.js';
 import {
   createMysqlPool,
   MYSQL_PORT,
@@ -367,9 +368,9 @@ export class MysqlTarget implements Target {
     return header.affectedRows - (duplicates === null ? 0 : Number(duplicates[1]));
   }
 
-  private loadDataSql(table: string): string {
-    const targets = this.columns.map((c, i) => (isBlob(c.type) ? `@backfill_${i}` : quoteMysqlIdent(c.name)));
-    const decode = this.columns.flatMap((c, i) => (isBlob(c.type) ? [`${quoteMysqlIdent(c.name)} = FROM_BASE64(@backfill_${i})`] : []));
+  private loadDataSql(table: string, columns: readonly ColumnInfo[] = this.columns): string {
+    const targets = columns.map((c, i) => (isBlob(c.type) ? `@backfill_${i}` : quoteMysqlIdent(c.name)));
+    const decode = columns.flatMap((c, i) => (isBlob(c.type) ? [`${quoteMysqlIdent(c.name)} = FROM_BASE64(@backfill_${i})`] : []));
     return (
       `LOAD DATA LOCAL INFILE ? INTO TABLE ${table} CHARACTER SET utf8mb4 ` +
       `FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '"' ESCAPED BY '' LINES TERMINATED BY '\\n' ` +
@@ -378,9 +379,9 @@ export class MysqlTarget implements Target {
   }
 
   /** LOAD DATA LOCAL INFILE, streamed from the file; its warnings (truncation, bad values) fail the chunk. */
-  private async loadData(conn: PoolConnection, table: string, file: string): Promise<number> {
+  private async loadData(conn: PoolConnection, table: string, file: string, columns: readonly ColumnInfo[] = this.columns): Promise<number> {
     const [result] = await conn.query({
-      sql: this.loadDataSql(table),
+      sql: this.loadDataSql(table, columns),
       values: [file],
       infileStreamFactory: () => createReadStream(file, { highWaterMark: 1 << 20 }),
     });
@@ -456,10 +457,27 @@ export class MysqlTarget implements Target {
     return `CREATE TABLE IF NOT EXISTS ${this.table} (${defs.join(', ')}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`;
   }
 
-  private forceQuote(): string {
+  private forceQuote(columns: readonly ColumnInfo[] = this.columns): string {
     // Quoted so that a text value "NULL" is not read as NULL; numbers and dates never need it.
-    const quoted = this.columns.filter((c) => !UNQUOTED.test(c.type)).map((c) => quoteIdent(c.name));
+    const quoted = columns.filter((c) => !UNQUOTED.test(c.type)).map((c) => quoteIdent(c.name));
     return quoted.length === 0 ? '' : `, FORCE_QUOTE (${quoted.join(', ')})`;
+  }
+
+  /** Change data capture (docs/cdc.md): batches staged by DuckDB in LOAD DATA's text, upserted by key with the position. */
+  async openChangeSink(conn: DuckConn, spec: ChangeSinkSpec): Promise<ChangeSink> {
+    const { MysqlChangeSink } = await import('./mysql-cdc-sink.js');
+    const { schema, table } = splitMysqlTable(this.config.table);
+    return MysqlChangeSink.open(conn, spec, {
+      db: this.pool,
+      tableName: this.config.table,
+      table: this.table,
+      create: this.config.create,
+      createTableSql: () => this.createTableSql(spec.columns),
+      checkUniqueKey: (c) => this.checkUniqueKey(c, schema, table),
+      exportColumns: (columns) => `${columns.map(exportColumn).join(', ')}`,
+      csvOptions: (columns) => `(FORMAT csv, HEADER false, DELIMITER ',', QUOTE '"', ESCAPE '"', NULLSTR 'NULL'${this.forceQuote(columns)})`,
+      loadData: (c, into, file, columns) => this.loadData(c, into, file, columns),
+    });
   }
 
   /** Load files of processes that died before removing them. */

@@ -1,9 +1,16 @@
 // Job-file schema of the PostgreSQL source and target.
 
 import { z } from 'zod';
-import { databaseSourceSchema, databaseTargetFields } from '../connection-config.js';
+import { databaseSourceFields, databaseTargetFields, oneOfTableOrQuery } from '../connection-config.js';
+import { cdcSchema } from '../../cdc/cdc-config.js';
 
-export const postgresSourceSchema = databaseSourceSchema('postgres');
+export const postgresSourceSchema = z
+  .strictObject({
+    ...databaseSourceFields('postgres'),
+    /** Change data capture from the table's logical replication stream (docs/cdc.md). */
+    cdc: cdcSchema.optional(),
+  })
+  .refine(oneOfTableOrQuery, { message: 'give exactly one of table or query' });
 
 export const postgresTargetSchema = z.strictObject({
   ...databaseTargetFields('postgres'),

@@ -14,6 +14,7 @@ import { copyIsolating } from './postgres-rejects.js';
 import type { DuckConn } from '../duckdb/duckdb-session.js';
 import type { BackupRecord } from '../../ledger/ledger.js';
 import type { BackupTaken } from '../connector.js';
+import type { ChangeSink, ChangeSinkSpec } from '../../cdc/cdc-sink.js';
 import { backupPgRows, dropPgBackups, ensurePgBackupTable, restorePgRows } from './postgres-backup.js';
 import type { PostgresTargetConfig } from './postgres-config.js';
 import { createPool, pgError, pgTypeOf, type PgPool } from './postgres-pool.js';
@@ -444,6 +445,11 @@ export class PostgresTarget implements Target {
     } finally {
       client.release();
     }
+  }
+
+  async openChangeSink(_conn: DuckConn, spec: ChangeSinkSpec): Promise<ChangeSink> {
+    const { PostgresChangeSink } = await import('./postgres-cdc-sink.js');
+    return PostgresChangeSink.open(this.db, this.config.table, this.config.create, spec);
   }
 
   describe(): string {
