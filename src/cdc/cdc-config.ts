@@ -85,6 +85,7 @@ export function cdcSettings(job: Job): CdcSettings | undefined {
   if (job.write.mode !== 'merge') issues.push({ path: 'write.mode', message: `cdc applies inserts, updates and deletes by key: use merge, not ${job.write.mode}` });
   if (job.write.key.length === 0) issues.push({ path: 'write.key', message: "cdc needs the source table's primary key" });
   if (job.transform !== undefined || job.sourceTransform !== undefined) issues.push({ path: 'transform', message: 'cdc copies the table as it is; a transform is not supported' });
+  if (job.incremental !== undefined) issues.push({ path: 'incremental', message: 'a cdc source streams every change from the log; watermark windows are for sources without it: use one or the other' });
   if (job.chunking.kind !== 'key') issues.push({ path: 'chunk', message: 'the initial copy of a cdc job is chunked by an integer key: chunk: { column: <key column>, size: N }' });
   else if (!job.write.key.includes(job.chunking.column)) issues.push({ path: 'chunk.column', message: `must be a column of write.key (${job.write.key.join(', ')})` });
   if (issues.length > 0) throw new JobSpecError(issues, job.file);

@@ -9,6 +9,8 @@ import type { Job } from '../job/job.js';
 import type { ChunkRecord } from '../ledger/ledger.js';
 import { openLedgerReader } from '../ledger/open-ledger.js';
 import { preparePlan } from './prepare.js';
+import { PlanError } from '../core/errors.js';
+import { isCdcJob } from '../cdc/cdc-config.js';
 import { incrementalWindow } from '../core/watermark.js';
 import { checkWatermark, formatCursor, lookbackOf, probeCursor, windowChunks, windowEnd, windowJob } from './incremental.js';
 
@@ -43,6 +45,9 @@ export interface BackfillPlan {
 }
 
 export async function planBackfill(job: Job, options: { from?: string | undefined; to?: string | undefined; now?: number | undefined } = {}): Promise<BackfillPlan> {
+  if (isCdcJob(job)) {
+    throw new PlanError(`job ${job.name} captures changes (source.cdc): it has no chunk plan; \`backfill status\` shows its initial copy, slot and lag (docs/cdc.md)`);
+  }
   if (job.incremental !== undefined && options.from === undefined && options.to === undefined) {
     const windowPlan = await planWindow(job, options.now ?? Date.now());
     if (windowPlan !== undefined) return windowPlan;

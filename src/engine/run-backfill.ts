@@ -27,6 +27,7 @@ import { addRejects, diagnoseRejects, isReadError, keptRejects, NO_REJECTS, NULL
 import { SchemaGuard } from './schema-drift.js';
 import { verifyWrittenChunk } from './verify-backfill.js';
 import { runIncremental } from './incremental-run.js';
+import { isCdcJob } from '../cdc/cdc-config.js';
 import type { IncrementalOutcome } from './incremental.js';
 
 export interface RunOptions {
@@ -79,6 +80,7 @@ export function ownerAlive(owner: string): boolean {
  * chunks are named explicitly (--from/--to, --restate, --retry-failed): those run as history chunks.
  */
 export async function runBackfill(job: Job, options: RunOptions = {}): Promise<RunResult> {
+  if (isCdcJob(job)) throw new PlanError(`job ${job.name} captures changes (source.cdc): it streams them with runCdc (\`backfill run\`), it has no chunks to run`);
   const explicit = options.from !== undefined || options.to !== undefined || options.restate === true || options.retryFailed === true;
   if (job.incremental !== undefined && options.window === undefined && options.history !== true && !explicit) {
     return runIncremental(job, options, runChunks);

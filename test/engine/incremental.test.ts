@@ -279,6 +279,21 @@ write: { mode: merge, key: [id] }
     await expect(runBackfill(pgJob(dir, 'e5', 'errs', { cursor: 'updated_at', lookback: 7200 }))).rejects.toThrow(/incremental\.lookback: .* a duration such as "2 hours", not a number/);
     const lake = pgJob(dir, 'e6', 'errs', { cursor: 'updated_at' }, { target: { type: 'parquet', path: 'lake' } });
     await expect(runBackfill(lake)).rejects.toThrow(/merges only within a chunk's own files; use a database target/);
+    // A change-data-capture source streams every change: windows on top of it are refused, and it has no chunk plan.
+    const cdcFile = writeJob(dir, 'cdc.yaml', `
+name: e8
+source: { type: postgres, connection: "${POSTGRES_URL}", table: ${SCHEMA}.errs, cdc: true }
+chunk: { column: id, size: 1000 }
+target: { type: postgres, connection: "${POSTGRES_URL}", table: ${SCHEMA}.errs_out, create: true }
+write: { mode: merge, key: [id] }
+incremental: { cursor: updated_at }
+`);
+    const both = await runCli(['run', cdcFile, '--until-caught-up']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/incremental: a cdc source streams every change from the log/);
+    const plan = await runCli(['plan', cdcFile]);
+    expect(plan.code).toBe(2);
+    expect(plan.stderr).toMatch(/captures changes \(source\.cdc\): it has no chunk plan/);
     // A watermark recorded for another cursor is not used for this one.
     const first = pgJob(dir, 'e7', 'errs', { cursor: 'updated_at' });
     await runBackfill(first);
