@@ -1,6 +1,7 @@
 // Observers of the event stream for the terminal: a live bar, plain lines, or JSON lines.
 
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgressModule from 'cli-progress';
 import type { EventBus } from '../core/events.js';
 import { formatBytes, formatCount, formatDuration } from './format.js';
 
@@ -24,7 +25,9 @@ export function attachProgress(events: EventBus, mode: ProgressMode, out: NodeJS
     const seconds = (Date.now() - started) / 1000;
     return seconds > 0 ? `${formatCount(Math.round(rows / seconds))} rows/s` : '';
   };
-  let bar: cliProgress.SingleBar | undefined;
+  // Loaded only for a terminal that shows the bar; logs and JSON output start without it.
+  const cliProgress = mode === 'bar' ? (createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule) : undefined;
+  let bar: cliProgressModule.SingleBar | undefined;
   const offs: (() => void)[] = [];
   const log = (text: string): void => {
     if (bar !== undefined) bar.stop();
@@ -36,7 +39,7 @@ export function attachProgress(events: EventBus, mode: ProgressMode, out: NodeJS
       total = e.todo;
       started = Date.now();
       line(`run ${e.runId}: ${e.todo} of ${e.total} chunks to do, ${e.concurrency} at a time`);
-      if (mode === 'bar' && e.todo > 0) {
+      if (cliProgress !== undefined && e.todo > 0) {
         bar = new cliProgress.SingleBar(
           { format: ' {bar} {value}/{total} chunks | {rows} rows | {rate} | ETA {eta_formatted}', hideCursor: true, stream: out, etaBuffer: 20 },
           cliProgress.Presets.shades_classic,
