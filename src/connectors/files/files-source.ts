@@ -1,8 +1,8 @@
 // Files read by DuckDB (CSV, JSON lines, Parquet): globbed, optionally pruned by the dates in their names.
 
-import { createReadStream, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { createGunzip } from 'node:zlib';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { filePeriod, type FilePeriod } from '../../core/file-period.js';
 import { ConnectorError, PlanError } from '../../core/errors.js';
 import type { SourceBounds } from '../../core/planner.js';
@@ -139,7 +139,7 @@ export class FilesSource implements Source {
     let keys: Map<string, string>;
     if (this.config.type === 'csv') {
       keys = new Map();
-      for (const f of this.files) keys.set(f.path, await firstLine(f.path));
+      for (const f of this.files) keys.set(f.path, firstLine(f.path));
       // When the sampled files disagreed on types, DuckDB detects them per file as it reads; the
       // groups then follow those types too, so a column that turned from numbers to text is seen.
       if (this.pinned === undefined && this.files.length > 1) {
@@ -266,22 +266,31 @@ export class FilesSource implements Source {
   }
 }
 
-/** A file's first line (its header), decompressing `.gz`; reads only the first few kilobytes. */
-async function firstLine(path: string): Promise<string> {
-  const raw = createReadStream(path, { highWaterMark: 16 * 1024 });
-  const stream = /\.gz$/i.test(path) ? raw.pipe(createGunzip()) : raw;
-  let text = '';
+/**
+ * A file's first line (its header), decompressing `.gz`; reads only the first few kilobytes.
+ * Synchronous on purpose: it runs once per file at planning, and thousands of daily files read
+ * through streams cost a round trip to the thread pool each (seconds) and hold their buffers and
+ * decompressors until a collection (memory).
+ */
+function firstLine(path: string): string {
+  const gz = /\.gz$/i.test(path);
+  let fd: number | undefined;
   try {
-    for await (const part of stream) {
-      text += (part as Buffer).toString('utf8');
+    fd = openSync(path, 'r');
+    for (let size = 8 * 1024; ; size *= 8) {
+      const buf = Buffer.allocUnsafe(size);
+      const n = readSync(fd, buf, 0, size, 0);
+      // A partial gzip stream inflates as far as it goes (no error for the missing rest).
+      const bytes = gz ? gunzipSync(buf.subarray(0, n), { finishFlush: zlibConstants.Z_SYNC_FLUSH }) : buf.subarray(0, n);
+      const text = bytes.toString('utf8');
       const nl = text.indexOf('\n');
       if (nl >= 0) return text.slice(0, nl).replace(/\r$/, '').replace(/^\uFEFF/, '');
-      if (text.length > 1 << 20) break;
+      if (n < size || size >= 1 << 20) return text;
     }
   } catch {
     // An unreadable file is reported by DuckDB when it is read.
+    return '';
   } finally {
-    raw.destroy();
+    if (fd !== undefined) closeSync(fd);
   }
-  return text;
 }
