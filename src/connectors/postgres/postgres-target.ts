@@ -320,7 +320,7 @@ export class PostgresTarget implements Target {
     }
     if (w.copyIn === undefined) {
       const sink = client.query(copyFrom(`COPY ${into} (${names.join(', ')}) FROM STDIN (FORMAT csv)`));
-      await pipeline(createReadStream(file), sink);
+      await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), sink);
       return sink.rowCount;
     }
     const source = await w.copyIn(this.copyFormat);
