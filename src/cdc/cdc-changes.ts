@@ -23,6 +23,32 @@ export function keyText(values: readonly (string | null | undefined)[]): string 
   return values.length === 1 && typeof values[0] === 'string' ? values[0] : JSON.stringify(values.map((v) => v ?? null));
 }
 
+/**
+ * A batch as JSON lines for a target that stages it through DuckDB: `op` (`u` upsert, `d` delete),
+ * `keep` — the indexes of the columns an update did not resend (unchanged TOASTed values), as the
+ * target's SQL wants them — and every column as text (`c0`, `c1`, …). A delete carries its key only.
+ */
+export function changesAsJsonLines(changes: ChangeSet, keyIdx: readonly number[], width: number, keep: (indexes: readonly number[]) => unknown): string {
+  const lines: string[] = [];
+  const line = (op: string, row: RowText): void => {
+    const kept: number[] = [];
+    const record: Record<string, unknown> = { op };
+    row.forEach((v, i) => {
+      if (v === undefined) kept.push(i);
+      record[`c${i}`] = v ?? null;
+    });
+    record.keep = kept.length === 0 ? null : keep(kept);
+    lines.push(JSON.stringify(record));
+  };
+  for (const row of changes.upserts) line('u', row);
+  for (const key of changes.deletes) {
+    const row: (string | null)[] = new Array<string | null>(width).fill(null);
+    keyIdx.forEach((c, j) => (row[c] = key[j] ?? null));
+    line('d', row);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 export class ChangeBatch {
   private pending = new Map<string, Pending>();
   private truncated = false;

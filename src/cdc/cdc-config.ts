@@ -2,31 +2,13 @@
 
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { parseDuration, parseSize } from '../core/duration.js';
+import { durationSchema, sizeSchema } from '../job/unit-schemas.js';
 import { JobSpecError, type JobIssue } from '../core/errors.js';
 import type { Job } from '../job/job.js';
 
 const slotName = z
   .string()
   .regex(/^[a-z0-9_]{1,63}$/, 'lower-case letters, digits and "_", at most 63 (PostgreSQL replication slot names)');
-
-const sizeSchema = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const bytes = parseSize(value);
-  if (typeof bytes === 'string') {
-    ctx.addIssue({ code: 'custom', message: bytes });
-    return z.NEVER;
-  }
-  return bytes;
-});
-
-const durationSchema = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const ms = parseDuration(value);
-  if (typeof ms === 'string') {
-    ctx.addIssue({ code: 'custom', message: ms });
-    return z.NEVER;
-  }
-  return ms;
-});
 
 export const DEFAULT_MAX_LAG = 1e9;
 export const DEFAULT_BATCH_ROWS = 10_000;

@@ -1,8 +1,9 @@
 // The job-file contract as a schema: what users write, validated before any work starts.
 
 import { z } from 'zod';
+import { durationSchema } from './unit-schemas.js';
 import { IANAZone } from 'luxon';
-import { parseDuration, parseStep } from '../core/duration.js';
+import { parseStep } from '../core/duration.js';
 import { csvSourceSchema, jsonlSourceSchema } from '../connectors/files/files-config.js';
 import { parquetSourceSchema, parquetTargetSchema } from '../connectors/parquet/parquet-config.js';
 import { duckdbSourceSchema, duckdbTargetSchema } from '../connectors/duckdb/duckdb-config.js';
@@ -11,15 +12,6 @@ import { mysqlSourceSchema, mysqlTargetSchema } from '../connectors/mysql/mysql-
 
 export const SOURCE_TYPES = ['csv', 'jsonl', 'parquet', 'duckdb', 'postgres', 'mysql'] as const;
 export const TARGET_TYPES = ['parquet', 'duckdb', 'postgres', 'mysql'] as const;
-
-const durationSchema = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const ms = parseDuration(value);
-  if (typeof ms === 'string') {
-    ctx.addIssue({ code: 'custom', message: ms });
-    return z.NEVER;
-  }
-  return ms;
-});
 
 const boundSchema = z.union([z.string().min(1), z.number(), z.date()]);
 

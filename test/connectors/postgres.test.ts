@@ -22,6 +22,19 @@ async function sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: 
   }
 }
 
+/** Queries on another database (the copy-stream route's target), one connection each. */
+function sqlAt(url: string) {
+  return async <T extends pg.QueryResultRow>(text: string): Promise<T[]> => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      return (await client.query<T>(text)).rows;
+    } finally {
+      await client.end();
+    }
+  };
+}
+
 const TYPED_TABLE = `(
   id bigint PRIMARY KEY,
   ts timestamptz NOT NULL,
@@ -69,15 +82,7 @@ describe('postgres source', () => {
         await sql(`CREATE DATABASE ${otherDb}`);
       }
       const copyTable = `${SCHEMA}.copy_${route.replace('-', '_')}`;
-      const targetSql = async <T extends pg.QueryResultRow>(text: string): Promise<T[]> => {
-        const client = new pg.Client({ connectionString: targetUrl });
-        await client.connect();
-        try {
-          return (await client.query<T>(text)).rows;
-        } finally {
-          await client.end();
-        }
-      };
+      const targetSql = sqlAt(targetUrl);
       await targetSql(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA}`);
       await targetSql(`CREATE TABLE ${copyTable} ${TYPED_TABLE}`);
       const dir = tempDir('pg-types');
@@ -112,15 +117,7 @@ describe('postgres source', () => {
     const targetUrl = URL.replace(/\/test$/, `/${otherDb}`);
     await sql(`DROP DATABASE IF EXISTS ${otherDb}`);
     await sql(`CREATE DATABASE ${otherDb}`);
-    const targetSql = async <T extends pg.QueryResultRow>(text: string): Promise<T[]> => {
-      const client = new pg.Client({ connectionString: targetUrl });
-      await client.connect();
-      try {
-        return (await client.query<T>(text)).rows;
-      } finally {
-        await client.end();
-      }
-    };
+    const targetSql = sqlAt(targetUrl);
     try {
       await targetSql(`CREATE SCHEMA ${SCHEMA}`);
       // Same types as the source; and one whose id is an int4 and amount a text, which binary cannot fill.

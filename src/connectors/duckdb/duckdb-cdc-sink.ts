@@ -3,7 +3,7 @@
 
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ChangeSet, RowText } from '../../cdc/cdc-changes.js';
+import { changesAsJsonLines, type ChangeSet } from '../../cdc/cdc-changes.js';
 import type { ApplyResult, CdcPosition, ChangeSink, ChangeSinkSpec } from '../../cdc/cdc-sink.js';
 import { PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
@@ -93,7 +93,7 @@ export class DuckdbChangeSink implements ChangeSink {
     const keyMatch = keyIdx.map((i) => `${this.table}.${names[i] as string} = ${this.cast(i)}`).join(' AND ');
     const file = join(this.spec.workDir, `cdc-${process.pid}.jsonl`);
     const staged = changes.upserts.length > 0 || changes.deletes.length > 0;
-    if (staged) writeFileSync(file, stageJson(changes, keyIdx, names.length));
+    if (staged) writeFileSync(file, changesAsJsonLines(changes, keyIdx, names.length, (kept) => kept));
     const columns = `{op: 'VARCHAR', keep: 'INTEGER[]', ${names.map((_, i) => `c${i}: 'VARCHAR'`).join(', ')}}`;
     try {
       await this.conn.run('BEGIN TRANSACTION');
@@ -155,24 +155,3 @@ export class DuckdbChangeSink implements ChangeSink {
   async close(): Promise<void> {}
 }
 
-/** The batch as JSON lines: op, the column indexes to keep (unchanged TOAST), then every column as text. */
-function stageJson(changes: ChangeSet, keyIdx: readonly number[], width: number): string {
-  const lines: string[] = [];
-  const line = (op: string, row: RowText): void => {
-    const keep: number[] = [];
-    const record: Record<string, unknown> = { op };
-    row.forEach((v, i) => {
-      if (v === undefined) keep.push(i);
-      record[`c${i}`] = v ?? null;
-    });
-    record.keep = keep.length === 0 ? null : keep;
-    lines.push(JSON.stringify(record));
-  };
-  for (const row of changes.upserts) line('u', row);
-  for (const key of changes.deletes) {
-    const row: (string | null)[] = new Array<string | null>(width).fill(null);
-    keyIdx.forEach((c, j) => (row[c] = key[j] ?? null));
-    line('d', row);
-  }
-  return `${lines.join('\n')}\n`;
-}

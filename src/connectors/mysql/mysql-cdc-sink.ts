@@ -5,7 +5,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
-import type { ChangeSet } from '../../cdc/cdc-changes.js';
+import { changesAsJsonLines, type ChangeSet } from '../../cdc/cdc-changes.js';
 import type { ApplyResult, CdcPosition, ChangeSink, ChangeSinkSpec } from '../../cdc/cdc-sink.js';
 import { PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
@@ -113,7 +113,7 @@ export class MysqlChangeSink implements ChangeSink {
       let rows = 0;
       const stageColumns: ColumnInfo[] = [{ name: OP, type: 'VARCHAR' }, { name: KEEP, type: 'VARCHAR' }, ...spec.columns];
       if (staged) {
-        writeFileSync(json, stageJson(changes, keyIdx, names.length));
+        writeFileSync(json, changesAsJsonLines(changes, keyIdx, names.length, (kept) => kept.join(',')));
         // DuckDB reads PostgreSQL's text as the source's types, then prints them as LOAD DATA reads them.
         const casts = spec.columns.map((c, i) => `${c.type === 'BLOB' ? `from_hex(substr(c${i}, 3))` : `CAST(c${i} AS ${c.type})`} AS ${quoteIdent(c.name)}`);
         const columns = `{op: 'VARCHAR', keep: 'VARCHAR', ${names.map((_, i) => `c${i}: 'VARCHAR'`).join(', ')}}`;
@@ -187,24 +187,3 @@ function affected(result: unknown): number {
   return ((result as [ResultSetHeader])[0]).affectedRows;
 }
 
-/** The batch as JSON lines: op, the indexes of the columns to keep (unchanged TOAST) as "2,5", then every column as text. */
-function stageJson(changes: ChangeSet, keyIdx: readonly number[], width: number): string {
-  const lines: string[] = [];
-  const line = (op: string, row: readonly (string | null | undefined)[]): void => {
-    const keep: number[] = [];
-    const record: Record<string, unknown> = { op };
-    row.forEach((v, i) => {
-      if (v === undefined) keep.push(i);
-      record[`c${i}`] = v ?? null;
-    });
-    record.keep = keep.length === 0 ? null : keep.join(',');
-    lines.push(JSON.stringify(record));
-  };
-  for (const row of changes.upserts) line('u', row);
-  for (const key of changes.deletes) {
-    const row: (string | null)[] = new Array<string | null>(width).fill(null);
-    keyIdx.forEach((c, j) => (row[c] = key[j] ?? null));
-    line('d', row);
-  }
-  return `${lines.join('\n')}\n`;
-}

@@ -1,7 +1,7 @@
 // Job-file schema of the Parquet source and the Parquet lake target.
 
 import { z } from 'zod';
-import { parseSize } from '../../core/duration.js';
+import { sizeSchema } from '../../job/unit-schemas.js';
 import { readerOptionsSchema } from '../files/files-config.js';
 
 export const parquetSourceSchema = z.strictObject({
@@ -11,15 +11,6 @@ export const parquetSourceSchema = z.strictObject({
   hive: z.boolean().default(true),
   pruneBy: z.enum(['filename', 'none']).default('none'),
   options: readerOptionsSchema.optional(),
-});
-
-const sizeSchema = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const bytes = parseSize(value);
-  if (typeof bytes === 'string') {
-    ctx.addIssue({ code: 'custom', message: bytes });
-    return z.NEVER;
-  }
-  return bytes;
 });
 
 export const parquetTargetSchema = z.strictObject({
