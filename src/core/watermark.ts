@@ -54,3 +54,26 @@ export function advancedWatermark(current: bigint, windowChunks: readonly { read
 function clamp(v: bigint): bigint {
   return v < MIN_CURSOR ? MIN_CURSOR : v > MAX_CURSOR ? MAX_CURSOR : v;
 }
+
+/** Window chunk records of this many of the latest window runs are kept (for status, rollback's checks). */
+export const KEEP_WINDOW_RUNS = 20;
+
+/**
+ * The window chunk records a ledger can forget: those of window runs older than the latest
+ * `keep`, unless a backup of theirs has not been put back (a rollback may still need the record).
+ */
+export function staleWindowChunks(
+  records: readonly { readonly key: string; readonly runId: string | null; readonly startedAt: number | null; readonly status: string }[],
+  backedUp: ReadonlySet<string>,
+  keep = KEEP_WINDOW_RUNS,
+): string[] {
+  const windows = records.filter((r) => isWindowChunk(r.key));
+  const runStart = new Map<string, number>();
+  for (const r of windows) {
+    if (r.runId === null) continue;
+    runStart.set(r.runId, Math.min(runStart.get(r.runId) ?? Infinity, r.startedAt ?? 0));
+  }
+  const recent = new Set([...runStart.entries()].sort((a, b) => b[1] - a[1]).slice(0, keep).map(([run]) => run));
+  return windows.filter((r) => r.status !== 'running' && r.runId !== null && !recent.has(r.runId) && !backedUp.has(r.key)).map((r) => r.key);
+}
+

@@ -133,6 +133,8 @@ export interface Ledger extends LedgerReader {
   release(lease: Lease, error?: string): Promise<void>;
   /** Put done or failed chunks back to pending so they are processed again (restate). */
   reset(job: string, keys: readonly string[]): Promise<number>;
+  /** Remove the records of these chunks unless one is running (old incremental windows); returns how many went. */
+  forgetChunks(job: string, keys: readonly string[]): Promise<number>;
   /** Running chunks whose lease expired or whose owner process is gone. */
   staleChunks(job: string, now: number, isOwnerAlive: (owner: string) => boolean): Promise<ChunkRecord[]>;
   /** Mark a stale chunk done because its target already holds its commit (crash between commit and mark). */

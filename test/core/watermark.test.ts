@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { planChunks } from '../../src/core/planner.js';
-import { advancedWatermark, incrementalWindow, MIN_CURSOR, windowChunk } from '../../src/core/watermark.js';
+import { advancedWatermark, incrementalWindow, MIN_CURSOR, staleWindowChunks, windowChunk } from '../../src/core/watermark.js';
 import { wallClock } from '../../src/engine/incremental.js';
 
 interface Row {
@@ -140,5 +140,23 @@ describe('incremental windows', () => {
     expect(new Date(wallClock(Date.parse('2026-01-10T17:00:00Z'), 'America/New_York')).toISOString()).toBe('2026-01-10T12:00:00.000Z');
     expect(new Date(wallClock(Date.parse('2026-07-10T17:00:00Z'), 'America/New_York')).toISOString()).toBe('2026-07-10T13:00:00.000Z');
     expect(new Date(wallClock(Date.parse('2026-01-10T17:00:00.123Z'), 'Asia/Tokyo')).toISOString()).toBe('2026-01-11T02:00:00.123Z');
+  });
+
+  it('forgets the window chunk records of all but the latest window runs, keeping history, running chunks and unrestored backups', () => {
+    const rec = (key: string, runId: string | null, startedAt: number, status = 'done') => ({ key, runId, startedAt, status });
+    const records = [
+      rec('0/10', 'h', 1), // a history chunk: never
+      rec('window a', 'r1', 10),
+      rec('window b', 'r1', 11),
+      rec('window c', 'r2', 20),
+      rec('window d', 'r2', 21, 'running'),
+      rec('window e', 'r3', 30),
+      rec('window f', 'r4', 40),
+      rec('window g', 'r5', 50),
+      rec('window h', null, 60, 'pending'),
+    ];
+    expect(staleWindowChunks(records, new Set(), 2)).toEqual(['window a', 'window b', 'window c', 'window e']);
+    expect(staleWindowChunks(records, new Set(['window b']), 2)).toEqual(['window a', 'window c', 'window e']);
+    expect(staleWindowChunks(records, new Set(), 10)).toEqual([]);
   });
 });

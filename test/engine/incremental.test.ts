@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineJob, planBackfill, readStatus, rollbackRun, runBackfill, type Job } from '../../src/index.js';
+import { defineJob, planBackfill, readStatus, rollbackRun, runBackfill, SqliteLedger, type Job } from '../../src/index.js';
 import { runCli, tempDir, writeJob } from '../helpers/cli.js';
 import { query } from '../helpers/lake.js';
 import { ensurePostgres, POSTGRES_URL } from '../helpers/services.js';
@@ -243,6 +243,41 @@ concurrency: 1
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(await rows('killed_out', 'updated_at')).toEqual(await rows('killed', 'updated_at'));
     expect(Date.parse((await readStatus(job))!.incremental!.watermark)).toBeGreaterThan(Date.parse(before));
+  });
+});
+
+describe('window chunk records', () => {
+  it('are kept for the latest 20 window runs only, when no backup needs them', async () => {
+    const dir = tempDir('incremental-prune');
+    await sql(`CREATE TABLE ${SCHEMA}.prune (id bigint PRIMARY KEY, v text NOT NULL, version bigint NOT NULL)`);
+    await sql(`INSERT INTO ${SCHEMA}.prune SELECT i, 'v', i FROM generate_series(1, 10) i`);
+    const job = defineJob(
+      {
+        name: `inc_prune_${SUFFIX}`,
+        source: { type: 'postgres', connection: POSTGRES_URL, table: `${SCHEMA}.prune` },
+        chunk: { column: 'id', size: 100 },
+        target: { type: 'duckdb', database: 'out.duckdb', table: 'prune' },
+        write: { mode: 'merge', key: ['id'] },
+        incremental: { cursor: 'version', lookback: 0, size: 1000 },
+        backup: 'never',
+      },
+      { baseDir: dir },
+    );
+    await runBackfill(job);
+    const windowRuns = async (): Promise<number> => {
+      const ledger = SqliteLedger.open(job.ledgerPath);
+      try {
+        return new Set((await ledger.listChunks(job.name)).filter((c) => c.key.startsWith('window ')).map((c) => c.runId)).size;
+      } finally {
+        await ledger.close();
+      }
+    };
+    for (let i = 1; i <= 23; i++) {
+      await sql(`INSERT INTO ${SCHEMA}.prune VALUES (${100 + i}, 'w', ${100 + i})`);
+      expect((await runBackfill(job)).rowsWritten).toBe(1);
+    }
+    expect(await windowRuns()).toBe(20);
+    expect((await readStatus(job))?.counts).toMatchObject({ total: 1, done: 1 });
   });
 });
 

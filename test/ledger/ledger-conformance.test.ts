@@ -552,6 +552,19 @@ for (const store of STORES) {
       });
     });
 
+    describe('forgetting chunks', () => {
+      it('forgetChunks removes done, failed and pending records but never a running one', async () => {
+        const c2 = chunks[2]!;
+        await ledger.syncChunks(JOB, [c0, c1, c2]);
+        const done = await ledger.claim(JOB, c0, 'w:1', 'r', 60_000);
+        await ledger.complete(done!, STATS, 1);
+        await ledger.claim(JOB, c1, 'w:1', 'r', 60_000);
+        expect(await ledger.forgetChunks(JOB, [c0.key, c1.key, c2.key, 'no such key'])).toBe(2);
+        expect((await ledger.listChunks(JOB)).map((c) => [c.key, c.status])).toEqual([[c1.key, 'running']]);
+        expect(await ledger.forgetChunks(JOB, [])).toBe(0);
+      });
+    });
+
     describe('watermarks', () => {
       it('init creates once in the history phase, advance only moves forward, windows and rewinds are recorded', async () => {
         expect(await ledger.watermark(JOB)).toBeUndefined();

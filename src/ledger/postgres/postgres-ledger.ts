@@ -208,6 +208,11 @@ export class PostgresLedger implements Ledger {
     return this.changes('reset chunks', this.sql.reset, [job, [...keys], Date.now()]);
   }
 
+  async forgetChunks(job: string, keys: readonly string[]): Promise<number> {
+    if (keys.length === 0) return 0;
+    return this.changes('forget chunks', this.sql.forgetChunks, [job, [...keys]]);
+  }
+
   async staleChunks(job: string, now: number, isOwnerAlive: (owner: string) => boolean): Promise<ChunkRecord[]> {
     const running = (await this.query<ChunkRecord>('list running chunks', this.sql.staleChunks, [job])).rows;
     return running.filter((c) => (c.leaseExpiresAt ?? 0) < now || c.leaseOwner === null || !isOwnerAlive(c.leaseOwner));

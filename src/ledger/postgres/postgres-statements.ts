@@ -95,6 +95,8 @@ export function postgresStatements(schema: string) {
     /** $1 job, $2 keys, $3 now. */
     reset: `UPDATE ${chunks} SET status = 'pending', error = NULL, updated_at = $3
       WHERE job = $1 AND chunk_key = ANY ($2::text[]) AND status IN ('done', 'failed')`,
+    /** $1 job, $2 keys. */
+    forgetChunks: `DELETE FROM ${chunks} WHERE job = $1 AND chunk_key = ANY ($2::text[]) AND status <> 'running'`,
     staleChunks: `SELECT ${CHUNK_COLUMNS} FROM ${chunks} WHERE job = $1 AND status = 'running'`,
     /** $1 job, $2 key, $3 token, $4 now, $5 rowsRead, $6 rowsWritten, $7 rowsRejected, $8 bytes. */
     adoptCommitted: `UPDATE ${chunks}

@@ -154,6 +154,11 @@ export class SqliteLedger implements Ledger {
     return this.db.transaction(() => keys.reduce((n, key) => n + stmt.run({ job, key, now }).changes, 0)).immediate();
   }
 
+  async forgetChunks(job: string, keys: readonly string[]): Promise<number> {
+    const stmt = this.db.prepare(SQL.forgetChunk);
+    return this.db.transaction(() => keys.reduce((n, key) => n + stmt.run({ job, key }).changes, 0)).immediate();
+  }
+
   async staleChunks(job: string, now: number, isOwnerAlive: (owner: string) => boolean): Promise<ChunkRecord[]> {
     const running = this.db.prepare(SQL.staleChunks).all(job) as ChunkRecord[];
     return running.filter((c) => (c.leaseExpiresAt ?? 0) < now || c.leaseOwner === null || !isOwnerAlive(c.leaseOwner));

@@ -45,6 +45,7 @@ export const SQL = {
     WHERE job = @job AND chunk_key = @key AND fencing_token = @token AND status = 'running'`,
   reset: `UPDATE backfill_chunks SET status = 'pending', error = NULL, updated_at = @now
     WHERE job = @job AND chunk_key = @key AND status IN ('done', 'failed')`,
+  forgetChunk: `DELETE FROM backfill_chunks WHERE job = @job AND chunk_key = @key AND status <> 'running'`,
   staleChunks: `SELECT ${CHUNK_COLUMNS} FROM backfill_chunks WHERE job = ? AND status = 'running'`,
   adoptCommitted: `UPDATE backfill_chunks
     SET status = 'done', generation = generation + 1, lease_owner = NULL, lease_expires_at = NULL, finished_at = @now,
