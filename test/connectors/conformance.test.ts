@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mysql from 'mysql2/promise';
-import { ensureMariadb, ensurePostgres } from '../helpers/services.js';
+import { ensureMariadb, ensurePostgres, pgQuery, POSTGRES_URL } from '../helpers/services.js';
 import { defineJob, runBackfill, type Job, type WriteMode } from '../../src/index.js';
 import { tempDir } from '../helpers/cli.js';
 import { lakeGlob, query } from '../helpers/lake.js';
@@ -11,7 +11,7 @@ import { lakeGlob, query } from '../helpers/lake.js';
 const TARGETS = ['parquet', 'duckdb', 'postgres', 'mysql'] as const;
 const MYSQL_DB = `conformance_${process.pid}_${Date.now().toString(36)}`;
 const MYSQL_URL = `mysql://root@127.0.0.1:3306/${MYSQL_DB}`;
-const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
+const PG_URL = POSTGRES_URL;
 // Each run of this file writes into its own PostgreSQL schema.
 const PG_SCHEMA = `conformance_${process.pid}_${Date.now().toString(36)}`;
 
@@ -36,15 +36,6 @@ async function myQuery<T>(sql: string): Promise<T[]> {
   }
 }
 
-async function pgQuery<T extends pg.QueryResultRow>(sql: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
 const MODES: WriteMode[] = ['append', 'replace', 'merge'];
 
 async function makeSource(file: string, version: number): Promise<void> {

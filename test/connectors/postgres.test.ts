@@ -6,33 +6,18 @@ import { defineJob, EventBus, planBackfill, readStatus, runBackfill } from '../.
 import { generateEvents } from '../../src/demo/generate-events.js';
 import { runCli, startCli, tempDir, writeJob } from '../helpers/cli.js';
 import { lakeGlob, query } from '../helpers/lake.js';
-import { ensurePostgres } from '../helpers/services.js';
+import { ensurePostgres, pgQuery } from '../helpers/services.js';
 
 const URL = 'postgres://postgres@127.0.0.1:5432/test';
 const SCHEMA = `pgconn_${process.pid}_${Date.now().toString(36)}`;
 
-async function sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: string, values: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: URL });
-  await client.connect();
-  try {
-    await client.query(`SET TimeZone = 'UTC'`);
-    return (await client.query<T>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
+function sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: string, values: unknown[] = []): Promise<T[]> {
+  return pgQuery<T>(text, values, { timezone: 'UTC' });
 }
 
 /** Queries on another database (the copy-stream route's target), one connection each. */
 function sqlAt(url: string) {
-  return async <T extends pg.QueryResultRow>(text: string): Promise<T[]> => {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      return (await client.query<T>(text)).rows;
-    } finally {
-      await client.end();
-    }
-  };
+  return <T extends pg.QueryResultRow>(text: string): Promise<T[]> => pgQuery<T>(text, [], { url });
 }
 
 const TYPED_TABLE = `(

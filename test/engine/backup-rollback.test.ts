@@ -9,7 +9,7 @@ import { defineJob, EventBus, rollbackRun, runBackfill, SqliteLedger, type Job, 
 import { ensurePgBackupTable } from '../../src/connectors/postgres/postgres-backup.js';
 import { runCli, tempDir, writeJob } from '../helpers/cli.js';
 import { lakeGlob, query } from '../helpers/lake.js';
-import { ensureMariadb, ensurePostgres, POSTGRES_URL } from '../helpers/services.js';
+import { ensureMariadb, ensurePostgres, POSTGRES_URL, pgQuery } from '../helpers/services.js';
 
 const TARGETS = ['parquet', 'duckdb', 'postgres', 'mysql'] as const;
 type TargetKind = (typeof TARGETS)[number];
@@ -28,16 +28,6 @@ afterAll(async () => {
   await pgQuery(`DROP SCHEMA IF EXISTS ${PG_SCHEMA} CASCADE`);
   await myQuery(`DROP DATABASE IF EXISTS \`${MYSQL_DB}\``);
 });
-
-async function pgQuery<T extends pg.QueryResultRow>(sql: string, values: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, application_name: `backup-rollback-test-${SUFFIX}` });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 async function myQuery<T>(sql: string): Promise<T[]> {
   const conn = await mysql.createConnection({ host: '127.0.0.1', port: 3306, user: 'root', dateStrings: true });

@@ -8,19 +8,11 @@ import { generateEvents } from '../../src/demo/generate-events.js';
 import type { BenchReport } from '../../src/engine/bench-job.js';
 import { runCli, tempDir, writeJob } from '../helpers/cli.js';
 import { query } from '../helpers/lake.js';
-import { ensurePostgres, POSTGRES_URL } from '../helpers/services.js';
+import { ensurePostgres, POSTGRES_URL, pgQuery } from '../helpers/services.js';
 
 const SCHEMA = `bench_${process.pid}_${Date.now().toString(36)}`;
 
-async function sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: string, values: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const sql = pgQuery;
 
 beforeAll(async () => {
   await ensurePostgres();

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineJob, diffBackfill, runBackfill, type Job, type JobInput, type WriteMode } from '../../src/index.js';
 import { runCli, tempDir as makeTempDir, writeJob } from '../helpers/cli.js';
 import { lakeGlob, query } from '../helpers/lake.js';
-import { ensureMariadb, ensurePostgres, MARIADB_HOST, MARIADB_PORT, POSTGRES_URL } from '../helpers/services.js';
+import { ensureMariadb, ensurePostgres, MARIADB_HOST, MARIADB_PORT, POSTGRES_URL, pgQuery } from '../helpers/services.js';
 
 const SCHEMA = `diff_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
 const MYDB = `backfill_${SCHEMA}`;
@@ -22,15 +22,7 @@ function tempDir(prefix: string): string {
   return dir;
 }
 
-async function pgSql<T extends pg.QueryResultRow = Record<string, unknown>>(text: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    return (await client.query<T>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const pgSql = pgQuery;
 
 /**
  * Version 1: ids 0–299, 100 a day over three days. Version 2 changes the second day: ids 100–104

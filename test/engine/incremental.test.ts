@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineJob, planBackfill, readStatus, rollbackRun, runBackfill, SqliteLedger, type Job } from '../../src/index.js';
 import { runCli, tempDir, writeJob } from '../helpers/cli.js';
 import { query } from '../helpers/lake.js';
-import { ensurePostgres, POSTGRES_URL } from '../helpers/services.js';
+import { ensurePostgres, POSTGRES_URL, pgQuery } from '../helpers/services.js';
 
 const SUFFIX = `${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
 const SCHEMA = `incremental_${SUFFIX}`;
@@ -23,15 +23,8 @@ afterAll(async () => {
   await sql(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
 });
 
-async function sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: string, values: unknown[] = [], timezone = 'UTC'): Promise<T[]> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, application_name: `incremental-test-${SUFFIX}` });
-  await client.connect();
-  try {
-    await client.query(`SET TimeZone = '${timezone}'`);
-    return (await client.query<T>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
+function sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: string, values: unknown[] = [], timezone = 'UTC'): Promise<T[]> {
+  return pgQuery<T>(text, values, { timezone });
 }
 
 const at = (iso: string): number => Date.parse(iso);

@@ -11,19 +11,11 @@ import { csvFields, csvRecords } from '../../src/connectors/refused-rows.js';
 import { timeChunk } from '../../src/core/chunk.js';
 import { tempDir } from '../helpers/cli.js';
 import { query } from '../helpers/lake.js';
-import { ensurePostgres, POSTGRES_URL } from '../helpers/services.js';
+import { ensurePostgres, POSTGRES_URL, pgQuery } from '../helpers/services.js';
 
 const SCHEMA = `rejects_${Math.random().toString(36).slice(2, 8)}`;
 
-async function sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, application_name: 'backfill-rejects-test' });
-  await client.connect();
-  try {
-    return (await client.query<T>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const sql = pgQuery;
 
 interface Reject {
   readonly chunk: string;

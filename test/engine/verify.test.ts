@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineJob, planBackfill, runBackfill, verifyBackfill, type Job, type JobInput } from '../../src/index.js';
 import { runCli, tempDir as makeTempDir, writeJob } from '../helpers/cli.js';
 import { query } from '../helpers/lake.js';
-import { ensureMariadb, ensurePostgres, MARIADB_HOST, MARIADB_PORT, POSTGRES_URL } from '../helpers/services.js';
+import { ensureMariadb, ensurePostgres, MARIADB_HOST, MARIADB_PORT, POSTGRES_URL, pgQuery } from '../helpers/services.js';
 
 const SUFFIX = `${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
 const SCHEMA = `verify_${SUFFIX}`;
@@ -21,15 +21,7 @@ function tempDir(prefix: string): string {
   return dir;
 }
 
-async function pgSql<T extends pg.QueryResultRow = Record<string, unknown>>(text: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    return (await client.query<T>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const pgSql = pgQuery;
 
 /** 300 rows over three days (100 a day), with NULLs, decimals, doubles and text that needs quoting. */
 async function makeSource(dir: string): Promise<string> {

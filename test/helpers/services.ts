@@ -13,6 +13,23 @@ export const MARIADB_PORT = 3306;
 
 const START_TIMEOUT_MS = 60_000;
 
+/**
+ * One statement on a connection of its own — to the tests' PostgreSQL, or to `url` — in UTC unless
+ * `timezone` says otherwise; the rows as pg returns them (bigint and numeric as text).
+ */
+export async function pgQuery<T extends pg.QueryResultRow = Record<string, unknown>>(
+  text: string, values: unknown[] = [], options: { readonly url?: string; readonly timezone?: string } = {},
+): Promise<T[]> {
+  const client = new pg.Client({ connectionString: options.url ?? POSTGRES_URL, application_name: 'backfill-tests' });
+  await client.connect();
+  try {
+    if (options.timezone !== undefined) await client.query(`SET TimeZone = '${options.timezone}'`);
+    return (await client.query<T>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
 let postgresReady: Promise<void> | undefined;
 let mariadbReady: Promise<void> | undefined;
 

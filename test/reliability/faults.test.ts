@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
+import { pgQuery } from '../helpers/services.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startCli, tempDir, writeJob } from '../helpers/cli.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../helpers/throwaway-postgres.js';
@@ -33,14 +34,8 @@ concurrency: 2
 retries: { attempts: 30, backoff: 100ms, maxBackoff: 1s }
 `;
 
-async function sql<T extends pg.QueryResultRow>(text: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url, application_name: 'backfill-fault-test' });
-  await client.connect();
-  try {
-    return (await client.query<T>(text)).rows;
-  } finally {
-    await client.end();
-  }
+function sql<T extends pg.QueryResultRow>(text: string): Promise<T[]> {
+  return pgQuery<T>(text, [], { url });
 }
 
 /** Run the CLI; call `strike` once, at the first chunk done, while the other chunks are still to come. */
