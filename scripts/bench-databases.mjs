@@ -62,11 +62,16 @@ function hasCommand(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
-/** Run a shell command `reps` times after `reset()`, return the median wall seconds. */
+/**
+ * Run a shell command `reps` times after `reset()`, return the median wall seconds. Every run
+ * starts right after a CHECKPOINT: each load writes a few hundred MB of WAL, and a checkpoint
+ * that the previous run left due would otherwise land inside whichever run comes next.
+ */
 function measure(label, reset, command, check, expected = ROWS) {
   const times = [];
   for (let i = 0; i < REPS; i++) {
     reset();
+    psql(MAIN_DB, 'CHECKPOINT');
     const t0 = process.hrtime.bigint();
     const res = spawnSync('sh', ['-c', command], { cwd: WORK, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;

@@ -35,7 +35,7 @@ export async function stageChunks(
   const relation = chunkIndexedRelation(source, chunks, column, columnType, timezone, from);
   const stats = await conn.all<{ filename: string; count: string; partition_keys: Record<string, string> | null }>(
     `COPY (SELECT * FROM ${relation}) TO ${quoteLiteral(dir)} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (${quoteIdent(CHUNK_INDEX_COLUMN)}),
-       FILENAME_PATTERN 'data_{i}', RETURN_STATS true)`,
+       FILENAME_PATTERN 'data_{i}', RETURN_STATS true, WRITE_BLOOM_FILTER false)`,
     signal,
   );
   const files = new Map<number, { paths: string[]; rows: number }>();

@@ -21,6 +21,15 @@ export const parquetTargetSchema = z.strictObject({
   /** Roll over to a new file past this size (per partition and chunk). */
   fileSize: sizeSchema.optional(),
   rowGroupSize: z.number().int().min(1024).optional(),
+  /**
+   * Bloom filters on dictionary-encoded columns. The writer keeps them in memory until the file
+   * closes, so they make peak memory grow with the rows per file: off unless readers want them.
+   */
+  bloomFilters: z.boolean().default(false),
+}).refine((t) => t.fileSize === undefined || t.partitionBy.length === 0, {
+  // DuckDB's partitioned COPY cannot roll files over; refused here rather than at the first chunk.
+  message: 'cannot be combined with partitionBy: files roll over by size only in a lake without partition folders',
+  path: ['fileSize'],
 });
 
 export type ParquetSourceConfig = z.output<typeof parquetSourceSchema>;

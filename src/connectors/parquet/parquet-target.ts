@@ -10,6 +10,7 @@ import { emptyRelation, sqlList } from '../duckdb/duckdb-sql.js';
 import type { BackupRecord } from '../../ledger/ledger.js';
 import { backupChunkFiles, dropChunkBackups, restoreChunkFiles } from './parquet-backup.js';
 import type { ParquetTargetConfig } from './parquet-config.js';
+import type { WriteMode } from '../../job/job.js';
 
 const TMP_DIR = '.backfill-tmp';
 const PART = /^part-(.+?)(?:-g(\d+))?-(\d+)\.parquet$/;
@@ -26,12 +27,17 @@ interface StatsRow {
  * longer produces; no reader ever sees a partial file, and a replay never duplicates rows.
  */
 export class ParquetTarget implements Target {
-  readonly capabilities: TargetCapabilities = { modes: ['append', 'replace', 'merge'], replaceBy: 'chunk', mergeScope: 'chunk', transactional: false, maxConcurrentWrites: undefined, copyText: false, onePassModes: ['append', 'replace'] };
+  readonly capabilities: TargetCapabilities;
   /** chunk tag → files of that chunk in the lake (absolute paths). */
   private readonly index = new Map<string, Set<string>>();
   private indexed = false;
 
-  constructor(private readonly config: ParquetTargetConfig) {}
+  constructor(private readonly config: ParquetTargetConfig) {
+    // The one pass partitions its output by chunk, and DuckDB cannot roll partitioned files over
+    // by size: with `fileSize`, chunks are split into staging files and written one by one.
+    const onePassModes: WriteMode[] = config.fileSize === undefined ? ['append', 'replace'] : [];
+    this.capabilities = { modes: ['append', 'replace', 'merge'], replaceBy: 'chunk', mergeScope: 'chunk', transactional: false, maxConcurrentWrites: undefined, copyText: false, onePassModes };
+  }
 
   /** Each file carries its own columns: new files simply have the new column; readers match files by name (union_by_name). */
   async addColumns(): Promise<readonly string[]> {
@@ -157,7 +163,7 @@ export class ParquetTarget implements Target {
   }
 
   private copyOptions(partitionBy: readonly string[] = this.config.partitionBy): string {
-    const opts = ['FORMAT parquet', `COMPRESSION ${this.config.compression}`, 'RETURN_STATS true'];
+    const opts = ['FORMAT parquet', `COMPRESSION ${this.config.compression}`, 'RETURN_STATS true', `WRITE_BLOOM_FILTER ${this.config.bloomFilters}`];
     if (partitionBy.length > 0) opts.push(`PARTITION_BY (${partitionBy.map(quoteIdent).join(', ')})`);
     if (partitionBy.length > 0 || this.config.fileSize !== undefined) opts.push(`FILENAME_PATTERN 'data_{i}'`);
     if (this.config.fileSize !== undefined) opts.push(`FILE_SIZE_BYTES ${this.config.fileSize}`);
