@@ -11,7 +11,7 @@ export async function createSource(job: Job): Promise<Source> {
     case 'jsonl':
     case 'parquet': {
       const { FilesSource } = await import('./files/files-source.js');
-      return new FilesSource(job.source, timezone);
+      return new FilesSource(job.source, timezone, job.duckdb.memoryLimit !== undefined);
     }
     case 'duckdb': {
       const { DuckdbSource } = await import('./duckdb/duckdb-source.js');

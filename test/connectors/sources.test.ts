@@ -1,6 +1,6 @@
 // Every source type read through the engine: staged CSV, JSON lines, hive Parquet, DuckDB tables with key chunks.
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { defineJob, EventBus, planBackfill, runBackfill } from '../../src/index.js';
 import { tempDir } from '../helpers/cli.js';
@@ -160,5 +160,29 @@ describe('sources', () => {
     expect(hours).toContain(23); // 2021-03-14, spring forward
     const result = await runBackfill(job);
     expect(result.rowsWritten).toBe(60 * 24 * 4);
+  });
+
+  it('reads CSV in small buffers under duckdb.memoryLimit, but never smaller than the job\'s own max_line_size', async () => {
+    const dir = tempDir('src-capped');
+    // 12 MB of CSV: many 4 MiB buffers, with rows across their edges.
+    await query(`COPY (SELECT i AS id, DATE '2024-01-01' + CAST(i // 20000 AS INTEGER) AS day, repeat('y', 100 + i % 57) AS pad FROM range(100000) t(i))
+      TO '${join(dir, 'big.csv')}' (FORMAT csv, HEADER)`);
+    const big = defineJob(
+      { name: 'capped', source: { type: 'csv', path: 'big.csv' }, chunk: { column: 'id', size: 25000 }, target: { type: 'parquet', path: 'lake-big' }, duckdb: { memoryLimit: '200MB' } },
+      { baseDir: dir },
+    );
+    expect(await runBackfill(big)).toMatchObject({ status: 'done', rowsRead: 100000, rowsWritten: 100000 });
+    const rows = await query<{ n: string; pad: string }>(`SELECT count(DISTINCT id) AS n, sum(length(pad)) AS pad FROM read_parquet('${lakeGlob(join(dir, 'lake-big'))}')`);
+    expect(rows[0]).toEqual({ n: '100000', pad: String(Array.from({ length: 100000 }, (_, i) => 100 + (i % 57)).reduce((a, b) => a + b, 0)) });
+    // A 5 MB line needs a larger max_line_size, which needs a larger buffer than the capped default.
+    writeFileSync(join(dir, 'long.csv'), `id,txt\n1,${'x'.repeat(5_000_000)}\n2,short\n`);
+    const long = defineJob(
+      {
+        name: 'capped-long', source: { type: 'csv', path: 'long.csv', options: { max_line_size: 8_000_000 } }, chunk: { column: 'id', size: 10 },
+        target: { type: 'parquet', path: 'lake-long' }, duckdb: { memoryLimit: '200MB' },
+      },
+      { baseDir: dir },
+    );
+    expect(await runBackfill(long)).toMatchObject({ status: 'done', rowsWritten: 2 });
   });
 });
