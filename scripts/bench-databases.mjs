@@ -275,7 +275,8 @@ ${new Date().toISOString().slice(0, 10)}: ${os.availableParallelism()} cores (${
 Node ${process.version}, PostgreSQL ${pgVersion}, MariaDB ${myVersion}${hasCommand('pgloader') ? `, ${execFileSync('pgloader', ['--version'], { encoding: 'utf8' }).split('\n')[0]}` : ''}.
 
 Data: ${fmt(ROWS)} rows × 5 columns (bigint key, timestamp, bigint, numeric(12,2), text), one ${(csvBytes / 1e6).toFixed(0)} MB CSV
-file. Targets are tables with a primary key (\`${TABLE_DDL}\`), emptied before every run. The engine runs
+file. Targets are tables with a primary key (\`${TABLE_DDL}\`), emptied before every run, and every run
+starts right after a \`CHECKPOINT\` (so no run pays for the previous one's WAL). The engine runs
 are the \`backfill\` command on a job file, ${CHUNKS} key chunks, default concurrency; every figure is the
 median of ${REPS} runs, timed from outside the process (start-up included), and every run is checked to
 have loaded exactly ${fmt(ROWS)} rows. The CSV file cannot be pruned by name, so the engine stages it

@@ -97,9 +97,30 @@ export const jobSchema = z.strictObject({
       threads: z.number().int().min(1).max(1024).optional(),
       memoryLimit: z.string().min(1).optional(),
       tempDirectory: z.string().min(1).optional(),
+      /** Further DuckDB settings, passed to the instance as given (e.g. allocator or CSV tuning). */
+      settings: z
+        .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+        .superRefine((settings, ctx) => {
+          for (const name of Object.keys(settings)) {
+            const own = MANAGED_DUCKDB_SETTINGS[name.toLowerCase()];
+            if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'not a DuckDB setting name (letters, digits and _)' });
+            else if (own !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: own });
+          }
+        })
+        .optional(),
     })
     .optional(),
 });
+
+/** Settings the engine sets itself: a job names them through their own fields, or not at all. */
+const MANAGED_DUCKDB_SETTINGS: Record<string, string> = {
+  threads: 'set with duckdb.threads',
+  memory_limit: 'set with duckdb.memoryLimit',
+  max_memory: 'set with duckdb.memoryLimit',
+  temp_directory: 'set with duckdb.tempDirectory',
+  timezone: 'the engine keeps DuckDB in UTC; use chunk.timezone',
+  preserve_insertion_order: 'the engine sets it (false) for parallel, streaming writes',
+};
 
 export type JobInput = z.input<typeof jobSchema>;
 export type JobSpec = z.output<typeof jobSchema>;

@@ -45,7 +45,7 @@ export interface Job {
   readonly stateDir: string;
   /** Rejected rows: how many a chunk (and a run) may have, and the folder that keeps them. */
   readonly rejects: { readonly perChunk: number; readonly perRun: number | undefined; readonly dir: string };
-  readonly duckdb: { readonly threads: number; readonly memoryLimit: string | undefined; readonly tempDirectory: string };
+  readonly duckdb: { readonly threads: number; readonly memoryLimit: string | undefined; readonly tempDirectory: string; readonly settings?: Readonly<Record<string, string | number | boolean>> | undefined };
 }
 
 /** `incremental:` resolved. Which kind of cursor it is (time or integer) is learnt from the source's column. */
@@ -161,6 +161,7 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
       threads: spec.duckdb?.threads ?? cores,
       memoryLimit: spec.duckdb?.memoryLimit,
       tempDirectory: spec.duckdb?.tempDirectory === undefined ? join(stateDir, 'tmp') : abs(spec.duckdb.tempDirectory),
+      settings: spec.duckdb?.settings,
     },
   };
 }

@@ -185,4 +185,22 @@ describe('sources', () => {
     );
     expect(await runBackfill(long)).toMatchObject({ status: 'done', rowsWritten: 2 });
   });
+
+  it('passes duckdb.settings to the run\'s DuckDB, and names a setting DuckDB does not know', async () => {
+    const dir = tempDir('src-settings');
+    await writeRows(join(dir, 'rows.csv'), 'FORMAT csv, HEADER', 100);
+    const spec = (settings: Record<string, string | number | boolean>) =>
+      defineJob(
+        {
+          name: 'settings', source: { type: 'csv', path: 'rows.csv' }, chunk: { column: 'id', size: 1000 },
+          transform: "select id, current_setting('allocator_bulk_deallocation_flush_threshold') as flush, current_setting('enable_object_cache') as cache from source",
+          target: { type: 'parquet', path: 'lake-settings' }, duckdb: { settings },
+        },
+        { baseDir: dir },
+      );
+    expect(await runBackfill(spec({ allocator_bulk_deallocation_flush_threshold: '16MiB', enable_object_cache: true }))).toMatchObject({ status: 'done', rowsWritten: 100 });
+    const rows = await query<{ flush: string; cache: boolean }>(`SELECT DISTINCT flush, cache FROM read_parquet('${lakeGlob(join(dir, 'lake-settings'))}')`);
+    expect(rows).toEqual([{ flush: '16.0 MiB', cache: true }]);
+    await expect(runBackfill(spec({ no_such_setting_here: 1 }))).rejects.toThrow(/cannot start DuckDB \(duckdb\.settings: no_such_setting_here\)/);
+  });
 });

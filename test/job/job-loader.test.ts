@@ -122,6 +122,16 @@ describe('parseJobText: errors name the field', () => {
     expect(issue(err, 'source')?.message).toBe('required');
   });
 
+  it('duckdb.settings: a setting the engine manages, and a name that is not one', () => {
+    const err = specError(job({ duckdb: 'duckdb:\n  settings:\n    threads: 8\n    Memory_Limit: 1GB\n    "bad name": 1\n    allocator_flush_threshold: 64MB' }));
+    expect(issue(err, 'duckdb.settings.threads')?.message).toBe('set with duckdb.threads');
+    expect(issue(err, 'duckdb.settings.Memory_Limit')?.message).toBe('set with duckdb.memoryLimit');
+    expect(issue(err, 'duckdb.settings.bad name')?.message).toBe('not a DuckDB setting name (letters, digits and _)');
+    expect(issue(err, 'duckdb.settings.allocator_flush_threshold')).toBeUndefined();
+    const ok = parse(job({ duckdb: 'duckdb:\n  settings: { allocator_flush_threshold: 64MB, enable_progress_bar: false }' }));
+    expect(ok.duckdb.settings).toEqual({ allocator_flush_threshold: '64MB', enable_progress_bar: false });
+  });
+
   it('unknown nested key chunk.evry', () => {
     const err = specError(job({ chunk: 'chunk:\n  column: ts\n  every: 1 day\n  evry: 1 day' }));
     expect(err.message).toContain('chunk.evry');

@@ -9,6 +9,8 @@ export interface DuckSessionOptions {
   readonly threads: number;
   readonly memoryLimit?: string | undefined;
   readonly tempDirectory?: string | undefined;
+  /** `duckdb.settings` of the job: set on the instance after the engine's own. */
+  readonly settings?: Readonly<Record<string, string | number | boolean>> | undefined;
 }
 
 export class DuckSession {
@@ -28,6 +30,7 @@ export class DuckSession {
       mkdirSync(options.tempDirectory, { recursive: true });
       config.temp_directory = options.tempDirectory;
     }
+    for (const [name, value] of Object.entries(options.settings ?? {})) config[name] = String(value);
     try {
       const instance = await DuckDBInstance.create(':memory:', config);
       const conn = await instance.connect();
@@ -37,7 +40,9 @@ export class DuckSession {
       conn.closeSync();
       return new DuckSession(instance);
     } catch (cause) {
-      throw new ConnectorError(`cannot start DuckDB: ${(cause as Error).message}`, { cause });
+      const named = Object.keys(options.settings ?? {}).filter((name) => (cause as Error).message.toLowerCase().includes(name.toLowerCase()));
+      const where = named.length > 0 ? ` (duckdb.settings: ${named.join(', ')})` : '';
+      throw new ConnectorError(`cannot start DuckDB${where}: ${(cause as Error).message}`, { cause });
     }
   }
 
