@@ -112,6 +112,17 @@ describe('parseJobText: a valid job', () => {
   });
 });
 
+describe('the README', () => {
+  it('shows a job file that is valid as written, every field of it', () => {
+    const readme = fs.readFileSync(path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'README.md'), 'utf8');
+    const block = readme.split('```yaml\n')[1]?.split('```')[0] ?? '';
+    expect(block).toContain('name: events-history');
+    const parsed = parse(block);
+    expect(parsed.write.mode).toBe('merge');
+    expect(parsed.duckdb.settings).toEqual({ allocator_bulk_deallocation_flush_threshold: '16MiB' });
+  });
+});
+
 describe('parseJobText: errors name the field', () => {
   it('unknown top-level key', () => {
     const err = specError(job({ source: 'sourcee:\n  type: csv\n  path: x.csv' }));
