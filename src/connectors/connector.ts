@@ -309,6 +309,11 @@ export interface Target {
   /** For transactional targets: the lease (`ChunkWrite.lease`) of the chunk's last committed write, if any. */
   committedLease(conn: DuckConn, chunk: Chunk): Promise<{ lease: string; rows: number } | undefined>;
   /**
+   * Remove the commit markers of these chunks (finished window chunks whose ledger records are
+   * about to be forgotten), so a job run every few minutes does not pile them up for ever.
+   */
+  forgetCommits?(conn: DuckConn, keys: readonly string[]): Promise<void>;
+  /**
    * The rows the target holds for one chunk — its range, or the files the chunk wrote — as a DuckDB
    * relation of the output columns. Changes nothing in the target.
    */

@@ -3,8 +3,7 @@
 
 import type { Incremental, Job } from '../job/job.js';
 import { openLedger } from '../ledger/open-ledger.js';
-import { incrementalWindow, isWindowChunk, staleWindowChunks } from '../core/watermark.js';
-import type { Ledger } from '../ledger/ledger.js';
+import { incrementalWindow, isWindowChunk } from '../core/watermark.js';
 import {
   checkWatermark, formatCursor, lookbackOf, newRunId, probeCursor, WatermarkAdvancer, windowChunks, windowEnd, windowJob, type IncrementalOutcome,
 } from './incremental.js';
@@ -57,17 +56,9 @@ export async function runIncremental(job: Job, options: RunOptions, runChunks: C
     const result = await runChunks(windowJob(job, probe.kind, window.lo, window.hi, probe.naive), {
       ...options, ledger, restate: true, window: { chunks, runId, chunkDone: (key) => advancer.chunkDone(key) },
     });
-    await forgetOldWindows(ledger, job.name);
     return { ...result, incremental: { ...outcome('window', before, window), watermarkAfter: formatCursor(probe.kind, advancer.value) } };
   } finally {
     if (options.ledger === undefined) await ledger.close();
   }
-}
-
-/** A job run every few minutes would pile up window chunk records for ever: keep the latest windows' only. */
-async function forgetOldWindows(ledger: Ledger, job: string): Promise<void> {
-  const unrestored = new Set((await ledger.listBackups(job)).filter((b) => b.restoredAt === null).map((b) => b.chunkKey));
-  const stale = staleWindowChunks(await ledger.listChunks(job), unrestored);
-  if (stale.length > 0) await ledger.forgetChunks(job, stale);
 }
 

@@ -10,6 +10,7 @@ import { AbortedError, BackfillError, describeError, LedgerError, PlanError } fr
 import { EventBus, type ChunkRef, type RunResultSummary } from '../core/events.js';
 import { planChunks, selectChunks, type SourceBounds } from '../core/planner.js';
 import { quoteIdent } from '../core/sql-text.js';
+import { staleWindowChunks } from '../core/watermark.js';
 import { CHUNK_INDEX_COLUMN, inPlace, TooManyRejectsError, type ChunkRead, type ChunkWrite, type OnePassOutput, type OpenedChunk, type Source, type Target, type WriteResult } from '../connectors/connector.js';
 import { createSource, createTarget } from '../connectors/registry.js';
 import { DuckSession, type DuckConn } from '../connectors/duckdb/duckdb-session.js';
@@ -221,6 +222,7 @@ async function runChunks(job: Job, options: RunOptions): Promise<RunResult> {
         }),
       ),
     );
+    if (options.window !== undefined && stopping === undefined) await forgetOldWindows(ledger, job.name, target, main);
     const result = summarize(runId, plan.chunks.length, todo, outcomes, stopping, started);
     await ledger.finishRun(runId, {
       status: result.status, chunksDone: result.done, chunksFailed: result.failed, rowsRead: result.rowsRead,
@@ -244,6 +246,19 @@ async function runChunks(job: Job, options: RunOptions): Promise<RunResult> {
     rmSync(stageDir, { recursive: true, force: true });
     if (options.ledger === undefined) await ledger.close();
   }
+}
+
+/**
+ * A job run every few minutes would pile up window chunk records for ever: keep the latest window
+ * runs' only. The target's commit markers of those chunks go first, so a crash in between leaves
+ * ledger records whose markers are gone (forgotten again next time), never markers nothing prunes.
+ */
+async function forgetOldWindows(ledger: Ledger, job: string, target: Target, conn: DuckConn): Promise<void> {
+  const unrestored = new Set((await ledger.listBackups(job)).filter((b) => b.restoredAt === null).map((b) => b.chunkKey));
+  const stale = staleWindowChunks(await ledger.listChunks(job), unrestored);
+  if (stale.length === 0) return;
+  await target.forgetCommits?.(conn, stale);
+  await ledger.forgetChunks(job, stale);
 }
 
 interface ChunkContext {

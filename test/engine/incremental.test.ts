@@ -5,12 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineJob, planBackfill, readStatus, rollbackRun, runBackfill, SqliteLedger, type Job } from '../../src/index.js';
 import { runCli, tempDir, writeJob } from '../helpers/cli.js';
 import { query } from '../helpers/lake.js';
-import { ensurePostgres, POSTGRES_URL, pgQuery } from '../helpers/services.js';
+import { ensureMariadb, ensurePostgres, MARIADB_HOST, MARIADB_PORT, POSTGRES_URL, pgQuery } from '../helpers/services.js';
 
 const SUFFIX = `${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
 const SCHEMA = `incremental_${SUFFIX}`;
@@ -240,16 +241,47 @@ concurrency: 1
 });
 
 describe('window chunk records', () => {
-  it('are kept for the latest 20 window runs only, when no backup needs them', async () => {
-    const dir = tempDir('incremental-prune');
-    await sql(`CREATE TABLE ${SCHEMA}.prune (id bigint PRIMARY KEY, v text NOT NULL, version bigint NOT NULL)`);
-    await sql(`INSERT INTO ${SCHEMA}.prune SELECT i, 'v', i FROM generate_series(1, 10) i`);
+  const MYDB = `incremental_${SUFFIX}`;
+  const my = async <T>(text: string, values: unknown[] = []): Promise<T[]> => {
+    const conn = await mysql.createConnection({ host: MARIADB_HOST, port: MARIADB_PORT, user: 'root' });
+    try {
+      return (await conn.query(text, values))[0] as T[];
+    } finally {
+      await conn.end();
+    }
+  };
+  beforeAll(async () => {
+    await ensureMariadb();
+    await my(`CREATE DATABASE \`${MYDB}\``);
+  });
+  afterAll(async () => {
+    await my(`DROP DATABASE IF EXISTS \`${MYDB}\``);
+  });
+
+  /** The chunk keys of the job's commit markers in the target. */
+  const markerKeys = async (target: string, dir: string, job: string): Promise<string[]> => {
+    if (target === 'postgres') return (await sql<{ key: string }>('SELECT chunk_key AS key FROM backfill.chunk_commits WHERE job = $1', [job])).map((r) => r.key);
+    if (target === 'mysql') return (await my<{ key: string }>(`SELECT chunk_key AS \`key\` FROM \`${MYDB}\`.backfill_chunk_commits WHERE job = ?`, [job])).map((r) => r.key);
+    const rows = await query<{ key: string }>(`ATTACH '${join(dir, 'out.duckdb')}' AS o (READ_ONLY); SELECT chunk_key AS key FROM o.main.backfill_chunk_commits WHERE job = '${job}'`);
+    return rows.map((r) => r.key).filter((k) => k !== undefined);
+  };
+
+  it.each(['duckdb', 'postgres', 'mysql'] as const)('are kept for the latest 20 window runs only, when no backup needs them, with their commit markers in a %s target', async (kind) => {
+    const dir = tempDir(`incremental-prune-${kind}`);
+    const table = `prune_${kind}`;
+    await sql(`CREATE TABLE ${SCHEMA}.${table} (id bigint PRIMARY KEY, v text NOT NULL, version bigint NOT NULL)`);
+    await sql(`INSERT INTO ${SCHEMA}.${table} SELECT i, 'v', i FROM generate_series(1, 10) i`);
     const job = defineJob(
       {
-        name: `inc_prune_${SUFFIX}`,
-        source: { type: 'postgres', connection: POSTGRES_URL, table: `${SCHEMA}.prune` },
+        name: `inc_prune_${kind}_${SUFFIX}`,
+        source: { type: 'postgres', connection: POSTGRES_URL, table: `${SCHEMA}.${table}` },
         chunk: { column: 'id', size: 100 },
-        target: { type: 'duckdb', database: 'out.duckdb', table: 'prune' },
+        target:
+          kind === 'duckdb'
+            ? { type: 'duckdb', database: 'out.duckdb', table: 'prune' }
+            : kind === 'postgres'
+              ? { type: 'postgres', connection: POSTGRES_URL, table: `${SCHEMA}.${table}_out`, create: true }
+              : { type: 'mysql', connection: { host: MARIADB_HOST, port: MARIADB_PORT, user: 'root', database: MYDB }, table: 'prune_out', create: true },
         write: { mode: 'merge', key: ['id'] },
         incremental: { cursor: 'version', lookback: 0, size: 1000 },
         backup: 'never',
@@ -266,11 +298,15 @@ describe('window chunk records', () => {
       }
     };
     for (let i = 1; i <= 23; i++) {
-      await sql(`INSERT INTO ${SCHEMA}.prune VALUES (${100 + i}, 'w', ${100 + i})`);
+      await sql(`INSERT INTO ${SCHEMA}.${table} VALUES (${100 + i}, 'w', ${100 + i})`);
       expect((await runBackfill(job)).rowsWritten).toBe(1);
     }
     expect(await windowRuns()).toBe(20);
     expect((await readStatus(job))?.counts).toMatchObject({ total: 1, done: 1 });
+    // The target's commit markers of the forgotten window chunks are gone too; the history chunk's stays.
+    const keys = await markerKeys(kind, dir, job.name);
+    expect(keys.filter((k) => k.startsWith('window ')).length).toBe(20);
+    expect(keys.filter((k) => !k.startsWith('window ')).length).toBe(1);
   });
 });
 

@@ -101,6 +101,13 @@ export class DuckdbTarget implements Target {
     return row === undefined ? undefined : { lease: row.lease, rows: Number(row.rows) };
   }
 
+  async forgetCommits(conn: DuckConn, keys: readonly string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 500) {
+      const some = keys.slice(i, i + 500).map(quoteLiteral).join(', ');
+      await conn.run(`DELETE FROM ${MARKERS} WHERE job = ${quoteLiteral(this.job)} AND chunk_key IN (${some})`);
+    }
+  }
+
   async write(w: ChunkWrite): Promise<WriteResult> {
     // Rows the table may refuse are found first, in transactions rolled back, then left out.
     let isolated: { rows: string; bad: number[]; rejected: Rejects } | undefined;

@@ -157,6 +157,19 @@ export class MysqlTarget implements Target {
     }
   }
 
+  async forgetCommits(_conn: DuckConn, keys: readonly string[]): Promise<void> {
+    const db = this.pool;
+    try {
+      await withConnection(db, undefined, async (conn) => {
+        for (let i = 0; i < keys.length; i += 500) {
+          await conn.query(`DELETE FROM ${quoteMysqlIdent(MARKERS)} WHERE job = ? AND chunk_key IN (?)`, [this.job.name, keys.slice(i, i + 500)]);
+        }
+      });
+    } catch (err) {
+      throw mysqlError(err, 'forgetting commit markers', db);
+    }
+  }
+
   async write(write: ChunkWrite): Promise<WriteResult> {
     if (write.mode === 'replace' && write.range === undefined) throw new PlanError('replace mode needs the chunk column in the transform output');
     const db = this.pool;

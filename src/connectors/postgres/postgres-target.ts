@@ -178,6 +178,12 @@ export class PostgresTarget implements Target {
     return row === undefined ? undefined : { lease: row.lease, rows: Number(row.rows) };
   }
 
+  async forgetCommits(_conn: DuckConn, keys: readonly string[]): Promise<void> {
+    await this.db.pool.query(`DELETE FROM ${MARKERS} WHERE job = $1 AND chunk_key = ANY ($2::text[])`, [this.job.name, [...keys]]).catch((err: unknown) => {
+      throw pgError(err, 'forgetting commit markers', this.db);
+    });
+  }
+
   /** bytea reads hex as \x…; everything else DuckDB prints the way PostgreSQL parses it. */
   private csvExprs(): string {
     return this.columns.map((c) => (c.type === 'BLOB' ? `'\\x' || hex(${quoteIdent(c.name)}) AS ${quoteIdent(c.name)}` : quoteIdent(c.name))).join(', ');
