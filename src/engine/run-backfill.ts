@@ -222,7 +222,12 @@ async function runChunks(job: Job, options: RunOptions): Promise<RunResult> {
         }),
       ),
     );
-    if (options.window !== undefined && stopping === undefined) await forgetOldWindows(ledger, job.name, target, main);
+    if (options.window !== undefined && stopping === undefined) {
+      // Housekeeping: the window's chunks are committed whatever happens here, and a later run prunes again.
+      await forgetOldWindows(ledger, job.name, target, main).catch((err: unknown) =>
+        events.emit('warning', { runId, message: `old window chunk records were kept: ${describeError(err)}` }),
+      );
+    }
     const result = summarize(runId, plan.chunks.length, todo, outcomes, stopping, started);
     await ledger.finishRun(runId, {
       status: result.status, chunksDone: result.done, chunksFailed: result.failed, rowsRead: result.rowsRead,
