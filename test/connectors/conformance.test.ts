@@ -2,8 +2,7 @@
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import mysql from 'mysql2/promise';
-import { ensureMariadb, ensurePostgres, pgQuery, POSTGRES_URL } from '../helpers/services.js';
+import { ensureMariadb, ensurePostgres, mysqlQuery, pgQuery, POSTGRES_URL } from '../helpers/services.js';
 import { defineJob, runBackfill, type Job, type WriteMode } from '../../src/index.js';
 import { tempDir } from '../helpers/cli.js';
 import { lakeGlob, query } from '../helpers/lake.js';
@@ -26,15 +25,7 @@ afterAll(async () => {
   await myQuery(`DROP DATABASE IF EXISTS \`${MYSQL_DB}\``);
 });
 
-async function myQuery<T>(sql: string): Promise<T[]> {
-  const conn = await mysql.createConnection({ host: '127.0.0.1', port: 3306, user: 'root' });
-  try {
-    const [rows] = await conn.query(sql);
-    return rows as T[];
-  } finally {
-    await conn.end();
-  }
-}
+const myQuery = mysqlQuery;
 
 const MODES: WriteMode[] = ['append', 'replace', 'merge'];
 

@@ -1,21 +1,13 @@
 // A SIGKILL in the middle of a backfill into MySQL, then a resume: the table equals an uninterrupted run.
 import { join } from 'node:path';
-import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateEvents } from '../../src/demo/generate-events.js';
 import { runCli, startCli, tempDir, writeJob } from '../helpers/cli.js';
-import { ensureMariadb } from '../helpers/services.js';
+import { ensureMariadb, mysqlQuery } from '../helpers/services.js';
 
 const DB = `kill_${process.pid}_${Date.now().toString(36)}`;
 
-async function my<T>(sql: string): Promise<T[]> {
-  const conn = await mysql.createConnection({ host: '127.0.0.1', port: 3306, user: 'root' });
-  try {
-    return (await conn.query(sql))[0] as T[];
-  } finally {
-    await conn.end();
-  }
-}
+const my = mysqlQuery;
 
 beforeAll(async () => {
   await ensureMariadb();

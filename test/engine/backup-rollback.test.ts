@@ -2,14 +2,13 @@
 // append under backup: always, backup: never refused, the later-run guard, and `backups` list/prune through the CLI.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineJob, EventBus, rollbackRun, runBackfill, SqliteLedger, type Job, type WriteMode } from '../../src/index.js';
 import { ensurePgBackupTable } from '../../src/connectors/postgres/postgres-backup.js';
 import { runCli, tempDir, writeJob } from '../helpers/cli.js';
 import { lakeGlob, query } from '../helpers/lake.js';
-import { ensureMariadb, ensurePostgres, POSTGRES_URL, pgQuery } from '../helpers/services.js';
+import { ensureMariadb, ensurePostgres, mysqlQuery, POSTGRES_URL, pgQuery } from '../helpers/services.js';
 
 const TARGETS = ['parquet', 'duckdb', 'postgres', 'mysql'] as const;
 type TargetKind = (typeof TARGETS)[number];
@@ -29,15 +28,7 @@ afterAll(async () => {
   await myQuery(`DROP DATABASE IF EXISTS \`${MYSQL_DB}\``);
 });
 
-async function myQuery<T>(sql: string): Promise<T[]> {
-  const conn = await mysql.createConnection({ host: '127.0.0.1', port: 3306, user: 'root', dateStrings: true });
-  try {
-    const [rows] = await conn.query(sql);
-    return rows as T[];
-  } finally {
-    await conn.end();
-  }
-}
+const myQuery = <T>(sql: string): Promise<T[]> => mysqlQuery<T>(sql, [], { dateStrings: true });
 
 const V1 = `SELECT i AS id, TIMESTAMP '2024-01-01' + to_days(CAST((i - 1) // 5 AS INTEGER)) + to_hours(CAST((i - 1) % 5 AS BIGINT)) AS ts,
   i AS v, 'a' || i AS label FROM range(1, 16) t(i)`;

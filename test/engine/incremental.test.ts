@@ -5,13 +5,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineJob, planBackfill, readStatus, rollbackRun, runBackfill, SqliteLedger, type Job } from '../../src/index.js';
 import { runCli, tempDir, writeJob } from '../helpers/cli.js';
 import { query } from '../helpers/lake.js';
-import { ensureMariadb, ensurePostgres, MARIADB_HOST, MARIADB_PORT, POSTGRES_URL, pgQuery } from '../helpers/services.js';
+import { ensureMariadb, ensurePostgres, MARIADB_HOST, MARIADB_PORT, mysqlQuery, POSTGRES_URL, pgQuery } from '../helpers/services.js';
 
 const SUFFIX = `${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
 const SCHEMA = `incremental_${SUFFIX}`;
@@ -242,14 +241,7 @@ concurrency: 1
 
 describe('window chunk records', () => {
   const MYDB = `incremental_${SUFFIX}`;
-  const my = async <T>(text: string, values: unknown[] = []): Promise<T[]> => {
-    const conn = await mysql.createConnection({ host: MARIADB_HOST, port: MARIADB_PORT, user: 'root' });
-    try {
-      return (await conn.query(text, values))[0] as T[];
-    } finally {
-      await conn.end();
-    }
-  };
+  const my = mysqlQuery;
   beforeAll(async () => {
     await ensureMariadb();
     await my(`CREATE DATABASE \`${MYDB}\``);

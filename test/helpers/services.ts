@@ -3,6 +3,7 @@
 import { execSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { redactSecrets } from '../../src/core/errors.js';
 
@@ -27,6 +28,18 @@ export async function pgQuery<T extends pg.QueryResultRow = Record<string, unkno
     return (await client.query<T>(text, values)).rows;
   } finally {
     await client.end();
+  }
+}
+
+/** One statement on a connection of its own to the tests' MariaDB, as root; the rows as mysql2 returns them. */
+export async function mysqlQuery<T = Record<string, unknown>>(
+  text: string, values: unknown[] = [], options: { readonly dateStrings?: boolean } = {},
+): Promise<T[]> {
+  const conn = await mysql.createConnection({ host: MARIADB_HOST, port: MARIADB_PORT, user: 'root', dateStrings: options.dateStrings ?? false });
+  try {
+    return (await (values.length > 0 ? conn.query(text, values) : conn.query(text)))[0] as T[];
+  } finally {
+    await conn.end();
   }
 }
 
