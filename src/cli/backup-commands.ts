@@ -3,8 +3,8 @@
 import { Option, type Command } from 'commander';
 import { parseDuration } from '../core/duration.js';
 import { UsageError } from '../core/errors.js';
-import { listBackups, pruneBackups, type RunBackups } from '../engine/list-backups.js';
-import { rollbackRun } from '../engine/rollback-run.js';
+import { listBackups, pruneBackups, type RunBackups } from '../engine/safety/list-backups.js';
+import { rollbackRun } from '../engine/safety/rollback-run.js';
 import { loadJobFile } from '../job/job-loader.js';
 import { formatBytes, formatCount, formatDuration } from './format.js';
 

@@ -4,13 +4,13 @@ import type { Command } from 'commander';
 import { describeError, UsageError } from '../core/errors.js';
 import { EventBus } from '../core/events.js';
 // The streaming side (and its pgoutput decoder) loads only when a cdc job runs: other commands start without it.
-import type { CdcRunResult } from '../engine/cdc-run.js';
-import type { CdcStatus } from '../engine/cdc-status.js';
+import type { CdcRunResult } from '../engine/cdc/cdc-run.js';
+import type { CdcStatus } from '../engine/cdc/cdc-status.js';
 import { loadJobFile } from '../job/job-loader.js';
 import type { Job } from '../job/job.js';
 import { formatBytes, formatCount, formatDuration } from './format.js';
 
-export { isCdcJob } from '../cdc/cdc-config.js';
+export { isCdcJob } from '../connectors/postgres/postgres-cdc-config.js';
 
 /**
  * Stream until SIGINT/SIGTERM (the batch in flight is applied and confirmed, exit 0) or, with
@@ -38,7 +38,7 @@ export async function runCdcCommand(
   const events = new EventBus((err) => process.stderr.write(`progress display failed: ${describeError(err)}\n`));
   const detach = attachCdcProgress(events, flags.json === true ? 'json' : flags.quiet === true ? 'quiet' : 'lines');
   try {
-    const { runCdc } = await import('../engine/cdc-run.js');
+    const { runCdc } = await import('../engine/cdc/cdc-run.js');
     const result = await runCdc(job, { signal: stop.signal, untilCaughtUp: flags.untilCaughtUp, events });
     if (flags.json === true) print(JSON.stringify({ event: 'result', ...result }));
     else print(describeResult(result));
@@ -78,7 +78,7 @@ function describeResult(r: CdcRunResult): string {
 }
 
 export async function statusCdcCommand(job: Job, flags: { json?: boolean }, print: (text: string) => void): Promise<void> {
-  const { readCdcStatus } = await import('../engine/cdc-status.js');
+  const { readCdcStatus } = await import('../engine/cdc/cdc-status.js');
   const status = await readCdcStatus(job);
   if (flags.json === true) print(JSON.stringify(status, null, 2));
   else printCdcStatus(status, print);
@@ -110,7 +110,7 @@ export function addCdcCommands(program: Command, print: (text: string) => void):
     .argument('<job>', 'job file (YAML)')
     .option('--json', 'print the result as JSON')
     .action(async (file: string, flags: { json?: boolean }) => {
-      const { dropCdc } = await import('../engine/cdc-status.js');
+      const { dropCdc } = await import('../engine/cdc/cdc-status.js');
       const result = await dropCdc(loadJobFile(file));
       if (flags.json === true) print(JSON.stringify(result, null, 2));
       else {

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { generateEvents } from '../demo/generate-events.js';
 import { EventBus } from '../core/events.js';
 import { loadJobFile } from '../job/job-loader.js';
-import { runBackfill, type RunResult } from '../engine/run-backfill.js';
+import { runBackfill, type RunResult } from '../engine/run/run-backfill.js';
 import { lakeSize } from '../connectors/parquet/parquet-target.js';
 import { formatBytes, formatCount, formatDuration } from './format.js';
 

@@ -1,7 +1,7 @@
 // Human output of `verify` and `plan --diff`: short tables, mismatches first.
 
-import type { DiffReport } from '../engine/diff-chunks.js';
-import type { VerifyReport } from '../engine/verify-backfill.js';
+import type { DiffReport } from '../engine/safety/diff-chunks.js';
+import type { VerifyReport } from '../engine/safety/verify-backfill.js';
 import { formatCount } from './format.js';
 
 export function printVerify(r: VerifyReport, print: (line: string) => void): void {

@@ -2,19 +2,34 @@
 
 import type { Chunk } from '../core/chunk.js';
 import { SourceDataError } from '../core/errors.js';
-import type { SourceBounds } from '../core/planner.js';
-import type { WriteMode } from '../job/job.js';
-import type { BackupRecord } from '../ledger/ledger.js';
-import type { DuckConn } from './duckdb/duckdb-session.js';
-import type { ChangeSink, ChangeSinkSpec } from '../cdc/cdc-sink.js';
+import type { Chunking, SourceBounds } from '../core/planner.js';
+import type { WriteMode } from '../core/write.js';
+import type { BackupRecord } from '../core/write.js';
+import type { ColumnInfo } from '../core/column.js';
+import type { DuckConn } from '../runtime/duckdb-session.js';
+import type { ChangeSink, ChangeSinkSpec } from './change-sink.js';
 
-export interface ColumnInfo {
-  readonly name: string;
-  /** DuckDB type name, e.g. BIGINT, TIMESTAMP, DECIMAL(12,2). */
-  readonly type: string;
-  /** The PostgreSQL type, when the column comes unchanged from a PostgreSQL source (keeps e.g. unconstrained numeric exact). */
-  readonly pgType?: string;
+export type { ColumnInfo } from '../core/column.js';
+
+/**
+ * What a connector learns of the job it serves: never the whole job. Commit markers and scratch
+ * names are kept per job name; fetch, load and scratch files go under the job's state folder.
+ */
+export interface ConnectorContext {
+  readonly job: string;
+  readonly stateDir: string;
+  readonly chunking: Chunking;
+  readonly write: { readonly mode: WriteMode; readonly key: readonly string[] };
 }
+
+export interface SourceContext extends ConnectorContext {
+  /** SQL the source database runs over the source (`transformIn: source`); undefined otherwise. */
+  readonly sourceTransform: string | undefined;
+  /** The engine's DuckDB runs under a memory limit, so readers keep their buffers small. */
+  readonly memoryLimited: boolean;
+}
+
+export type TargetContext = ConnectorContext;
 
 export interface SourceCapabilities {
   /**

@@ -3,7 +3,7 @@
 
 import { connectionFields, type ConnectionConfig } from './connection-config.js';
 import type { Job } from '../job/job.js';
-import type { WriteMode } from '../job/job.js';
+import type { WriteMode } from '../core/write.js';
 
 /** A way of writing that only some targets offer (merge statement, load method, compression). */
 export interface TargetVariant {

@@ -9,7 +9,9 @@ import { parseDuration, parseStep, type Step } from '../core/duration.js';
 import { JobSpecError, type JobIssue } from '../core/errors.js';
 import { jobSchema, SOURCE_TYPES, TARGET_TYPES, type JobInput, type JobSpec } from './job-schema.js';
 
-export type WriteMode = 'append' | 'replace' | 'merge';
+import type { WriteMode } from '../core/write.js';
+
+export type { WriteMode } from '../core/write.js';
 
 export interface Job {
   readonly name: string;

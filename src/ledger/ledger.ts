@@ -5,6 +5,9 @@ import type { Chunk, ChunkStats } from '../core/chunk.js';
 export type ChunkStatus = 'pending' | 'running' | 'done' | 'failed';
 export type RunStatus = 'running' | 'done' | 'failed' | 'interrupted';
 
+export type { BackupRecord } from '../core/write.js';
+import type { BackupRecord } from '../core/write.js';
+
 export interface ChunkRecord {
   readonly job: string;
   readonly key: string;
@@ -51,25 +54,6 @@ export interface RunRecord {
 }
 
 /** A backup of what one chunk's write in one run changed, kept in the target's own storage. */
-export interface BackupRecord {
-  readonly job: string;
-  readonly runId: string;
-  readonly chunkKey: string;
-  /** The target's `type:` (parquet, duckdb, postgres, mysql): which connector can restore it. */
-  readonly targetKind: string;
-  /** Where the backup is: a folder, or a table in the target. */
-  readonly location: string;
-  /** Rows backed up (the rows the write could change or remove). */
-  readonly rows: number;
-  readonly bytes: number;
-  /** Order-independent checksum of the backed-up rows, computed by the target; a restore must reproduce it. */
-  readonly checksum: string;
-  /** What the target needs to restore it (JSON: mode, range, key, files…). */
-  readonly detail: string;
-  readonly createdAt: number;
-  /** When `rollback` put it back; null while it has not. */
-  readonly restoredAt: number | null;
-}
 
 /**
  * Where an incremental job stands: every row whose cursor is below `value` has been read and

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ChangeBatch, keyText, parseWatermark, WatermarkWindow } from '../../src/cdc/cdc-changes.js';
-import { defaultSlotName } from '../../src/cdc/cdc-config.js';
-import { formatLsn, parseLsn } from '../../src/cdc/cdc-lsn.js';
+import { ChangeBatch, keyText, parseWatermark, WatermarkWindow } from '../../src/core/cdc-changes.js';
+import { defaultSlotName } from '../../src/connectors/postgres/postgres-cdc-config.js';
+import { formatLsn, parseLsn } from '../../src/core/cdc-lsn.js';
 import { copyText } from '../../src/connectors/postgres/postgres-cdc-sink.js';
 
 describe('ChangeBatch: a micro-batch collapsed per key to the last operation', () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCdc } from '../../src/engine/cdc-run.js';
+import { runCdc } from '../../src/engine/cdc/cdc-run.js';
 import { loadJobFile } from '../../src/job/job-loader.js';
 import { tempDir } from '../helpers/cli.js';
 import { ensureMariadb, MARIADB_HOST, MARIADB_PORT } from '../helpers/services.js';

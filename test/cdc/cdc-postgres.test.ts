@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCdc } from '../../src/engine/cdc-run.js';
+import { runCdc } from '../../src/engine/cdc/cdc-run.js';
 import { EventBus } from '../../src/core/events.js';
 import { loadJobFile } from '../../src/job/job-loader.js';
 import { runCli, startCli, tempDir } from '../helpers/cli.js';

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { planChunks } from '../../src/core/planner.js';
 import { advancedWatermark, incrementalWindow, MIN_CURSOR, staleWindowChunks, windowChunk } from '../../src/core/watermark.js';
-import { wallClock } from '../../src/engine/incremental.js';
+import { wallClock } from '../../src/engine/incremental/incremental.js';
 
 interface Row {
   readonly id: number;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateEvents } from '../../src/demo/generate-events.js';
-import type { BenchReport } from '../../src/engine/bench-job.js';
+import type { BenchReport } from '../../src/engine/bench/bench-job.js';
 import { runCli, tempDir, writeJob } from '../helpers/cli.js';
 import { query } from '../helpers/lake.js';
 import { ensurePostgres, POSTGRES_URL, pgQuery } from '../helpers/services.js';

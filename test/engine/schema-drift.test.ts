@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineJob, runBackfill } from '../../src/index.js';
-import { compareColumns, isWidening } from '../../src/engine/schema-drift.js';
+import { compareColumns, isWidening } from '../../src/engine/safety/schema-drift.js';
 import { tempDir } from '../helpers/cli.js';
 import { query } from '../helpers/lake.js';
 import mysql from 'mysql2/promise';

@@ -4,7 +4,7 @@ import { ConnectorError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import type { BackupRecord } from '../../ledger/ledger.js';
 import { CHECKSUM_MODULUS, type BackupTaken, type ChunkWrite } from '../connector.js';
-import type { DuckConn } from './duckdb-session.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
 
 export const BACKUP_SCHEMA = 'backfill_backup';
 /** Columns the backup table puts before the target's own: which chunk, and whether a row is an old row or a key the run wrote. */

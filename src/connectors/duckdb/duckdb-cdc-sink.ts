@@ -3,11 +3,11 @@
 
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { changesAsJsonLines, type ChangeSet } from '../../cdc/cdc-changes.js';
-import type { ApplyResult, CdcPosition, ChangeSink, ChangeSinkSpec } from '../../cdc/cdc-sink.js';
+import { changesAsJsonLines, type ChangeSet } from '../../core/cdc-changes.js';
+import type { ApplyResult, CdcPosition, ChangeSink, ChangeSinkSpec } from '../change-sink.js';
 import { PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
-import type { DuckConn } from './duckdb-session.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
 
 const STAGE = 'backfill_cdc_stage';
 

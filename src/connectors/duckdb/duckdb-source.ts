@@ -3,7 +3,7 @@
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
 import type { SourceBounds } from '../../core/planner.js';
 import { inPlace, type ChunkRead, type OpenedChunk, type Source, type SourceCapabilities } from '../connector.js';
-import type { DuckConn } from './duckdb-session.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
 import type { DuckdbSourceConfig } from './duckdb-config.js';
 
 export const SOURCE_ALIAS = 'backfill_source';

@@ -7,9 +7,9 @@ import type { BackupRecord } from '../../ledger/ledger.js';
 import { inPlace, type Rejects, type BackupTaken, type ChunkWrite, type ColumnInfo, type OpenedChunk, type Target, type TargetCapabilities, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
 import { backupDuckRows, dropDuckBackups, ensureDuckBackupTable, restoreDuckRows } from './duckdb-backup.js';
 import { acceptedRows, findRefusedRows, numberRows } from './duckdb-rejects.js';
-import type { DuckConn } from './duckdb-session.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
 import type { DuckdbTargetConfig } from './duckdb-config.js';
-import type { ChangeSink, ChangeSinkSpec } from '../../cdc/cdc-sink.js';
+import type { ChangeSink, ChangeSinkSpec } from '../change-sink.js';
 
 export const TARGET_ALIAS = 'backfill_target';
 const MARKERS = `${quoteIdent(TARGET_ALIAS)}.main.backfill_chunk_commits`;

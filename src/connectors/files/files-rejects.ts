@@ -2,7 +2,7 @@
 
 import { quoteLiteral } from '../../core/sql-text.js';
 import type { ChunkRead, RejectedRow, RejectReader, Rejects } from '../connector.js';
-import type { DuckConn } from '../duckdb/duckdb-session.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
 
 const ERRORS = 'backfill_reject_errors';
 const SCANS = 'backfill_reject_scans';

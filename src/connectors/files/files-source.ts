@@ -9,8 +9,8 @@ import type { SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import { inPlace, type ChunkRead, type OpenedChunk, type RejectReader, type SchemaGroup, type Source, type SourceCapabilities } from '../connector.js';
 import { CSV_KEEP_REJECTS, csvRejectReader, JSONL_KEEP_REJECTS, jsonlRejectReader } from './files-rejects.js';
-import { DATA_CHECK_PREFIX, type DuckConn } from '../duckdb/duckdb-session.js';
-import { renderOptions, sqlList } from '../duckdb/duckdb-sql.js';
+import { DATA_CHECK_PREFIX, type DuckConn } from '../../runtime/duckdb-session.js';
+import { renderOptions, sqlList } from '../../runtime/duckdb-sql.js';
 import type { CsvSourceConfig, JsonlSourceConfig } from './files-config.js';
 import type { ParquetSourceConfig } from '../parquet/parquet-config.js';
 

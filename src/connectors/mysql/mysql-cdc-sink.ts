@@ -5,12 +5,12 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
-import { changesAsJsonLines, type ChangeSet } from '../../cdc/cdc-changes.js';
-import type { ApplyResult, CdcPosition, ChangeSink, ChangeSinkSpec } from '../../cdc/cdc-sink.js';
+import { changesAsJsonLines, type ChangeSet } from '../../core/cdc-changes.js';
+import type { ApplyResult, CdcPosition, ChangeSink, ChangeSinkSpec } from '../change-sink.js';
 import { PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import type { ColumnInfo } from '../connector.js';
-import type { DuckConn } from '../duckdb/duckdb-session.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
 import { mysqlError, quoteMysqlIdent, splitMysqlTable, type MysqlPool } from './mysql-source.js';
 
 const POSITIONS = 'backfill_cdc_positions';

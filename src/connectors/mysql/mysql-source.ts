@@ -14,9 +14,9 @@ import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import type { Job } from '../../job/job.js';
 import { connectionFields, describeConnection, explicitTls, type ConnectionConfig, type ConnectionFields, type TlsConfig } from '../connection-config.js';
 import type { ChunkRead, ColumnInfo, OpenedChunk, Source, SourceCapabilities } from '../connector.js';
-import type { DuckConn } from '../duckdb/duckdb-session.js';
-import { emptyRelation } from '../duckdb/duckdb-sql.js';
-import { processAlive } from '../parquet/parquet-target.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
+import { emptyRelation } from '../../runtime/duckdb-sql.js';
+import { processAlive } from '../../runtime/process-liveness.js';
 import type { MysqlSourceConfig } from './mysql-config.js';
 
 export const MYSQL_PORT = 3306;

@@ -9,14 +9,14 @@ import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import type { Job } from '../../job/job.js';
 import { connectionFields, describeConnection } from '../connection-config.js';
 import type { ChunkWrite, ColumnInfo, OpenedChunk, Target, TargetCapabilities, TargetKeyRead, TargetRead, WriteResult } from '../connector.js';
-import type { DuckConn } from '../duckdb/duckdb-session.js';
-import { processAlive } from '../parquet/parquet-target.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
+import { processAlive } from '../../runtime/process-liveness.js';
 import type { BackupRecord } from '../../ledger/ledger.js';
 import type { BackupTaken, Rejects } from '../connector.js';
 import { loadDataIsolating } from './mysql-rejects.js';
 import { backupMysqlRows, dropMysqlBackups, ensureMysqlBackupTable, restoreMysqlRows } from './mysql-backup.js';
 import type { MysqlTargetConfig } from './mysql-config.js';
-import type { ChangeSink, ChangeSinkSpec } from '../../cdc/cdc-sink.js';
+import type { ChangeSink, ChangeSinkSpec } from '../change-sink.js';
 import {
   createMysqlPool,
   MYSQL_PORT,

@@ -5,8 +5,8 @@ import { dirname, join, relative, sep } from 'node:path';
 import { ConnectorError } from '../../core/errors.js';
 import type { BackupRecord } from '../../ledger/ledger.js';
 import { CHECKSUM_MODULUS, type BackupRequest, type BackupTaken } from '../connector.js';
-import type { DuckConn } from '../duckdb/duckdb-session.js';
-import { sqlList } from '../duckdb/duckdb-sql.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
+import { sqlList } from '../../runtime/duckdb-sql.js';
 
 const MANIFEST = 'backup.json';
 

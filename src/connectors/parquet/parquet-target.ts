@@ -5,12 +5,12 @@ import { dirname, join, relative, sep } from 'node:path';
 import { ConnectorError, PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import { CHUNK_INDEX_COLUMN, inPlace, type ChunkWrite, type ColumnInfo, type OnePassOutput, type OpenedChunk, type Target, type TargetCapabilities, type TargetRead, type WriteResult } from '../connector.js';
-import type { DuckConn } from '../duckdb/duckdb-session.js';
-import { emptyRelation, sqlList } from '../duckdb/duckdb-sql.js';
-import type { BackupRecord } from '../../ledger/ledger.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
+import { emptyRelation, sqlList } from '../../runtime/duckdb-sql.js';
+import type { BackupRecord, WriteMode } from '../../core/write.js';
+import { sweepDeadScratch } from '../../runtime/scratch-dirs.js';
 import { backupChunkFiles, dropChunkBackups, restoreChunkFiles } from './parquet-backup.js';
 import type { ParquetTargetConfig } from './parquet-config.js';
-import type { WriteMode } from '../../job/job.js';
 
 const TMP_DIR = '.backfill-tmp';
 const PART = /^part-(.+?)(?:-g(\d+))?-(\d+)\.parquet$/;
@@ -231,21 +231,7 @@ export class ParquetTarget implements Target {
 
   /** Remove temporary output of processes that no longer run. */
   private cleanDeadTemp(): void {
-    const root = join(this.config.path, TMP_DIR);
-    if (!existsSync(root)) return;
-    for (const name of readdirSync(root)) {
-      const pid = Number(name.split('-')[0]);
-      if (!Number.isInteger(pid) || !processAlive(pid) || pid === process.pid) rmSync(join(root, name), { recursive: true, force: true });
-    }
-  }
-}
-
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    sweepDeadScratch(join(this.config.path, TMP_DIR), { own: true });
   }
 }
 

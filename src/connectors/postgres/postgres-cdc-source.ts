@@ -2,8 +2,8 @@
 // replication slot, watermarks for the initial copy, chunk reads as text, and the slot's health.
 
 import type pg from 'pg';
-import type { RowText } from '../../cdc/cdc-changes.js';
-import type { CdcSettings } from '../../cdc/cdc-config.js';
+import type { RowText } from '../../core/cdc-changes.js';
+import type { CdcSettings } from './postgres-cdc-config.js';
 import { PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteQualified } from '../../core/sql-text.js';
 import type { ColumnInfo } from '../connector.js';

@@ -5,7 +5,7 @@ import pg from 'pg';
 import { PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import { ConnectorError, redactSecrets } from '../../core/errors.js';
 import { quoteIdent } from '../../core/sql-text.js';
-import { formatLsn, parseLsn } from '../../cdc/cdc-lsn.js';
+import { formatLsn, parseLsn } from '../../core/cdc-lsn.js';
 import type { PgPool } from './postgres-pool.js';
 
 export type StreamItem =

@@ -2,7 +2,7 @@
 
 import { z } from 'zod';
 import { databaseSourceFields, databaseTargetFields, oneOfTableOrQuery } from '../connection-config.js';
-import { cdcSchema } from '../../cdc/cdc-config.js';
+import { cdcSchema } from './postgres-cdc-config.js';
 
 export const postgresSourceSchema = z
   .strictObject({

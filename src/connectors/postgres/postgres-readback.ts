@@ -8,7 +8,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { BackfillError, PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import type { OpenedChunk, TargetKeyRead, TargetRead } from '../connector.js';
-import type { DuckConn } from '../duckdb/duckdb-session.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
 import { duckTypeOf, pgError, type PgPool } from './postgres-pool.js';
 
 export interface PgReadBack {

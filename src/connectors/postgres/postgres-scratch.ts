@@ -1,7 +1,7 @@
 // A scratch PostgreSQL table for `backfill bench`: in a schema of its own in the target's database,
 // shaped LIKE the real table (indexes, constraints, defaults) so writes cost what they would cost there.
 
-import type { WriteMode } from '../../job/job.js';
+import type { WriteMode } from '../../core/write.js';
 import { quoteIdent, quoteQualified } from '../../core/sql-text.js';
 import type { ScratchTarget, TargetVariant } from '../scratch-target.js';
 import type { PostgresTargetConfig } from './postgres-config.js';

@@ -11,8 +11,8 @@ import type { SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
 import type { Job } from '../../job/job.js';
 import type { ChunkRead, ColumnInfo, CopyFormat, CopyOut, OpenedChunk, Source, SourceCapabilities } from '../connector.js';
-import type { DuckConn } from '../duckdb/duckdb-session.js';
-import { emptyRelation } from '../duckdb/duckdb-sql.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
+import { emptyRelation } from '../../runtime/duckdb-sql.js';
 import type { PostgresSourceConfig } from './postgres-config.js';
 import { createPool, duckTypeOf, pgError, type PgPool } from './postgres-pool.js';
 

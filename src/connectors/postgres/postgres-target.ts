@@ -11,10 +11,10 @@ import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js
 import type { Job } from '../../job/job.js';
 import { CHUNK_INDEX_COLUMN, type ChunkWrite, type ColumnInfo, type CopyFormat, type OnePassOutput, type OpenedChunk, type Rejects, type Target, type TargetCapabilities, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
 import { copyIsolating } from './postgres-rejects.js';
-import type { DuckConn } from '../duckdb/duckdb-session.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
 import type { BackupRecord } from '../../ledger/ledger.js';
 import type { BackupTaken } from '../connector.js';
-import type { ChangeSink, ChangeSinkSpec } from '../../cdc/cdc-sink.js';
+import type { ChangeSink, ChangeSinkSpec } from '../change-sink.js';
 import { backupPgRows, dropPgBackups, ensurePgBackupTable, restorePgRows } from './postgres-backup.js';
 import type { PostgresTargetConfig } from './postgres-config.js';
 import { createPool, pgError, pgTypeOf, type PgPool } from './postgres-pool.js';

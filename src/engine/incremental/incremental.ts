@@ -4,16 +4,16 @@
 
 import { DateTime } from 'luxon';
 import { ulid } from 'ulid';
-import type { Chunk } from '../core/chunk.js';
-import { PlanError } from '../core/errors.js';
-import { planChunks, type Chunking } from '../core/planner.js';
-import { advancedWatermark, incrementalWindow, isWindowChunk, MIN_CURSOR, windowChunk } from '../core/watermark.js';
-import { createSource, createTarget } from '../connectors/registry.js';
-import { DuckSession } from '../connectors/duckdb/duckdb-session.js';
-import { columnKind, describeQuery } from '../connectors/duckdb/duckdb-sql.js';
-import type { Incremental, Job } from '../job/job.js';
-import type { Ledger, WatermarkRecord } from '../ledger/ledger.js';
-import { findBounds } from './prepare.js';
+import type { Chunk } from '../../core/chunk.js';
+import { PlanError } from '../../core/errors.js';
+import { planChunks, type Chunking } from '../../core/planner.js';
+import { advancedWatermark, incrementalWindow, isWindowChunk, MIN_CURSOR, windowChunk } from '../../core/watermark.js';
+import { createSource, createTarget } from '../../connectors/registry.js';
+import { DuckSession } from '../../runtime/duckdb-session.js';
+import { columnKind, describeQuery } from '../../runtime/duckdb-sql.js';
+import type { Incremental, Job } from '../../job/job.js';
+import type { Ledger, WatermarkRecord } from '../../ledger/ledger.js';
+import { findBounds } from '../run/prepare.js';
 
 /** What an incremental run did, beside the chunks it ran. */
 export interface IncrementalOutcome {

@@ -5,31 +5,31 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { ulid } from 'ulid';
-import type { Chunk, ChunkStats } from '../core/chunk.js';
-import { AbortedError, BackfillError, describeError, LedgerError, PlanError } from '../core/errors.js';
-import { EventBus, type ChunkRef, type RunResultSummary } from '../core/events.js';
-import { planChunks, selectChunks, type SourceBounds } from '../core/planner.js';
-import { quoteIdent } from '../core/sql-text.js';
-import { staleWindowChunks } from '../core/watermark.js';
-import { CHUNK_INDEX_COLUMN, inPlace, TooManyRejectsError, type ChunkRead, type ChunkWrite, type OnePassOutput, type OpenedChunk, type Source, type Target, type WriteResult } from '../connectors/connector.js';
-import { createSource, createTarget } from '../connectors/registry.js';
-import { DuckSession, type DuckConn } from '../connectors/duckdb/duckdb-session.js';
-import { describeQuery, rangeLiterals } from '../connectors/duckdb/duckdb-sql.js';
-import { processAlive } from '../connectors/parquet/parquet-target.js';
-import type { Job } from '../job/job.js';
-import type { Lease, Ledger } from '../ledger/ledger.js';
-import { openLedger } from '../ledger/open-ledger.js';
+import type { Chunk, ChunkStats } from '../../core/chunk.js';
+import { AbortedError, BackfillError, describeError, LedgerError, PlanError } from '../../core/errors.js';
+import { EventBus, type ChunkRef, type RunResultSummary } from '../../core/events.js';
+import { planChunks, selectChunks, type SourceBounds } from '../../core/planner.js';
+import { quoteIdent } from '../../core/sql-text.js';
+import { staleWindowChunks } from '../../core/watermark.js';
+import { CHUNK_INDEX_COLUMN, inPlace, TooManyRejectsError, type ChunkRead, type ChunkWrite, type OnePassOutput, type OpenedChunk, type Source, type Target, type WriteResult } from '../../connectors/connector.js';
+import { createSource, createTarget } from '../../connectors/registry.js';
+import { DuckSession, type DuckConn } from '../../runtime/duckdb-session.js';
+import { describeQuery, rangeLiterals } from '../../runtime/duckdb-sql.js';
+import { ownerAlive } from '../../runtime/process-liveness.js';
+import type { Job } from '../../job/job.js';
+import type { Lease, Ledger } from '../../ledger/ledger.js';
+import { openLedger } from '../../ledger/open-ledger.js';
 import { boundsNeedScan, describeJob, finishPlan, transformQuery, type DescribedJob, type PreparedPlan } from './prepare.js';
-import { backupRequest, checkBackup, recordBackup } from './backup-run.js';
+import { backupRequest, checkBackup, recordBackup } from '../safety/backup-run.js';
 import { faultPoint } from './fault-points.js';
 import { backoffDelay, isRetryable, sleep } from './retry.js';
 import { chunkIndexedRelation, cleanDeadStages, stageChunks, type StagedChunk } from './stage.js';
-import { addRejects, diagnoseRejects, isReadError, keptRejects, NO_REJECTS, NULL_CHUNK_INDEX, relationRejects, RunRejects } from './reject-rows.js';
-import { SchemaGuard } from './schema-drift.js';
-import { verifyWrittenChunk } from './verify-backfill.js';
-import { runIncremental } from './incremental-run.js';
-import { isCdcJob } from '../cdc/cdc-config.js';
-import type { IncrementalOutcome } from './incremental.js';
+import { addRejects, diagnoseRejects, isReadError, keptRejects, NO_REJECTS, NULL_CHUNK_INDEX, relationRejects, RunRejects } from '../safety/reject-rows.js';
+import { SchemaGuard } from '../safety/schema-drift.js';
+import { verifyWrittenChunk } from '../safety/verify-backfill.js';
+import { runIncremental } from '../incremental/incremental-run.js';
+import { isCdcJob } from '../../connectors/postgres/postgres-cdc-config.js';
+import type { IncrementalOutcome } from '../incremental/incremental.js';
 
 export interface RunOptions {
   /** Only chunks overlapping [from, to) (ISO dates/times for time chunks, integers for key chunks). */
@@ -68,12 +68,6 @@ export interface RunResult extends RunResultSummary {
 }
 
 const LEASE_MS = 60_000;
-
-export function ownerAlive(owner: string): boolean {
-  const [host, pid] = owner.split(':');
-  if (host !== hostname()) return true; // another machine: only lease expiry can tell
-  return processAlive(Number(pid));
-}
 
 /**
  * Run (or resume) a backfill. Returns a result instead of throwing when chunks fail. A job with

@@ -2,13 +2,13 @@
 
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Chunk } from '../core/chunk.js';
-import { quoteIdent, quoteLiteral } from '../core/sql-text.js';
-import { CHUNK_INDEX_COLUMN, type Source } from '../connectors/connector.js';
-import type { DuckConn } from '../connectors/duckdb/duckdb-session.js';
-import { rangeLiterals, sqlList } from '../connectors/duckdb/duckdb-sql.js';
-import { processAlive } from '../connectors/parquet/parquet-target.js';
-import { NULL_CHUNK_INDEX } from './reject-rows.js';
+import type { Chunk } from '../../core/chunk.js';
+import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
+import { CHUNK_INDEX_COLUMN, type Source } from '../../connectors/connector.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
+import { rangeLiterals, sqlList } from '../../runtime/duckdb-sql.js';
+import { sweepDeadScratch } from '../../runtime/scratch-dirs.js';
+import { NULL_CHUNK_INDEX } from '../safety/reject-rows.js';
 
 export interface StagedChunk {
   readonly relation: string;
@@ -94,14 +94,5 @@ export function bisect(col: string, bounds: readonly { lo: string; hi: string }[
 
 /** Remove staging folders of runs whose process has gone. Folder names start with the pid. */
 export function cleanDeadStages(root: string): void {
-  let names: string[];
-  try {
-    names = readdirSync(root);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const pid = Number(name.split('-')[0]);
-    if (!Number.isInteger(pid) || !processAlive(pid)) rmSync(join(root, name), { recursive: true, force: true });
-  }
+  sweepDeadScratch(root);
 }

@@ -1,6 +1,6 @@
 // Which failures are worth another attempt, and how long to wait before it.
 
-import { BackfillError } from '../core/errors.js';
+import { BackfillError } from '../../core/errors.js';
 
 /** Failures that will happen again with the same input: retrying them only delays the report. */
 const DETERMINISTIC = /\b(Conversion Error|Binder Error|Parser Error|Catalog Error|Constraint Error|Invalid Input Error|Not implemented Error|Syntax Error)\b/;

@@ -1,11 +1,11 @@
 // Automatic backups during a run: which writes back up, where, and how each backup is recorded in the ledger.
 
 import { join } from 'node:path';
-import type { Chunk } from '../core/chunk.js';
-import { PlanError } from '../core/errors.js';
-import type { BackupRequest, BackupTaken, Target } from '../connectors/connector.js';
-import type { Job } from '../job/job.js';
-import type { Ledger } from '../ledger/ledger.js';
+import type { Chunk } from '../../core/chunk.js';
+import { PlanError } from '../../core/errors.js';
+import type { BackupRequest, BackupTaken, Target } from '../../connectors/connector.js';
+import type { Job } from '../../job/job.js';
+import type { Ledger } from '../../ledger/ledger.js';
 
 /** Whether this job's runs back up what they change: `auto` when the mode can change or remove rows (replace, merge). */
 export function backsUp(job: Job): boolean {

@@ -1,13 +1,13 @@
 // `backfill run` for a job with `incremental:`: the full backfill until it is complete, then one
 // window past the watermark per run. The chunk runner itself is run-backfill.ts's.
 
-import type { Incremental, Job } from '../job/job.js';
-import { openLedger } from '../ledger/open-ledger.js';
-import { incrementalWindow, isWindowChunk } from '../core/watermark.js';
+import type { Incremental, Job } from '../../job/job.js';
+import { openLedger } from '../../ledger/open-ledger.js';
+import { incrementalWindow, isWindowChunk } from '../../core/watermark.js';
 import {
   checkWatermark, formatCursor, lookbackOf, newRunId, probeCursor, WatermarkAdvancer, windowChunks, windowEnd, windowJob, type IncrementalOutcome,
 } from './incremental.js';
-import type { RunOptions, RunResult } from './run-backfill.js';
+import type { RunOptions, RunResult } from '../run/run-backfill.js';
 
 type ChunkRunner = (job: Job, options: RunOptions) => Promise<RunResult>;
 

@@ -2,9 +2,9 @@
 
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { durationSchema, sizeSchema } from '../job/unit-schemas.js';
-import { JobSpecError, type JobIssue } from '../core/errors.js';
-import type { Job } from '../job/job.js';
+import { durationSchema, sizeSchema } from '../../job/unit-schemas.js';
+import { JobSpecError, type JobIssue } from '../../core/errors.js';
+import type { Job } from '../../job/job.js';
 
 const slotName = z
   .string()

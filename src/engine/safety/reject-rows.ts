@@ -2,11 +2,11 @@
 
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Chunk } from '../core/chunk.js';
-import { SourceDataError } from '../core/errors.js';
-import { quoteIdent } from '../core/sql-text.js';
-import type { ChunkRead, RejectedRow, RejectReader, Rejects } from '../connectors/connector.js';
-import type { DuckConn } from '../connectors/duckdb/duckdb-session.js';
+import type { Chunk } from '../../core/chunk.js';
+import { SourceDataError } from '../../core/errors.js';
+import { quoteIdent } from '../../core/sql-text.js';
+import type { ChunkRead, RejectedRow, RejectReader, Rejects } from '../../connectors/connector.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
 
 /**
  * At most this many rejected rows beyond the chunk's limit are kept in its file; the count is

@@ -1,8 +1,8 @@
 // The child process in which `backfill bench` runs one strategy, so that each strategy's peak memory is its own.
 
-import { describeError } from '../core/errors.js';
-import type { Job } from '../job/job.js';
-import { runBackfill } from './run-backfill.js';
+import { describeError } from '../../core/errors.js';
+import type { Job } from '../../job/job.js';
+import { runBackfill } from '../run/run-backfill.js';
 
 export interface BenchWorkerRequest {
   readonly job: Job;

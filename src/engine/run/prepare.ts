@@ -1,15 +1,15 @@
 // The steps plan and run share: open the source, check the chunk column, find bounds, plan chunks.
 
 import { DateTime } from 'luxon';
-import type { Chunk } from '../core/chunk.js';
-import { planChunks, type SourceBounds } from '../core/planner.js';
-import { PlanError } from '../core/errors.js';
-import { quoteIdent } from '../core/sql-text.js';
-import type { ColumnInfo, Source } from '../connectors/connector.js';
-import type { DuckConn } from '../connectors/duckdb/duckdb-session.js';
-import { checkChunkColumn, describeQuery } from '../connectors/duckdb/duckdb-sql.js';
-import type { Job } from '../job/job.js';
-import type { Ledger } from '../ledger/ledger.js';
+import type { Chunk } from '../../core/chunk.js';
+import { planChunks, type SourceBounds } from '../../core/planner.js';
+import { PlanError } from '../../core/errors.js';
+import { quoteIdent } from '../../core/sql-text.js';
+import type { ColumnInfo, Source } from '../../connectors/connector.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
+import { checkChunkColumn, describeQuery } from '../../runtime/duckdb-sql.js';
+import type { Job } from '../../job/job.js';
+import type { Ledger } from '../../ledger/ledger.js';
 
 export interface PreparedPlan {
   readonly chunks: Chunk[];

@@ -1,12 +1,12 @@
 // What a run would change, chunk by chunk: rows inserted, updated, deleted and unchanged — computed beside the target, which is left as it is.
 
-import type { Chunk } from '../core/chunk.js';
-import { PlanError } from '../core/errors.js';
-import { quoteIdent } from '../core/sql-text.js';
-import type { ColumnInfo, OpenedChunk } from '../connectors/connector.js';
-import type { DuckConn } from '../connectors/duckdb/duckdb-session.js';
-import { rangeLiterals } from '../connectors/duckdb/duckdb-sql.js';
-import type { Job, WriteMode } from '../job/job.js';
+import type { Chunk } from '../../core/chunk.js';
+import { PlanError } from '../../core/errors.js';
+import { quoteIdent } from '../../core/sql-text.js';
+import type { ColumnInfo, OpenedChunk } from '../../connectors/connector.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
+import { rangeLiterals } from '../../runtime/duckdb-sql.js';
+import type { Job, WriteMode } from '../../job/job.js';
 import { canonicalRow, openSourceOutput, openTargetRows, targetTypes, withChunkSides, type ChunkSides } from './verify-backfill.js';
 
 export interface ChunkDiff {

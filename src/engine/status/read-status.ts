@@ -1,15 +1,15 @@
 // What `status` shows: the ledger's view of a job, read without taking any lock.
 
 import { existsSync } from 'node:fs';
-import type { Job } from '../job/job.js';
-import type { ChunkRecord, ChunkStatus, RunRecord, WatermarkRecord } from '../ledger/ledger.js';
-import { isoInstant } from '../core/chunk.js';
-import { missingIntervals, overlaps } from '../core/interval.js';
-import { isWindowChunk } from '../core/watermark.js';
-import { formatCursor, wallClock } from './incremental.js';
-import { openLedgerReader, ledgerName } from '../ledger/open-ledger.js';
-import { rejectsFile } from './reject-rows.js';
-import { ownerAlive } from './run-backfill.js';
+import type { Job } from '../../job/job.js';
+import type { ChunkRecord, ChunkStatus, RunRecord, WatermarkRecord } from '../../ledger/ledger.js';
+import { isoInstant } from '../../core/chunk.js';
+import { missingIntervals, overlaps } from '../../core/interval.js';
+import { isWindowChunk } from '../../core/watermark.js';
+import { formatCursor, wallClock } from '../incremental/incremental.js';
+import { openLedgerReader, ledgerName } from '../../ledger/open-ledger.js';
+import { rejectsFile } from '../safety/reject-rows.js';
+import { ownerAlive } from '../../runtime/process-liveness.js';
 
 export interface JobStatus {
   readonly job: string;

@@ -1,13 +1,13 @@
 // `rollback`: put a run's backups back so the target is as it was before the run, verified by checksum, and mark its chunks pending.
 
-import { RollbackRefusedError } from '../core/errors.js';
-import { createTarget } from '../connectors/registry.js';
-import { DuckSession } from '../connectors/duckdb/duckdb-session.js';
-import type { Job } from '../job/job.js';
-import type { BackupRecord, Ledger } from '../ledger/ledger.js';
-import { openLedger } from '../ledger/open-ledger.js';
-import { ownerAlive } from './run-backfill.js';
-import { isWindowChunk } from '../core/watermark.js';
+import { RollbackRefusedError } from '../../core/errors.js';
+import { createTarget } from '../../connectors/registry.js';
+import { DuckSession } from '../../runtime/duckdb-session.js';
+import type { Job } from '../../job/job.js';
+import type { BackupRecord, Ledger } from '../../ledger/ledger.js';
+import { openLedger } from '../../ledger/open-ledger.js';
+import { ownerAlive } from '../../runtime/process-liveness.js';
+import { isWindowChunk } from '../../core/watermark.js';
 
 export interface RollbackOptions {
   readonly runId: string;

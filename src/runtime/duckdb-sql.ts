@@ -1,10 +1,10 @@
 // SQL pieces for DuckDB: range predicates typed to the chunk column, reader calls, describe.
 
 import { DateTime } from 'luxon';
-import type { Chunk } from '../../core/chunk.js';
-import { PlanError } from '../../core/errors.js';
-import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
-import type { ColumnInfo } from '../connector.js';
+import type { Chunk } from '../core/chunk.js';
+import { PlanError } from '../core/errors.js';
+import { quoteIdent, quoteLiteral } from '../core/sql-text.js';
+import type { ColumnInfo } from '../connectors/connector.js';
 import type { DuckConn } from './duckdb-session.js';
 
 const TIME_TYPES = /^(TIMESTAMP|TIMESTAMP_S|TIMESTAMP_MS|TIMESTAMP_NS|TIMESTAMP WITH TIME ZONE|TIMESTAMPTZ|DATETIME)$/i;

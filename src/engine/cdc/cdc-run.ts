@@ -6,21 +6,21 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { ulid } from 'ulid';
 import type { Pgoutput } from 'pg-logical-replication';
-import { ChangeBatch, keyText, parseWatermark, WATERMARK_PREFIX, WatermarkWindow, type RowText } from '../cdc/cdc-changes.js';
-import { cdcSettings, type CdcSettings } from '../cdc/cdc-config.js';
-import { formatLsn, parseLsn, ZERO_LSN } from '../cdc/cdc-lsn.js';
-import type { CdcPosition, ChangeSink, SnapshotProgress } from '../cdc/cdc-sink.js';
-import type { Chunk } from '../core/chunk.js';
-import { AbortedError, BackfillError, ConnectorError, describeError, PlanError } from '../core/errors.js';
-import { EventBus } from '../core/events.js';
-import { planChunks, type KeyChunking } from '../core/planner.js';
-import type { ColumnInfo, Target } from '../connectors/connector.js';
-import { PostgresCdcSource } from '../connectors/postgres/postgres-cdc-source.js';
-import type { PgChangeStream } from '../connectors/postgres/postgres-cdc-stream.js';
-import { DuckSession, type DuckConn } from '../connectors/duckdb/duckdb-session.js';
-import { createTarget } from '../connectors/registry.js';
-import type { Job } from '../job/job.js';
-import { faultPoint } from './fault-points.js';
+import { ChangeBatch, keyText, parseWatermark, WATERMARK_PREFIX, WatermarkWindow, type RowText } from '../../core/cdc-changes.js';
+import { cdcSettings, type CdcSettings } from '../../connectors/postgres/postgres-cdc-config.js';
+import { formatLsn, parseLsn, ZERO_LSN } from '../../core/cdc-lsn.js';
+import type { CdcPosition, ChangeSink, SnapshotProgress } from '../../connectors/change-sink.js';
+import type { Chunk } from '../../core/chunk.js';
+import { AbortedError, BackfillError, ConnectorError, describeError, PlanError } from '../../core/errors.js';
+import { EventBus } from '../../core/events.js';
+import { planChunks, type KeyChunking } from '../../core/planner.js';
+import type { ColumnInfo, Target } from '../../connectors/connector.js';
+import { PostgresCdcSource } from '../../connectors/postgres/postgres-cdc-source.js';
+import type { PgChangeStream } from '../../connectors/postgres/postgres-cdc-stream.js';
+import { DuckSession, type DuckConn } from '../../runtime/duckdb-session.js';
+import { createTarget } from '../../connectors/registry.js';
+import type { Job } from '../../job/job.js';
+import { faultPoint } from '../run/fault-points.js';
 
 export interface CdcRunOptions {
   /** Graceful stop: the batch in flight is applied and confirmed, then the run returns. */

@@ -2,10 +2,10 @@
 // and the clean removal of its slot and publication.
 
 import { join } from 'node:path';
-import type { CdcPosition } from '../cdc/cdc-sink.js';
-import { describeError } from '../core/errors.js';
-import type { SlotHealth } from '../connectors/postgres/postgres-cdc-source.js';
-import type { Job } from '../job/job.js';
+import type { CdcPosition } from '../../connectors/change-sink.js';
+import { describeError } from '../../core/errors.js';
+import type { SlotHealth } from '../../connectors/postgres/postgres-cdc-source.js';
+import type { Job } from '../../job/job.js';
 import { openCdc } from './cdc-run.js';
 
 export interface CdcStatus {

@@ -1,12 +1,12 @@
 // `backups`: the backups a job's runs took (run, time, chunks, rows, size, where), and pruning old ones.
 
 import { dirname } from 'node:path';
-import { UsageError } from '../core/errors.js';
-import { createTarget } from '../connectors/registry.js';
-import { DuckSession } from '../connectors/duckdb/duckdb-session.js';
-import type { Job } from '../job/job.js';
-import type { BackupRecord, Ledger, LedgerReader } from '../ledger/ledger.js';
-import { openLedger, openLedgerReader } from '../ledger/open-ledger.js';
+import { UsageError } from '../../core/errors.js';
+import { createTarget } from '../../connectors/registry.js';
+import { DuckSession } from '../../runtime/duckdb-session.js';
+import type { Job } from '../../job/job.js';
+import type { BackupRecord, Ledger, LedgerReader } from '../../ledger/ledger.js';
+import { openLedger, openLedgerReader } from '../../ledger/open-ledger.js';
 
 /** One run's backups together. */
 export interface RunBackups {

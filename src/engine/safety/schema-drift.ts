@@ -1,13 +1,13 @@
 // Schema drift: the source's output columns are recorded once and every chunk is compared with them before it writes.
 
-import { SchemaDriftError } from '../core/errors.js';
-import { quoteIdent } from '../core/sql-text.js';
-import { CHUNK_INDEX_COLUMN, type ColumnInfo, type SchemaGroup, type Source, type Target } from '../connectors/connector.js';
-import type { DuckConn } from '../connectors/duckdb/duckdb-session.js';
-import { describeQuery } from '../connectors/duckdb/duckdb-sql.js';
-import type { Job } from '../job/job.js';
-import type { Ledger } from '../ledger/ledger.js';
-import { transformQuery, type DescribedJob } from './prepare.js';
+import { SchemaDriftError } from '../../core/errors.js';
+import { quoteIdent } from '../../core/sql-text.js';
+import { CHUNK_INDEX_COLUMN, type ColumnInfo, type SchemaGroup, type Source, type Target } from '../../connectors/connector.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
+import { describeQuery } from '../../runtime/duckdb-sql.js';
+import type { Job } from '../../job/job.js';
+import type { Ledger } from '../../ledger/ledger.js';
+import { transformQuery, type DescribedJob } from '../run/prepare.js';
 
 export type ColumnChange =
   | { readonly kind: 'added'; readonly name: string; readonly type: string }

@@ -2,18 +2,18 @@
 
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Chunk } from '../core/chunk.js';
-import { PlanError, VerifyMismatchError } from '../core/errors.js';
-import { selectChunks } from '../core/planner.js';
-import { quoteIdent } from '../core/sql-text.js';
-import { inPlace, type ColumnInfo, type OpenedChunk, type Source, type Target } from '../connectors/connector.js';
-import { createSource, createTarget } from '../connectors/registry.js';
-import { DuckSession, type DuckConn } from '../connectors/duckdb/duckdb-session.js';
-import { describeQuery, rangeLiterals } from '../connectors/duckdb/duckdb-sql.js';
-import type { Job } from '../job/job.js';
-import { openLedgerReader } from '../ledger/open-ledger.js';
-import { describeJob, finishPlan, transformQuery, type PreparedPlan } from './prepare.js';
-import { stageChunks } from './stage.js';
+import type { Chunk } from '../../core/chunk.js';
+import { PlanError, VerifyMismatchError } from '../../core/errors.js';
+import { selectChunks } from '../../core/planner.js';
+import { quoteIdent } from '../../core/sql-text.js';
+import { inPlace, type ColumnInfo, type OpenedChunk, type Source, type Target } from '../../connectors/connector.js';
+import { createSource, createTarget } from '../../connectors/registry.js';
+import { DuckSession, type DuckConn } from '../../runtime/duckdb-session.js';
+import { describeQuery, rangeLiterals } from '../../runtime/duckdb-sql.js';
+import type { Job } from '../../job/job.js';
+import { openLedgerReader } from '../../ledger/open-ledger.js';
+import { describeJob, finishPlan, transformQuery, type PreparedPlan } from '../run/prepare.js';
+import { stageChunks } from '../run/stage.js';
 
 /** What reading both sides of a chunk needs: the job, its connectors and the output's shape. */
 export interface ChunkSides {

@@ -1,18 +1,18 @@
 // The dry run: every chunk the job has, and what the ledger says about each. Changes nothing.
 
-import type { Chunk } from '../core/chunk.js';
-import { selectChunks, type SourceBounds } from '../core/planner.js';
-import { createSource, createTarget } from '../connectors/registry.js';
-import { chooseRoute } from './run-backfill.js';
-import { DuckSession } from '../connectors/duckdb/duckdb-session.js';
-import type { Job } from '../job/job.js';
-import type { ChunkRecord } from '../ledger/ledger.js';
-import { openLedgerReader } from '../ledger/open-ledger.js';
-import { preparePlan } from './prepare.js';
-import { PlanError } from '../core/errors.js';
-import { isCdcJob } from '../cdc/cdc-config.js';
-import { incrementalWindow } from '../core/watermark.js';
-import { checkWatermark, formatCursor, lookbackOf, probeCursor, windowChunks, windowEnd, windowJob } from './incremental.js';
+import type { Chunk } from '../../core/chunk.js';
+import { selectChunks, type SourceBounds } from '../../core/planner.js';
+import { createSource, createTarget } from '../../connectors/registry.js';
+import { chooseRoute } from '../run/run-backfill.js';
+import { DuckSession } from '../../runtime/duckdb-session.js';
+import type { Job } from '../../job/job.js';
+import type { ChunkRecord } from '../../ledger/ledger.js';
+import { openLedgerReader } from '../../ledger/open-ledger.js';
+import { preparePlan } from '../run/prepare.js';
+import { PlanError } from '../../core/errors.js';
+import { isCdcJob } from '../../connectors/postgres/postgres-cdc-config.js';
+import { incrementalWindow } from '../../core/watermark.js';
+import { checkWatermark, formatCursor, lookbackOf, probeCursor, windowChunks, windowEnd, windowJob } from '../incremental/incremental.js';
 
 export type PlannedStatus = 'done' | 'missing' | 'failed' | 'running';
 

@@ -1,7 +1,7 @@
 // What a target does for change data capture: apply a micro-batch and record the stream's position in one transaction.
 
-import type { ColumnInfo } from '../connectors/connector.js';
-import type { ChangeSet } from './cdc-changes.js';
+import type { ColumnInfo } from '../core/column.js';
+import type { ChangeSet } from '../core/cdc-changes.js';
 
 /** How far the initial copy of the table has gone (chunks are copied in key order). */
 export interface SnapshotProgress {

@@ -2,8 +2,8 @@
 
 import { mkdirSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { AbortedError, ConnectorError } from '../../core/errors.js';
-import { quoteLiteral } from '../../core/sql-text.js';
+import { AbortedError, ConnectorError } from '../core/errors.js';
+import { quoteLiteral } from '../core/sql-text.js';
 
 export interface DuckSessionOptions {
   readonly threads: number;
