@@ -4,14 +4,19 @@ import { z } from 'zod';
 import { durationSchema } from './unit-schemas.js';
 import { IANAZone } from 'luxon';
 import { parseStep } from '../core/duration.js';
-import { csvSourceSchema, jsonlSourceSchema } from '../connectors/files/files-config.js';
-import { parquetSourceSchema, parquetTargetSchema } from '../connectors/parquet/parquet-config.js';
-import { duckdbSourceSchema, duckdbTargetSchema } from '../connectors/duckdb/duckdb-config.js';
-import { postgresSourceSchema, postgresTargetSchema } from '../connectors/postgres/postgres-config.js';
-import { mysqlSourceSchema, mysqlTargetSchema } from '../connectors/mysql/mysql-config.js';
+import { sourceSchemas, targetSchemas, type SourceConfig, type SourceInput, type TargetConfig, type TargetInput } from '../connectors/registry.js';
 
-export const SOURCE_TYPES = ['csv', 'jsonl', 'parquet', 'duckdb', 'postgres', 'mysql'] as const;
-export const TARGET_TYPES = ['parquet', 'duckdb', 'postgres', 'mysql'] as const;
+export { SOURCE_TYPES, TARGET_TYPES } from '../connectors/registry.js';
+
+/**
+ * A union over the blocks the registry's connectors define, discriminated by `type`. The union is
+ * built at run time from the list, so its static type is stated from the same list.
+ */
+function blockUnion<Out, In>(schemas: readonly z.ZodType<Out>[]): z.ZodType<Out, In> {
+  const [first, second, ...rest] = schemas as unknown as z.core.$ZodTypeDiscriminable[];
+  if (first === undefined || second === undefined) throw new Error('a job block needs at least two connectors in the registry');
+  return z.discriminatedUnion('type', [first, second, ...rest]) as unknown as z.ZodType<Out, In>;
+}
 
 const boundSchema = z.union([z.string().min(1), z.number(), z.date()]);
 
@@ -56,8 +61,8 @@ const incrementalSchema = z.strictObject({
 export const jobSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'letters, digits, "_", "-" and "." (at most 128), starting with a letter or digit'),
   description: z.string().optional(),
-  source: z.discriminatedUnion('type', [csvSourceSchema, jsonlSourceSchema, parquetSourceSchema, duckdbSourceSchema, postgresSourceSchema, mysqlSourceSchema]),
-  target: z.discriminatedUnion('type', [parquetTargetSchema, duckdbTargetSchema, postgresTargetSchema, mysqlTargetSchema]),
+  source: blockUnion<SourceConfig, SourceInput>(sourceSchemas()),
+  target: blockUnion<TargetConfig, TargetInput>(targetSchemas()),
   chunk: chunkSchema,
   transform: z.string().min(1).optional(),
   /** Who runs the transform: the engine (DuckDB SQL, default) or the source database (its own SQL, pushed down). */

@@ -7,6 +7,7 @@ import type { Chunking } from '../core/planner.js';
 import { parseInstant, parseKey } from '../core/planner.js';
 import { parseDuration, parseStep, type Step } from '../core/duration.js';
 import { JobSpecError, type JobIssue } from '../core/errors.js';
+import { sourceSide, targetSide } from '../connectors/registry.js';
 import { jobSchema, SOURCE_TYPES, TARGET_TYPES, type JobInput, type JobSpec } from './job-schema.js';
 
 import type { WriteMode } from '../core/write.js';
@@ -108,7 +109,10 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
 
   const chunking = resolveChunking(spec, at);
   if (spec.write.mode === 'merge' && spec.write.key === undefined) at('write.key', 'merge mode needs the key columns to match rows on');
-  if (spec.transformIn === 'source' && spec.source.type !== 'postgres') at('transformIn', `"source" needs a database source that runs SQL (postgres), not ${spec.source.type}`);
+  if (spec.transformIn === 'source' && !sourceSide(spec.source.type).traits.runsSql) {
+    const runners = SOURCE_TYPES.filter((t) => sourceSide(t).traits.runsSql).join(', ');
+    at('transformIn', `"source" needs a database source that runs SQL (${runners}), not ${spec.source.type}`);
+  }
   if (spec.transformIn === 'source' && spec.transform === undefined) at('transformIn', '"source" needs a transform to run');
 
   const incremental = resolveIncremental(spec, at);
@@ -116,19 +120,10 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
   if (issues.length > 0) throw new JobSpecError(issues, options.file);
 
   const abs = (p: string): string => (isAbsolute(p) ? p : join(baseDir, p));
-  const absList = (p: string | string[]): string | string[] => (Array.isArray(p) ? p.map(abs) : abs(p));
-  const source: JobSpec['source'] =
-    spec.source.type === 'duckdb'
-      ? { ...spec.source, database: abs(spec.source.database) }
-      : spec.source.type === 'postgres' || spec.source.type === 'mysql'
-        ? spec.source
-        : { ...spec.source, path: absList(spec.source.path) };
-  const target: JobSpec['target'] =
-    spec.target.type === 'duckdb'
-      ? { ...spec.target, database: abs(spec.target.database) }
-      : spec.target.type === 'parquet'
-        ? { ...spec.target, path: abs(spec.target.path) }
-        : spec.target;
+  const sourceConnector = sourceSide(spec.source.type);
+  const targetConnector = targetSide(spec.target.type);
+  const source = sourceConnector.resolvePaths?.(spec.source, abs) ?? spec.source;
+  const target = targetConnector.resolvePaths?.(spec.target, abs) ?? spec.target;
   const stateDir = join(baseDir, '.backfill');
   const cores = availableParallelism();
   return {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineJob, describeError, EventBus, runBackfill, type Job, type WriteMode } from '../../src/index.js';
-import { createSource, createTarget } from '../../src/connectors/registry.js';
+import { createSource, createTarget } from '../../src/connectors/open-connectors.js';
 import { tempDir as makeTempDir } from '../helpers/cli.js';
 import { lakeGlob, query } from '../helpers/lake.js';
 import { ensureMariadb, MARIADB_HOST, MARIADB_PORT } from '../helpers/services.js';

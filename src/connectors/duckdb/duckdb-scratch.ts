@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { ScratchTarget, TargetVariant } from '../scratch-target.js';
 import type { DuckdbTargetConfig } from './duckdb-config.js';
 
-export class DuckdbScratch implements ScratchTarget {
+export class DuckdbScratch implements ScratchTarget<DuckdbTargetConfig> {
   readonly target: DuckdbTargetConfig;
 
   constructor(real: DuckdbTargetConfig, dir: string) {
@@ -26,7 +26,7 @@ export class DuckdbScratch implements ScratchTarget {
     }
   }
 
-  variants(): readonly TargetVariant[] {
+  variants(): readonly TargetVariant<DuckdbTargetConfig>[] {
     return [];
   }
 

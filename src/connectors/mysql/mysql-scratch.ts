@@ -7,7 +7,7 @@ import { createMysqlPool, mysqlError, quoteMysqlIdent, quoteMysqlTable, splitMys
 
 const MARKERS = 'backfill_chunk_commits';
 
-export class MysqlScratch implements ScratchTarget {
+export class MysqlScratch implements ScratchTarget<MysqlTargetConfig> {
   readonly target: MysqlTargetConfig;
   private readonly db: MysqlPool;
 
@@ -56,7 +56,7 @@ export class MysqlScratch implements ScratchTarget {
     return Number(rows[0]?.bytes ?? 0);
   }
 
-  variants(): readonly TargetVariant[] {
+  variants(): readonly TargetVariant<MysqlTargetConfig>[] {
     const other = this.real.loadWith === 'insert' ? 'load-data' : 'insert';
     const label = other === 'insert' ? 'multi-row INSERT' : 'LOAD DATA LOCAL INFILE';
     return [{ dimension: 'write method', label, target: { ...this.target, loadWith: other }, setting: `target.loadWith: ${other}` }];

@@ -7,7 +7,7 @@ import type { ParquetTargetConfig } from './parquet-config.js';
 
 const CODECS = ['zstd', 'snappy', 'gzip', 'uncompressed'] as const;
 
-export class ParquetScratch implements ScratchTarget {
+export class ParquetScratch implements ScratchTarget<ParquetTargetConfig> {
   readonly target: ParquetTargetConfig;
 
   constructor(
@@ -25,7 +25,7 @@ export class ParquetScratch implements ScratchTarget {
     return folderBytes(this.target.path);
   }
 
-  variants(): readonly TargetVariant[] {
+  variants(): readonly TargetVariant<ParquetTargetConfig>[] {
     return CODECS.filter((c) => c !== this.real.compression).map((compression) => ({
       dimension: 'compression', label: `compression ${compression}`, target: { ...this.target, compression }, setting: `target.compression: ${compression}`,
     }));

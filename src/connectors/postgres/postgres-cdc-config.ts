@@ -1,10 +1,8 @@
-// The `cdc:` field of a PostgreSQL source, and the settings a change-data-capture job resolves to.
+// The `cdc:` field of a PostgreSQL source block and its defaults.
 
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { durationSchema, sizeSchema } from '../../job/unit-schemas.js';
-import { JobSpecError, type JobIssue } from '../../core/errors.js';
-import type { Job } from '../../job/job.js';
 
 const slotName = z
   .string()
@@ -35,15 +33,7 @@ export const cdcSchema = z.union([
 
 export type CdcConfig = z.output<typeof cdcSchema>;
 
-export interface CdcSettings {
-  readonly slot: string;
-  readonly publication: string;
-  readonly maxLagBytes: number;
-  readonly batchRows: number;
-  readonly batchWaitMs: number;
-  /** The source table, `schema.table` (schema `public` when the job names none). */
-  readonly table: string;
-}
+export type { CdcSettings } from '../../core/cdc-settings.js';
 
 /** A name PostgreSQL takes for a slot: lower case, [a-z0-9_], at most 63 bytes, still unique when cut. */
 export function defaultSlotName(job: string): string {
@@ -51,34 +41,4 @@ export function defaultSlotName(job: string): string {
   if (clean.length <= 63) return clean;
   const hash = createHash('sha256').update(job).digest('hex').slice(0, 8);
   return `${clean.slice(0, 54)}_${hash}`;
-}
-
-/** Whether the job streams changes (`source: { type: postgres, cdc: … }`). */
-export function isCdcJob(job: Job): boolean {
-  return job.source.type === 'postgres' && job.source.cdc !== undefined && job.source.cdc !== false;
-}
-
-/** The CDC settings of a job, checked against the rest of the job; undefined for a job without `cdc`. */
-export function cdcSettings(job: Job): CdcSettings | undefined {
-  if (job.source.type !== 'postgres' || job.source.cdc === undefined || job.source.cdc === false) return undefined;
-  const cdc = job.source.cdc === true ? {} : job.source.cdc;
-  const issues: JobIssue[] = [];
-  if (job.source.table === undefined) issues.push({ path: 'source.table', message: 'cdc streams one table: give table, not query' });
-  if (job.write.mode !== 'merge') issues.push({ path: 'write.mode', message: `cdc applies inserts, updates and deletes by key: use merge, not ${job.write.mode}` });
-  if (job.write.key.length === 0) issues.push({ path: 'write.key', message: "cdc needs the source table's primary key" });
-  if (job.transform !== undefined || job.sourceTransform !== undefined) issues.push({ path: 'transform', message: 'cdc copies the table as it is; a transform is not supported' });
-  if (job.incremental !== undefined) issues.push({ path: 'incremental', message: 'a cdc source streams every change from the log; watermark windows are for sources without it: use one or the other' });
-  if (job.chunking.kind !== 'key') issues.push({ path: 'chunk', message: 'the initial copy of a cdc job is chunked by an integer key: chunk: { column: <key column>, size: N }' });
-  else if (!job.write.key.includes(job.chunking.column)) issues.push({ path: 'chunk.column', message: `must be a column of write.key (${job.write.key.join(', ')})` });
-  if (issues.length > 0) throw new JobSpecError(issues, job.file);
-  const slot = cdc.slot ?? defaultSlotName(job.name);
-  const table = job.source.table as string;
-  return {
-    slot,
-    publication: cdc.publication ?? slot,
-    maxLagBytes: cdc.maxLag ?? DEFAULT_MAX_LAG,
-    batchRows: cdc.batch?.rows ?? DEFAULT_BATCH_ROWS,
-    batchWaitMs: cdc.batch?.wait ?? DEFAULT_BATCH_WAIT_MS,
-    table: table.includes('.') ? table : `public.${table}`,
-  };
 }

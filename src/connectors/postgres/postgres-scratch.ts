@@ -7,7 +7,7 @@ import type { ScratchTarget, TargetVariant } from '../scratch-target.js';
 import type { PostgresTargetConfig } from './postgres-config.js';
 import { createPool, pgError, type PgPool } from './postgres-pool.js';
 
-export class PostgresScratch implements ScratchTarget {
+export class PostgresScratch implements ScratchTarget<PostgresTargetConfig> {
   readonly target: PostgresTargetConfig;
   private readonly db: PgPool;
   private readonly schema: string;
@@ -53,8 +53,8 @@ export class PostgresScratch implements ScratchTarget {
     return Number(res.rows[0]?.['bytes'] ?? 0);
   }
 
-  variants(): readonly TargetVariant[] {
-    const out: TargetVariant[] = [];
+  variants(): readonly TargetVariant<PostgresTargetConfig>[] {
+    const out: TargetVariant<PostgresTargetConfig>[] = [];
     if (this.copyStream) {
       // A first load, where the COPY itself is most of the work.
       for (const format of ['text', 'binary'] as const) {

@@ -9,8 +9,8 @@ import type { Chunk } from '../../core/chunk.js';
 import { PlanError } from '../../core/errors.js';
 import type { SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
-import type { Job } from '../../job/job.js';
-import type { ChunkRead, ColumnInfo, CopyFormat, CopyOut, OpenedChunk, Source, SourceCapabilities } from '../connector.js';
+import { sweepDeadScratch } from '../../runtime/scratch-dirs.js';
+import type { ChunkRead, ColumnInfo, CopyFormat, CopyOut, OpenedChunk, Source, SourceCapabilities, SourceContext } from '../connector.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
 import { emptyRelation } from '../../runtime/duckdb-sql.js';
 import type { PostgresSourceConfig } from './postgres-config.js';
@@ -24,10 +24,10 @@ export class PostgresSource implements Source {
 
   constructor(
     private readonly config: PostgresSourceConfig,
-    private readonly job: Job,
+    private readonly ctx: SourceContext,
   ) {
     this.db = createPool(config.connection, config.ssl, config.maxConcurrentQueries, 'source');
-    this.fetchDir = join(job.stateDir, 'fetch');
+    this.fetchDir = join(ctx.stateDir, 'fetch');
     const host = this.db.fields.host.toLowerCase();
     this.database = `${host === 'localhost' ? '127.0.0.1' : host}:${this.db.fields.port ?? 5432}/${this.db.fields.database}`;
   }
@@ -41,7 +41,7 @@ export class PostgresSource implements Source {
 
   /** The rows PostgreSQL returns for a predicate on the base relation, with the job's pushed-down transform applied. */
   private select(where: string, columns: string): string {
-    const transform = this.job.sourceTransform;
+    const transform = this.ctx.sourceTransform;
     if (transform === undefined) return `SELECT ${columns} FROM ${this.from} WHERE ${where}`;
     return `WITH source AS (SELECT * FROM ${this.from} WHERE ${where}) SELECT ${columns} FROM (${transform}) AS backfill_transform`;
   }
@@ -53,7 +53,7 @@ export class PostgresSource implements Source {
   private predicate(read: ChunkRead): string {
     const column = this.baseTypes.get(read.column);
     if (column === undefined) throw new PlanError(`chunk.column "${read.column}" is not a column of ${this.describe()}`);
-    const [lo, hi] = pgBounds(read.chunk, column, this.job);
+    const [lo, hi] = pgBounds(read.chunk, column, this.ctx);
     const col = quoteIdent(read.column);
     return read.nulls === true ? `${col} IS NULL` : `${col} >= ${lo} AND ${col} < ${hi}`;
   }
@@ -61,11 +61,13 @@ export class PostgresSource implements Source {
   private baseTypes = new Map<string, string>();
 
   async prepare(): Promise<void> {
+    // Chunk files a killed process fetched are never read again.
+    sweepDeadScratch(this.fetchDir);
     try {
       const base = await this.db.pool.query({ text: `SELECT * FROM ${this.from} LIMIT 0` });
       const baseTypes = await this.formatTypes(base.fields);
       this.baseTypes = new Map(base.fields.map((f, i) => [f.name, baseTypes[i] ?? 'text']));
-      const probe = this.job.sourceTransform === undefined ? base : await this.db.pool.query({ text: `${this.select('false', '*')} LIMIT 0` });
+      const probe = this.ctx.sourceTransform === undefined ? base : await this.db.pool.query({ text: `${this.select('false', '*')} LIMIT 0` });
       const types = probe === base ? baseTypes : await this.formatTypes(probe.fields);
       this.columns = probe.fields.map((f, i) => {
         const pgType = types[i] ?? 'text';
@@ -176,11 +178,11 @@ export class PostgresSource implements Source {
 }
 
 /** Literals of the chunk's bounds typed for the PostgreSQL column (COPY takes no parameters). */
-function pgBounds(chunk: Chunk, pgType: string, job: Job): [string, string] {
+function pgBounds(chunk: Chunk, pgType: string, ctx: SourceContext): [string, string] {
   if (chunk.kind === 'key') return [chunk.lo, chunk.hi];
   const t = pgType.toLowerCase();
   if (t === 'date') {
-    const zone = job.chunking.kind === 'time' ? job.chunking.timezone : 'UTC';
+    const zone = ctx.chunking.kind === 'time' ? ctx.chunking.timezone : 'UTC';
     const local = (iso: string): string => `DATE ${quoteLiteral(DateTime.fromISO(iso, { zone }).toISODate() as string)}`;
     return [local(chunk.lo), local(chunk.hi)];
   }

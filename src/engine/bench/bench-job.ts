@@ -10,7 +10,9 @@ import type { Chunk } from '../../core/chunk.js';
 import { formatStep, type CalendarUnit, type Step } from '../../core/duration.js';
 import { AbortedError, UsageError } from '../../core/errors.js';
 import type { Chunking } from '../../core/planner.js';
-import { createScratchTarget, type ScratchTarget } from '../../connectors/scratch-target.js';
+import type { ScratchTarget } from '../../connectors/scratch-target.js';
+import { createScratchTarget } from '../../connectors/open-connectors.js';
+import type { TargetConfig } from '../../connectors/registry.js';
 import type { Job } from '../../job/job.js';
 import type { BenchWorkerReply, BenchWorkerRequest } from './bench-worker.js';
 import { planBackfill } from '../plan/plan-backfill.js';
@@ -130,7 +132,7 @@ const UNITS: readonly CalendarUnit[] = ['hour', 'day', 'week', 'month', 'year'];
 
 /** The strategies to try: the job as written, then one setting changed at a time. */
 export function benchStrategies(
-  job: Job, scratch: ScratchTarget, sample: readonly Chunk[], dir: string, benchName: string, cores: number, dimensions: readonly BenchDimension[],
+  job: Job, scratch: ScratchTarget<TargetConfig>, sample: readonly Chunk[], dir: string, benchName: string, cores: number, dimensions: readonly BenchDimension[],
 ): BenchStrategy[] {
   const first = sample[0] as Chunk;
   const last = sample[sample.length - 1] as Chunk;
@@ -190,7 +192,7 @@ export function benchStrategies(
   return out;
 }
 
-async function measure(strategy: BenchStrategy, scratch: ScratchTarget, reps: number, signal: AbortSignal | undefined): Promise<BenchRow> {
+async function measure(strategy: BenchStrategy, scratch: ScratchTarget<TargetConfig>, reps: number, signal: AbortSignal | undefined): Promise<BenchRow> {
   const times: number[] = [];
   let peak = 0;
   let last: Extract<BenchWorkerReply, { ok: true }> | undefined;

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { ulid } from 'ulid';
 import type { Pgoutput } from 'pg-logical-replication';
 import { ChangeBatch, keyText, parseWatermark, WATERMARK_PREFIX, WatermarkWindow, type RowText } from '../../core/cdc-changes.js';
-import { cdcSettings, type CdcSettings } from '../../connectors/postgres/postgres-cdc-config.js';
+import { cdcSettings } from '../../connectors/open-connectors.js';
+import type { CdcSettings } from '../../core/cdc-settings.js';
 import { formatLsn, parseLsn, ZERO_LSN } from '../../core/cdc-lsn.js';
 import type { CdcPosition, ChangeSink, SnapshotProgress } from '../../connectors/change-sink.js';
 import type { Chunk } from '../../core/chunk.js';
@@ -18,7 +19,7 @@ import type { ColumnInfo, Target } from '../../connectors/connector.js';
 import { PostgresCdcSource } from '../../connectors/postgres/postgres-cdc-source.js';
 import type { PgChangeStream } from '../../connectors/postgres/postgres-cdc-stream.js';
 import { DuckSession, type DuckConn } from '../../runtime/duckdb-session.js';
-import { createTarget } from '../../connectors/registry.js';
+import { createTarget } from '../../connectors/open-connectors.js';
 import type { Job } from '../../job/job.js';
 import { faultPoint } from '../run/fault-points.js';
 

@@ -2,7 +2,7 @@
 
 import type { Chunk } from '../../core/chunk.js';
 import { selectChunks, type SourceBounds } from '../../core/planner.js';
-import { createSource, createTarget } from '../../connectors/registry.js';
+import { createSource, createTarget } from '../../connectors/open-connectors.js';
 import { chooseRoute } from '../run/run-backfill.js';
 import { DuckSession } from '../../runtime/duckdb-session.js';
 import type { Job } from '../../job/job.js';
@@ -10,7 +10,7 @@ import type { ChunkRecord } from '../../ledger/ledger.js';
 import { openLedgerReader } from '../../ledger/open-ledger.js';
 import { preparePlan } from '../run/prepare.js';
 import { PlanError } from '../../core/errors.js';
-import { isCdcJob } from '../../connectors/postgres/postgres-cdc-config.js';
+import { isCdcJob } from '../../connectors/open-connectors.js';
 import { incrementalWindow } from '../../core/watermark.js';
 import { checkWatermark, formatCursor, lookbackOf, probeCursor, windowChunks, windowEnd, windowJob } from '../incremental/incremental.js';
 

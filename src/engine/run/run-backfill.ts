@@ -12,7 +12,7 @@ import { planChunks, selectChunks, type SourceBounds } from '../../core/planner.
 import { quoteIdent } from '../../core/sql-text.js';
 import { staleWindowChunks } from '../../core/watermark.js';
 import { CHUNK_INDEX_COLUMN, inPlace, TooManyRejectsError, type ChunkRead, type ChunkWrite, type OnePassOutput, type OpenedChunk, type Source, type Target, type WriteResult } from '../../connectors/connector.js';
-import { createSource, createTarget } from '../../connectors/registry.js';
+import { createSource, createTarget } from '../../connectors/open-connectors.js';
 import { DuckSession, type DuckConn } from '../../runtime/duckdb-session.js';
 import { describeQuery, rangeLiterals } from '../../runtime/duckdb-sql.js';
 import { ownerAlive } from '../../runtime/process-liveness.js';
@@ -28,7 +28,7 @@ import { addRejects, diagnoseRejects, isReadError, keptRejects, NO_REJECTS, NULL
 import { SchemaGuard } from '../safety/schema-drift.js';
 import { verifyWrittenChunk } from '../safety/verify-backfill.js';
 import { runIncremental } from '../incremental/incremental-run.js';
-import { isCdcJob } from '../../connectors/postgres/postgres-cdc-config.js';
+import { isCdcJob } from '../../connectors/open-connectors.js';
 import type { IncrementalOutcome } from '../incremental/incremental.js';
 
 export interface RunOptions {

@@ -2,7 +2,7 @@
 
 import { dirname } from 'node:path';
 import { UsageError } from '../../core/errors.js';
-import { createTarget } from '../../connectors/registry.js';
+import { createTarget } from '../../connectors/open-connectors.js';
 import { DuckSession } from '../../runtime/duckdb-session.js';
 import type { Job } from '../../job/job.js';
 import type { BackupRecord, Ledger, LedgerReader } from '../../ledger/ledger.js';

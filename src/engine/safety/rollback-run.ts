@@ -1,7 +1,7 @@
 // `rollback`: put a run's backups back so the target is as it was before the run, verified by checksum, and mark its chunks pending.
 
 import { RollbackRefusedError } from '../../core/errors.js';
-import { createTarget } from '../../connectors/registry.js';
+import { createTarget } from '../../connectors/open-connectors.js';
 import { DuckSession } from '../../runtime/duckdb-session.js';
 import type { Job } from '../../job/job.js';
 import type { BackupRecord, Ledger } from '../../ledger/ledger.js';

@@ -7,7 +7,7 @@ import { PlanError, VerifyMismatchError } from '../../core/errors.js';
 import { selectChunks } from '../../core/planner.js';
 import { quoteIdent } from '../../core/sql-text.js';
 import { inPlace, type ColumnInfo, type OpenedChunk, type Source, type Target } from '../../connectors/connector.js';
-import { createSource, createTarget } from '../../connectors/registry.js';
+import { createSource, createTarget } from '../../connectors/open-connectors.js';
 import { DuckSession, type DuckConn } from '../../runtime/duckdb-session.js';
 import { describeQuery, rangeLiterals } from '../../runtime/duckdb-sql.js';
 import type { Job } from '../../job/job.js';

@@ -1,0 +1,28 @@
+// MySQL and MariaDB: a table or query as a source (streamed), a table as a target (LOAD DATA).
+
+import { defineConnector } from '../descriptor.js';
+import { mysqlSourceSchema, mysqlTargetSchema } from './mysql-config.js';
+
+export const mysqlConnector = defineConnector({
+  type: 'mysql',
+  source: {
+    configSchema: mysqlSourceSchema,
+    traits: { runsSql: false, copyText: false },
+    open: async (config, ctx) => {
+      const { MysqlSource } = await import('./mysql-source.js');
+      return new MysqlSource(config, ctx);
+    },
+  },
+  target: {
+    configSchema: mysqlTargetSchema,
+    traits: { copyText: false },
+    open: async (config, ctx) => {
+      const { MysqlTarget } = await import('./mysql-target.js');
+      return new MysqlTarget(config, ctx);
+    },
+    scratch: async (config, params) => {
+      const { MysqlScratch } = await import('./mysql-scratch.js');
+      return new MysqlScratch(config, params.id, params.benchJob);
+    },
+  },
+});

@@ -1,0 +1,58 @@
+// PostgreSQL: a table or query as a source (COPY out, SQL pushdown, change data capture from the
+// log), a table as a target (COPY in, one transaction per chunk).
+
+import { connectionFields, type ConnectionConfig } from '../connection-config.js';
+import { defineConnector, type ChangeCapture } from '../descriptor.js';
+import { DEFAULT_BATCH_ROWS, DEFAULT_BATCH_WAIT_MS, DEFAULT_MAX_LAG, defaultSlotName } from './postgres-cdc-config.js';
+import { postgresSourceSchema, postgresTargetSchema, type PostgresSourceConfig } from './postgres-config.js';
+
+/** `host:port/database`, the name both sides report, so a job whose source and target share a database can push chunks down. */
+function databaseOf(config: { readonly connection: ConnectionConfig }): string {
+  const f = connectionFields(config.connection);
+  const host = f.host.toLowerCase();
+  return `${host === 'localhost' ? '127.0.0.1' : host}:${f.port ?? 5432}/${f.database ?? ''}`;
+}
+
+const changeCapture: ChangeCapture<PostgresSourceConfig> = {
+  enabled: (config) => config.cdc !== undefined && config.cdc !== false,
+  settings(config, job) {
+    const cdc = typeof config.cdc === 'object' ? config.cdc : {};
+    if (config.table === undefined) return [{ path: 'source.table', message: 'cdc streams one table: give table, not query' }];
+    const slot = cdc.slot ?? defaultSlotName(job.name);
+    return {
+      slot,
+      publication: cdc.publication ?? slot,
+      maxLagBytes: cdc.maxLag ?? DEFAULT_MAX_LAG,
+      batchRows: cdc.batch?.rows ?? DEFAULT_BATCH_ROWS,
+      batchWaitMs: cdc.batch?.wait ?? DEFAULT_BATCH_WAIT_MS,
+      table: config.table.includes('.') ? config.table : `public.${config.table}`,
+    };
+  },
+};
+
+export const postgresConnector = defineConnector({
+  type: 'postgres',
+  source: {
+    configSchema: postgresSourceSchema,
+    traits: { runsSql: true, copyText: true },
+    databaseOf,
+    open: async (config, ctx) => {
+      const { PostgresSource } = await import('./postgres-source.js');
+      return new PostgresSource(config, ctx);
+    },
+    changeCapture,
+  },
+  target: {
+    configSchema: postgresTargetSchema,
+    traits: { copyText: true },
+    databaseOf,
+    open: async (config, ctx) => {
+      const { PostgresTarget } = await import('./postgres-target.js');
+      return new PostgresTarget(config, ctx);
+    },
+    scratch: async (config, params) => {
+      const { PostgresScratch } = await import('./postgres-scratch.js');
+      return new PostgresScratch(config, params.mode, params.id, params.benchJob, params.copyStream);
+    },
+  },
+});
