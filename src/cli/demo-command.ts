@@ -1,12 +1,11 @@
 // `backfill demo`: make a realistic event history and backfill it into a partitioned Parquet lake.
 
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { generateEvents } from '../demo/generate-events.js';
 import { EventBus } from '../core/events.js';
 import { loadJobFile } from '../job/job-loader.js';
 import { runBackfill, type RunResult } from '../engine/run/run-backfill.js';
-import { lakeSize } from '../connectors/parquet/parquet-target.js';
 import { formatBytes, formatCount, formatDuration } from './format.js';
 
 export const DEMO_JOB = `# The demo job: two years of daily event files → a month-partitioned, zstd Parquet lake.
@@ -65,4 +64,11 @@ export async function runDemo(
       `next: backfill status ${jobFile}   |   backfill plan ${jobFile}   |   backfill run ${jobFile} --from 2023-03-01 --to 2023-04-01 --restate\n`,
   );
   return result;
+}
+
+/** Files and bytes under the demo's lake, for the closing line. */
+function lakeSize(dir: string): { files: number; bytes: number } {
+  if (!existsSync(dir)) return { files: 0, bytes: 0 };
+  const files = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  return { files: files.length, bytes: files.reduce((n, e) => n + statSync(join(e.parentPath, e.name)).size, 0) };
 }

@@ -244,14 +244,3 @@ function* walk(dir: string): Generator<string> {
   }
 }
 
-/** Total size of the lake's published files, for reports. */
-export function lakeSize(dir: string): { files: number; bytes: number } {
-  let files = 0;
-  let bytes = 0;
-  if (!existsSync(dir)) return { files, bytes };
-  for (const file of walk(dir)) {
-    files++;
-    bytes += statSync(file).size;
-  }
-  return { files, bytes };
-}
