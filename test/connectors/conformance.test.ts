@@ -6,8 +6,10 @@ import { ensureMariadb, ensurePostgres, mysqlQuery, pgQuery, POSTGRES_URL } from
 import { defineJob, runBackfill, type Job, type WriteMode } from '../../src/index.js';
 import { tempDir } from '../helpers/cli.js';
 import { lakeGlob, query } from '../helpers/lake.js';
+import { TARGET_TYPES } from '../../src/connectors/registry.js';
 
-const TARGETS = ['parquet', 'duckdb', 'postgres', 'mysql'] as const;
+// Every target the registry lists, in its order.
+const TARGETS = TARGET_TYPES;
 const MYSQL_DB = `conformance_${process.pid}_${Date.now().toString(36)}`;
 const MYSQL_URL = `mysql://root@127.0.0.1:3306/${MYSQL_DB}`;
 const PG_URL = POSTGRES_URL;
@@ -37,19 +39,70 @@ async function makeSource(file: string, version: number): Promise<void> {
       FROM range(10000) t(i)) TO '${file}' (FORMAT parquet)`);
 }
 
-function jobFor(dir: string, target: (typeof TARGETS)[number], mode: WriteMode, transform?: string): Job {
+interface Counts {
+  readonly n: number;
+  readonly ids: number;
+  readonly sumV: number;
+}
+
+/**
+ * How the suite points a job at each target type and counts what landed. The suite runs over the
+ * registry's targets: a connector added to the registry without a fixture here fails the suite.
+ */
+interface TargetFixture {
+  block(mode: WriteMode): Record<string, unknown>;
+  rows(dir: string, mode: WriteMode): Promise<Counts>;
+}
+
+const counts = (r: { n: unknown; ids: unknown; sumv?: unknown; sumV?: unknown } | undefined): Counts => ({
+  n: Number(r?.n),
+  ids: Number(r?.ids),
+  sumV: Number(r?.sumv ?? r?.sumV),
+});
+
+const FIXTURES: Record<string, TargetFixture> = {
+  parquet: {
+    block: () => ({ type: 'parquet', path: 'lake', partitionBy: ['day'] }),
+    rows: async (dir) => {
+      const rows = await query<{ n: string; ids: string; sumV: string }>(
+        `SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(v) AS sumV FROM read_parquet('${lakeGlob(join(dir, 'lake'))}', hive_partitioning = false)`,
+      );
+      return counts(rows[rows.length - 1]);
+    },
+  },
+  duckdb: {
+    block: () => ({ type: 'duckdb', database: 'target.duckdb', table: 'events' }),
+    rows: async (dir) => {
+      const rows = await query<{ n: string; ids: string; sumV: string }>(
+        `ATTACH '${join(dir, 'target.duckdb')}' AS t (READ_ONLY); SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(v) AS sumV FROM t.events`,
+      );
+      return counts(rows[rows.length - 1]);
+    },
+  },
+  postgres: {
+    block: (mode) => ({ type: 'postgres', connection: PG_URL, table: `${PG_SCHEMA}.events_${mode}`, create: true }),
+    rows: async (_dir, mode) =>
+      counts((await pgQuery<{ n: string; ids: string; sumv: string }>(`SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(v) AS sumv FROM ${PG_SCHEMA}.events_${mode}`))[0]),
+  },
+  mysql: {
+    block: (mode) => ({ type: 'mysql', connection: MYSQL_URL, table: `events_${mode}`, create: true }),
+    rows: async (_dir, mode) =>
+      counts((await myQuery<{ n: number; ids: number; sumv: string }>(`SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(v) AS sumv FROM \`${MYSQL_DB}\`.events_${mode}`))[0]),
+  },
+};
+
+function fixture(target: string): TargetFixture {
+  const found = FIXTURES[target];
+  if (found === undefined) throw new Error(`target type "${target}" is in the registry but has no conformance fixture in ${import.meta.filename}`);
+  return found;
+}
+
+function jobFor(dir: string, target: string, mode: WriteMode, transform?: string): Job {
   return defineJob(
     {
       name: `conf-${target}-${mode}`,
       source: { type: 'parquet', path: 'source.parquet' },
-      target:
-        target === 'parquet'
-          ? { type: 'parquet', path: 'lake', partitionBy: ['day'] }
-          : target === 'duckdb'
-            ? { type: 'duckdb', database: 'target.duckdb', table: 'events' }
-            : target === 'postgres'
-              ? { type: 'postgres', connection: PG_URL, table: `${PG_SCHEMA}.events_${mode}`, create: true }
-              : { type: 'mysql', connection: MYSQL_URL, table: `events_${mode}`, create: true },
+      target: fixture(target).block(mode),
       chunk: { column: 'ts', every: '1 day' },
       transform: transform ?? `select *, strftime(ts, '%Y-%m-%d') as day from source`,
       write: mode === 'merge' ? { mode, key: ['id'] } : { mode },
@@ -60,27 +113,13 @@ function jobFor(dir: string, target: (typeof TARGETS)[number], mode: WriteMode, 
   );
 }
 
-async function targetRows(dir: string, target: (typeof TARGETS)[number], mode: WriteMode): Promise<{ n: number; ids: number; sumV: number }> {
-  if (target === 'mysql') {
-    const rows = await myQuery<{ n: number; ids: number; sumv: string }>(`SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(v) AS sumv FROM \`${MYSQL_DB}\`.events_${mode}`);
-    return { n: Number(rows[0]?.n), ids: Number(rows[0]?.ids), sumV: Number(rows[0]?.sumv) };
-  }
-  if (target === 'postgres') {
-    const rows = await pgQuery<{ n: string; ids: string; sumv: string }>(`SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(v) AS sumv FROM ${PG_SCHEMA}.events_${mode}`);
-    return { n: Number(rows[0]?.n), ids: Number(rows[0]?.ids), sumV: Number(rows[0]?.sumv) };
-  }
-  const from =
-    target === 'parquet'
-      ? `read_parquet('${lakeGlob(join(dir, 'lake'))}', hive_partitioning = false)`
-      : `(SELECT * FROM (ATTACH '${join(dir, 'target.duckdb')}' AS t (READ_ONLY)) , t.events)`;
-  const sql =
-    target === 'parquet'
-      ? `SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(v) AS sumV FROM ${from}`
-      : `ATTACH '${join(dir, 'target.duckdb')}' AS t (READ_ONLY); SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(v) AS sumV FROM t.events`;
-  const rows = await query<{ n: string; ids: string; sumV: string }>(sql);
-  const r = rows[rows.length - 1] as { n: string; ids: string; sumV: string };
-  return { n: Number(r.n), ids: Number(r.ids), sumV: Number(r.sumV) };
+async function targetRows(dir: string, target: string, mode: WriteMode): Promise<Counts> {
+  return fixture(target).rows(dir, mode);
 }
+
+it('has a fixture for every target in the registry', () => {
+  expect(TARGET_TYPES.filter((t) => FIXTURES[t] === undefined)).toEqual([]);
+});
 
 const SUM_V1 = (9999 * 10000) / 2;
 // Day 3 (i = 2000..2999) multiplied by 10 in version 2.
