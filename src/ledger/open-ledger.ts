@@ -1,17 +1,23 @@
 // Pick the ledger store a job names: the embedded SQLite file, or a shared PostgreSQL database.
 
 import { existsSync } from 'node:fs';
+import type { Clock } from '../core/clock.js';
 import { redactSecrets } from '../core/errors.js';
 import type { Job } from '../job/job.js';
 import type { Ledger, LedgerReader } from './ledger.js';
 import { SqliteLedger } from './sqlite/sqlite-ledger.js';
 
-export async function openLedger(job: Job): Promise<Ledger> {
+export interface OpenLedgerOptions {
+  /** Where the ledger's stamps and lease expiries come from. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+export async function openLedger(job: Job, options: OpenLedgerOptions = {}): Promise<Ledger> {
   if (job.ledgerUrl !== undefined) {
     const { PostgresLedger } = await import('./postgres/postgres-ledger.js');
-    return PostgresLedger.open(job.ledgerUrl);
+    return PostgresLedger.open(job.ledgerUrl, { clock: options.clock });
   }
-  return SqliteLedger.open(job.ledgerPath);
+  return SqliteLedger.open(job.ledgerPath, { clock: options.clock });
 }
 
 /** A reader for `status` and `plan`; undefined when the job has never run. */

@@ -1,6 +1,7 @@
 // The ledger contract, run over every store: the embedded SQLite file and a shared PostgreSQL schema.
 // Chunk registry, leases with fencing tokens, runs, bounds cache, schema versioning, readers; then what only
 // one store has (SQLite's WAL file, PostgreSQL's concurrent workers on separate pools and URL handling).
+// Every ledger here reads a ManualClock: leases expire because a test moves time, never because it sleeps.
 import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,6 +12,7 @@ import pg from 'pg';
 import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import { PostgresLedger } from '../../src/ledger/postgres/postgres-ledger.js';
 import { keyChunk, timeChunk, type Chunk } from '../../src/core/chunk.js';
+import { ManualClock, type Clock } from '../../src/core/clock.js';
 import { LedgerError, describeError } from '../../src/core/errors.js';
 import type { ChunkRecord, Lease, Ledger, LedgerReader, RunRecord } from '../../src/ledger/ledger.js';
 import { ensurePostgres, POSTGRES_URL } from '../helpers/services.js';
@@ -20,6 +22,8 @@ const STATS = { rowsRead: 10, rowsWritten: 9, rowsRejected: 1, bytes: 1234 };
 const chunks: Chunk[] = [keyChunk(-10n, 0n), keyChunk(0n, 10n), keyChunk(10n, 20n)];
 const c0 = chunks[0]!;
 const c1 = chunks[1]!;
+/** Where every test's clock starts: a fixed instant, so stamps can be asserted exactly. */
+const T0 = Date.UTC(2024, 0, 1);
 
 // ---- the stores ------------------------------------------------------------------------------------
 
@@ -31,7 +35,7 @@ interface Store {
   /** Before each test: a fresh location holding no ledger yet. */
   prepare(): Promise<void>;
   cleanup(): Promise<void>;
-  open(): Promise<Ledger>;
+  open(clock: Clock): Promise<Ledger>;
   openReader(): Promise<LedgerReader | undefined>;
   /** Whether the ledger's storage (file, tables) exists. */
   exists(): Promise<boolean>;
@@ -56,8 +60,8 @@ class SqliteStore implements Store {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
-  async open(): Promise<Ledger> {
-    return SqliteLedger.open(this.file);
+  async open(clock: Clock): Promise<Ledger> {
+    return SqliteLedger.open(this.file, { clock });
   }
 
   async openReader(): Promise<LedgerReader | undefined> {
@@ -120,8 +124,8 @@ class PostgresStore implements Store {
 
   async cleanup(): Promise<void> {}
 
-  async open(): Promise<Ledger> {
-    return PostgresLedger.open(this.url);
+  async open(clock: Clock): Promise<Ledger> {
+    return PostgresLedger.open(this.url, { clock });
   }
 
   async openReader(): Promise<LedgerReader | undefined> {
@@ -166,12 +170,8 @@ const STORES: Store[] = [new SqliteStore(), new PostgresStore()];
 
 // ---- helpers ---------------------------------------------------------------------------------------
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function mustClaim(l: Ledger, chunk: Chunk, owner = 'w1', leaseMs = 60_000): Promise<Lease> {
-  const lease = await l.claim(JOB, chunk, owner, 'run-1', leaseMs);
+async function mustClaim(l: Ledger, chunk: Chunk, owner = 'w1', leaseMs = 60_000, job = JOB): Promise<Lease> {
+  const lease = await l.claim(job, chunk, owner, 'run-1', leaseMs);
   expect(lease).toBeDefined();
   return lease as Lease;
 }
@@ -191,6 +191,17 @@ async function expectLeaseLost(promise: Promise<unknown>): Promise<void> {
   expect((err as LedgerError).code).toBe('LEASE_LOST');
 }
 
+/** The named fields of a record (undefined when the record is missing). */
+function pick<T extends object>(record: T | undefined, ...fields: (keyof T)[]): Partial<T> | undefined {
+  return record === undefined ? undefined : (Object.fromEntries(fields.map((f) => [f, record[f]])) as Partial<T>);
+}
+
+/** Stamps as offsets from T0, so a table of expectations reads in seconds of the story, not epoch numbers. */
+function fromT0(stamps: Record<string, number | null> | undefined): Record<string, number | null> {
+  if (stamps === undefined) return { missing: null };
+  return Object.fromEntries(Object.entries(stamps).map(([k, v]) => [k, v === null ? null : v - T0]));
+}
+
 const CHUNK_NUMBERS = ['attempts', 'generation', 'leaseExpiresAt', 'fencingToken', 'startedAt', 'finishedAt', 'durationMs', 'rowsRead', 'rowsWritten', 'rowsRejected', 'bytes'] as const;
 const RUN_NUMBERS = ['pid', 'startedAt', 'heartbeatAt', 'finishedAt', 'chunksTotal', 'chunksDone', 'chunksFailed', 'rowsRead', 'rowsWritten', 'bytes'] as const;
 
@@ -207,10 +218,12 @@ function expectNumbers<T extends object>(record: T | undefined, fields: readonly
 for (const store of STORES) {
   describe(store.name, () => {
     let ledger: Ledger;
+    let clock: ManualClock;
     const opened: { close(): Promise<void> }[] = [];
 
+    /** Every ledger a test opens reads the test's clock, as workers on one machine share one. */
     async function openLedger(): Promise<Ledger> {
-      const l = await store.open();
+      const l = await store.open(clock);
       opened.push(l);
       return l;
     }
@@ -220,6 +233,7 @@ for (const store of STORES) {
 
     beforeEach(async () => {
       await store.prepare();
+      clock = new ManualClock(T0);
       ledger = await openLedger();
     });
 
@@ -282,7 +296,7 @@ for (const store of STORES) {
         for (let i = 1; i < tokens.length; i++) expect(tokens[i]!).toBeGreaterThan(tokens[i - 1]!);
         const rec = await ledger.getChunk(JOB, c0.key);
         expect(rec).toMatchObject({ status: 'running', leaseOwner: 'w1', runId: 'run-1', attempts: 1, fencingToken: tokens[0] });
-        expect(rec?.leaseExpiresAt).toBeGreaterThan(Date.now());
+        expect(rec?.leaseExpiresAt).toBeGreaterThan(clock.now());
       });
 
       it('numbers come back as numbers, never strings', async () => {
@@ -319,7 +333,7 @@ for (const store of STORES) {
       it('after lease expiry another owner claims with a higher token, and the old lease is fenced off', async () => {
         await ledger.syncChunks(JOB, chunks);
         const old = await mustClaim(ledger, c0, 'w1', 1);
-        await sleep(5);
+        clock.advance(5);
         const fresh = await mustClaim(ledger, c0, 'w2', 60_000);
         expect(fresh.token).toBeGreaterThan(old.token);
         expect(fresh.attempt).toBe(2);
@@ -347,7 +361,7 @@ for (const store of STORES) {
         await ledger.syncChunks(JOB, chunks);
         const lease = await mustClaim(ledger, c0, 'w1', 50);
         const before = (await ledger.getChunk(JOB, c0.key))?.leaseExpiresAt ?? 0;
-        await sleep(2);
+        clock.advance(2);
         await ledger.heartbeat(lease, 60_000);
         const after = (await ledger.getChunk(JOB, c0.key))?.leaseExpiresAt ?? 0;
         expect(after).toBeGreaterThan(before);
@@ -429,15 +443,15 @@ for (const store of STORES) {
         await ledger.syncChunks(JOB, chunks);
         await mustClaim(ledger, c0, 'alive', 60_000);
         await mustClaim(ledger, c1, 'dead', 60_000);
-        expect(await ledger.staleChunks(JOB, Date.now(), () => true)).toEqual([]);
-        expect((await ledger.staleChunks(JOB, Date.now(), (owner) => owner !== 'dead')).map((c) => c.key)).toEqual([c1.key]);
-        expect((await ledger.staleChunks(JOB, Date.now(), () => false)).map((c) => c.key).sort()).toEqual([c0.key, c1.key].sort());
+        expect(await ledger.staleChunks(JOB, clock.now(), () => true)).toEqual([]);
+        expect((await ledger.staleChunks(JOB, clock.now(), (owner) => owner !== 'dead')).map((c) => c.key)).toEqual([c1.key]);
+        expect((await ledger.staleChunks(JOB, clock.now(), () => false)).map((c) => c.key).sort()).toEqual([c0.key, c1.key].sort());
         // an expired lease is stale even if the owner looks alive
         await mustClaim(ledger, chunks[2]!, 'alive', 1);
-        await sleep(5);
-        expect((await ledger.staleChunks(JOB, Date.now(), () => true)).map((c) => c.key)).toEqual([chunks[2]!.key]);
+        clock.advance(5);
+        expect((await ledger.staleChunks(JOB, clock.now(), () => true)).map((c) => c.key)).toEqual([chunks[2]!.key]);
         // done and pending chunks are never stale
-        expect(await ledger.staleChunks('other-job', Date.now(), () => false)).toEqual([]);
+        expect(await ledger.staleChunks('other-job', clock.now(), () => false)).toEqual([]);
       });
 
       it('adoptCommitted and resetStale are fenced by the token', async () => {
@@ -481,7 +495,7 @@ for (const store of STORES) {
 
       it('startRun / heartbeatRun / finishRun / listRuns', async () => {
         await ledger.startRun(run('r1', 'o1'));
-        await sleep(2);
+        clock.advance(2);
         await ledger.startRun(run('r2', 'o2'));
         await ledger.heartbeatRun('r1');
         let runs = await ledger.listRuns(JOB);
@@ -629,6 +643,115 @@ for (const store of STORES) {
       });
     });
 
+    describe('time, from the clock the ledger was given', () => {
+      const LEASE_MS = 1_000;
+      // The expiry instant still belongs to the holder; one millisecond later the lease is anyone's.
+      const EXPIRY = [
+        { after: 0, expired: false },
+        { after: LEASE_MS - 1, expired: false },
+        { after: LEASE_MS, expired: false },
+        { after: LEASE_MS + 1, expired: true },
+        { after: 100 * LEASE_MS, expired: true },
+      ];
+
+      it.each(EXPIRY)('a 1000 ms lease, $after ms after its claim: expired $expired (claim and staleChunks agree)', async ({ after, expired }) => {
+        await ledger.syncChunks(JOB, chunks);
+        const old = await mustClaim(ledger, c0, 'w1', LEASE_MS);
+        expect((await ledger.getChunk(JOB, c0.key))?.leaseExpiresAt).toBe(T0 + LEASE_MS);
+        clock.advance(after);
+        expect((await ledger.staleChunks(JOB, clock.now(), () => true)).map((c) => c.key)).toEqual(expired ? [c0.key] : []);
+        const next = await ledger.claim(JOB, c0, 'w2', 'run-2', LEASE_MS);
+        expect(next !== undefined).toBe(expired);
+        if (next === undefined) {
+          // not taken over: the holder's heartbeat still counts, and extends from now
+          await ledger.heartbeat(old, LEASE_MS);
+          expect(await ledger.getChunk(JOB, c0.key)).toMatchObject({ leaseOwner: 'w1', leaseExpiresAt: T0 + after + LEASE_MS, attempts: 1 });
+        } else {
+          expect(await ledger.getChunk(JOB, c0.key)).toMatchObject({ leaseOwner: 'w2', startedAt: T0 + after, leaseExpiresAt: T0 + after + LEASE_MS, attempts: 2 });
+          await expectLeaseLost(ledger.heartbeat(old, LEASE_MS));
+        }
+      });
+
+      it('a heartbeat just before expiry keeps the chunk from being taken over; the lease then runs from the heartbeat', async () => {
+        await ledger.syncChunks(JOB, chunks);
+        const lease = await mustClaim(ledger, c0, 'w1', LEASE_MS);
+        for (let beat = 1; beat <= 3; beat++) {
+          clock.advance(LEASE_MS - 1);
+          await ledger.heartbeat(lease, LEASE_MS);
+          clock.advance(1);
+          expect(await ledger.claim(JOB, c0, 'w2', 'run-2', LEASE_MS)).toBeUndefined();
+        }
+        expect((await ledger.getChunk(JOB, c0.key))?.leaseExpiresAt).toBe(clock.now() - 1 + LEASE_MS);
+        clock.advance(LEASE_MS);
+        expect(await ledger.claim(JOB, c0, 'w2', 'run-2', LEASE_MS)).toBeDefined();
+      });
+
+      it('every stamp is the clock’s reading at the write', async () => {
+        type Step = readonly [what: string, write: () => Promise<unknown>, read: () => Promise<unknown>];
+        let lease: Lease | undefined;
+        const chunk = async (key: string) => ledger.getChunk(JOB, key);
+        const runOf = async (runId: string) => (await ledger.listRuns(JOB)).find((r) => r.runId === runId);
+        // each step runs 1 s after the one before; `read` must then show that instant (at) where it says so
+        const steps: Step[] = [
+          ['claim: started, lease expiry', async () => (lease = await mustClaim(ledger, c0, 'w1', 60_000)), async () => pick(await chunk(c0.key), 'startedAt', 'leaseExpiresAt')],
+          ['heartbeat: lease expiry', () => ledger.heartbeat(lease!, 5_000), async () => pick(await chunk(c0.key), 'startedAt', 'leaseExpiresAt')],
+          ['complete: finished', () => ledger.complete(lease!, STATS, 1), async () => pick(await chunk(c0.key), 'finishedAt', 'leaseExpiresAt')],
+          ['fail: finished', async () => ledger.fail(await mustClaim(ledger, c1), 'x', 1), async () => pick(await chunk(c1.key), 'startedAt', 'finishedAt')],
+          ['start a run', () => ledger.startRun({ runId: 'r', job: JOB, owner: 'o', host: 'h', pid: 1, options: '{}', chunksTotal: 3 }), async () => pick(await runOf('r'), 'startedAt', 'heartbeatAt')],
+          ['heartbeat the run', () => ledger.heartbeatRun('r'), async () => pick(await runOf('r'), 'startedAt', 'heartbeatAt')],
+          ['finish the run', () => ledger.finishRun('r', { status: 'done', chunksDone: 1, chunksFailed: 1, rowsRead: 0, rowsWritten: 0, bytes: 0 }), async () => pick(await runOf('r'), 'heartbeatAt', 'finishedAt')],
+          ['create the watermark', () => ledger.initWatermark({ job: JOB, cursor: 'id', kind: 'key', value: 5n, runId: 'r' }), async () => pick(await ledger.watermark(JOB), 'updatedAt')],
+          ['start a window', () => ledger.startWindow(JOB, 5n, 10n, 'r'), async () => pick(await ledger.watermark(JOB), 'updatedAt')],
+          ['advance the watermark', () => ledger.advanceWatermark(JOB, 10n, 'r'), async () => pick(await ledger.watermark(JOB), 'updatedAt')],
+          ['rewind the watermark', () => ledger.rewindWatermark(JOB, 7n), async () => pick(await ledger.watermark(JOB), 'updatedAt')],
+          ['adopt a committed chunk: finished', async () => ledger.adoptCommitted(JOB, chunks[2]!.key, (await mustClaim(ledger, chunks[2]!)).token, STATS), async () => pick(await chunk(chunks[2]!.key), 'startedAt', 'finishedAt')],
+        ];
+        // what each step's read shows, as offsets from T0 (the first step runs at T0 + 1 s)
+        const expected: Record<string, number | null>[] = [
+          { startedAt: 1_000, leaseExpiresAt: 61_000 },
+          { startedAt: 1_000, leaseExpiresAt: 7_000 },
+          { finishedAt: 3_000, leaseExpiresAt: null },
+          { startedAt: 4_000, finishedAt: 4_000 },
+          { startedAt: 5_000, heartbeatAt: 5_000 },
+          { startedAt: 5_000, heartbeatAt: 6_000 },
+          { heartbeatAt: 6_000, finishedAt: 7_000 },
+          { updatedAt: 8_000 },
+          { updatedAt: 9_000 },
+          { updatedAt: 10_000 },
+          { updatedAt: 11_000 },
+          { startedAt: 12_000, finishedAt: 12_000 },
+        ];
+        await ledger.syncChunks(JOB, chunks);
+        const seen: Record<string, number | null>[] = [];
+        for (const [, write, read] of steps) {
+          clock.advance(1_000);
+          await write();
+          seen.push(fromT0((await read()) as Record<string, number | null>));
+        }
+        expect(Object.fromEntries(seen.map((s, i) => [steps[i]![0], s]))).toEqual(Object.fromEntries(expected.map((e, i) => [steps[i]![0], e])));
+      });
+
+      it('runs are listed by the clock’s start time, not by when they were written', async () => {
+        const run = (runId: string) => ({ runId, job: JOB, owner: 'o', host: 'h', pid: 1, options: '{}', chunksTotal: 1 });
+        clock.set(T0 + 10);
+        await ledger.startRun(run('late'));
+        clock.set(T0);
+        await ledger.startRun(run('early'));
+        clock.set(T0 + 5);
+        await ledger.startRun(run('middle'));
+        expect((await ledger.listRuns(JOB)).map((r) => [r.runId, r.startedAt - T0])).toEqual([['late', 10], ['middle', 5], ['early', 0]]);
+      });
+
+      it('a run closed as interrupted ends at its last heartbeat, not at the clock’s now', async () => {
+        await ledger.startRun({ runId: 'gone', job: JOB, owner: 'dead', host: 'h', pid: 1, options: '{}', chunksTotal: 1 });
+        clock.advance(20_000);
+        await ledger.heartbeatRun('gone');
+        clock.advance(3_600_000);
+        expect(await ledger.closeDeadRuns(JOB, () => false)).toBe(1);
+        expect((await ledger.listRuns(JOB))[0]).toMatchObject({ status: 'interrupted', startedAt: T0, heartbeatAt: T0 + 20_000, finishedAt: T0 + 20_000 });
+      });
+    });
+
     describe('schema version and readers', () => {
       it('refuses a ledger with a newer schema version', async () => {
         await ledger.close();
@@ -675,7 +798,7 @@ for (const store of STORES) {
     });
 
     if (store instanceof SqliteStore) sqliteOnly(store, () => ledger, openLedger);
-    if (store instanceof PostgresStore) postgresOnly(store, () => ledger, openLedger);
+    if (store instanceof PostgresStore) postgresOnly(store, () => ledger, openLedger, () => clock);
   });
 }
 
@@ -722,7 +845,7 @@ function sqliteOnly(store: SqliteStore, current: () => Ledger, openLedger: () =>
 
 // ---- what only the shared PostgreSQL ledger has ---------------------------------------------------
 
-function postgresOnly(store: PostgresStore, current: () => Ledger, openLedger: () => Promise<Ledger>): void {
+function postgresOnly(store: PostgresStore, current: () => Ledger, openLedger: () => Promise<Ledger>, clock: () => ManualClock): void {
   describe('postgres workers and URLs', () => {
     it('two ledgers (two pools) claiming the same chunk concurrently: exactly one wins', async () => {
       const a = current();
@@ -748,7 +871,7 @@ function postgresOnly(store: PostgresStore, current: () => Ledger, openLedger: (
       const b = await openLedger();
       await a.syncChunks(JOB, chunks);
       const old = await mustClaim(a, c0, 'gone', 1);
-      await sleep(5);
+      clock().advance(5);
       const claims = await Promise.all(
         Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).claim(JOB, c0, `w${i}`, `run-${i}`, 60_000)),
       );
@@ -847,12 +970,14 @@ describe('sqlite and postgres', () => {
   const sqlite = new SqliteStore();
   const postgres = new PostgresStore();
   const ledgers: Ledger[] = [];
+  /** One clock for both, so the same story leaves the same stamps in each. */
+  const clock = new ManualClock(T0);
 
   beforeAll(async () => {
     await postgres.setup();
     await sqlite.prepare();
     await postgres.prepare();
-    ledgers.push(await sqlite.open(), await postgres.open());
+    ledgers.push(await sqlite.open(clock), await postgres.open(clock));
   });
 
   afterAll(async () => {
@@ -861,20 +986,37 @@ describe('sqlite and postgres', () => {
     await postgres.teardown();
   });
 
-  /** The same story told to each ledger; returns what each then holds, with clock readings blanked out. */
-  async function story(l: Ledger): Promise<{ chunks: ChunkRecord[]; runs: RunRecord[] }> {
+  /**
+   * The same story told to each ledger; returns what each then holds, with clock readings blanked out
+   * unless `stamps` asks to keep them. `tick` runs between the steps (moving the clock, or not).
+   */
+  async function story(
+    l: Ledger,
+    { job = JOB, runId = 'r', tick = () => undefined, stamps = false }: { job?: string; runId?: string; tick?: () => void; stamps?: boolean } = {},
+  ): Promise<{ chunks: ChunkRecord[]; runs: RunRecord[] }> {
     const plan = [...chunks, timeChunk(Date.UTC(2021, 0, 1), Date.UTC(2021, 0, 2))];
-    await l.syncChunks(JOB, plan);
-    await l.startRun({ runId: 'r', job: JOB, owner: 'o', host: 'h', pid: 7, options: '{"a":1}', chunksTotal: plan.length });
-    await l.complete(await mustClaim(l, c0), STATS, 3);
-    await l.fail(await mustClaim(l, c1), 'nope', 4);
-    await mustClaim(l, plan[3]!, 'w9');
-    await l.finishRun('r', { status: 'failed', chunksDone: 1, chunksFailed: 1, rowsRead: 10, rowsWritten: 9, bytes: 1234, error: 'one failed' });
+    await l.syncChunks(job, plan);
+    tick();
+    await l.startRun({ runId, job, owner: 'o', host: 'h', pid: 7, options: '{"a":1}', chunksTotal: plan.length });
+    tick();
+    const done = await mustClaim(l, c0, 'w1', 60_000, job);
+    tick();
+    await l.complete(done, STATS, 3);
+    tick();
+    const failed = await mustClaim(l, c1, 'w1', 60_000, job);
+    tick();
+    await l.fail(failed, 'nope', 4);
+    tick();
+    await mustClaim(l, plan[3]!, 'w9', 60_000, job);
+    tick();
+    await l.heartbeatRun(runId);
+    tick();
+    await l.finishRun(runId, { status: 'failed', chunksDone: 1, chunksFailed: 1, rowsRead: 10, rowsWritten: 9, bytes: 1234, error: 'one failed' });
     const blank = <T extends object>(record: T, fields: readonly string[]): T =>
-      Object.fromEntries(Object.entries(record).map(([k, v]) => [k, fields.includes(k) && v !== null ? 'clock' : v])) as T;
+      Object.fromEntries(Object.entries(record).map(([k, v]) => [k, !stamps && fields.includes(k) && v !== null ? 'clock' : v])) as T;
     return {
-      chunks: (await l.listChunks(JOB)).map((c) => blank(c, ['startedAt', 'finishedAt', 'leaseExpiresAt'])),
-      runs: (await l.listRuns(JOB)).map((r) => blank(r, ['startedAt', 'heartbeatAt', 'finishedAt'])),
+      chunks: (await l.listChunks(job)).map((c) => blank(c, ['startedAt', 'finishedAt', 'leaseExpiresAt'])),
+      runs: (await l.listRuns(job)).map((r) => blank(r, ['startedAt', 'heartbeatAt', 'finishedAt'])),
     };
   }
 
@@ -882,5 +1024,23 @@ describe('sqlite and postgres', () => {
     const [fromSqlite, fromPostgres] = [await story(ledgers[0]!), await story(ledgers[1]!)];
     expect(fromPostgres).toEqual(fromSqlite);
     expect(fromSqlite.chunks.map((c) => c.status)).toEqual(['done', 'failed', 'pending', 'running']);
+  });
+
+  it('given the same clock, hold identical records down to every stamp', async () => {
+    const told = async (l: Ledger) => {
+      clock.set(T0 + 3_600_000);
+      return story(l, { job: 'clocked', runId: 'clocked-r', tick: () => clock.advance(1_000), stamps: true });
+    };
+    const [fromSqlite, fromPostgres] = [await told(ledgers[0]!), await told(ledgers[1]!)];
+    expect(fromPostgres).toEqual(fromSqlite);
+    // the stamps are the clock's readings at each step, not the wall clock's
+    const start = T0 + 3_600_000;
+    expect(fromSqlite.runs[0]).toMatchObject({ startedAt: start + 1_000, heartbeatAt: start + 7_000, finishedAt: start + 8_000 });
+    expect(fromSqlite.chunks.map((c) => [c.status, c.startedAt, c.finishedAt, c.leaseExpiresAt])).toEqual([
+      ['done', start + 2_000, start + 3_000, null],
+      ['failed', start + 4_000, start + 5_000, null],
+      ['pending', null, null, null],
+      ['running', start + 6_000, null, start + 66_000],
+    ]);
   });
 });

@@ -4,21 +4,27 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Chunk, ChunkStats } from '../../core/chunk.js';
+import { systemClock, type Clock } from '../../core/clock.js';
 import { LedgerError } from '../../core/errors.js';
 import type { BackupRecord, ChunkRecord, Lease, Ledger, LedgerReader, RunRecord, RunStatus, WatermarkRecord } from '../ledger.js';
-import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+import { leaseLost } from '../ledger-errors.js';
+import { checkVersion, migrate } from './sqlite-migrate.js';
 import { SQL } from './sqlite-statements.js';
 
 export interface SqliteLedgerOptions {
   /** Open without writing: no migrations, no locks taken (for `status`). */
   readonly readonly?: boolean;
+  /** Where every stamp and lease expiry comes from. Default: the system clock. */
+  readonly clock?: Clock;
 }
 
 export class SqliteLedger implements Ledger {
   private readonly db: Database.Database;
+  private readonly clock: Clock;
 
-  private constructor(db: Database.Database) {
+  private constructor(db: Database.Database, clock: Clock) {
     this.db = db;
+    this.clock = clock;
   }
 
   static open(path: string, options: SqliteLedgerOptions = {}): SqliteLedger {
@@ -44,7 +50,7 @@ export class SqliteLedger implements Ledger {
       db.close();
       throw err;
     }
-    return new SqliteLedger(db);
+    return new SqliteLedger(db, options.clock ?? systemClock);
   }
 
   /** Open for reading only, e.g. for `status`; undefined when the ledger does not exist yet. */
@@ -78,20 +84,20 @@ export class SqliteLedger implements Ledger {
   }
 
   async initWatermark(w: { job: string; cursor: string; kind: 'time' | 'key'; value: bigint; runId: string }): Promise<WatermarkRecord> {
-    this.db.prepare(SQL.initWatermark).run({ ...w, now: Date.now() });
+    this.db.prepare(SQL.initWatermark).run({ ...w, now: this.clock.now() });
     return (await this.watermark(w.job)) as WatermarkRecord;
   }
 
   async advanceWatermark(job: string, value: bigint, runId: string): Promise<boolean> {
-    return this.db.prepare(SQL.advanceWatermark).run({ job, value, runId, now: Date.now() }).changes === 1;
+    return this.db.prepare(SQL.advanceWatermark).run({ job, value, runId, now: this.clock.now() }).changes === 1;
   }
 
   async startWindow(job: string, lo: bigint, hi: bigint, runId: string): Promise<void> {
-    this.db.prepare(SQL.startWindow).run({ job, lo, hi, runId, now: Date.now() });
+    this.db.prepare(SQL.startWindow).run({ job, lo, hi, runId, now: this.clock.now() });
   }
 
   async rewindWatermark(job: string, value: bigint): Promise<boolean> {
-    return this.db.prepare(SQL.rewindWatermark).run({ job, value, now: Date.now() }).changes === 1;
+    return this.db.prepare(SQL.rewindWatermark).run({ job, value, now: this.clock.now() }).changes === 1;
   }
 
   async recordBackup(backup: Omit<BackupRecord, 'restoredAt'>): Promise<void> {
@@ -108,7 +114,7 @@ export class SqliteLedger implements Ledger {
 
   async syncChunks(job: string, chunks: readonly Chunk[]): Promise<void> {
     const insert = this.db.prepare(SQL.insertChunk);
-    const now = Date.now();
+    const now = this.clock.now();
     this.db.transaction(() => {
       this.db.prepare(SQL.ensureTokenRow).run(job);
       for (const c of chunks) insert.run({ job, key: c.key, kind: c.kind, lo: c.lo, hi: c.hi, tag: c.tag, now });
@@ -119,7 +125,7 @@ export class SqliteLedger implements Ledger {
     return this.db.transaction((): Lease | undefined => {
       this.db.prepare(SQL.ensureTokenRow).run(job);
       const { token } = this.db.prepare(SQL.nextToken).get(job) as { token: number };
-      const now = Date.now();
+      const now = this.clock.now();
       const row = this.db.prepare(SQL.claim).get({ job, key: chunk.key, owner, runId, token, now, expires: now + leaseMs }) as
         | { attempts: number; generation: number }
         | undefined;
@@ -129,28 +135,28 @@ export class SqliteLedger implements Ledger {
   }
 
   async heartbeat(lease: Lease, leaseMs: number): Promise<void> {
-    const now = Date.now();
+    const now = this.clock.now();
     const changed = this.db.prepare(SQL.heartbeat).run({ ...keyOf(lease), now, expires: now + leaseMs }).changes;
     if (changed !== 1) throw leaseLost(lease, 'heartbeat');
   }
 
   async complete(lease: Lease, stats: ChunkStats, durationMs: number): Promise<void> {
-    const changed = this.db.prepare(SQL.complete).run({ ...keyOf(lease), ...stats, durationMs, now: Date.now() }).changes;
+    const changed = this.db.prepare(SQL.complete).run({ ...keyOf(lease), ...stats, durationMs, now: this.clock.now() }).changes;
     if (changed !== 1) throw leaseLost(lease, 'complete');
   }
 
   async fail(lease: Lease, error: string, durationMs: number): Promise<void> {
-    const changed = this.db.prepare(SQL.fail).run({ ...keyOf(lease), error, durationMs, now: Date.now() }).changes;
+    const changed = this.db.prepare(SQL.fail).run({ ...keyOf(lease), error, durationMs, now: this.clock.now() }).changes;
     if (changed !== 1) throw leaseLost(lease, 'fail');
   }
 
   async release(lease: Lease, error?: string): Promise<void> {
-    this.db.prepare(SQL.release).run({ ...keyOf(lease), error: error ?? null, now: Date.now() });
+    this.db.prepare(SQL.release).run({ ...keyOf(lease), error: error ?? null, now: this.clock.now() });
   }
 
   async reset(job: string, keys: readonly string[]): Promise<number> {
     const stmt = this.db.prepare(SQL.reset);
-    const now = Date.now();
+    const now = this.clock.now();
     return this.db.transaction(() => keys.reduce((n, key) => n + stmt.run({ job, key, now }).changes, 0)).immediate();
   }
 
@@ -165,11 +171,11 @@ export class SqliteLedger implements Ledger {
   }
 
   async adoptCommitted(job: string, key: string, token: number, stats: ChunkStats): Promise<boolean> {
-    return this.db.prepare(SQL.adoptCommitted).run({ job, key, token, ...stats, now: Date.now() }).changes === 1;
+    return this.db.prepare(SQL.adoptCommitted).run({ job, key, token, ...stats, now: this.clock.now() }).changes === 1;
   }
 
   async resetStale(job: string, key: string, token: number): Promise<boolean> {
-    return this.db.prepare(SQL.resetStale).run({ job, key, token, now: Date.now() }).changes === 1;
+    return this.db.prepare(SQL.resetStale).run({ job, key, token, now: this.clock.now() }).changes === 1;
   }
 
   async cachedBounds(job: string, fingerprint: string, column: string): Promise<{ min: string | null; max: string | null } | undefined> {
@@ -177,7 +183,7 @@ export class SqliteLedger implements Ledger {
   }
 
   async saveBounds(job: string, fingerprint: string, column: string, min: string | null, max: string | null): Promise<void> {
-    this.db.prepare(SQL.saveBounds).run({ job, fingerprint, column, min, max, now: Date.now() });
+    this.db.prepare(SQL.saveBounds).run({ job, fingerprint, column, min, max, now: this.clock.now() });
   }
 
   async sourceSchema(job: string): Promise<string | undefined> {
@@ -185,22 +191,22 @@ export class SqliteLedger implements Ledger {
   }
 
   async saveSourceSchema(job: string, columns: string): Promise<void> {
-    this.db.prepare(SQL.saveSourceSchema).run({ job, columns, now: Date.now() });
+    this.db.prepare(SQL.saveSourceSchema).run({ job, columns, now: this.clock.now() });
   }
 
   async startRun(run: { runId: string; job: string; owner: string; host: string; pid: number; options: string; chunksTotal: number }): Promise<void> {
-    this.db.prepare(SQL.startRun).run({ ...run, now: Date.now() });
+    this.db.prepare(SQL.startRun).run({ ...run, now: this.clock.now() });
   }
 
   async heartbeatRun(runId: string): Promise<void> {
-    this.db.prepare(SQL.heartbeatRun).run(Date.now(), runId);
+    this.db.prepare(SQL.heartbeatRun).run(this.clock.now(), runId);
   }
 
   async finishRun(
     runId: string,
     result: { status: RunStatus; chunksDone: number; chunksFailed: number; rowsRead: number; rowsWritten: number; bytes: number; error?: string },
   ): Promise<void> {
-    this.db.prepare(SQL.finishRun).run({ runId, ...result, error: result.error ?? null, now: Date.now() });
+    this.db.prepare(SQL.finishRun).run({ runId, ...result, error: result.error ?? null, now: this.clock.now() });
   }
 
   async closeDeadRuns(job: string, isOwnerAlive: (owner: string) => boolean): Promise<number> {
@@ -219,45 +225,4 @@ export class SqliteLedger implements Ledger {
 
 function keyOf(lease: Lease): { job: string; key: string; token: number } {
   return { job: lease.job, key: lease.chunk.key, token: lease.token };
-}
-
-function leaseLost(lease: Lease, action: string): LedgerError {
-  return new LedgerError(
-    `lost the lease on chunk ${lease.chunk.key} (token ${lease.token}) before ${action}: another worker took it over`,
-    { code: 'LEASE_LOST' },
-  );
-}
-
-function migrate(db: Database.Database, path: string): void {
-  db.exec('CREATE TABLE IF NOT EXISTS backfill_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
-  db.transaction(() => {
-    const current = readVersion(db);
-    if (current > SQLITE_MIGRATIONS.length) throw newerSchema(path, current);
-    for (let v = current; v < SQLITE_MIGRATIONS.length; v++) {
-      db.exec(SQLITE_MIGRATIONS[v] as string);
-    }
-    db.prepare(`INSERT INTO backfill_meta (key, value) VALUES ('schema_version', ?)
-      ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(String(SQLITE_MIGRATIONS.length));
-  }).immediate();
-}
-
-function checkVersion(db: Database.Database, path: string, options: { allowOlder: boolean }): void {
-  const version = readVersion(db);
-  if (version > SQLITE_MIGRATIONS.length) throw newerSchema(path, version);
-  if (version < SQLITE_MIGRATIONS.length && !options.allowOlder) throw new LedgerError(`the ledger ${path} has schema version ${version}; run \`backfill run\` once to upgrade it`);
-}
-
-function readVersion(db: Database.Database): number {
-  try {
-    const row = db.prepare(`SELECT value FROM backfill_meta WHERE key = 'schema_version'`).get() as { value: string } | undefined;
-    return row === undefined ? 0 : Number(row.value);
-  } catch {
-    return 0;
-  }
-}
-
-function newerSchema(path: string, version: number): LedgerError {
-  return new LedgerError(
-    `the ledger ${path} has schema version ${version}, newer than this backfill understands (${SQLITE_MIGRATIONS.length}); upgrade backfill`,
-  );
 }

@@ -16,6 +16,13 @@ const WATERMARK_COLUMNS = `job, cursor_column AS cursor, kind, CAST(value AS TEX
   CAST(window_hi AS TEXT) AS windowHi, run_id AS runId, updated_at AS updatedAt`;
 
 export const SQL = {
+  // ---- schema version ----------------------------------------------------------------------
+  createMeta: `CREATE TABLE IF NOT EXISTS backfill_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+  readVersion: `SELECT value FROM backfill_meta WHERE key = 'schema_version'`,
+  writeVersion: `INSERT INTO backfill_meta (key, value) VALUES ('schema_version', ?)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+
+  // ---- chunks, runs and the rest -------------------------------------------------------------
   listChunks: `SELECT ${CHUNK_COLUMNS} FROM backfill_chunks WHERE job = ? ORDER BY kind, CASE kind WHEN 'key' THEN CAST(lo AS INTEGER) END, lo`,
   getChunk: `SELECT ${CHUNK_COLUMNS} FROM backfill_chunks WHERE job = ? AND chunk_key = ?`,
   listRuns: `SELECT ${RUN_COLUMNS} FROM backfill_runs WHERE job = ? ORDER BY started_at DESC, rowid DESC LIMIT ?`,
