@@ -12,7 +12,7 @@ export { rollbackRun, type RollbackOptions, type RollbackResult } from './engine
 export { listBackups, pruneBackups, type RunBackups, type PruneOptions } from './engine/safety/list-backups.js';
 export { runCdc, type CdcRunOptions, type CdcRunResult } from './engine/cdc/cdc-run.js';
 export { readCdcStatus, dropCdc, type CdcStatus, type CdcDropResult } from './engine/cdc/cdc-status.js';
-export { isCdcJob } from './connectors/postgres/postgres-cdc-config.js';
+export { isCdcJob } from './connectors/registry.js';
 export type { CdcPosition, SnapshotProgress, ChangeSink } from './connectors/change-sink.js';
 export { EventBus, type BackfillEvents, type BackfillEventName, type RunResultSummary } from './core/events.js';
 export { planChunks, selectChunks, type Chunking, type SourceBounds } from './core/planner.js';

@@ -10,7 +10,7 @@ import { loadJobFile } from '../job/job-loader.js';
 import type { Job } from '../job/job.js';
 import { formatBytes, formatCount, formatDuration } from './format.js';
 
-export { isCdcJob } from '../connectors/postgres/postgres-cdc-config.js';
+export { isCdcJob } from '../connectors/registry.js';
 
 /**
  * Stream until SIGINT/SIGTERM (the batch in flight is applied and confirmed, exit 0) or, with

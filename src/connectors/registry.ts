@@ -48,3 +48,18 @@ export async function createTarget(job: Job): Promise<Target> {
     }
   }
 }
+
+// ---- Change data capture: which job streams changes, and its change source ----
+// (to be folded into the postgres descriptor: the only system that captures changes today)
+
+import type { CdcSettings, ChangeSource } from './change-source.js';
+import { PlanError } from '../core/errors.js';
+
+export { isCdcJob, cdcSettings } from './postgres/postgres-cdc-config.js';
+
+/** The change source of a job whose source captures changes (`cdcSettings(job)` returned `settings`). */
+export async function createChangeSource(job: Job, settings: CdcSettings): Promise<ChangeSource> {
+  if (job.source.type !== 'postgres') throw new PlanError(`job ${job.name} has no cdc: field on a postgres source`);
+  const { PostgresCdcSource } = await import('./postgres/postgres-cdc-source.js');
+  return new PostgresCdcSource(job.source, settings);
+}

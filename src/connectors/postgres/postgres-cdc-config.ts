@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { durationSchema, sizeSchema } from '../../job/unit-schemas.js';
 import { JobSpecError, type JobIssue } from '../../core/errors.js';
 import type { Job } from '../../job/job.js';
+import type { CdcSettings } from '../change-source.js';
 
 const slotName = z
   .string()
@@ -34,16 +35,6 @@ export const cdcSchema = z.union([
 ]);
 
 export type CdcConfig = z.output<typeof cdcSchema>;
-
-export interface CdcSettings {
-  readonly slot: string;
-  readonly publication: string;
-  readonly maxLagBytes: number;
-  readonly batchRows: number;
-  readonly batchWaitMs: number;
-  /** The source table, `schema.table` (schema `public` when the job names none). */
-  readonly table: string;
-}
 
 /** A name PostgreSQL takes for a slot: lower case, [a-z0-9_], at most 63 bytes, still unique when cut. */
 export function defaultSlotName(job: string): string {
