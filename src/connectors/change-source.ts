@@ -61,7 +61,7 @@ export interface ChangeSource {
   /** Write a watermark into the log, committed before this returns. */
   emitWatermark(kind: WatermarkKind, nonce: string): Promise<void>;
   /** min/max of the key column the initial copy is chunked by; undefined for an empty table. */
-  bounds(column: string): Promise<{ min: bigint; max: bigint } | undefined>;
+  bounds(column: string): Promise<{ readonly min: bigint; readonly max: bigint } | undefined>;
   /** One chunk of the initial copy, `lo <= column < hi`: every column as text, as the stream would carry it. */
   readChunk(columns: readonly ColumnInfo[], column: string, lo: string, hi: string): Promise<RowText[]>;
   /** Start streaming from the slot's confirmed position. */
@@ -71,7 +71,7 @@ export interface ChangeSource {
   parsePosition(text: string): bigint;
   health(): Promise<SlotHealth>;
   /** Drop the slot (refused while a process streams from it) and the publication; what is already gone is fine. */
-  drop(): Promise<{ slot: boolean; publication: boolean }>;
+  drop(): Promise<{ readonly slot: boolean; readonly publication: boolean }>;
   describe(): string;
   close(): Promise<void>;
 }
