@@ -7,6 +7,7 @@ import type { WriteMode } from '../core/write.js';
 import type { CdcSettings } from '../core/cdc-settings.js';
 import type { JobIssue } from '../core/errors.js';
 import type { Source, SourceContext, Target, TargetContext } from './connector.js';
+import type { ChangeSource } from './change-source.js';
 import type { ScratchTarget } from './scratch-target.js';
 
 /** A job file's `source:` or `target:` block: its `type:` and the fields its connector defines. */
@@ -43,6 +44,8 @@ export interface ChangeCapture<C extends ConnectorBlock> {
   enabled(config: C): boolean;
   /** The block's capture settings, or the problems that prevent them (by job-file path). */
   settings(config: C, job: ChangeCaptureJob): CdcSettings | readonly JobIssue[];
+  /** The change source that streams the table's changes with these settings. */
+  open(config: C, settings: CdcSettings): Promise<ChangeSource>;
 }
 
 export interface SourceSide<S extends z.ZodType<ConnectorBlock>> {

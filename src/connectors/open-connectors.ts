@@ -2,7 +2,8 @@
 // made by the connector the registry names for the block's `type:`. Connectors get a narrow
 // context, never the job itself.
 
-import { JobSpecError, type JobIssue } from '../core/errors.js';
+import { JobSpecError, PlanError, type JobIssue } from '../core/errors.js';
+import type { ChangeSource } from './change-source.js';
 import type { CdcSettings } from '../core/cdc-settings.js';
 import type { Job } from '../job/job.js';
 import type { Source, SourceContext, Target, TargetContext } from './connector.js';
@@ -33,6 +34,13 @@ export async function createScratchTarget(job: Job, id: string, dir: string, ben
   const copyStream =
     job.transform === undefined && source.traits.copyText && target.traits.copyText && source.databaseOf?.(job.source) !== target.databaseOf?.(job.target);
   return target.scratch(job.target, { id, dir, benchJob, mode: job.write.mode, copyStream });
+}
+
+/** The change source of a job that captures changes, with the settings `cdcSettings(job)` gave. */
+export async function createChangeSource(job: Job, settings: CdcSettings): Promise<ChangeSource> {
+  const capture = sourceSide(job.source.type).changeCapture;
+  if (capture === undefined || !capture.enabled(job.source)) throw new PlanError(`job ${job.name} has no cdc: field on a source that captures changes`);
+  return capture.open(job.source, settings);
 }
 
 /** Whether the job streams changes from its source's log (`cdc:` in a source block that offers it). */

@@ -58,3 +58,4 @@ export function sourceSchemas(): readonly z.ZodType<SourceConfig>[] {
 export function targetSchemas(): readonly z.ZodType<TargetConfig>[] {
   return TARGET_TYPES.map((t) => targetSide(t).configSchema);
 }
+

@@ -175,3 +175,8 @@ export function parseWatermark(content: string): { readonly kind: 'low' | 'high'
   if (match === null) return undefined;
   return { kind: match[1] as 'low' | 'high' | 'caught-up', nonce: match[2] as string };
 }
+
+/** The content of a watermark message, as `parseWatermark` reads it back. */
+export function watermarkContent(kind: 'low' | 'high' | 'caught-up', nonce: string): string {
+  return `${kind}:${nonce}`;
+}

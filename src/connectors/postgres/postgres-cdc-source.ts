@@ -2,37 +2,22 @@
 // replication slot, watermarks for the initial copy, chunk reads as text, and the slot's health.
 
 import type pg from 'pg';
-import type { RowText } from '../../core/cdc-changes.js';
-import type { CdcSettings } from './postgres-cdc-config.js';
+import { watermarkContent, type RowText } from '../../core/cdc-changes.js';
+import { formatLsn, parseLsn } from '../../core/cdc-lsn.js';
+import type { WatermarkKind } from '../../core/change-events.js';
 import { PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteQualified } from '../../core/sql-text.js';
+import type { CdcSettings, ChangeSource, ChangeStream, ChangeStreamSpec, SlotHealth } from '../change-source.js';
 import type { ColumnInfo } from '../connector.js';
 import type { PostgresSourceConfig } from './postgres-config.js';
 import { createPool, duckTypeOf, pgError, type PgPool } from './postgres-pool.js';
+import { PgoutputDecoder } from './postgres-cdc-decode.js';
 import { PgChangeStream } from './postgres-cdc-stream.js';
 
 /** Values come back as the text PostgreSQL prints, exactly as the replication stream carries them. */
 const AS_TEXT = { getTypeParser: () => (value: string) => value };
 
-export interface SlotHealth {
-  readonly slot: string;
-  readonly exists: boolean;
-  readonly active: boolean;
-  readonly activePid: number | null;
-  readonly confirmedFlushLsn: string | null;
-  readonly restartLsn: string | null;
-  readonly currentLsn: string;
-  /** WAL written since the slot's confirmed position: what the target is behind by. */
-  readonly lagBytes: number | null;
-  /** WAL the server keeps for the slot (since its restart position). */
-  readonly retainedBytes: number | null;
-  readonly publication: string;
-  readonly publicationExists: boolean;
-  /** 'lost' when the server gave up the slot's WAL (max_slot_wal_keep_size). */
-  readonly walStatus: string | null;
-}
-
-export class PostgresCdcSource {
+export class PostgresCdcSource implements ChangeSource {
   readonly db: PgPool;
   private readonly table: string;
 
@@ -92,6 +77,12 @@ export class PostgresCdcSource {
     });
   }
 
+  /** The publication, then the slot: decoding looks the publication up as of each change. */
+  async prepare(): Promise<{ readonly newSlot: boolean }> {
+    await this.ensurePublication();
+    return { newSlot: await this.ensureSlot() };
+  }
+
   /** Create the publication for the table when missing; an existing one must publish the table. */
   async ensurePublication(): Promise<boolean> {
     const name = this.settings.publication;
@@ -130,8 +121,8 @@ export class PostgresCdcSource {
   }
 
   /** A transactional message in the stream (a watermark), committed before this returns. */
-  async emit(content: string): Promise<void> {
-    await this.with('writing a watermark', (client) => client.query(`SELECT pg_logical_emit_message(true, 'backfill', $1)`, [content]));
+  async emitWatermark(kind: WatermarkKind, nonce: string): Promise<void> {
+    await this.with('writing a watermark', (client) => client.query(`SELECT pg_logical_emit_message(true, 'backfill', $1)`, [watermarkContent(kind, nonce)]));
   }
 
   /** min/max of the key column the initial copy is chunked by; undefined for an empty table. */
@@ -204,8 +195,17 @@ export class PostgresCdcSource {
     });
   }
 
-  stream(confirmed: string): Promise<PgChangeStream> {
-    return PgChangeStream.start(this.db, this.settings.slot, this.settings.publication, confirmed);
+  openStream(spec: ChangeStreamSpec): Promise<ChangeStream> {
+    const decoder = new PgoutputDecoder(this.settings.table, spec.columns, spec.key);
+    return PgChangeStream.start(this.db, this.settings.slot, this.settings.publication, decoder);
+  }
+
+  formatPosition(position: bigint): string {
+    return formatLsn(position);
+  }
+
+  parsePosition(text: string): bigint {
+    return parseLsn(text);
   }
 
   private async with<T>(what: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {

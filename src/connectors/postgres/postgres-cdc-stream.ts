@@ -1,17 +1,15 @@
-// A logical replication connection reading a slot with pgoutput: decoded messages in order, with
-// backpressure, and the confirmed position sent back only when the caller says it is safe.
+// A logical replication connection reading a slot with pgoutput: its messages in order as neutral
+// change events, with backpressure, and the confirmed position sent back only when the caller says it is safe.
 
 import pg from 'pg';
 import { PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import { ConnectorError, redactSecrets } from '../../core/errors.js';
 import { quoteIdent } from '../../core/sql-text.js';
-import { formatLsn, parseLsn } from '../../core/cdc-lsn.js';
+import { formatLsn } from '../../core/cdc-lsn.js';
+import type { ChangeEvent } from '../../core/change-events.js';
+import type { ChangeStream } from '../change-source.js';
+import type { PgoutputDecoder, StreamItem } from './postgres-cdc-decode.js';
 import type { PgPool } from './postgres-pool.js';
-
-export type StreamItem =
-  | { readonly kind: 'data'; readonly lsn: string; readonly message: Pgoutput.Message }
-  /** The server's WAL end: nothing before it is left to send once the queue is drained. */
-  | { readonly kind: 'keepalive'; readonly walEnd: string };
 
 /** Decodes pgoutput text values as the text PostgreSQL printed, not as JavaScript values. */
 class TextPgoutput extends PgoutputPlugin {
@@ -26,7 +24,7 @@ const HIGH_WATER = 5_000;
 const LOW_WATER = 500;
 const STATUS_EVERY_MS = 10_000;
 
-export class PgChangeStream {
+export class PgChangeStream implements ChangeStream {
   private readonly queue: StreamItem[] = [];
   private waiter: (() => void) | undefined;
   private failure: Error | undefined;
@@ -38,10 +36,11 @@ export class PgChangeStream {
   private constructor(
     private readonly client: pg.Client,
     private readonly db: PgPool,
+    private readonly decoder: PgoutputDecoder,
   ) {}
 
   /** Start streaming `slot` from its confirmed position (the server skips what was confirmed). */
-  static async start(db: PgPool, slot: string, publication: string, confirmed: string): Promise<PgChangeStream> {
+  static async start(db: PgPool, slot: string, publication: string, decoder: PgoutputDecoder): Promise<PgChangeStream> {
     const config = { ...(db.pool as unknown as { options: pg.ClientConfig }).options, replication: 'database' } as pg.ClientConfig;
     const client = new pg.Client(config);
     client.on('error', () => {});
@@ -50,8 +49,7 @@ export class PgChangeStream {
     } catch (err) {
       throw streamError(err, 'opening a replication connection', db);
     }
-    const stream = new PgChangeStream(client, db);
-    stream.confirmed = parseLsn(confirmed);
+    const stream = new PgChangeStream(client, db, decoder);
     const plugin = new TextPgoutput({ protoVersion: 1, publicationNames: [publication], messages: true });
     const connection = (client as unknown as { connection: ConnectionInternals }).connection;
     const started = new Promise<void>((resolve, reject) => {
@@ -126,8 +124,14 @@ export class PgChangeStream {
     return (this.client as unknown as { connection?: { stream?: { pause(): void; resume(): void } } }).connection?.stream;
   }
 
+  /** The next message's events, or undefined after `waitMs` without one. */
+  async next(waitMs: number): Promise<readonly ChangeEvent[] | undefined> {
+    const item = await this.nextItem(waitMs);
+    return item === undefined ? undefined : this.decoder.decode(item);
+  }
+
   /** The next item, or undefined after `waitMs` without one (or when the stream ended after close). */
-  async next(waitMs: number): Promise<StreamItem | undefined> {
+  private async nextItem(waitMs: number): Promise<StreamItem | undefined> {
     if (this.queue.length === 0 && this.failure === undefined && !this.ended) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
@@ -152,9 +156,8 @@ export class PgChangeStream {
   }
 
   /** Everything up to `lsn` is durably applied: the server may forget it (the slot's confirmed_flush_lsn). */
-  confirm(lsn: string): void {
-    const value = parseLsn(lsn);
-    if (value > this.confirmed) this.confirmed = value;
+  confirm(lsn: bigint): void {
+    if (lsn > this.confirmed) this.confirmed = lsn;
     this.sendStatus(false);
   }
 

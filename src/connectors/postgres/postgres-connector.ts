@@ -28,6 +28,10 @@ const changeCapture: ChangeCapture<PostgresSourceConfig> = {
       table: config.table.includes('.') ? config.table : `public.${config.table}`,
     };
   },
+  open: async (config, settings) => {
+    const { PostgresCdcSource } = await import('./postgres-cdc-source.js');
+    return new PostgresCdcSource(config, settings);
+  },
 };
 
 export const postgresConnector = defineConnector({

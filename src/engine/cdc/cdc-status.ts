@@ -1,12 +1,11 @@
 // Replication health of a CDC job (slot, lag, retained WAL, the target's position, the initial copy)
 // and the clean removal of its slot and publication.
 
-import { join } from 'node:path';
 import type { CdcPosition } from '../../connectors/change-sink.js';
+import type { SlotHealth } from '../../connectors/change-source.js';
 import { describeError } from '../../core/errors.js';
-import type { SlotHealth } from '../../connectors/postgres/postgres-cdc-source.js';
 import type { Job } from '../../job/job.js';
-import { openCdc } from './cdc-run.js';
+import { changeSinkSpec, closeCdc, openCdc } from './cdc-open.js';
 
 export interface CdcStatus {
   readonly job: string;
@@ -22,13 +21,14 @@ export interface CdcStatus {
 }
 
 export async function readCdcStatus(job: Job): Promise<CdcStatus> {
-  const { settings, source, target, session, conn } = await openCdc(job);
+  const opened = await openCdc(job);
+  const { settings, source, target, conn } = opened;
   try {
     const slot = await source.health();
     let position: CdcPosition | null = null;
     let positionError: string | null = null;
     try {
-      const sink = await target.openChangeSink?.(conn, { job: job.name, columns: [], key: job.write.key, workDir: join(job.stateDir, 'cdc'), readOnly: true });
+      const sink = await target.openChangeSink?.(conn, changeSinkSpec(job, [], true));
       position = (await sink?.readPosition()) ?? null;
       await sink?.close();
     } catch (err) {
@@ -42,10 +42,7 @@ export async function readCdcStatus(job: Job): Promise<CdcStatus> {
     if (slot.walStatus === 'lost') warnings.push(`slot ${slot.slot} lost WAL it needed (max_slot_wal_keep_size): drop it and run again to copy the table anew`);
     return { job: job.name, source: source.describe(), target: target.describe(), slot, maxLagBytes: settings.maxLagBytes, position, positionError, warnings };
   } finally {
-    conn.close();
-    session.close();
-    await target.close().catch(() => {});
-    await source.close().catch(() => {});
+    await closeCdc(opened);
   }
 }
 
@@ -60,11 +57,12 @@ export interface CdcDropResult {
 
 /** Drop the job's slot and publication; refused while a process streams from the slot; a second call does nothing. */
 export async function dropCdc(job: Job): Promise<CdcDropResult> {
-  const { settings, source, target, session, conn } = await openCdc(job);
+  const opened = await openCdc(job);
+  const { settings, source, target, conn } = opened;
   try {
     const dropped = await source.drop();
     let forgot = false;
-    const sink = await target.openChangeSink?.(conn, { job: job.name, columns: [], key: job.write.key, workDir: join(job.stateDir, 'cdc'), readOnly: true });
+    const sink = await target.openChangeSink?.(conn, changeSinkSpec(job, [], true));
     if (sink !== undefined) {
       forgot = (await sink.readPosition()) !== undefined;
       await sink.forget();
@@ -72,9 +70,6 @@ export async function dropCdc(job: Job): Promise<CdcDropResult> {
     }
     return { slot: settings.slot, publication: settings.publication, droppedSlot: dropped.slot, droppedPublication: dropped.publication, forgotPosition: forgot };
   } finally {
-    conn.close();
-    session.close();
-    await target.close().catch(() => {});
-    await source.close().catch(() => {});
+    await closeCdc(opened);
   }
 }
