@@ -2,7 +2,16 @@
 // that never touches MySQL never loads its driver.
 
 import type { Job } from '../job/job.js';
-import type { Source, Target } from './connector.js';
+import type { Source, SourceContext, Target, TargetContext } from './connector.js';
+
+/** What a connector learns of the job it serves. */
+function targetContext(job: Job): TargetContext {
+  return { job: job.name, stateDir: job.stateDir, chunking: job.chunking, write: job.write };
+}
+
+function sourceContext(job: Job): SourceContext {
+  return { ...targetContext(job), sourceTransform: job.sourceTransform, memoryLimited: job.duckdb.memoryLimit !== undefined };
+}
 
 export async function createSource(job: Job): Promise<Source> {
   const timezone = job.chunking.kind === 'time' ? job.chunking.timezone : 'UTC';
@@ -23,7 +32,7 @@ export async function createSource(job: Job): Promise<Source> {
     }
     case 'mysql': {
       const { MysqlSource } = await import('./mysql/mysql-source.js');
-      return new MysqlSource(job.source, job);
+      return new MysqlSource(job.source, sourceContext(job));
     }
   }
 }
@@ -36,15 +45,15 @@ export async function createTarget(job: Job): Promise<Target> {
     }
     case 'duckdb': {
       const { DuckdbTarget } = await import('./duckdb/duckdb-target.js');
-      return new DuckdbTarget(job.target, job.name);
+      return new DuckdbTarget(job.target, targetContext(job));
     }
     case 'postgres': {
       const { PostgresTarget } = await import('./postgres/postgres-target.js');
-      return new PostgresTarget(job.target, job);
+      return new PostgresTarget(job.target, targetContext(job));
     }
     case 'mysql': {
       const { MysqlTarget } = await import('./mysql/mysql-target.js');
-      return new MysqlTarget(job.target, job);
+      return new MysqlTarget(job.target, targetContext(job));
     }
   }
 }
