@@ -1,4 +1,5 @@
 // PostgreSQL as a source and a target against the real server: types, key chunks, secrets, and a SIGKILL mid-run.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -305,6 +306,31 @@ describe('postgres target', () => {
     expect(rows[0]).toEqual({ n: '2000', ids: '2000', wrong: '0' });
     const again = await runBackfill(job, { restate: true });
     expect(again).toMatchObject({ status: 'done', done: 2, rowsWritten: 0 });
+  });
+
+  it("removes a dead process's load files and one-pass folders at the next run, and leaves a live process's alone", async () => {
+    const dir = tempDir('pg-sweep');
+    await query(`COPY (SELECT i AS id, 'n' || i AS note FROM range(100) t(i)) TO '${join(dir, 'rows.csv')}' (HEADER)`);
+    const load = join(dir, '.backfill', 'load');
+    // A pid above Linux's pid_max (2^22) cannot belong to a running process; the parent of this one runs.
+    const dead = 2_147_483_600;
+    mkdirSync(join(load, `${dead}-all-k2x`, '__backfill_chunk=0'), { recursive: true });
+    writeFileSync(join(load, `${dead}-all-k2x`, '__backfill_chunk=0', 'data_0.csv'), '1,x\n');
+    writeFileSync(join(load, `${dead}-c0-7.csv`), '1,x\n');
+    const live = join(load, `${process.ppid}-c0-3.csv`);
+    writeFileSync(live, '1,x\n');
+    const job = defineJob(
+      {
+        name: 'pg-sweep', source: { type: 'csv', path: 'rows.csv' }, chunk: { column: 'id', size: 50 },
+        target: { type: 'postgres', connection: URL, table: `${SCHEMA}.sweep`, create: true },
+      },
+      { baseDir: dir },
+    );
+    const result = await runBackfill(job);
+    expect(result).toMatchObject({ status: 'done', done: 2, rowsWritten: 100 });
+    expect(existsSync(join(load, `${dead}-all-k2x`))).toBe(false);
+    expect(existsSync(join(load, `${dead}-c0-7.csv`))).toBe(false);
+    expect(existsSync(live)).toBe(true);
   });
 
   it('resumes after SIGKILL to the same table as an uninterrupted run', async () => {

@@ -3,8 +3,10 @@
 import type { Chunk } from '../../core/chunk.js';
 import { PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
-import type { BackupRecord } from '../../ledger/ledger.js';
-import { inPlace, type Rejects, type BackupTaken, type ChunkWrite, type ColumnInfo, type OpenedChunk, type Target, type TargetCapabilities, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
+import type { BackupRecord } from '../../core/write.js';
+import { inPlace, type Rejects, type BackupTaken, type ChunkWrite, type ColumnInfo, type OpenedChunk, type Target, type TargetCapabilities, type TargetContext, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
+import { SqlChunkTransaction, type ChunkLoad } from '../sql/sql-chunk-transaction.js';
+import { forgetMarkers, inlineLiterals, markerOf, readMarker, type MarkerTable } from '../sql/sql-commit-markers.js';
 import { backupDuckRows, dropDuckBackups, ensureDuckBackupTable, restoreDuckRows } from './duckdb-backup.js';
 import { acceptedRows, findRefusedRows, numberRows } from './duckdb-rejects.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
@@ -12,7 +14,7 @@ import type { DuckdbTargetConfig } from './duckdb-config.js';
 import type { ChangeSink, ChangeSinkSpec } from '../change-sink.js';
 
 export const TARGET_ALIAS = 'backfill_target';
-const MARKERS = `${quoteIdent(TARGET_ALIAS)}.main.backfill_chunk_commits`;
+const MARKERS: MarkerTable = { table: `${quoteIdent(TARGET_ALIAS)}.main.backfill_chunk_commits`, rows: 'rows', bind: inlineLiterals };
 
 export class DuckdbTarget implements Target {
   readonly capabilities: TargetCapabilities = {
@@ -28,10 +30,14 @@ export class DuckdbTarget implements Target {
   /** Backup tables made by this process, by run id. */
   private readonly backupTables = new Map<string, Promise<void>>();
 
+  private readonly job: string;
+
   constructor(
     private readonly config: DuckdbTargetConfig,
-    private readonly job: string,
-  ) {}
+    ctx: TargetContext,
+  ) {
+    this.job = ctx.job;
+  }
 
   private get table(): string {
     return `${quoteIdent(TARGET_ALIAS)}.${quoteQualified(this.config.table)}`;
@@ -44,7 +50,7 @@ export class DuckdbTarget implements Target {
   async prepare(conn: DuckConn, columns: readonly ColumnInfo[]): Promise<void> {
     await this.attach(conn);
     this.columns = columns;
-    await conn.run(`CREATE TABLE IF NOT EXISTS ${MARKERS} (job VARCHAR NOT NULL, chunk_key VARCHAR NOT NULL, lease VARCHAR NOT NULL,
+    await conn.run(`CREATE TABLE IF NOT EXISTS ${MARKERS.table} (job VARCHAR NOT NULL, chunk_key VARCHAR NOT NULL, lease VARCHAR NOT NULL,
       rows BIGINT NOT NULL, committed_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (job, chunk_key))`);
     const parts = this.config.table.split('.');
     const schema = parts.length > 1 ? (parts[0] as string) : 'main';
@@ -94,55 +100,31 @@ export class DuckdbTarget implements Target {
   }
 
   async committedLease(conn: DuckConn, chunk: Chunk): Promise<{ lease: string; rows: number } | undefined> {
-    const rows = await conn.all<{ lease: string; rows: string }>(
-      `SELECT lease, rows FROM ${MARKERS} WHERE job = ${quoteLiteral(this.job)} AND chunk_key = ${quoteLiteral(chunk.key)}`,
-    );
-    const row = rows[0];
-    return row === undefined ? undefined : { lease: row.lease, rows: Number(row.rows) };
+    const read = readMarker(MARKERS, this.job, chunk.key);
+    return markerOf(MARKERS, (await conn.all<Record<string, unknown>>(read.text))[0]);
   }
 
   async forgetCommits(conn: DuckConn, keys: readonly string[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += 500) {
-      const some = keys.slice(i, i + 500).map(quoteLiteral).join(', ');
-      await conn.run(`DELETE FROM ${MARKERS} WHERE job = ${quoteLiteral(this.job)} AND chunk_key IN (${some})`);
-    }
+    for (const forget of forgetMarkers(MARKERS, this.job, keys)) await conn.run(forget.text);
   }
 
   async write(w: ChunkWrite): Promise<WriteResult> {
     // Rows the table may refuse are found first, in transactions rolled back, then left out.
-    let isolated: { rows: string; bad: number[]; rejected: Rejects } | undefined;
+    let isolated: Isolated | undefined;
     if ((w.maxRejects ?? 0) > 0 && w.mode !== 'merge') {
       if (w.mode === 'replace' && w.range === undefined) throw new PlanError('replace mode needs the chunk column in the transform output');
       const rows = await numberRows(w, quoteIdent(`backfill_rows_${w.token}`));
-      const found = await findRefusedRows(w, this.table, rows, () => this.deleteRange(w), w.maxRejects ?? 0);
+      const tx = new DuckChunkTransaction(w, this.table, this.columns.map((c) => c.name), this.job, undefined);
+      const found = await findRefusedRows(w, this.table, rows, () => tx.deleteChunkRange(), w.maxRejects ?? 0);
       isolated = { rows, bad: found.bad, rejected: { count: found.rejected.length, rows: found.rejected } };
     }
-    if (w.backup !== undefined) await this.backupTable(w.conn, w.backup.runId);
-    await w.conn.run('BEGIN TRANSACTION', w.signal);
     try {
-      // Before anything changes, in the same transaction: the backup matches what the write replaces.
-      const backup: BackupTaken | undefined = w.backup === undefined ? undefined : await backupDuckRows(w, this.table, TARGET_ALIAS, this.job);
-      let written = 0;
-      await this.deleteRange(w);
-      if (w.mode === 'merge') {
-        written = await this.merge(w);
-      } else {
-        const from = isolated === undefined ? `(${w.query})` : acceptedRows(isolated.rows, isolated.bad);
-        const rows = await w.conn.all<{ Count: string }>(`INSERT INTO ${this.table} BY NAME SELECT * FROM ${from}`, w.signal);
-        written = Number(rows[0]?.Count ?? 0);
-      }
-      await w.conn.run(
-        `INSERT OR REPLACE INTO ${MARKERS} VALUES (${quoteLiteral(this.job)}, ${quoteLiteral(w.chunk.key)}, ${quoteLiteral(w.lease)}, ${written}, now())`,
-        w.signal,
-      );
-      await w.conn.run('COMMIT', w.signal);
+      const tx = new DuckChunkTransaction(w, this.table, this.columns.map((c) => c.name), this.job, isolated, () => this.backupTable(w.conn, (w.backup as NonNullable<ChunkWrite['backup']>).runId));
+      const done = await tx.run();
       return {
-        rowsWritten: written, bytes: 0, ...(backup === undefined ? {} : { backup }),
-        ...(isolated === undefined ? {} : { rejected: isolated.rejected, rowsRead: written + isolated.rejected.count }),
+        rowsWritten: done.written, bytes: 0, ...(done.backup === undefined ? {} : { backup: done.backup }),
+        ...(isolated === undefined ? {} : { rejected: isolated.rejected, rowsRead: done.written + isolated.rejected.count }),
       };
-    } catch (err) {
-      await w.conn.run('ROLLBACK').catch(() => {});
-      throw err;
     } finally {
       if (isolated !== undefined) await w.conn.run(`DROP TABLE IF EXISTS ${isolated.rows}`).catch(() => {});
     }
@@ -157,30 +139,6 @@ export class DuckdbTarget implements Target {
       made.catch(() => this.backupTables.delete(runId));
     }
     return made;
-  }
-
-  /** Replace mode: the chunk's range goes first, in the transaction that writes it again. */
-  private async deleteRange(w: ChunkWrite): Promise<void> {
-    if (w.mode !== 'replace') return;
-    if (w.range === undefined) throw new PlanError('replace mode needs the chunk column in the transform output');
-    const col = quoteIdent(w.range.column);
-    await w.conn.run(`DELETE FROM ${this.table} WHERE ${col} >= ${w.range.lo} AND ${col} < ${w.range.hi}`, w.signal);
-  }
-
-  /** Insert new keys, update only rows whose values really changed, so a re-run writes nothing. */
-  private async merge(w: ChunkWrite): Promise<number> {
-    const keys = new Set(w.key);
-    const on = w.key.map((k) => `t.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ');
-    const others = this.columns.filter((c) => !keys.has(c.name)).map((c) => quoteIdent(c.name));
-    const all = this.columns.map((c) => quoteIdent(c.name));
-    const changed = others.length === 0 ? 'false' : others.map((c) => `t.${c} IS DISTINCT FROM s.${c}`).join(' OR ');
-    const update = others.length === 0 ? '' : `WHEN MATCHED AND (${changed}) THEN UPDATE SET ${others.map((c) => `${c} = s.${c}`).join(', ')} `;
-    const rows = await w.conn.all<{ Count: string }>(
-      `MERGE INTO ${this.table} AS t USING (${w.query}) AS s ON (${on})
-       ${update}WHEN NOT MATCHED THEN INSERT (${all.join(', ')}) VALUES (${all.map((c) => `s.${c}`).join(', ')})`,
-      w.signal,
-    );
-    return Number(rows[0]?.Count ?? 0);
   }
 
   async readChunk(conn: DuckConn, read: TargetRead): Promise<OpenedChunk> {
@@ -222,5 +180,78 @@ export class DuckdbTarget implements Target {
 
   describe(): string {
     return `duckdb table ${this.config.table} in ${this.config.database}`;
+  }
+}
+
+/** The chunk's output numbered in a temporary table, and the rows of it the table refused. */
+interface Isolated {
+  readonly rows: string;
+  readonly bad: number[];
+  readonly rejected: Rejects;
+}
+
+/** DuckDB's statements for the shared chunk transaction: the chunk's query is the staged rows, and MERGE reads it directly. */
+class DuckChunkTransaction extends SqlChunkTransaction {
+  constructor(
+    w: ChunkWrite,
+    table: string,
+    names: readonly string[],
+    private readonly job: string,
+    private readonly isolated: Isolated | undefined,
+    private readonly makeBackupTable: () => Promise<void> = async () => {},
+  ) {
+    super(w, table, names);
+  }
+
+  /** The replace's DELETE, for the probes that find refused rows before the real transaction. */
+  async deleteChunkRange(): Promise<void> {
+    if (this.w.mode === 'replace') await this.deleteRange();
+  }
+
+  protected async exec(text: string): Promise<number> {
+    const rows = await this.w.conn.all<{ Count?: string }>(text, this.w.signal);
+    return Number(rows[0]?.Count ?? 0);
+  }
+
+  protected override async prepareBackup(): Promise<void> {
+    if (this.w.backup !== undefined) await this.makeBackupTable();
+  }
+
+  protected override async begin(): Promise<void> {
+    await this.w.conn.run('BEGIN TRANSACTION', this.w.signal);
+  }
+
+  protected override async commit(): Promise<void> {
+    await this.w.conn.run('COMMIT', this.w.signal);
+  }
+
+  protected override async rollback(): Promise<void> {
+    await this.w.conn.run('ROLLBACK').catch(() => {});
+  }
+
+  // Before anything changes, in the same transaction: the backup matches what the write replaces.
+  protected backup(): Promise<BackupTaken> {
+    return backupDuckRows(this.w, this.table, TARGET_ALIAS, this.job);
+  }
+
+  protected async load(): Promise<ChunkLoad> {
+    const from = this.isolated === undefined ? `(${this.w.query})` : acceptedRows(this.isolated.rows, this.isolated.bad);
+    return { read: undefined, written: await this.exec(`INSERT INTO ${this.table} BY NAME SELECT * FROM ${from}`) };
+  }
+
+  /** Nothing to stage: MERGE and the backup read the chunk's query itself. */
+  protected async stage(): Promise<ChunkLoad> {
+    return { read: undefined, written: 0 };
+  }
+
+  protected override stagedRows(): string {
+    return `(${this.w.query})`;
+  }
+
+  protected async mark(written: number): Promise<void> {
+    await this.w.conn.run(
+      `INSERT OR REPLACE INTO ${MARKERS.table} VALUES (${quoteLiteral(this.job)}, ${quoteLiteral(this.w.chunk.key)}, ${quoteLiteral(this.w.lease)}, ${written}, now())`,
+      this.w.signal,
+    );
   }
 }

@@ -5,7 +5,7 @@ import { ConnectorError } from '../../core/errors.js';
 import type { BackupRecord } from '../../ledger/ledger.js';
 import { CHECKSUM_MODULUS, type BackupTaken, type ChunkWrite } from '../connector.js';
 import { backupTableName } from '../duckdb/duckdb-backup.js';
-import { quoteMysqlIdent } from './mysql-source.js';
+import { quoteMysqlIdent } from './mysql-pool.js';
 
 const PREFIX = 'backfill_backup_';
 const CHUNK_COL = 'backfill_chunk';

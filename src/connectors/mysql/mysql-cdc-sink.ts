@@ -11,7 +11,7 @@ import { PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import type { ColumnInfo } from '../connector.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
-import { mysqlError, quoteMysqlIdent, splitMysqlTable, type MysqlPool } from './mysql-source.js';
+import { mysqlError, quoteMysqlIdent, splitMysqlTable, type MysqlPool } from './mysql-pool.js';
 
 const POSITIONS = 'backfill_cdc_positions';
 const STAGE = 'backfill_cdc_stage';

@@ -3,7 +3,7 @@
 
 import type { ScratchTarget, TargetVariant } from '../scratch-target.js';
 import type { MysqlTargetConfig } from './mysql-config.js';
-import { createMysqlPool, mysqlError, quoteMysqlIdent, quoteMysqlTable, splitMysqlTable, withConnection, type MysqlPool } from './mysql-source.js';
+import { createMysqlPool, mysqlError, quoteMysqlIdent, quoteMysqlTable, splitMysqlTable, withConnection, type MysqlPool } from './mysql-pool.js';
 
 const MARKERS = 'backfill_chunk_commits';
 

@@ -1,50 +1,41 @@
-// A PostgreSQL table as a target: COPY each chunk into a temporary staging table, then one transaction applies it.
+// A PostgreSQL table as a target: each chunk is COPYed in (through a temporary staging table for merges) in one transaction with its marks.
 
-import { createReadStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import type { Chunk } from '../../core/chunk.js';
-import { BackfillError, LedgerError, PlanError } from '../../core/errors.js';
+import { BackfillError, PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
-import type { Job } from '../../job/job.js';
-import { CHUNK_INDEX_COLUMN, type ChunkWrite, type ColumnInfo, type CopyFormat, type OnePassOutput, type OpenedChunk, type Rejects, type Target, type TargetCapabilities, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
-import { copyIsolating } from './postgres-rejects.js';
+import type { BackupRecord } from '../../core/write.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
-import type { BackupRecord } from '../../ledger/ledger.js';
-import type { BackupTaken } from '../connector.js';
+import { sweepDeadScratch } from '../../runtime/scratch-dirs.js';
 import type { ChangeSink, ChangeSinkSpec } from '../change-sink.js';
-import { backupPgRows, dropPgBackups, ensurePgBackupTable, restorePgRows } from './postgres-backup.js';
+import { CHUNK_INDEX_COLUMN, type ChunkWrite, type ColumnInfo, type CopyFormat, type OnePassOutput, type OpenedChunk, type Target, type TargetCapabilities, type TargetContext, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
+import { dollarParams, forgetMarkers, markerOf, readMarker, type MarkerTable } from '../sql/sql-commit-markers.js';
+import { dropPgBackups, ensurePgBackupTable, restorePgRows } from './postgres-backup.js';
+import { PG_MARKERS, PgChunkTransaction, type PgWriteState } from './postgres-chunk-transaction.js';
 import type { PostgresTargetConfig } from './postgres-config.js';
 import { createPool, pgError, pgTypeOf, type PgPool } from './postgres-pool.js';
 import { readPgKeys, readPgRange, type PgReadBack } from './postgres-readback.js';
 
-const MARKERS = 'backfill.chunk_commits';
-const UNIQUE_VIOLATION = '23505';
+const MARKERS: MarkerTable = { table: PG_MARKERS, rows: 'rows', bind: dollarParams };
 
 export class PostgresTarget implements Target {
   readonly capabilities: TargetCapabilities = { modes: ['append', 'replace', 'merge'], replaceBy: 'range', mergeScope: 'table', transactional: true, maxConcurrentWrites: undefined, copyText: true, onePassModes: ['append', 'replace', 'merge'] };
   private readonly db: PgPool;
   private columns: readonly ColumnInfo[] = [];
-  private mergeWith: 'on-conflict' | 'merge' = 'merge';
-  /** Until a chunk meets an existing key, merges load straight into the table (see insertFirst). */
-  private tryInsertFirst = true;
-  /** Columns that lead an index of the table: a range on one of them is found without a scan. */
-  private leadingIndexed = new Set<string>();
-  /** Backed-up merges try insert-first with a range backup until a chunk's rows land outside its range. */
-  private rangeBackups = true;
-  /** How a chunk streamed from a PostgreSQL source travels (see chooseCopyFormat). */
-  private copyFormat: CopyFormat = 'text';
+  /** How chunks are merged and loaded, chosen at prepare; the chunk transactions may turn insert-first off. */
+  private state: PgWriteState;
   private readonly loadDir: string;
   readonly database: string;
 
   constructor(
     private readonly config: PostgresTargetConfig,
-    private readonly job: Job,
+    private readonly ctx: TargetContext,
   ) {
     this.db = createPool(config.connection, config.ssl, config.pool.max, 'target');
-    this.loadDir = join(job.stateDir, 'load');
+    this.loadDir = join(ctx.stateDir, 'load');
+    this.state = { job: ctx.job, mergeWith: 'merge', copyFormat: 'text', leadingIndexed: new Set(), tryInsertFirst: true, rangeBackups: true };
     const host = this.db.fields.host.toLowerCase();
     this.database = `${host === 'localhost' ? '127.0.0.1' : host}:${this.db.fields.port ?? 5432}/${this.db.fields.database}`;
   }
@@ -57,17 +48,19 @@ export class PostgresTarget implements Target {
 
   async prepare(_conn: DuckConn, columns: readonly ColumnInfo[]): Promise<void> {
     this.columns = columns;
+    // Load files and one-pass folders of a process killed mid-chunk are never removed by it.
+    sweepDeadScratch(this.loadDir);
     const client = await this.connect('preparing the target');
     try {
       await client.query(`CREATE SCHEMA IF NOT EXISTS backfill`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${MARKERS} (job text NOT NULL, chunk_key text NOT NULL, lease text NOT NULL,
+      await client.query(`CREATE TABLE IF NOT EXISTS ${PG_MARKERS} (job text NOT NULL, chunk_key text NOT NULL, lease text NOT NULL,
         rows bigint NOT NULL, committed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (job, chunk_key))`);
       const exists = await client.query<{ oid: string | null }>(`SELECT to_regclass($1)::oid::text AS oid`, [this.table]);
       const oid = exists.rows[0]?.oid ?? null;
       if (oid === null) {
         if (!this.config.create) throw new PlanError(`target.table: ${this.config.table} does not exist in ${this.db.name} (set create: true to create it)`);
         const defs = columns.map((c) => `${quoteIdent(c.name)} ${c.pgType ?? pgTypeOf(c.type)}`);
-        if (this.job.write.key.length > 0) defs.push(`PRIMARY KEY (${this.job.write.key.map(quoteIdent).join(', ')})`);
+        if (this.ctx.write.key.length > 0) defs.push(`PRIMARY KEY (${this.ctx.write.key.map(quoteIdent).join(', ')})`);
         await client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (${defs.join(', ')})`);
       } else {
         const have = await client.query<{ name: string }>(`SELECT attname AS name FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped`, [oid]);
@@ -75,15 +68,16 @@ export class PostgresTarget implements Target {
         const missing = columns.filter((c) => !names.has(c.name)).map((c) => c.name);
         if (missing.length > 0) throw new PlanError(`target.table: ${this.config.table} has no column(s) ${missing.join(', ')} that the transform produces`);
       }
-      this.copyFormat = await this.chooseCopyFormat(client, columns);
-      if (this.job.write.mode === 'merge') {
-        this.mergeWith = await this.chooseMerge(client);
+      const copyFormat = await this.chooseCopyFormat(client, columns);
+      this.state = { ...this.state, copyFormat };
+      if (this.ctx.write.mode === 'merge') {
+        const mergeWith = await this.chooseMerge(client);
         const leading = await client.query<{ name: string }>(
           `SELECT DISTINCT a.attname AS name FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
            WHERE i.indrelid = to_regclass($1) AND i.indpred IS NULL`,
           [this.table],
         );
-        this.leadingIndexed = new Set(leading.rows.map((r) => r.name));
+        this.state = { ...this.state, mergeWith, leadingIndexed: new Set(leading.rows.map((r) => r.name)) };
       }
     } catch (err) {
       throw err instanceof PlanError ? err : pgError(err, 'preparing the target', this.db);
@@ -164,24 +158,24 @@ export class PostgresTarget implements Target {
        WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred IS NULL GROUP BY i.indexrelid`,
       [this.table],
     );
-    const key = [...this.job.write.key].sort().join('\0');
+    const key = [...this.ctx.write.key].sort().join('\0');
     return res.rows.some((r) => r.cols.join('\0') === key) ? 'on-conflict' : 'merge';
   }
 
   async committedLease(_conn: DuckConn, chunk: Chunk): Promise<{ lease: string; rows: number } | undefined> {
-    const res = await this.db.pool
-      .query<{ lease: string; rows: string }>(`SELECT lease, rows FROM ${MARKERS} WHERE job = $1 AND chunk_key = $2`, [this.job.name, chunk.key])
-      .catch((err: unknown) => {
-        throw pgError(err, 'reading commit markers', this.db);
-      });
-    const row = res.rows[0];
-    return row === undefined ? undefined : { lease: row.lease, rows: Number(row.rows) };
+    const read = readMarker(MARKERS, this.ctx.job, chunk.key);
+    const res = await this.db.pool.query(read.text, read.values).catch((err: unknown) => {
+      throw pgError(err, 'reading commit markers', this.db);
+    });
+    return markerOf(MARKERS, res.rows[0] as Record<string, unknown> | undefined);
   }
 
   async forgetCommits(_conn: DuckConn, keys: readonly string[]): Promise<void> {
-    await this.db.pool.query(`DELETE FROM ${MARKERS} WHERE job = $1 AND chunk_key = ANY ($2::text[])`, [this.job.name, [...keys]]).catch((err: unknown) => {
-      throw pgError(err, 'forgetting commit markers', this.db);
-    });
+    for (const forget of forgetMarkers(MARKERS, this.ctx.job, keys)) {
+      await this.db.pool.query(forget.text, forget.values).catch((err: unknown) => {
+        throw pgError(err, 'forgetting commit markers', this.db);
+      });
+    }
   }
 
   /** bytea reads hex as \x…; everything else DuckDB prints the way PostgreSQL parses it. */
@@ -236,9 +230,8 @@ export class PostgresTarget implements Target {
     return result;
   }
 
-  /** The chunk's transaction: clear its range (replace), load its rows, apply the mode, write the marks. */
+  /** The chunk's transaction (sql/sql-chunk-transaction.ts): clear its range (replace), load its rows, apply the mode, write the marks. */
   private async commit(w: ChunkWrite, files: readonly string[]): Promise<WriteResult> {
-    const names = this.columns.map((c) => quoteIdent(c.name));
     try {
       const client = await this.connect(`writing chunk ${w.chunk.key}`);
       let broken = false;
@@ -248,167 +241,29 @@ export class PostgresTarget implements Target {
         (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
       };
       w.signal.addEventListener('abort', onAbort, { once: true });
+      let tx: PgChunkTransaction | undefined;
       try {
-        const backupTable = w.backup === undefined ? undefined : await ensurePgBackupTable(client, this.table, this.config.table, this.job.name, w.backup.runId);
-        await client.query('BEGIN');
-        // Append and replace load straight into the table (one pass of index work, like a plain
-        // COPY); merge needs the rows beside the table first, in an unlogged temporary table.
-        // The backup is taken in this transaction before the rows it keeps can change (merge: its
-        // range before a straight load, or the staged keys' rows before the upsert).
-        let backup: BackupTaken | undefined;
-        if (backupTable !== undefined && w.mode !== 'merge') backup = await backupPgRows(client, w, this.table, backupTable, this.table);
-        if (w.mode === 'replace') await this.deleteRange(client, w);
-        let rejected: Rejects | undefined;
-        const loadInto = async (into: string): Promise<number> => {
-          if (w.copyIn !== undefined || w.pushdown !== undefined) return this.load(client, w, names, '', into);
-          if ((w.maxRejects ?? 0) > 0) {
-            // Refused rows are isolated and set aside; the transaction keeps exactly the accepted ones.
-            const keys = w.key.map((k) => this.columns.findIndex((c) => c.name === k));
-            const loaded = await copyIsolating(client, `COPY ${into} (${names.join(', ')}) FROM STDIN (FORMAT csv)`, files, w.maxRejects ?? 0, keys, w.signal);
-            rejected = { count: loaded.rejected.length, rows: loaded.rejected };
-            return loaded.offered;
-          }
-          let n = 0;
-          for (const file of files) n += await this.load(client, w, names, file, into);
-          return n;
-        };
-        let read: number;
-        let written: number;
-        // A merge that sets rows aside as rejects would take an existing key for a refusal: it stages.
-        const inserted = w.mode === 'merge' && (w.maxRejects ?? 0) === 0 ? await this.insertFirst(client, w, loadInto, backupTable) : undefined;
-        if (inserted !== undefined) {
-          read = written = inserted.rows;
-          backup = inserted.backup;
-        } else if (w.mode === 'merge') {
-          await client.query(`CREATE TEMP TABLE backfill_stage (LIKE ${this.table} INCLUDING DEFAULTS) ON COMMIT DROP`);
-          read = await loadInto('backfill_stage');
-          if (backupTable !== undefined) backup = await backupPgRows(client, w, this.table, backupTable, 'backfill_stage');
-          written = await this.merge(client, w, names);
-        } else {
-          read = await loadInto(this.table);
-          written = read - (rejected?.count ?? 0);
+        let backupTable: string | undefined;
+        try {
+          backupTable = w.backup === undefined ? undefined : await ensurePgBackupTable(client, this.table, this.config.table, this.ctx.job, w.backup.runId);
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => {
+            broken = true;
+          });
+          throw err;
         }
-        await client.query(
-          `INSERT INTO ${MARKERS} (job, chunk_key, lease, rows) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (job, chunk_key) DO UPDATE SET lease = EXCLUDED.lease, rows = EXCLUDED.rows, committed_at = now()`,
-          [this.job.name, w.chunk.key, w.lease, written],
-        );
-        let marked = false;
-        if (w.markDone !== undefined) {
-          const mark = w.markDone({ rowsRead: read, rowsWritten: written, bytes: 0, rowsRejected: rejected?.count ?? 0 });
-          if ((await client.query(mark.text, mark.values)).rowCount !== 1) {
-            throw new LedgerError(`lost the lease on chunk ${w.chunk.key} (token ${w.token}) before commit: another worker took it over`, { code: 'LEASE_LOST' });
-          }
-          marked = true;
-        }
-        await client.query('COMMIT');
-        return { rowsWritten: written, bytes: 0, rowsRead: read, marked, ...(rejected === undefined ? {} : { rejected }), ...(backup === undefined ? {} : { backup }) };
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {
-          broken = true;
-        });
-        throw err;
+        tx = new PgChunkTransaction(w, this.table, this.columns.map((c) => c.name), client, this.state, files, backupTable);
+        const done = await tx.run(0);
+        const read = done.read ?? done.written;
+        return { rowsWritten: done.written, bytes: 0, rowsRead: read, marked: done.marked, ...(done.rejected === undefined ? {} : { rejected: done.rejected }), ...(done.backup === undefined ? {} : { backup: done.backup }) };
       } finally {
         w.signal.removeEventListener('abort', onAbort);
-        client.release(broken);
+        client.release(broken || tx?.broken === true);
       }
     } catch (err) {
       if (err instanceof BackfillError) throw err;
       throw pgError(err, `writing chunk ${w.chunk.key}`, this.db);
     }
-  }
-
-  /** Fill the staging table: from DuckDB's CSV file, or straight from a PostgreSQL source's COPY stream. */
-  private async load(client: pg.PoolClient, w: ChunkWrite, names: readonly string[], file: string, into: string): Promise<number> {
-    if (w.pushdown !== undefined) {
-      // Same database: the chunk never leaves PostgreSQL.
-      return (await client.query(`INSERT INTO ${into} (${names.join(', ')}) SELECT ${names.join(', ')} FROM (${w.pushdown}) AS backfill_chunk`)).rowCount ?? 0;
-    }
-    if (w.copyIn === undefined) {
-      const sink = client.query(copyFrom(`COPY ${into} (${names.join(', ')}) FROM STDIN (FORMAT csv)`));
-      await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), sink);
-      return sink.rowCount;
-    }
-    const source = await w.copyIn(this.copyFormat);
-    let broken = true;
-    try {
-      const sink = client.query(copyFrom(`COPY ${into} (${names.join(', ')}) FROM STDIN${this.copyFormat === 'binary' ? ' (FORMAT binary)' : ''}`));
-      await pipeline(source.stream, sink, { signal: w.signal });
-      broken = false;
-      return sink.rowCount;
-    } finally {
-      source.release(broken);
-    }
-  }
-
-  /**
-   * A merge whose keys are all new is a plain insert: with a unique index on the key, load the
-   * chunk straight into the table under a savepoint, once instead of twice (staging, then upsert).
-   * The first key that already exists raises a unique violation; the chunk then rolls back to the
-   * savepoint and takes the staging path, and the rest of the run goes straight there too, so a
-   * re-merge over existing data wastes at most the rows before the first conflict per chunk in
-   * flight. A COPY stream from a source cannot be read twice, so it always stages. A backed-up
-   * chunk keeps its range (see below) instead of its keys, so it needs no staging either.
-   */
-  private async insertFirst(
-    client: pg.PoolClient, w: ChunkWrite, loadInto: (into: string) => Promise<number>, backupTable: string | undefined,
-  ): Promise<{ rows: number; backup: BackupTaken | undefined } | undefined> {
-    if (this.mergeWith !== 'on-conflict' || !this.tryInsertFirst || w.copyIn !== undefined) return undefined;
-    // Backed up, a chunk whose keys are all new changes no existing row: what it can have changed
-    // is its own range, kept as a replace keeps it — when an index finds that range, and the
-    // rows loaded all landed in it (checked by counting; a transform may move them out).
-    const range = w.range;
-    if (backupTable !== undefined && (range === undefined || !this.rangeBackups || !this.leadingIndexed.has(range.column))) return undefined;
-    await client.query('SAVEPOINT backfill_insert_first');
-    try {
-      const backup = backupTable === undefined ? undefined : await backupPgRows(client, { ...w, mode: 'replace' }, this.table, backupTable, this.table);
-      const n = await loadInto(this.table);
-      if (backup !== undefined && range !== undefined) {
-        const col = quoteIdent(range.column);
-        const inRange = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.table} WHERE ${col} >= ${range.lo} AND ${col} < ${range.hi}`);
-        if (Number(inRange.rows[0]?.n) !== backup.rows + n) {
-          this.rangeBackups = false;
-          await client.query('ROLLBACK TO SAVEPOINT backfill_insert_first');
-          return undefined;
-        }
-      }
-      await client.query('RELEASE SAVEPOINT backfill_insert_first');
-      return { rows: n, backup };
-    } catch (err) {
-      if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION || w.signal.aborted) throw err;
-      this.tryInsertFirst = false;
-      await client.query('ROLLBACK TO SAVEPOINT backfill_insert_first');
-      return undefined;
-    }
-  }
-
-  private async deleteRange(client: pg.PoolClient, w: ChunkWrite): Promise<void> {
-    if (w.range === undefined) throw new PlanError('replace mode needs the chunk column in the transform output');
-    const col = quoteIdent(w.range.column);
-    await client.query(`DELETE FROM ${this.table} WHERE ${col} >= ${w.range.lo} AND ${col} < ${w.range.hi}`);
-  }
-
-  /** Upsert the staged rows; counts only rows inserted or really changed. */
-  private async merge(client: pg.PoolClient, w: ChunkWrite, names: readonly string[]): Promise<number> {
-    const cols = names.join(', ');
-    const keys = new Set(w.key);
-    const key = w.key.map(quoteIdent);
-    const others = names.filter((n) => !keys.has(this.columns[names.indexOf(n)]?.name ?? ''));
-    if (this.mergeWith === 'on-conflict') {
-      const update =
-        others.length === 0
-          ? 'DO NOTHING'
-          : `DO UPDATE SET ${others.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}
-             WHERE (${others.map((c) => `t.${c}`).join(', ')}) IS DISTINCT FROM (${others.map((c) => `EXCLUDED.${c}`).join(', ')})`;
-      const sql = `INSERT INTO ${this.table} AS t (${cols}) SELECT ${cols} FROM backfill_stage ON CONFLICT (${key.join(', ')}) ${update}`;
-      return (await client.query(sql)).rowCount ?? 0;
-    }
-    const on = key.map((k) => `t.${k} = s.${k}`).join(' AND ');
-    const changed = others.map((c) => `t.${c} IS DISTINCT FROM s.${c}`).join(' OR ');
-    const update = others.length === 0 ? '' : `WHEN MATCHED AND (${changed}) THEN UPDATE SET ${others.map((c) => `${c} = s.${c}`).join(', ')} `;
-    const sql = `MERGE INTO ${this.table} AS t USING backfill_stage AS s ON (${on})
-      ${update}WHEN NOT MATCHED THEN INSERT (${cols}) VALUES (${names.map((c) => `s.${c}`).join(', ')})`;
-    return (await client.query(sql)).rowCount ?? 0;
   }
 
   private async connect(what: string): Promise<pg.PoolClient> {
@@ -428,7 +283,7 @@ export class PostgresTarget implements Target {
   }
 
   private get readBack(): PgReadBack {
-    return { db: this.db, table: this.table, dir: join(this.job.stateDir, 'fetch') };
+    return { db: this.db, table: this.table, dir: join(this.ctx.stateDir, 'fetch') };
   }
 
   async restoreBackup(_conn: DuckConn, backup: BackupRecord): Promise<{ rows: number; checksum: string }> {
