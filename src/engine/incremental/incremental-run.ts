@@ -1,6 +1,7 @@
 // `backfill run` for a job with `incremental:`: the full backfill until it is complete, then one
 // window past the watermark per run. Each runs through the chunk runner (run/run-chunks.ts).
 
+import { systemClock } from '../../core/clock.js';
 import type { Incremental, Job } from '../../job/job.js';
 import { openLedger } from '../../ledger/open-ledger.js';
 import { incrementalWindow, isWindowChunk } from '../../core/watermark.js';
@@ -16,7 +17,7 @@ export async function runIncremental(job: Job, options: RunOptions): Promise<Run
   const ledger = options.ledger ?? (await openLedger(job));
   try {
     const probe = await probeCursor(job);
-    const now = options.now ?? Date.now();
+    const now = options.now ?? systemClock.now();
     let watermark = await ledger.watermark(job.name);
     checkWatermark(job, probe, watermark);
     const outcome = (phase: IncrementalOutcome['phase'], before: string | undefined, window?: { lo: bigint; hi: bigint }): IncrementalOutcome => ({

@@ -13,6 +13,7 @@ import { describeJob, finishPlan, type PreparedPlan } from './prepare.js';
 import { recoverStale } from './recovery.js';
 import type { RunResources } from './run-resources.js';
 import type { RunOptions, RunWindow } from './run-options.js';
+import type { StopController } from './stop-controller.js';
 
 export interface RunPlan {
   readonly plan: PreparedPlan;
@@ -26,7 +27,9 @@ export interface RunPlan {
  * A source whose bounds would cost a scan is read once: that pass writes the output and its
  * chunks give the bounds. Otherwise plan first, then read.
  */
-export async function planRun(job: Job, res: RunResources, window: RunWindow | undefined, stopping: boolean, signal: AbortSignal, clock: Clock): Promise<RunPlan> {
+export async function planRun(
+  job: Job, res: RunResources, window: RunWindow | undefined, stop: Pick<StopController, 'stopping' | 'hard'>, clock: Clock,
+): Promise<RunPlan> {
   const { ledger, source, target, main } = res;
   const described = await describeJob(job, source, main);
   // The source's columns against the recorded schema: fail or evolve the target (schemaChanges).
@@ -38,7 +41,10 @@ export async function planRun(job: Job, res: RunResources, window: RunWindow | u
   checkBackup(job, target, described.outputColumnType !== undefined);
   const t0 = clock.now();
   // `verify: true` reads each chunk's source rows again, so it takes per-chunk staging instead of one-pass writes.
-  const found = !stopping && drift.clean && !job.verify && window === undefined ? await onePassBeforePlan(job, source, target, main, ledger, described, signal) : undefined;
+  const found =
+    stop.stopping === undefined && drift.clean && !job.verify && window === undefined
+      ? await onePassBeforePlan(job, source, target, main, ledger, described, stop.hard)
+      : undefined;
   const early = found === undefined ? undefined : { onePass: found.onePass, ms: clock.now() - t0 };
   const plan: PreparedPlan =
     window !== undefined ? { ...described, chunks: [...window.chunks], bounds: undefined } : (found?.plan ?? (await finishPlan(job, source, main, ledger, described)));

@@ -22,6 +22,7 @@ export interface RunResources {
   close(): Promise<void>;
 }
 
+/** Filled in as each resource opens, so a failure halfway closes exactly what is open. */
 interface Opened {
   ledger?: Ledger;
   session?: DuckSession;
