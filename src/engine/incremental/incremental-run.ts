@@ -1,22 +1,23 @@
 // `backfill run` for a job with `incremental:`: the full backfill until it is complete, then one
-// window past the watermark per run. The chunk runner itself is run-backfill.ts's.
+// window past the watermark per run. Each runs through the chunk runner (run/run-chunks.ts).
 
+import { systemClock } from '../../core/clock.js';
 import type { Incremental, Job } from '../../job/job.js';
 import { openLedger } from '../../ledger/open-ledger.js';
 import { incrementalWindow, isWindowChunk } from '../../core/watermark.js';
+import { runChunks } from '../run/run-chunks.js';
+import type { RunOptions, RunResult, RunWindow } from '../run/run-options.js';
 import {
   checkWatermark, formatCursor, lookbackOf, newRunId, probeCursor, WatermarkAdvancer, windowChunks, windowEnd, windowJob, type IncrementalOutcome,
 } from './incremental.js';
-import type { RunOptions, RunResult } from '../run/run-backfill.js';
+import { forgetOldWindows } from './window-pruning.js';
 
-type ChunkRunner = (job: Job, options: RunOptions) => Promise<RunResult>;
-
-export async function runIncremental(job: Job, options: RunOptions, runChunks: ChunkRunner): Promise<RunResult> {
+export async function runIncremental(job: Job, options: RunOptions): Promise<RunResult> {
   const inc = job.incremental as Incremental;
   const ledger = options.ledger ?? (await openLedger(job));
   try {
     const probe = await probeCursor(job);
-    const now = options.now ?? Date.now();
+    const now = options.now ?? systemClock.now();
     let watermark = await ledger.watermark(job.name);
     checkWatermark(job, probe, watermark);
     const outcome = (phase: IncrementalOutcome['phase'], before: string | undefined, window?: { lo: bigint; hi: bigint }): IncrementalOutcome => ({
@@ -31,7 +32,7 @@ export async function runIncremental(job: Job, options: RunOptions, runChunks: C
       if (watermark === undefined) {
         watermark = await ledger.initWatermark({ job: job.name, cursor: inc.cursor, kind: probe.kind, value: windowEnd(job, probe, now), runId: newRunId() });
       }
-      const result = await runChunks(job, { ...options, ledger, history: true });
+      const result = await runChunks(job, { ...options, ledger });
       const history = (await ledger.listChunks(job.name)).filter((c) => !isWindowChunk(c.key));
       if (result.status === 'done' && history.every((c) => c.status === 'done')) {
         const at = BigInt(watermark.value);
@@ -45,20 +46,20 @@ export async function runIncremental(job: Job, options: RunOptions, runChunks: C
     const before = formatCursor(probe.kind, start);
     const window = incrementalWindow(start, lookbackOf(job, probe.kind), windowEnd(job, probe, now));
     const runId = newRunId();
+    const prune: RunWindow['prune'] = (target, conn) => forgetOldWindows(ledger, job.name, target, conn);
     if (window === undefined) {
       // Nothing past the watermark yet (an integer cursor that has not grown, or a settle delay longer than the wait).
-      const result = await runChunks(windowJob(job, probe.kind, 0n, 1n, probe.naive), { ...options, ledger, restate: true, window: { chunks: [], runId, chunkDone: async () => {} } });
+      const result = await runChunks(windowJob(job, probe.kind, 0n, 1n, probe.naive), { ...options, ledger, restate: true }, { window: { chunks: [], runId, chunkDone: async () => {}, prune } });
       return { ...result, incremental: { ...outcome('window', before), watermarkAfter: before } };
     }
     const chunks = windowChunks(job, probe.kind, window.lo, window.hi, probe.naive);
     await ledger.startWindow(job.name, window.lo, window.hi, runId);
     const advancer = new WatermarkAdvancer(ledger, job.name, chunks, probe.kind, start, runId);
-    const result = await runChunks(windowJob(job, probe.kind, window.lo, window.hi, probe.naive), {
-      ...options, ledger, restate: true, window: { chunks, runId, chunkDone: (key) => advancer.chunkDone(key) },
+    const result = await runChunks(windowJob(job, probe.kind, window.lo, window.hi, probe.naive), { ...options, ledger, restate: true }, {
+      window: { chunks, runId, chunkDone: (key) => advancer.chunkDone(key), prune },
     });
     return { ...result, incremental: { ...outcome('window', before, window), watermarkAfter: formatCursor(probe.kind, advancer.value) } };
   } finally {
     if (options.ledger === undefined) await ledger.close();
   }
 }
-

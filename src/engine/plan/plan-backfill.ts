@@ -3,7 +3,7 @@
 import type { Chunk } from '../../core/chunk.js';
 import { selectChunks, type SourceBounds } from '../../core/planner.js';
 import { createSource, createTarget } from '../../connectors/open-connectors.js';
-import { chooseRoute } from '../run/run-backfill.js';
+import { chooseRoute } from '../run/write-routes.js';
 import { DuckSession } from '../../runtime/duckdb-session.js';
 import type { Job } from '../../job/job.js';
 import type { ChunkRecord } from '../../ledger/ledger.js';

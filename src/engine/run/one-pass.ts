@@ -1,0 +1,100 @@
+// The one pass over a source that cannot prune, writing every chunk's output at once; each chunk later publishes its share.
+
+import type { Chunk } from '../../core/chunk.js';
+import { planChunks, type SourceBounds } from '../../core/planner.js';
+import { quoteIdent } from '../../core/sql-text.js';
+import { CHUNK_INDEX_COLUMN, type OnePassOutput, type Source, type Target } from '../../connectors/connector.js';
+import type { Job } from '../../job/job.js';
+import type { Ledger } from '../../ledger/ledger.js';
+import type { DuckConn } from '../../runtime/duckdb-session.js';
+import { describeQuery } from '../../runtime/duckdb-sql.js';
+import { NULL_CHUNK_INDEX } from '../safety/reject-rows.js';
+import { boundsNeedScan, transformQuery, type DescribedJob, type PreparedPlan } from './prepare.js';
+import { isRowLocal } from './row-local.js';
+import { chunkIndexedRelation } from './stage.js';
+
+/** The pass's output, and which share of it each chunk publishes. */
+export interface OnePass {
+  readonly output: OnePassOutput;
+  readonly rows: number;
+  /** The chunk's share, once: a retry reads the chunk from the source instead. */
+  take(chunk: Chunk): { staged: unknown } | undefined;
+}
+
+function onePassOf(output: OnePassOutput, keyOf: (chunk: Chunk) => string | undefined): OnePass {
+  const taken = new Set<string>();
+  return {
+    output,
+    rows: output.rows,
+    take: (chunk) => {
+      const key = keyOf(chunk);
+      if (key === undefined || taken.has(chunk.key)) return undefined;
+      taken.add(chunk.key);
+      return { staged: output.chunks.get(key) };
+    },
+  };
+}
+
+/**
+ * Write every pending chunk in the one pass over the source when that is the same as writing
+ * them one by one: the target supports it, the mode does not read old output (not merge), and
+ * the transform maps each row on its own (no aggregates, windows, joins, filters) and keeps the
+ * chunk index column.
+ */
+export async function tryOnePass(
+  job: Job, source: Source, target: Target, conn: DuckConn, todo: readonly Chunk[], plan: PreparedPlan, timezone: string, signal: AbortSignal,
+): Promise<OnePass | undefined> {
+  if (target.writeAll === undefined || target.publishChunk === undefined || !(target.capabilities.onePassModes ?? []).includes(job.write.mode)) return undefined;
+  if (!(await isRowLocal(job, source, conn))) return undefined;
+  const relation = chunkIndexedRelation(source, todo, job.chunking.column, plan.sourceColumnType, timezone, source.rejectReader?.relation());
+  const query = transformQuery(job, relation);
+  if (!(await describeQuery(conn, query)).some((c) => c.name === CHUNK_INDEX_COLUMN)) return undefined;
+  const output = await target.writeAll(conn, query, signal);
+  const index = new Map(todo.map((c, i) => [c.key, String(i)]));
+  return onePassOf(output, (chunk) => index.get(chunk.key));
+}
+
+/**
+ * The one pass without known bounds: when a chunk's lower bound follows from the row alone
+ * (key chunks, or single calendar units in UTC), each row is tagged with it, and the chunks
+ * present in the output give the bounds — the source is read once instead of twice.
+ */
+export async function onePassBeforePlan(
+  job: Job, source: Source, target: Target, conn: DuckConn, ledger: Ledger, described: DescribedJob, signal: AbortSignal,
+): Promise<{ onePass: OnePass; plan: PreparedPlan } | undefined> {
+  if (source.capabilities.prunes || target.writeAll === undefined || target.publishChunk === undefined) return undefined;
+  if (!(target.capabilities.onePassModes ?? []).includes(job.write.mode)) return undefined;
+  if (job.chunking.from !== undefined || job.chunking.to !== undefined) return undefined;
+  if (!(await boundsNeedScan(job, source, ledger))) return undefined;
+  const col = quoteIdent(job.chunking.column);
+  let bucket: string;
+  if (job.chunking.kind === 'key') {
+    const size = job.chunking.size.toString();
+    bucket = `(${col} - (((${col} % ${size}) + ${size}) % ${size}))`;
+  } else {
+    if (job.chunking.step.n !== 1 || job.chunking.timezone !== 'UTC') return undefined;
+    const unit = job.chunking.step.unit;
+    bucket =
+      described.sourceColumnType.toUpperCase() === 'DATE'
+        ? `epoch_ms(CAST(date_trunc('${unit}', ${col}) AS TIMESTAMP))`
+        : `epoch_ms(date_trunc('${unit}', ${col}))`;
+  }
+  if (!(await isRowLocal(job, source, conn))) return undefined;
+  // Rows with NULL in the chunk column are set aside under NULL_CHUNK_INDEX, to be counted as rejected.
+  const relation = `(SELECT *, coalesce(${bucket}, ${NULL_CHUNK_INDEX}) AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${source.rejectReader?.relation() ?? source.relation()})`;
+  const query = transformQuery(job, relation);
+  if (!(await describeQuery(conn, query)).some((c) => c.name === CHUNK_INDEX_COLUMN)) return undefined;
+  const output = await target.writeAll(conn, query, signal);
+  const values = [...output.chunks.keys()].filter((v) => v !== String(NULL_CHUNK_INDEX)).map((v) => BigInt(v)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const min = values[0];
+  const max = values[values.length - 1];
+  const bounds: SourceBounds | undefined =
+    min === undefined || max === undefined ? undefined : job.chunking.kind === 'key' ? { min, max } : { min: Number(min), max: Number(max) };
+  const fingerprint = source.fingerprint();
+  if (fingerprint !== undefined) {
+    await ledger.saveBounds(job.name, fingerprint, job.chunking.column, min === undefined ? null : String(min), max === undefined ? null : String(max));
+  }
+  const plan: PreparedPlan = { ...described, chunks: planChunks(job.chunking, bounds), bounds };
+  const keyOf = (chunk: Chunk): string => (chunk.kind === 'key' ? chunk.lo : String(Date.parse(chunk.lo)));
+  return { onePass: onePassOf(output, keyOf), plan };
+}
