@@ -9,6 +9,7 @@ import type { CdcStatus } from '../engine/cdc/cdc-status.js';
 import { loadJobFile } from '../job/job-loader.js';
 import type { Job } from '../job/job.js';
 import { formatBytes, formatCount, formatDuration } from './format.js';
+import { printError, printLine, stopWhenOutputCloses } from './output-guard.js';
 
 export { isCdcJob } from '../connectors/open-connectors.js';
 
@@ -29,13 +30,15 @@ export async function runCdcCommand(
   const onSignal = (name: string): void => {
     if (stop.signal.aborted) process.exit(130);
     stop.abort(`received ${name}`);
-    if (flags.json !== true && flags.quiet !== true) process.stderr.write(`stopping: ${name} received; applying the batch in flight (again to exit at once)\n`);
+    if (flags.json !== true && flags.quiet !== true) printError(`stopping: ${name} received; applying the batch in flight (again to exit at once)`);
   };
   const onInt = (): void => onSignal('SIGINT');
   const onTerm = (): void => onSignal('SIGTERM');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
-  const events = new EventBus((err) => process.stderr.write(`progress display failed: ${describeError(err)}\n`));
+  // Nobody reads the stream's output any more (`--json | head`): stop as on a signal.
+  const unwatch = stopWhenOutputCloses(stop);
+  const events = new EventBus((err) => printError(`progress display failed: ${describeError(err)}`));
   const detach = attachCdcProgress(events, flags.json === true ? 'json' : flags.quiet === true ? 'quiet' : 'lines');
   try {
     const { runCdc } = await import('../engine/cdc/cdc-run.js');
@@ -44,6 +47,7 @@ export async function runCdcCommand(
     else print(describeResult(result));
     return 0;
   } finally {
+    unwatch();
     detach();
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
@@ -53,11 +57,9 @@ export async function runCdcCommand(
 function attachCdcProgress(events: EventBus, mode: 'json' | 'lines' | 'quiet'): () => void {
   if (mode === 'quiet') return () => {};
   if (mode === 'json') {
-    return events.onAny((event, payload) => process.stdout.write(`${JSON.stringify({ event, at: new Date().toISOString(), ...payload })}\n`));
+    return events.onAny((event, payload) => printLine(JSON.stringify({ event, at: new Date().toISOString(), ...payload })));
   }
-  const line = (text: string): void => {
-    process.stderr.write(`${text}\n`);
-  };
+  const line = printError;
   const offs = [
     events.on('cdc:start', (e) =>
       line(`cdc ${e.job}: streaming from slot ${e.slot} after ${e.lsn}${e.chunksTotal > e.chunksDone ? `; initial copy: ${e.chunksTotal - e.chunksDone} of ${e.chunksTotal} chunks to go` : ''}`),

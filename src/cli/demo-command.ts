@@ -7,6 +7,7 @@ import { EventBus } from '../core/events.js';
 import { loadJobFile } from '../job/job-loader.js';
 import { runBackfill, type RunResult } from '../engine/run/run-backfill.js';
 import { formatBytes, formatCount, formatDuration } from './format.js';
+import { printError, printLine } from './output-guard.js';
 
 export const DEMO_JOB = `# The demo job: two years of daily event files → a month-partitioned, zstd Parquet lake.
 name: events-history
@@ -43,25 +44,25 @@ export async function runDemo(
   if (!existsSync(marker) || readFileSync(marker, 'utf8') !== wanted) {
     rmSync(dataDir, { recursive: true, force: true });
     mkdirSync(dataDir, { recursive: true });
-    process.stderr.write(`generating ${formatCount(flags.rows)} events over ${flags.days} days in ${dataDir} …\n`);
+    printError(`generating ${formatCount(flags.rows)} events over ${flags.days} days in ${dataDir} …`);
     const t0 = Date.now();
     const gen = await generateEvents({ dir: dataDir, rows: flags.rows, days: flags.days });
     writeFileSync(marker, wanted);
-    process.stderr.write(`generated ${gen.files} daily CSV files (every third gzip-compressed), ${formatBytes(gen.bytes)}, in ${formatDuration(Date.now() - t0)}\n`);
+    printError(`generated ${gen.files} daily CSV files (every third gzip-compressed), ${formatBytes(gen.bytes)}, in ${formatDuration(Date.now() - t0)}`);
   }
   const jobFile = join(dir, 'events.yaml');
   writeFileSync(jobFile, DEMO_JOB);
   const job = loadJobFile(jobFile);
-  process.stderr.write(`running ${jobFile}\n`);
+  printError(`running ${jobFile}`);
   const result = await runner((signal, hardSignal, events) =>
     runBackfill(job, { signal, hardSignal, events, concurrency: flags.concurrency }),
   );
   const lake = lakeSize(join(dir, 'lake', 'events'));
   const rate = result.ms > 0 ? Math.round((result.rowsWritten * 1000) / result.ms) : 0;
-  process.stdout.write(
+  printLine(
     `${result.status}: ${result.done} chunks done, ${result.failed} failed; ${formatCount(result.rowsWritten)} rows in ${formatDuration(result.ms)} ` +
       `(${formatCount(rate)} rows/s); lake ${join(dir, 'lake', 'events')}: ${lake.files} files, ${formatBytes(lake.bytes)}\n` +
-      `next: backfill status ${jobFile}   |   backfill plan ${jobFile}   |   backfill run ${jobFile} --from 2023-03-01 --to 2023-04-01 --restate\n`,
+      `next: backfill status ${jobFile}   |   backfill plan ${jobFile}   |   backfill run ${jobFile} --from 2023-03-01 --to 2023-04-01 --restate`,
   );
   return result;
 }

@@ -11,6 +11,8 @@ import { runBackfill, type RunResult } from '../engine/run/run-backfill.js';
 import { attachProgress, type ProgressMode } from './progress.js';
 import { formatBytes, formatCount, formatDuration } from './format.js';
 import { runDemo } from './demo-command.js';
+import { guardOutput, printError, printLine, stopWhenOutputCloses } from './output-guard.js';
+import { packageVersion } from './package-version.js';
 import { BENCH_DIMENSIONS, benchJob, type BenchDimension, type BenchReport } from '../engine/bench/bench-job.js';
 import { printDiff, printVerify } from './verify-format.js';
 import { verifyBackfill } from '../engine/safety/verify-backfill.js';
@@ -25,10 +27,13 @@ interface CommonFlags {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // Before anything is printed: a reader that goes away (`| head`) must not crash the command.
+  const output = guardOutput();
   let exitCode: number = EXIT.ok;
   const program = new Command()
     .name('backfill')
     .description('Load and re-process historical data fast and safely: chunked, parallel, idempotent, resumable.')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride();
 
@@ -134,15 +139,17 @@ export async function main(argv: readonly string[]): Promise<number> {
       const onSignal = (): void => controller.abort();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
+      const unwatch = stopWhenOutputCloses(controller);
       try {
         const report = await benchJob(job, {
           chunks: flags.chunks, from: flags.from, to: flags.to, reps: flags.reps, dimensions, signal: controller.signal,
-          onProgress: flags.json === true ? undefined : (line) => process.stderr.write(`${line}\n`),
+          onProgress: flags.json === true ? undefined : printError,
         });
         if (flags.json === true) print(JSON.stringify(report, null, 2));
         else printBench(report);
         if (report.rows.every((r) => r.dimension !== 'baseline' || r.status === 'failed')) exitCode = EXIT.chunksFailed;
       } finally {
+        unwatch();
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
       }
@@ -163,10 +170,13 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return exitCode;
   } catch (err) {
-    return reportError(err);
+    exitCode = reportError(err);
   }
+  const failure = output.failure();
+  if (failure === undefined) return exitCode;
+  printError(`backfill: ${failure.message}`);
+  return Math.max(exitCode, EXIT.error);
 }
 
 function positiveInt(value: string): number {
@@ -190,7 +200,10 @@ function progressMode(flags: { json?: boolean; quiet?: boolean }): ProgressMode 
   return process.stderr.isTTY ? 'bar' : 'lines';
 }
 
-/** First SIGINT/SIGTERM: stop taking chunks and let in-flight ones finish; second: interrupt them. */
+/**
+ * First SIGINT/SIGTERM, or stdout/stderr closing under the run: stop taking chunks and let
+ * in-flight ones finish; a signal after that interrupts them.
+ */
 async function runWithSignals(
   fn: (signal: AbortSignal, hardSignal: AbortSignal, events: EventBus) => Promise<RunResult>,
   mode: ProgressMode,
@@ -205,11 +218,13 @@ async function runWithSignals(
   const onTerm = (): void => onSignal('SIGTERM');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
-  const events = new EventBus((err) => process.stderr.write(`progress display failed: ${describeError(err)}\n`));
+  const unwatch = stopWhenOutputCloses(graceful);
+  const events = new EventBus((err) => printError(`progress display failed: ${describeError(err)}`));
   const detach = attachProgress(events, mode);
   try {
     return await fn(graceful.signal, hard.signal, events);
   } finally {
+    unwatch();
     detach();
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
@@ -217,22 +232,27 @@ async function runWithSignals(
 }
 
 function reportError(err: unknown): number {
-  const code = (err as { code?: string }).code;
-  if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return EXIT.ok;
+  const { code, exitCode } = err as { code?: string; exitCode?: number };
+  // `backfill` alone prints the help as an error (exit 1 from commander): a usage error, not success.
+  if (code === 'commander.help') return exitCode === 0 ? EXIT.ok : EXIT.invalid;
+  if (code === 'commander.helpDisplayed' || code === 'commander.version') return EXIT.ok;
   if (typeof code === 'string' && code.startsWith('commander.')) return EXIT.invalid;
+  // Stopped on purpose (bench on Ctrl-C, or its output's reader gone): interrupted, not broken.
+  if (err instanceof BackfillError && err.code === 'ABORTED') {
+    if (!guardOutput().closed.aborted) printError(`backfill: ${err.message}`);
+    return EXIT.interrupted;
+  }
   if (err instanceof JobSpecError) {
-    process.stderr.write(`backfill: ${err.message}\n`);
+    printError(`backfill: ${err.message}`);
     return EXIT.invalid;
   }
-  process.stderr.write(`backfill: ${describeError(err)}\n`);
+  printError(`backfill: ${describeError(err)}`);
   if (err instanceof BackfillError && ['JOB_FILE', 'PLAN', 'USAGE', 'JOB_SPEC', 'SCHEMA_DRIFT', 'ROLLBACK_REFUSED'].includes(err.code)) return EXIT.invalid;
-  if (process.env.BACKFILL_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
+  if (process.env.BACKFILL_DEBUG === '1' && err instanceof Error) printError(err.stack ?? '');
   return EXIT.error;
 }
 
-function print(text: string): void {
-  process.stdout.write(`${text}\n`);
-}
+const print = printLine;
 
 function printPlan(plan: BackfillPlan): void {
   print(`job ${plan.job}: ${plan.source}`);

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import type cliProgressModule from 'cli-progress';
 import type { EventBus } from '../core/events.js';
 import { formatBytes, formatCount, formatDuration } from './format.js';
+import { printLine } from './output-guard.js';
 
 export type ProgressMode = 'bar' | 'lines' | 'json' | 'quiet';
 
@@ -11,7 +12,7 @@ export function attachProgress(events: EventBus, mode: ProgressMode, out: NodeJS
   if (mode === 'quiet') return () => {};
   if (mode === 'json') {
     return events.onAny((event, payload) => {
-      process.stdout.write(`${JSON.stringify({ event, at: new Date().toISOString(), ...payload })}\n`);
+      printLine(JSON.stringify({ event, at: new Date().toISOString(), ...payload }));
     });
   }
   let total = 0;
@@ -19,7 +20,8 @@ export function attachProgress(events: EventBus, mode: ProgressMode, out: NodeJS
   let rows = 0;
   let started = Date.now();
   const line = (text: string): void => {
-    out.write(`${text}\n`);
+    // Its reader may be gone (`2>&1 | head`): the run is stopping then, the lines are not needed.
+    if (out.writable) out.write(`${text}\n`);
   };
   const rate = (): string => {
     const seconds = (Date.now() - started) / 1000;
