@@ -71,12 +71,12 @@ export function jsonlRejectReader(relation: () => string, chunkRelation: (read: 
     locate: async (conn, keep) => {
       const paths = files();
       if (paths.length === 0) return [];
-      const rows = await conn.all<{ source: string; line: string | number; raw: string }>(
-        `SELECT filename AS source, i AS line, ls[i] AS raw
+      const rows = await conn.all<{ source: string; line: string | number; raw: string; last: boolean }>(
+        `SELECT filename AS source, i AS line, ls[i] AS raw, i = len(ls) AS last
          FROM (SELECT filename, string_split(content, chr(10)) AS ls FROM read_text([${paths.map(quoteLiteral).join(', ')}])), generate_series(1, len(ls)) AS t(i)
          WHERE trim(ls[i]) <> '' AND NOT json_valid(ls[i]) ORDER BY source, line LIMIT ${keep}`,
       );
-      return rows.map((r): RejectedRow => ({ source: r.source, line: Number(r.line), key: null, raw: r.raw, reason: 'malformed JSON' }));
+      return rows.map((r): RejectedRow => ({ source: r.source, line: Number(r.line), key: null, raw: r.raw, reason: r.last ? 'malformed JSON: the file ends inside this line (truncated)' : 'malformed JSON' }));
     },
   };
 }

@@ -91,7 +91,7 @@ export class FilesSource implements Source {
         );
       }
     }
-    this.pinned = this.config.type === 'csv' ? await this.sniffOnce(conn) : undefined;
+    this.pinned = this.config.type === 'csv' ? await this.sniffOnce(conn) : this.config.type === 'jsonl' ? await this.jsonColumnsPastMalformed(conn) : undefined;
     await this.groupFiles(conn);
     const hash = createHash('sha256');
     for (const f of this.files) {
@@ -133,6 +133,20 @@ export class FilesSource implements Source {
     if (['columns', 'names', 'column_names'].some((k) => own.includes(k))) return { auto_detect: false, delim: first.delim, header: first.header };
     const columns = Object.fromEntries((JSON.parse(first.columns) as { name: string; type: string }[]).map((c) => [c.name, c.type]));
     return { auto_detect: false, delim: first.delim, header: first.header, columns };
+  }
+
+  /**
+   * A JSON line that does not parse (a truncated last line) stops read_json's detection of the
+   * columns. Then they are detected skipping such lines and pinned, so the read gets to the line
+   * and names it (a rejected row, kept with maxRejects). A clean source is described as usual.
+   */
+  private async jsonColumnsPastMalformed(conn: DuckConn): Promise<Record<string, unknown> | undefined> {
+    const own = Object.keys(this.config.options ?? {}).map((k) => k.toLowerCase());
+    if (this.files.length === 0 || own.includes('columns')) return undefined;
+    const failed = await conn.all(`DESCRIBE SELECT * FROM ${this.relation()}`).then(() => false, (err: unknown) => /Malformed JSON/i.test(String(err)));
+    if (!failed) return undefined;
+    const rows = await conn.all<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM ${this.read(this.files.map((f) => f.path), false, true)}`);
+    return { columns: Object.fromEntries(rows.map((r) => [r.column_name, r.column_type])) };
   }
 
   /**
