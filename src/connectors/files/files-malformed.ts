@@ -68,13 +68,6 @@ export function oneColumnError(file: string, name: string, delim: string, troubl
   );
 }
 
-/** The sniffer failed with the dialect the job gave, and no malformed line explains it: DuckDB's own words, shortened. */
-export function sniffError(file: string, cause: unknown): ConnectorError {
-  const text = cause instanceof Error ? cause.message : String(cause);
-  const firstLine = text.split('\n').find((l) => l.trim() !== '') ?? text;
-  return new ConnectorError(`source.options: DuckDB cannot read ${file} with the options given: ${firstLine.trim()}`, { cause });
-}
-
 /**
  * Read the whole file once with this dialect and every column as text, setting bad lines aside:
  * only the failure path pays for it. Returns the lines DuckDB could not read (at most `keep`) and
