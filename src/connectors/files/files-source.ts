@@ -9,6 +9,7 @@ import type { SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import { inPlace, type ChunkRead, type OpenedChunk, type RejectReader, type SchemaGroup, type Source, type SourceCapabilities } from '../connector.js';
 import { CSV_KEEP_REJECTS, csvRejectReader, JSONL_KEEP_REJECTS, jsonlRejectReader } from './files-rejects.js';
+import { afterUnclosed, hiddenDelimiter, locateMalformed, oneColumnError, typesPastTrouble, type UnclosedQuote } from './files-malformed.js';
 import { DATA_CHECK_PREFIX, type DuckConn } from '../../runtime/duckdb-session.js';
 import { renderOptions, sqlList } from '../../runtime/duckdb-sql.js';
 import type { CsvSourceConfig, JsonlSourceConfig } from './files-config.js';
@@ -45,6 +46,8 @@ export class FilesSource implements Source {
   /** Files by the group of their own columns (CSV header line, Parquet schema); one group for all when unknown. */
   private groupOf = new Map<string, number>();
   private groupCount = 1;
+  /** Quotes that never close, found when the sniffer failed: the lines after them are read again (see files-malformed.ts). */
+  private unclosed: readonly UnclosedQuote[] = [];
 
   constructor(
     private readonly config: FilesConfig,
@@ -59,6 +62,7 @@ export class FilesSource implements Source {
         ? csvRejectReader(
             () => this.read(this.files.map((f) => f.path), false, true),
             (read) => this.chunkRelation(read, true),
+            () => this.unclosed,
           )
         : config.type === 'jsonl'
           ? jsonlRejectReader(
@@ -87,7 +91,7 @@ export class FilesSource implements Source {
         );
       }
     }
-    this.pinned = this.config.type === 'csv' ? await this.sniffOnce(conn) : undefined;
+    this.pinned = this.config.type === 'csv' ? await this.sniffOnce(conn) : this.config.type === 'jsonl' ? await this.jsonColumnsPastMalformed(conn) : undefined;
     await this.groupFiles(conn);
     const hash = createHash('sha256');
     for (const f of this.files) {
@@ -111,13 +115,16 @@ export class FilesSource implements Source {
     const picks = [...new Set([0, Math.floor(this.files.length / 2), this.files.length - 1])].map((i) => this.files[i]?.path as string);
     const results: { delim: string; header: boolean; columns: string }[] = [];
     for (const file of picks) {
+      let failure: unknown;
       const rows = await conn
         .all<{ Delimiter: string; HasHeader: boolean; Columns: { name: string; type: string }[] }>(
           `SELECT Delimiter, HasHeader, Columns FROM sniff_csv(${quoteLiteral(file)}${renderOptions(this.config.options)})`,
         )
-        .catch(() => []);
+        .catch((err: unknown) => ((failure = err), []));
       const r = rows[0];
-      if (r === undefined) return undefined;
+      // A malformed line misleads the sniffer (one column holding the whole header) or stops it.
+      const hidden = r === undefined ? undefined : hiddenDelimiter(r.Columns);
+      if (r === undefined || hidden !== undefined) return this.pastMalformed(conn, file, hidden, r?.Columns[0]?.name, failure);
       results.push({ delim: r.Delimiter, header: r.HasHeader, columns: JSON.stringify(r.Columns) });
     }
     const first = results[0] as { delim: string; header: boolean; columns: string };
@@ -126,6 +133,47 @@ export class FilesSource implements Source {
     if (['columns', 'names', 'column_names'].some((k) => own.includes(k))) return { auto_detect: false, delim: first.delim, header: first.header };
     const columns = Object.fromEntries((JSON.parse(first.columns) as { name: string; type: string }[]).map((c) => [c.name, c.type]));
     return { auto_detect: false, delim: first.delim, header: first.header, columns };
+  }
+
+  /**
+   * A JSON line that does not parse (a truncated last line) stops read_json's detection of the
+   * columns. Then they are detected skipping such lines and pinned, so the read gets to the line
+   * and names it (a rejected row, kept with maxRejects). A clean source is described as usual.
+   */
+  private async jsonColumnsPastMalformed(conn: DuckConn): Promise<Record<string, unknown> | undefined> {
+    const own = Object.keys(this.config.options ?? {}).map((k) => k.toLowerCase());
+    if (this.files.length === 0 || own.includes('columns')) return undefined;
+    const failed = await conn.all(`DESCRIBE SELECT * FROM ${this.relation()}`).then(() => false, (err: unknown) => /Malformed JSON/i.test(String(err)));
+    if (!failed) return undefined;
+    const rows = await conn.all<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM ${this.read(this.files.map((f) => f.path), false, true)}`);
+    return { columns: Object.fromEntries(rows.map((r) => [r.column_name, r.column_type])) };
+  }
+
+  /**
+   * Only on the failure path: the sniffer failed on `file` or took its header for one column.
+   * The file is read once more with the delimiter the job gave (or the one the lone column's name
+   * hides) to find the malformed line. Without a delimiter from the job this fails, naming the
+   * line and the options to set. With one, the dialect is pinned as given, so the line fails its
+   * chunk with its place, or is kept aside with maxRejects; a quote that never closes is read past.
+   */
+  private async pastMalformed(conn: DuckConn, file: string, hidden: string | undefined, lone: string | undefined, failure: unknown): Promise<Record<string, unknown> | undefined> {
+    const opts = Object.fromEntries(Object.entries(this.config.options ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+    const given = typeof opts.delim === 'string' ? opts.delim : typeof opts.sep === 'string' ? opts.sep : undefined;
+    const delim = given ?? hidden;
+    if (delim === undefined) return undefined;
+    // The job's column names and types stay out of the dialect: the file is read as text here.
+    const reader = Object.fromEntries(Object.entries(this.config.options ?? {}).filter(([k]) => !/^(sep|types|dtypes|column_types|columns|names|column_names)$/i.test(k)));
+    const dialect: Record<string, unknown> = { ...reader, delim, quote: typeof opts.quote === 'string' ? opts.quote : '"', header: opts.header !== false };
+    const names = firstLine(file).split(delim).map((n) => n.trim().replace(/^"(.*)"$/, '$1'));
+    const trouble = await locateMalformed(conn, file, opts.header === false ? names.map((_, i) => `column${i}`) : names, dialect);
+    if (given === undefined) throw oneColumnError(file, lone ?? '', delim, trouble, failure);
+    const columns = await typesPastTrouble(conn, file, dialect);
+    // Nothing found to blame: DuckDB detects as usual, and says what it says.
+    if (trouble.lines.length === 0 || columns === undefined) return undefined;
+    this.unclosed = trouble.unclosed;
+    const own = typeof opts.types === 'object' && opts.types !== null && !Array.isArray(opts.types) ? (opts.types as Record<string, string>) : {};
+    const named = typeof opts.columns === 'object' && opts.columns !== null && !Array.isArray(opts.columns) ? (opts.columns as Record<string, string>) : undefined;
+    return { ...dialect, auto_detect: false, columns: named ?? { ...columns, ...own } };
   }
 
   /**
@@ -272,7 +320,13 @@ export class FilesSource implements Source {
     }
     if (withFileColumn) options.filename = FILE_COLUMN;
     if (keepRejects) Object.assign(options, this.config.type === 'csv' ? CSV_KEEP_REJECTS : JSONL_KEEP_REJECTS);
-    return `${reader.fn}(${sqlList(paths)}${renderOptions(options)})`;
+    const scan = `${reader.fn}(${sqlList(paths)}${renderOptions(options)})`;
+    // After a quote that never closes DuckDB reads the rest of the file as one value (one rejected
+    // line): the lines after it are read again, quoting off, so every other row still loads.
+    const resync = keepRejects && options.auto_detect === false ? this.unclosed.filter((u) => paths.includes(u.file)) : [];
+    if (resync.length === 0) return scan;
+    const tails = resync.map((u) => `SELECT * FROM ${reader.fn}(${sqlList([u.file])}${renderOptions({ ...options, ...afterUnclosed(u) })})`);
+    return `(SELECT * FROM ${scan} UNION ALL ${tails.join(' UNION ALL ')})`;
   }
 }
 
