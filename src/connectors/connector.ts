@@ -89,25 +89,37 @@ export interface Source {
    * Sources without it are measured by DuckDB over `relation()`.
    */
   measureBounds?(column: string, kind: 'time' | 'key', columnType: string): Promise<{ min: string | null; max: string | null }>;
-  /** `host:port/database` for a database-server source: a target in the same database can run the chunk as one INSERT … SELECT. */
-  readonly database?: string;
-  /** The chunk's output rows as a SELECT in the source database's own SQL (for pushdown into a target in the same database). */
-  chunkSql?(read: ChunkRead): string;
-  /** With `capabilities.copyText`: the chunk's rows (all columns, source order) as COPY text. */
-  copyOut?(read: ChunkRead, signal: AbortSignal, format?: CopyFormat): Promise<CopyOut>;
-  /**
-   * Files that differ in their own columns (a CSV header, a Parquet schema), as groups in file
-   * order, each readable on its own; `byChunk` when each chunk reads only its own files (so a
-   * changed file fails only its chunks). Sources without it are one group: `relation()`.
-   */
-  schemaGroups?(): { readonly groups: readonly SchemaGroup[]; readonly byChunk: boolean };
-  /** The files a chunk reads, for messages. */
-  chunkFiles?(read: ChunkRead): readonly string[];
   /** Text for messages, e.g. "csv data/*.csv (730 files)"; never holds a password. */
   describe(): string;
   close(): Promise<void>;
   /** For readers that can set bad lines aside (CSV) instead of failing the whole read. */
   readonly rejectReader?: RejectReader;
+  /** A database that streams PostgreSQL COPY and runs chunk SQL itself; announced by `capabilities.copyText`. */
+  readonly copy?: CopySource;
+  /** A source made of files: the engine names them in messages and checks each one's columns. */
+  readonly fileSet?: FileSet;
+}
+
+/** What a source that speaks COPY offers beyond `Source`: the chunk as COPY text, or as SQL a target in the same database runs. */
+export interface CopySource {
+  /** `host:port/database`: a target in the same database can run the chunk as one INSERT … SELECT. */
+  readonly database: string;
+  /** The chunk's output rows as a SELECT in the source database's own SQL (pushdown into a target in the same database). */
+  chunkSql(read: ChunkRead): string;
+  /** The chunk's rows (all columns, source order) as COPY text (or binary). */
+  copyOut(read: ChunkRead, signal: AbortSignal, format?: CopyFormat): Promise<CopyOut>;
+}
+
+/** What a source made of files offers beyond `Source`. */
+export interface FileSet {
+  /**
+   * Files that differ in their own columns (a CSV header, a Parquet schema), as groups in file
+   * order, each readable on its own; `byChunk` when each chunk reads only its own files (so a
+   * changed file fails only its chunks). Sources without it are one group: `relation()`.
+   */
+  schemaGroups(): { readonly groups: readonly SchemaGroup[]; readonly byChunk: boolean };
+  /** The files a chunk reads, for messages. */
+  chunkFiles(read: ChunkRead): readonly string[];
 }
 
 /** One row kept aside: where it came from, its text, and why it was refused. */
@@ -287,6 +299,19 @@ export interface BackupTaken {
 /** The modulus of backup checksums (2^64) as SQL text. */
 export const CHECKSUM_MODULUS = '18446744073709551616';
 
+/** One pass for many chunks: what a target that can take it offers beyond `Target`. */
+export interface OnePassWriter {
+  /**
+   * Write the output of `query` (which carries the chunk's index in `__backfill_chunk`) for every
+   * chunk at once, invisible until each chunk is published.
+   */
+  writeAll(conn: DuckConn, query: string, signal: AbortSignal): Promise<OnePassOutput>;
+  /** A DuckDB relation over one share of `writeAll` (the rows it set aside are read from there). */
+  shareRelation(staged: unknown): string | undefined;
+  /** Make one chunk's share of `writeAll` visible, replacing (or adding to) its previous output. */
+  publishChunk(write: ChunkWrite, staged: unknown): Promise<WriteResult>;
+}
+
 export interface Target {
   readonly capabilities: TargetCapabilities;
   /** `host:port/database` for a database-server target; see `Ledger.database`. */
@@ -296,44 +321,37 @@ export interface Target {
   /** Connection-level setup for a chunk's connection (ATTACH …). */
   attach(conn: DuckConn): Promise<void>;
   write(write: ChunkWrite): Promise<WriteResult>;
-  /**
-   * One pass for many chunks: write the output of `query` (which carries the chunk's index in
-   * `__backfill_chunk`) for every chunk at once, invisible until each chunk is published.
-   */
-  writeAll?(conn: DuckConn, query: string, signal: AbortSignal): Promise<OnePassOutput>;
-  /** A DuckDB relation over one share of `writeAll` (the rows it set aside are read from there). */
-  shareRelation?(staged: unknown): string | undefined;
-  /** Make one chunk's share of `writeAll` visible, replacing (or adding to) its previous output. */
-  publishChunk?(write: ChunkWrite, staged: unknown): Promise<WriteResult>;
+  /** Writes every chunk's output in one pass over the source; announced by `capabilities.onePassModes`. */
+  readonly onePass?: OnePassWriter;
   /**
    * Schema evolution (`schemaChanges: evolve`): add those of `columns` that the existing
    * destination lacks (nullable, so earlier rows read NULL). A destination that does not exist
    * yet is left alone (`prepare` creates it with every column). Returns the names added.
    */
-  addColumns?(conn: DuckConn, columns: readonly ColumnInfo[]): Promise<readonly string[]>;
+  addColumns(conn: DuckConn, columns: readonly ColumnInfo[]): Promise<readonly string[]>;
   /** Schema evolution: change the listed existing columns to these wider types (INTEGER → BIGINT, FLOAT → DOUBLE, wider DECIMAL). */
-  widenColumns?(conn: DuckConn, columns: readonly ColumnInfo[]): Promise<void>;
+  widenColumns(conn: DuckConn, columns: readonly ColumnInfo[]): Promise<void>;
   /**
    * Put a chunk's backup back: remove what the run wrote in the chunk's scope, restore the
    * backed-up rows, and check that what is now there has the backup's checksum (in one
    * transaction where the target has them). Throws when the checksums differ.
    */
-  restoreBackup?(conn: DuckConn, backup: BackupRecord): Promise<{ rows: number; checksum: string }>;
+  restoreBackup(conn: DuckConn, backup: BackupRecord): Promise<{ rows: number; checksum: string }>;
   /** Remove the stored backups of these records (all of one run). */
-  dropBackups?(conn: DuckConn, backups: readonly BackupRecord[]): Promise<void>;
+  dropBackups(conn: DuckConn, backups: readonly BackupRecord[]): Promise<void>;
   /** For transactional targets: the lease (`ChunkWrite.lease`) of the chunk's last committed write, if any. */
   committedLease(conn: DuckConn, chunk: Chunk): Promise<{ lease: string; rows: number } | undefined>;
   /**
    * Remove the commit markers of these chunks (finished window chunks whose ledger records are
    * about to be forgotten), so a job run every few minutes does not pile them up for ever.
    */
-  forgetCommits?(conn: DuckConn, keys: readonly string[]): Promise<void>;
+  forgetCommits(conn: DuckConn, keys: readonly string[]): Promise<void>;
   /**
    * The rows the target holds for one chunk — its range, or the files the chunk wrote — as a DuckDB
    * relation of the output columns. Changes nothing in the target.
    */
-  readChunk?(conn: DuckConn, read: TargetRead, signal: AbortSignal): Promise<OpenedChunk>;
-  /** The rows whose key is among `read.keys`, wherever they are in the target (merge diffs). Changes nothing. */
+  readChunk(conn: DuckConn, read: TargetRead, signal: AbortSignal): Promise<OpenedChunk>;
+  /** The rows whose key is among `read.keys`, wherever they are in the target (merge diffs); targets whose `mergeScope` is `table`. Changes nothing. */
   readKeys?(conn: DuckConn, read: TargetKeyRead, signal: AbortSignal): Promise<OpenedChunk>;
   /**
    * Change data capture (docs/cdc.md): a sink that applies micro-batches of inserts, updates and

@@ -3,7 +3,6 @@
 
 import { quoteIdent } from '../../core/sql-text.js';
 import { TooManyRejectsError, type ChunkWrite, type RejectedRow } from '../connector.js';
-import type { DuckConn } from '../../runtime/duckdb-session.js';
 
 /** DuckDB's errors that blame the data rather than the statement or the system. */
 const ROW_ERROR = /Constraint Error|Conversion Error|Out of Range Error|Invalid Input Error/i;

@@ -7,7 +7,7 @@ import { filePeriod, type FilePeriod } from '../../core/file-period.js';
 import { ConnectorError, PlanError } from '../../core/errors.js';
 import type { SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
-import { inPlace, type ChunkRead, type OpenedChunk, type RejectReader, type SchemaGroup, type Source, type SourceCapabilities } from '../connector.js';
+import { inPlace, type ChunkRead, type FileSet, type OpenedChunk, type RejectReader, type SchemaGroup, type Source, type SourceCapabilities } from '../connector.js';
 import { CSV_KEEP_REJECTS, csvRejectReader, JSONL_KEEP_REJECTS, jsonlRejectReader } from './files-rejects.js';
 import { afterUnclosed, hiddenDelimiter, locateMalformed, oneColumnError, typesPastTrouble, type UnclosedQuote } from './files-malformed.js';
 import { DATA_CHECK_PREFIX, type DuckConn } from '../../runtime/duckdb-session.js';
@@ -36,7 +36,8 @@ interface DataFile {
   readonly period: FilePeriod | undefined;
 }
 
-export class FilesSource implements Source {
+export class FilesSource implements Source, FileSet {
+  readonly fileSet: FileSet = this;
   readonly capabilities: SourceCapabilities;
   readonly rejectReader: RejectReader | undefined;
   private files: DataFile[] = [];

@@ -1,10 +1,10 @@
 // A hive-partitioned Parquet lake as a target: each chunk's files appear by rename, named by the chunk.
 
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { ConnectorError, PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
-import { CHUNK_INDEX_COLUMN, inPlace, type ChunkWrite, type ColumnInfo, type OnePassOutput, type OpenedChunk, type Target, type TargetCapabilities, type TargetRead, type WriteResult } from '../connector.js';
+import { CHUNK_INDEX_COLUMN, inPlace, type ChunkWrite, type ColumnInfo, type OnePassOutput, type OnePassWriter, type OpenedChunk, type Target, type TargetCapabilities, type TargetRead, type WriteResult } from '../connector.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
 import { emptyRelation, sqlList } from '../../runtime/duckdb-sql.js';
 import type { BackupRecord, WriteMode } from '../../core/write.js';
@@ -26,7 +26,9 @@ interface StatsRow {
  * retried or restated chunk overwrites its own files by rename and then removes any it no
  * longer produces; no reader ever sees a partial file, and a replay never duplicates rows.
  */
-export class ParquetTarget implements Target {
+export class ParquetTarget implements Target, OnePassWriter {
+  /** One pass: every chunk's files are written at once and renamed in when the chunk is published. */
+  readonly onePass: OnePassWriter = this;
   readonly capabilities: TargetCapabilities;
   /** chunk tag → files of that chunk in the lake (absolute paths). */
   private readonly index = new Map<string, Set<string>>();
@@ -83,6 +85,9 @@ export class ParquetTarget implements Target {
   }
 
   async attach(): Promise<void> {}
+
+  /** A lake keeps no commit markers: nothing to forget. */
+  async forgetCommits(): Promise<void> {}
 
   async committedLease(): Promise<undefined> {
     return undefined;

@@ -10,13 +10,15 @@ import { PlanError } from '../../core/errors.js';
 import type { SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
 import { sweepDeadScratch } from '../../runtime/scratch-dirs.js';
-import type { ChunkRead, ColumnInfo, CopyFormat, CopyOut, OpenedChunk, Source, SourceCapabilities, SourceContext } from '../connector.js';
+import type { ChunkRead, ColumnInfo, CopyFormat, CopyOut, CopySource, OpenedChunk, Source, SourceCapabilities, SourceContext } from '../connector.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
 import { emptyRelation } from '../../runtime/duckdb-sql.js';
 import type { PostgresSourceConfig } from './postgres-config.js';
 import { createPool, duckTypeOf, pgError, type PgPool } from './postgres-pool.js';
 
-export class PostgresSource implements Source {
+export class PostgresSource implements Source, CopySource {
+  /** Chunks leave as COPY, or as SQL a target in the same database runs. */
+  readonly copy: CopySource = this;
   readonly capabilities: SourceCapabilities = { prunes: true, cheapBounds: false, copyText: true };
   private readonly db: PgPool;
   private columns: (ColumnInfo & { pgType: string })[] = [];

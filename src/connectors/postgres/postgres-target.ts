@@ -10,7 +10,7 @@ import type { BackupRecord } from '../../core/write.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
 import { sweepDeadScratch } from '../../runtime/scratch-dirs.js';
 import type { ChangeSink, ChangeSinkSpec } from '../change-sink.js';
-import { CHUNK_INDEX_COLUMN, type ChunkWrite, type ColumnInfo, type CopyFormat, type OnePassOutput, type OpenedChunk, type Target, type TargetCapabilities, type TargetContext, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
+import { CHUNK_INDEX_COLUMN, type ChunkWrite, type ColumnInfo, type CopyFormat, type OnePassOutput, type OnePassWriter, type OpenedChunk, type Target, type TargetCapabilities, type TargetContext, type TargetKeyRead, type TargetRead, type WriteResult } from '../connector.js';
 import { dollarParams, forgetMarkers, markerOf, readMarker, type MarkerTable } from '../sql/sql-commit-markers.js';
 import { dropPgBackups, ensurePgBackupTable, restorePgRows } from './postgres-backup.js';
 import { PG_MARKERS, PgChunkTransaction, type PgWriteState } from './postgres-chunk-transaction.js';
@@ -20,7 +20,9 @@ import { readPgKeys, readPgRange, type PgReadBack } from './postgres-readback.js
 
 const MARKERS: MarkerTable = { table: PG_MARKERS, rows: 'rows', bind: dollarParams };
 
-export class PostgresTarget implements Target {
+export class PostgresTarget implements Target, OnePassWriter {
+  /** One pass: each chunk's rows go to a file of its own, COPYed in when the chunk is published. */
+  readonly onePass: OnePassWriter = this;
   readonly capabilities: TargetCapabilities = { modes: ['append', 'replace', 'merge'], replaceBy: 'range', mergeScope: 'table', transactional: true, maxConcurrentWrites: undefined, copyText: true, onePassModes: ['append', 'replace', 'merge'] };
   private readonly db: PgPool;
   private columns: readonly ColumnInfo[] = [];

@@ -7,7 +7,7 @@ import { ulid } from 'ulid';
 import type { Chunk } from '../../core/chunk.js';
 import { PlanError } from '../../core/errors.js';
 import { planChunks, type Chunking } from '../../core/planner.js';
-import { advancedWatermark, incrementalWindow, isWindowChunk, MIN_CURSOR, windowChunk } from '../../core/watermark.js';
+import { advancedWatermark, isWindowChunk, MIN_CURSOR, windowChunk } from '../../core/watermark.js';
 import { createSource, createTarget } from '../../connectors/open-connectors.js';
 import { DuckSession } from '../../runtime/duckdb-session.js';
 import { columnKind, describeQuery } from '../../runtime/duckdb-sql.js';

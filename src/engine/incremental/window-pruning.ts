@@ -14,6 +14,6 @@ export async function forgetOldWindows(ledger: Ledger, job: string, target: Targ
   const unrestored = new Set((await ledger.listBackups(job)).filter((b) => b.restoredAt === null).map((b) => b.chunkKey));
   const stale = staleWindowChunks(await ledger.listChunks(job), unrestored);
   if (stale.length === 0) return;
-  await target.forgetCommits?.(conn, stale);
+  await target.forgetCommits(conn, stale);
   await ledger.forgetChunks(job, stale);
 }

@@ -44,12 +44,13 @@ function onePassOf(output: OnePassOutput, keyOf: (chunk: Chunk) => string | unde
 export async function tryOnePass(
   job: Job, source: Source, target: Target, conn: DuckConn, todo: readonly Chunk[], plan: PreparedPlan, timezone: string, signal: AbortSignal,
 ): Promise<OnePass | undefined> {
-  if (target.writeAll === undefined || target.publishChunk === undefined || !(target.capabilities.onePassModes ?? []).includes(job.write.mode)) return undefined;
+  const writer = target.onePass;
+  if (writer === undefined || !(target.capabilities.onePassModes ?? []).includes(job.write.mode)) return undefined;
   if (!(await isRowLocal(job, source, conn))) return undefined;
   const relation = chunkIndexedRelation(source, todo, job.chunking.column, plan.sourceColumnType, timezone, source.rejectReader?.relation());
   const query = transformQuery(job, relation);
   if (!(await describeQuery(conn, query)).some((c) => c.name === CHUNK_INDEX_COLUMN)) return undefined;
-  const output = await target.writeAll(conn, query, signal);
+  const output = await writer.writeAll(conn, query, signal);
   const index = new Map(todo.map((c, i) => [c.key, String(i)]));
   return onePassOf(output, (chunk) => index.get(chunk.key));
 }
@@ -62,7 +63,8 @@ export async function tryOnePass(
 export async function onePassBeforePlan(
   job: Job, source: Source, target: Target, conn: DuckConn, ledger: Ledger, described: DescribedJob, signal: AbortSignal,
 ): Promise<{ onePass: OnePass; plan: PreparedPlan } | undefined> {
-  if (source.capabilities.prunes || target.writeAll === undefined || target.publishChunk === undefined) return undefined;
+  const writer = target.onePass;
+  if (source.capabilities.prunes || writer === undefined) return undefined;
   if (!(target.capabilities.onePassModes ?? []).includes(job.write.mode)) return undefined;
   if (job.chunking.from !== undefined || job.chunking.to !== undefined) return undefined;
   if (!(await boundsNeedScan(job, source, ledger))) return undefined;
@@ -84,7 +86,7 @@ export async function onePassBeforePlan(
   const relation = `(SELECT *, coalesce(${bucket}, ${NULL_CHUNK_INDEX}) AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${source.rejectReader?.relation() ?? source.relation()})`;
   const query = transformQuery(job, relation);
   if (!(await describeQuery(conn, query)).some((c) => c.name === CHUNK_INDEX_COLUMN)) return undefined;
-  const output = await target.writeAll(conn, query, signal);
+  const output = await writer.writeAll(conn, query, signal);
   const values = [...output.chunks.keys()].filter((v) => v !== String(NULL_CHUNK_INDEX)).map((v) => BigInt(v)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const min = values[0];
   const max = values[values.length - 1];

@@ -58,7 +58,7 @@ export async function passOverSource(
 /** Bad lines and NULL chunk values met by the pass belong to no chunk: the plan's first one keeps them. */
 export async function chargePassRejects(job: Job, res: RunResources, pass: SourcePass, plan: PreparedPlan, todo: readonly Chunk[], rejects: RunRejects): Promise<void> {
   const { source, target, main } = res;
-  const nulls = pass.staged?.get(String(NULL_CHUNK_INDEX))?.relation ?? target.shareRelation?.(pass.onePass?.output.chunks.get(String(NULL_CHUNK_INDEX)));
+  const nulls = pass.staged?.get(String(NULL_CHUNK_INDEX))?.relation ?? target.onePass?.shareRelation(pass.onePass?.output.chunks.get(String(NULL_CHUNK_INDEX)));
   const first = plan.chunks[0];
   await rejects.collectPass(main, source.rejectReader, nulls, job.chunking.column, todo.find((c) => c.key === first?.key));
 }

@@ -1,7 +1,6 @@
 // One pass over a source that cannot prune: split the pending chunks' rows into per-chunk Parquet files.
 
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, rmSync } from 'node:fs';
 import type { Chunk } from '../../core/chunk.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import { CHUNK_INDEX_COLUMN, type Source } from '../../connectors/connector.js';

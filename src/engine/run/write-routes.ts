@@ -25,8 +25,8 @@ export type WriteRoute = 'engine' | 'copy-stream' | 'in-database';
  */
 export function chooseRoute(job: Job, source: Source, target: Target): WriteRoute {
   if (job.transform !== undefined) return 'engine';
-  if (source.database !== undefined && source.database === target.database && source.chunkSql !== undefined && target.capabilities.copyText) return 'in-database';
-  if (source.capabilities.copyText && target.capabilities.copyText && source.copyOut !== undefined) return 'copy-stream';
+  if (source.copy !== undefined && source.copy.database === target.database && target.capabilities.copyText) return 'in-database';
+  if (source.capabilities.copyText && target.capabilities.copyText && source.copy !== undefined) return 'copy-stream';
   return 'engine';
 }
 
@@ -88,12 +88,12 @@ export class ChunkWriter {
     await target.attach(this.conn);
     const request = this.request();
     const share = this.ctx.onePass?.take(chunk);
-    if (share !== undefined && target.publishChunk !== undefined) {
+    const onePass = target.onePass;
+    if (share !== undefined && onePass !== undefined) {
       this.ctx.rejects.record(chunk, this.early);
       // One-pass writes are taken only for transforms without filters: every row read reaches the target.
-      const publish = target.publishChunk.bind(target);
       const write: ChunkWrite = { ...request, maxRejects: this.budget() };
-      return this.finish(await this.ctx.writeSlots(() => publish(write, share.staged)));
+      return this.finish(await this.ctx.writeSlots(() => onePass.publishChunk(write, share.staged)));
     }
     const read: ChunkRead = { chunk, column: job.chunking.column, literals: rangeLiterals(chunk, plan.sourceColumnType, this.ctx.timezone) };
     this.read = read;
@@ -122,11 +122,14 @@ export class ChunkWriter {
   /** PostgreSQL to PostgreSQL without an engine transform: the rows never enter DuckDB; in one database they never leave the server. */
   private async writeInDatabase(request: ChunkWrite, read: ChunkRead): Promise<ChunkWritten> {
     const { source, target } = this.ctx;
+    // chooseRoute takes these routes only for a source that speaks COPY.
+    const copy = source.copy;
+    if (copy === undefined) throw new Error(`${source.describe()} has no COPY stream for the ${this.ctx.route} route`);
     this.ctx.rejects.record(this.chunk, this.early);
     const write: ChunkWrite =
       this.ctx.route === 'in-database'
-        ? { ...request, pushdown: (source.chunkSql as NonNullable<Source['chunkSql']>)(read) }
-        : { ...request, copyIn: (format) => (source.copyOut as NonNullable<Source['copyOut']>)(read, this.signal, format) };
+        ? { ...request, pushdown: copy.chunkSql(read) }
+        : { ...request, copyIn: (format) => copy.copyOut(read, this.signal, format) };
     return this.finish(await this.ctx.writeSlots(() => target.write(write)));
   }
 
@@ -164,7 +167,7 @@ export class ChunkWriter {
     }
     if (countLines) this.early = addRejects(this.early, await (reader as NonNullable<typeof reader>).take(conn, rejects.keep));
     rejects.record(chunk, this.early);
-    query = await this.ctx.drift.conform(conn, query, chunk.key, source.chunkFiles?.(read));
+    query = await this.ctx.drift.conform(conn, query, chunk.key, source.fileSet?.chunkFiles(read));
     const write: ChunkWrite = { ...request, query, maxRejects: this.budget() };
     return this.finish(await this.ctx.writeSlots(() => target.write(write)));
   }

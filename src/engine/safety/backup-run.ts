@@ -15,9 +15,6 @@ export function backsUp(job: Job): boolean {
 /** Refuse a run whose backups could not be taken, before any work. */
 export function checkBackup(job: Job, target: Target, outputHasChunkColumn: boolean): void {
   if (!backsUp(job)) return;
-  if (target.restoreBackup === undefined) {
-    throw new PlanError(`backup: ${job.backup} — ${target.describe()} cannot keep backups; set backup: never to run without them`);
-  }
   if (job.write.mode === 'append' && target.capabilities.replaceBy === 'range' && !outputHasChunkColumn) {
     throw new PlanError(
       `backup: always with write.mode append backs up the chunk's range in ${target.describe()}, so the transform's output must keep the chunk column "${job.chunking.column}"`,

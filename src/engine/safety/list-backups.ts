@@ -57,11 +57,10 @@ export async function pruneBackups(job: Job, options: PruneOptions): Promise<{ r
       const session = await DuckSession.create(job.duckdb);
       const conn = await session.connect();
       try {
-        const drop = target.dropBackups?.bind(target);
         for (const run of removed) {
           const records = all.filter((b) => b.runId === run.runId);
           // Only backups of the job's present target kind can be removed by its connector; others are only forgotten.
-          if (drop !== undefined && run.targetKind === job.target.type) await drop(conn, records);
+          if (run.targetKind === job.target.type) await target.dropBackups(conn, records);
           await ledger.deleteBackups(job.name, run.runId);
         }
       } finally {

@@ -50,9 +50,8 @@ export async function rollbackRun(job: Job, options: RollbackOptions): Promise<R
     const conn = await session.connect();
     const chunks: { key: string; rows: number; checksum: string }[] = [];
     try {
-      const restore = (target.restoreBackup as NonNullable<typeof target.restoreBackup>).bind(target);
       for (const backup of pending) {
-        const restored = await restore(conn, backup);
+        const restored = await target.restoreBackup(conn, backup);
         await ledger.markBackupRestored(job.name, options.runId, backup.chunkKey, Date.now());
         await ledger.reset(job.name, [backup.chunkKey]);
         chunks.push({ key: backup.chunkKey, ...restored });

@@ -136,7 +136,7 @@ export class SchemaGuard {
    * chunks that changed, so there a change that is not allowed fails the whole run before any write.
    */
   static async open(job: Job, ledger: Ledger, source: Source, conn: DuckConn, described: DescribedJob): Promise<SchemaGuard> {
-    const split = source.schemaGroups?.();
+    const split = source.fileSet?.schemaGroups();
     const groups: readonly SchemaGroup[] = split !== undefined && split.groups.length > 1 ? split.groups : [];
     const outputs: { files: readonly string[]; columns: readonly ColumnInfo[] | undefined; error?: string }[] = [];
     if (groups.length === 0) {
@@ -216,11 +216,9 @@ export class SchemaGuard {
   /** Evolve the target (evolve mode), prepare it for the run's columns, and record them as the reference. */
   async prepareTarget(target: Target, conn: DuckConn): Promise<void> {
     if (this.additions.length > 0) {
-      if (target.addColumns === undefined) throw new SchemaDriftError(`${target.describe()} cannot add columns; ${describeColumns(this.additions)} would be lost`);
       await target.addColumns(conn, this.columns);
     }
     if (this.widenings.length > 0) {
-      if (target.widenColumns === undefined) throw new SchemaDriftError(`${target.describe()} cannot change column types; cannot widen ${describeColumns(this.widenings)}`);
       await target.widenColumns(conn, this.widenings);
     }
     await target.prepare(conn, this.columns);
@@ -260,10 +258,6 @@ export class SchemaGuard {
 
 function sameOrder(a: readonly ColumnInfo[], b: readonly ColumnInfo[]): boolean {
   return a.length === b.length && a.every((c, i) => c.name === b[i]?.name);
-}
-
-function describeColumns(cols: readonly ColumnInfo[]): string {
-  return cols.map((c) => `"${c.name}" (${c.type})`).join(', ');
 }
 
 /** The chunk's output with exactly the target's columns, in order: missing ones NULL, narrower ones cast. */

@@ -132,7 +132,6 @@ export async function openSourceOutput(sides: ChunkSides, conn: DuckConn, chunk:
 /** The target's rows of the chunk, through the target's own read-back. */
 export async function openTargetRows(sides: ChunkSides, conn: DuckConn, chunk: Chunk, signal: AbortSignal): Promise<OpenedChunk> {
   const { job, target, plan, timezone } = sides;
-  if (target.readChunk === undefined) throw new PlanError(`${target.describe()} cannot read its rows back`);
   const range = plan.outputColumnType === undefined ? undefined : { column: job.chunking.column, ...rangeLiterals(chunk, plan.outputColumnType, timezone) };
   return target.readChunk(conn, { chunk, columns: plan.outputColumns, range }, signal);
 }
