@@ -57,7 +57,7 @@ export class PgChunkTransaction extends SqlChunkTransaction {
   }
 
   protected backup(scope: 'range' | 'staged'): Promise<BackupTaken> {
-    return backupPgRows(this.client, this.w, this.table, this.backupTable as string, scope === 'range' ? this.table : 'backfill_stage');
+    return backupPgRows(this.client, this.w, this.table, this.backupTable as string, scope === 'range' ? this.table : 'backfill_stage', this.names);
   }
 
   // Append and replace load straight into the table (one pass of index work, like a plain COPY).
@@ -117,7 +117,7 @@ export class PgChunkTransaction extends SqlChunkTransaction {
     if (backupTable !== undefined && (range === undefined || !state.rangeBackups || !state.leadingIndexed.has(range.column))) return undefined;
     await this.client.query('SAVEPOINT backfill_insert_first');
     try {
-      const backup = backupTable === undefined ? undefined : await backupPgRows(this.client, { ...w, mode: 'replace' }, this.table, backupTable, this.table);
+      const backup = backupTable === undefined ? undefined : await backupPgRows(this.client, { ...w, mode: 'replace' }, this.table, backupTable, this.table, this.names);
       const n = (await this.loadInto(this.table)).read;
       if (backup !== undefined && range !== undefined) {
         const col = quoteIdent(range.column);
