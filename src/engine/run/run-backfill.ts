@@ -30,6 +30,7 @@ import { verifyWrittenChunk } from '../safety/verify-backfill.js';
 import { runIncremental } from '../incremental/incremental-run.js';
 import { isCdcJob } from '../../connectors/open-connectors.js';
 import type { IncrementalOutcome } from '../incremental/incremental.js';
+import { warnIndexes } from './index-advice.js';
 
 export interface RunOptions {
   /** Only chunks overlapping [from, to) (ISO dates/times for time chunks, integers for key chunks). */
@@ -127,6 +128,7 @@ async function runChunks(job: Job, options: RunOptions): Promise<RunResult> {
     // The source's columns against the recorded schema: fail or evolve the target (schemaChanges).
     const drift = await SchemaGuard.open(job, ledger, source, main, described);
     await drift.prepareTarget(target, main);
+    await warnIndexes(target, main, events, runId);
     if (job.write.mode === 'replace' && target.capabilities.replaceBy === 'range' && described.outputColumnType === undefined) {
       throw new PlanError(`write.mode replace deletes the chunk's range in ${target.describe()}, so the transform's output must keep the chunk column "${job.chunking.column}"`);
     }
