@@ -1,6 +1,7 @@
 // PostgreSQL's statements for the shared chunk transaction: COPY loads, a temporary staging table, insert-first merges, ON CONFLICT upserts.
 
 import { createReadStream } from 'node:fs';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
@@ -171,7 +172,16 @@ export class PgChunkTransaction extends SqlChunkTransaction {
     let broken = true;
     try {
       const sink = this.client.query(copyFrom(`COPY ${into} (${cols}) FROM STDIN${format === 'binary' ? ' (FORMAT binary)' : ''}`));
-      await pipeline(source.stream, sink, { signal: w.signal });
+      // The stream's size is known only as it passes: counted per buffer (never per row) for the ledger.
+      let bytes = 0;
+      const count = new Transform({
+        transform(buf: Buffer, _enc, done) {
+          bytes += buf.length;
+          done(null, buf);
+        },
+      });
+      await pipeline(source.stream, count, sink, { signal: w.signal });
+      this.counted = (this.counted ?? 0) + bytes;
       broken = false;
       return sink.rowCount;
     } finally {

@@ -1,6 +1,6 @@
 // A PostgreSQL table as a target: each chunk is COPYed in (through a temporary staging table for merges) in one transaction with its marks.
 
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
 import type { Chunk } from '../../core/chunk.js';
@@ -283,9 +283,11 @@ export class PostgresTarget implements Target {
           throw err;
         }
         tx = new PgChunkTransaction(w, this.table, this.columns.map((c) => c.name), client, this.state, files, backupTable);
-        const done = await tx.run(0);
+        // What COPY sends: the chunk's CSV files (a COPY stream counts its own bytes as they pass).
+        const fileBytes = files.reduce((n, f) => n + (existsSync(f) ? statSync(f).size : 0), 0);
+        const done = await tx.run(fileBytes);
         const read = done.read ?? done.written;
-        return { rowsWritten: done.written, bytes: 0, rowsRead: read, marked: done.marked, ...(done.rejected === undefined ? {} : { rejected: done.rejected }), ...(done.backup === undefined ? {} : { backup: done.backup }) };
+        return { rowsWritten: done.written, bytes: done.bytes, rowsRead: read, marked: done.marked, ...(done.rejected === undefined ? {} : { rejected: done.rejected }), ...(done.backup === undefined ? {} : { backup: done.backup }) };
       } finally {
         w.signal.removeEventListener('abort', onAbort);
         client.release(broken || tx?.broken === true);
