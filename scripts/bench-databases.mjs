@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Benchmark the database paths against the tools people use instead, in one run on one machine:
 // file → PostgreSQL (append, replace, merge) vs `psql \copy` and pgloader; PostgreSQL → PostgreSQL and
-// → Parquet vs a raw `COPY … TO STDOUT | COPY … FROM STDIN` pipe; file → MySQL vs a raw LOAD DATA.
+// → Parquet vs a raw `COPY … TO STDOUT | COPY … FROM STDIN` pipe; file → MySQL vs a raw LOAD DATA; a merge over
+// keys already present (PostgreSQL, MySQL, DuckDB, with and without the automatic backup) vs a hand-written staged
+// upsert; replace vs append into a table the engine created, over several dozen time chunks.
 // Every run is a separate process timed from the outside, so start-up costs count on both sides.
 //
 //   node scripts/bench-databases.mjs [--rows 2000000] [--reps 3] [--dir .bench] [--out docs/benchmarks-databases.md]
@@ -85,11 +87,11 @@ function measure(label, reset, command, check, expected = ROWS) {
   return { label, seconds: s, rowsPerSecond: expected / s, rows: expected };
 }
 
-function jobFile(name, source, target, write, extra = '') {
+function jobFile(name, source, target, write, extra = '', chunk = `{ column: id, size: ${Math.ceil(ROWS / CHUNKS)} }`) {
   const file = path.join(WORK, `${name}.yaml`);
   writeFileSync(
     file,
-    `name: ${name}\nsource: ${JSON.stringify(source)}\nchunk: { column: id, size: ${Math.ceil(ROWS / CHUNKS)} }\n` +
+    `name: ${name}\nsource: ${JSON.stringify(source)}\nchunk: ${chunk}\n` +
       `target: ${JSON.stringify(target)}\nwrite: ${JSON.stringify(write)}\nledger: ${name}.ledger.sqlite\n${extra}`,
   );
   return file;
@@ -153,6 +155,33 @@ async function main() {
       dropLedger(name)();
     };
     results.push(measure('engine CSV → PostgreSQL, merge over all keys present (10% changed)', reset, engine(file), count(MAIN_DB, 'bench.t')));
+    const never = jobFile('file-pg-remerge-never', src, { type: 'postgres', connection: pgUrl(MAIN_DB), table: 'bench.t' }, { mode: 'merge', key: ['id'] }, 'backup: never\n');
+    results.push(measure('engine CSV → PostgreSQL, merge over all keys present, backup: never', () => (reset(), dropLedger('file-pg-remerge-never')()), engine(never), count(MAIN_DB, 'bench.t')));
+    // What a careful person writes by hand: COPY into a temporary table, one upsert that skips
+    // unchanged rows, all in one transaction (no backup, no chunks, no ledger).
+    const upsert = path.join(WORK, 'staged-upsert.sql');
+    const others = ['ts', 'user_id', 'amount', 'note'];
+    writeFileSync(
+      upsert,
+      `CREATE TEMP TABLE s (LIKE bench.t) ON COMMIT DROP;\n\\copy s FROM '${csv}' CSV HEADER\n` +
+        `INSERT INTO bench.t AS t SELECT * FROM s ON CONFLICT (id) DO UPDATE SET ${others.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}\n` +
+        `  WHERE (${others.map((c) => `t.${c}`).join(', ')}) IS DISTINCT FROM (${others.map((c) => `EXCLUDED.${c}`).join(', ')});\n`,
+    );
+    results.push(measure('hand-written staged upsert (COPY to temp table + ON CONFLICT … IS DISTINCT FROM, one transaction)', reset, `psql -h 127.0.0.1 -U postgres -d ${MAIN_DB} -v ON_ERROR_STOP=1 -q -1 -f ${JSON.stringify(upsert)}`, count(MAIN_DB, 'bench.t')));
+  }
+  {
+    // Replace and append into a table the engine creates (create: true), chunked by time into
+    // several dozen chunks: without an index that leads with the chunk column, each replace's
+    // range delete would scan everything loaded before it, and the cost would grow with history.
+    const hours = Math.max(1, Math.round((ROWS * 15) / 3600 / 48));
+    const chunk = `{ column: ts, every: ${hours} hours }`;
+    const created = { type: 'postgres', connection: pgUrl(MAIN_DB), table: 'bench.created', create: true };
+    const drop = (name) => () => (psql(MAIN_DB, 'DROP TABLE IF EXISTS bench.created'), dropLedger(name)());
+    for (const mode of ['replace', 'append']) {
+      const name = `file-pg-created-${mode}`;
+      const file = jobFile(name, src, created, { mode }, '', chunk);
+      results.push(measure(`engine CSV → PostgreSQL, ${mode} into a created table (${Math.ceil((ROWS * 15) / 3600 / hours)} time chunks)`, drop(name), engine(file), count(MAIN_DB, 'bench.created')));
+    }
   }
   // The approaches people start with are too slow for the whole file: they load its first rows.
   const naive = (mode, rows) =>
@@ -235,6 +264,37 @@ async function main() {
     const file = jobFile(name, src, { type: 'mysql', connection: `mysql://root@127.0.0.1:3306/${MY_DB}`, table: 't' }, { mode: 'append' });
     results.push(measure('engine CSV → MySQL, append', () => (myFresh(), dropLedger(name)()), engine(file), myCount));
   }
+  for (const backup of ['auto', 'never']) {
+    // A merge over a table holding every key, a tenth of the rows changed, as for PostgreSQL.
+    const name = `file-mysql-remerge-${backup}`;
+    const file = jobFile(name, src, { type: 'mysql', connection: `mysql://root@127.0.0.1:3306/${MY_DB}`, table: 't' }, { mode: 'merge', key: ['id'] }, `backup: ${backup}\n`);
+    const reset = () => {
+      myFresh();
+      my(`LOAD DATA LOCAL INFILE '${csv}' INTO TABLE t FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '"' IGNORE 1 LINES (id, ts, user_id, amount, note); UPDATE t SET note = 'changed' WHERE id % 10 = 0`, MY_DB);
+      dropLedger(name)();
+    };
+    results.push(measure(`engine CSV → MySQL, merge over all keys present (10% changed)${backup === 'never' ? ', backup: never' : ''}`, reset, engine(file), myCount));
+  }
+
+  log('file → DuckDB');
+  const duckFile = path.join(WORK, 'target.duckdb');
+  const duck = (sql) => {
+    const out = spawnSync('node', ['-e', `import('@duckdb/node-api').then(async ({DuckDBInstance}) => { const i = await DuckDBInstance.create(${JSON.stringify(duckFile)}); const c = await i.connect(); const r = await c.runAndReadAll(${JSON.stringify(sql)}); const rows = r.getRows(); console.log(rows.length ? String(rows[rows.length - 1][0]) : ''); c.closeSync(); i.closeSync(); })`], { cwd: ROOT, encoding: 'utf8' });
+    if (out.status !== 0) throw new Error(`duckdb: ${out.stderr}`);
+    return out.stdout.trim();
+  };
+  for (const backup of ['auto', 'never']) {
+    const name = `file-duckdb-remerge-${backup}`;
+    const file = jobFile(name, src, { type: 'duckdb', database: duckFile, table: 't' }, { mode: 'merge', key: ['id'] }, `backup: ${backup}\n`);
+    const reset = () => {
+      rmSync(duckFile, { force: true });
+      rmSync(`${duckFile}.wal`, { force: true });
+      duck(`CREATE TABLE t (id BIGINT PRIMARY KEY, ts TIMESTAMP NOT NULL, user_id BIGINT, amount DECIMAL(12,2), note VARCHAR);
+        INSERT INTO t SELECT * FROM read_csv('${csv}', header = true); UPDATE t SET note = 'changed' WHERE id % 10 = 0; SELECT 1`);
+      dropLedger(name)();
+    };
+    results.push(measure(`engine CSV → DuckDB, merge over all keys present (10% changed)${backup === 'never' ? ', backup: never' : ''}`, reset, engine(file), () => Number(duck('SELECT count(*) FROM t'))));
+  }
 
   const by = (label) => results.find((r) => r.label.startsWith(label));
   const ratio = (a, b) => (a && b ? a.rowsPerSecond / b.rowsPerSecond : undefined);
@@ -251,6 +311,11 @@ async function main() {
     ['PostgreSQL → PostgreSQL, copyFormat: text vs raw COPY pipe', ratio(by('engine PostgreSQL → PostgreSQL (other database, COPY stream, copyFormat: text'), pipe), undefined],
     ['PostgreSQL → Parquet vs raw COPY pipe', ratio(by('engine PostgreSQL → Parquet'), pipe), 0.8],
     ['file → MySQL append vs raw LOAD DATA', ratio(by('engine CSV → MySQL'), loadData), undefined],
+    ['PostgreSQL merge over existing keys, default backup vs hand-written staged upsert', ratio(by('engine CSV → PostgreSQL, merge over all keys present (10% changed)'), by('hand-written staged upsert')), 0.8],
+    ['PostgreSQL merge over existing keys, backup: never vs hand-written staged upsert', ratio(by('engine CSV → PostgreSQL, merge over all keys present, backup: never'), by('hand-written staged upsert')), undefined],
+    ['MySQL merge over existing keys, default backup vs backup: never', ratio(by('engine CSV → MySQL, merge over all keys present (10% changed)'), by('engine CSV → MySQL, merge over all keys present (10% changed), backup: never')), undefined],
+    ['DuckDB merge over existing keys, default backup vs backup: never', ratio(by('engine CSV → DuckDB, merge over all keys present (10% changed)'), by('engine CSV → DuckDB, merge over all keys present (10% changed), backup: never')), undefined],
+    ['PostgreSQL replace vs append into a created table (several dozen time chunks)', ratio(by('engine CSV → PostgreSQL, replace into a created table'), by('engine CSV → PostgreSQL, append into a created table')), 0.8],
   ];
 
   const lines = [];
@@ -296,6 +361,7 @@ How to reproduce: \`npm run build && node scripts/bench-databases.mjs --rows ${R
         { name: 'file → PostgreSQL', bars: results.filter((r) => /PostgreSQL, |psql|pgloader|INSERT/.test(r.label) && !/PostgreSQL →/.test(r.label)) },
         { name: 'PostgreSQL → PostgreSQL / Parquet', bars: results.filter((r) => /pipe|PostgreSQL →/.test(r.label)) },
         { name: 'file → MySQL', bars: results.filter((r) => /MySQL|LOAD DATA/.test(r.label)) },
+        { name: 'file → DuckDB', bars: results.filter((r) => /DuckDB/.test(r.label)) },
       ].map((g) => ({ name: g.name, bars: g.bars.map((r) => ({ label: r.label.replace(/ \(.*\)$/, (m) => (m.length > 40 ? '' : m)), value: r.rowsPerSecond })) })),
     });
     writeFileSync(path.join(path.dirname(OUT), 'benchmarks-databases.svg'), chart);

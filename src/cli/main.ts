@@ -275,6 +275,7 @@ function printPlan(plan: BackfillPlan): void {
   print('');
   const { total, done, missing, failed, running } = plan.counts;
   print(`${total} chunks: ${done} done, ${missing} missing, ${failed} failed, ${running} running`);
+  for (const w of plan.warnings) print(`warning: ${w}`);
 }
 
 function printResult(r: RunResult): void {

@@ -337,6 +337,14 @@ export interface Target {
    * transaction where the target has them). Throws when the checksums differ.
    */
   restoreBackup(conn: DuckConn, backup: BackupRecord): Promise<{ rows: number; checksum: string }>;
+  /**
+   * Indexes the job's writes need and the existing destination lacks (replace deletes each chunk's
+   * range: without an index that leads with the chunk column, every chunk scans the whole table and
+   * the run slows down as history grows). One warning per missing index, with the exact statement
+   * that adds it. Reads the catalog only; nothing when the destination does not exist yet (`prepare`
+   * creates it with the index) or the target needs none.
+   */
+  indexAdvice?(conn: DuckConn): Promise<readonly string[]>;
   /** Remove the stored backups of these records (all of one run). */
   dropBackups(conn: DuckConn, backups: readonly BackupRecord[]): Promise<void>;
   /** For transactional targets: the lease (`ChunkWrite.lease`) of the chunk's last committed write, if any. */

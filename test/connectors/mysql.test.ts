@@ -3,9 +3,9 @@ import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineJob, describeError, EventBus, runBackfill, type Job, type WriteMode } from '../../src/index.js';
+import { defineJob, describeError, EventBus, loadJobFile, runBackfill, SqliteLedger, type Job, type WriteMode } from '../../src/index.js';
 import { createSource, createTarget } from '../../src/connectors/open-connectors.js';
-import { tempDir as makeTempDir } from '../helpers/cli.js';
+import { tempDir as makeTempDir, runCli, writeJob } from '../helpers/cli.js';
 import { lakeGlob, query } from '../helpers/lake.js';
 import { ensureMariadb, MARIADB_HOST, MARIADB_PORT } from '../helpers/services.js';
 
@@ -399,5 +399,25 @@ describe('identifiers and secrets', () => {
     }
     expect((await createTarget(targetJob)).describe()).toBe(`mysql table secret_t in root@${MARIADB_HOST}:${MARIADB_PORT}/${DB}`);
     expect((await createSource(sourceJob)).describe()).toBe(`mysql source root@${MARIADB_HOST}:${MARIADB_PORT}/${DB} (src_events)`);
+  });
+});
+
+describe('bytes loaded', () => {
+  it('records the bytes LOAD DATA sent for every chunk of a CSV → MySQL run, and status --json shows them', async () => {
+    const dir = tempDir('my-bytes');
+    await query(`COPY (SELECT i AS id, TIMESTAMP '2024-01-01' + to_microseconds(CAST(i AS BIGINT) * 3600000000) AS ts, 'n' || i AS note FROM range(96) t(i)) TO '${join(dir, 'rows.csv')}' (HEADER)`);
+    const file = writeJob(
+      dir,
+      'job.yaml',
+      `name: my-bytes\nsource: { type: csv, path: rows.csv }\nchunk: { column: ts, every: 1 day }\n` +
+        `target: { type: mysql, connection: "mysql://root@${MARIADB_HOST}:${MARIADB_PORT}/${DB}", table: bytes, create: true }\nwrite: { mode: replace }\n`,
+    );
+    expect((await runCli(['run', file, '--quiet'])).code).toBe(0);
+    const ledger = SqliteLedger.open(loadJobFile(file).ledgerPath);
+    const chunks = await ledger.listChunks('my-bytes').finally(() => ledger.close());
+    expect(chunks).toHaveLength(4);
+    for (const c of chunks) expect(c.bytes, c.key).toBeGreaterThan(0);
+    const status = JSON.parse((await runCli(['status', file, '--json'])).stdout) as { bytes: number };
+    expect(status.bytes).toBe(chunks.reduce((n, c) => n + (c.bytes ?? 0), 0));
   });
 });

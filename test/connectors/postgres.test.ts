@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineJob, EventBus, planBackfill, readStatus, runBackfill } from '../../src/index.js';
+import { defineJob, EventBus, loadJobFile, planBackfill, readStatus, runBackfill, SqliteLedger } from '../../src/index.js';
 import { generateEvents } from '../../src/demo/generate-events.js';
 import { runCli, startCli, tempDir, writeJob } from '../helpers/cli.js';
 import { lakeGlob, query } from '../helpers/lake.js';
@@ -366,5 +366,25 @@ ledger: ${ledger}
       (SELECT count(*) FROM (SELECT * FROM ${SCHEMA}.clean EXCEPT ALL SELECT * FROM ${SCHEMA}.killed) x) AS a,
       (SELECT count(*) FROM (SELECT * FROM ${SCHEMA}.killed EXCEPT ALL SELECT * FROM ${SCHEMA}.clean) y) AS b`);
     expect(diff[0]).toEqual({ n: '200000', a: '0', b: '0' });
+  });
+});
+
+describe('bytes loaded', () => {
+  it('records the bytes COPY sent for every chunk of a CSV → PostgreSQL run, and status --json shows them', async () => {
+    const dir = tempDir('pg-bytes');
+    await query(`COPY (SELECT i AS id, TIMESTAMP '2024-01-01' + to_microseconds(CAST(i AS BIGINT) * 3600000000) AS ts, 'n' || i AS note FROM range(96) t(i)) TO '${join(dir, 'rows.csv')}' (HEADER)`);
+    const file = writeJob(
+      dir,
+      'job.yaml',
+      `name: pg-bytes\nsource: { type: csv, path: rows.csv }\nchunk: { column: ts, every: 1 day }\n` +
+        `target: { type: postgres, connection: "${URL}", table: ${SCHEMA}.bytes, create: true }\nwrite: { mode: replace }\n`,
+    );
+    expect((await runCli(['run', file, '--quiet'])).code).toBe(0);
+    const ledger = SqliteLedger.open(loadJobFile(file).ledgerPath);
+    const chunks = await ledger.listChunks('pg-bytes').finally(() => ledger.close());
+    expect(chunks).toHaveLength(4);
+    for (const c of chunks) expect(c.bytes, c.key).toBeGreaterThan(0);
+    const status = JSON.parse((await runCli(['status', file, '--json'])).stdout) as { bytes: number };
+    expect(status.bytes).toBe(chunks.reduce((n, c) => n + (c.bytes ?? 0), 0));
   });
 });

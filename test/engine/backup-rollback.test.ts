@@ -127,8 +127,8 @@ for (const target of TARGETS) {
         const result = await rollbackRun(job, { runId: second.runId });
         expect(result).toMatchObject({ status: 'rolled-back', runId: second.runId });
         expect(result.chunks).toHaveLength(3);
-        // Replace backs up the chunks' ranges; merge the rows whose keys v2 wrote (ids 1–12); a lake keeps the chunks' whole files.
-        expect(result.rowsRestored).toBe(mode === 'replace' || target === 'parquet' ? 15 : 12);
+        // Replace backs up the chunks' ranges; merge only the rows v2 changed (ids 1–3); a lake keeps the chunks' whole files.
+        expect(result.rowsRestored).toBe(mode === 'replace' || target === 'parquet' ? 15 : 3);
         expect(await contents(job)).toEqual(v1);
         expect(Object.values(await statuses(job))).toEqual(['pending', 'pending', 'pending']);
 
@@ -153,6 +153,61 @@ for (const target of TARGETS) {
       const result = await rollbackRun(job, { runId: second.runId });
       expect(result.chunks.map((c) => c.key)).toEqual(['2024-01-02T00:00:00Z/2024-01-03T00:00:00Z']);
       expect(await contents(job)).toEqual(before);
+    });
+  });
+}
+
+/** A digest of the whole table, every column, in key order: equal digests, equal tables. */
+async function tableDigest(job: Job): Promise<string> {
+  const t = job.target;
+  if (t.type === 'postgres') return (await pgQuery<{ d: string }>(`SELECT md5(string_agg(t::text, '|' ORDER BY id)) AS d FROM ${t.table} AS t`))[0]?.d ?? '';
+  if (t.type === 'mysql') {
+    const rows = await myQuery<{ d: string }>(
+      `SELECT MD5(GROUP_CONCAT(CONCAT_WS(',', id, ts, v, QUOTE(label), QUOTE(day)) ORDER BY id SEPARATOR '|')) AS d FROM \`${MYSQL_DB}\`.\`${t.table}\``,
+    );
+    return rows[0]?.d ?? '';
+  }
+  if (t.type !== 'duckdb') throw new Error(`no digest for ${t.type}`);
+  const out = await query(`ATTACH '${t.database}' AS t (READ_ONLY); SELECT md5(string_agg(x::VARCHAR, '|' ORDER BY id)) AS d FROM t.main."${t.table}" AS x`);
+  return String(out.find((r) => 'd' in r)?.['d']);
+}
+
+/** Rows per kind (`old`, `new`) in a run's backup table. */
+async function backupKinds(job: Job, location: string): Promise<Record<string, number>> {
+  const t = job.target;
+  let rows: { k: string; n: unknown }[];
+  if (t.type === 'postgres') rows = await pgQuery(`SELECT backfill_kind AS k, count(*) AS n FROM ${location} GROUP BY 1`);
+  else if (t.type === 'mysql') rows = await myQuery(`SELECT backfill_kind AS k, count(*) AS n FROM \`${MYSQL_DB}\`.\`${location}\` GROUP BY 1`);
+  else if (t.type === 'duckdb') rows = (await query(`ATTACH '${t.database}' AS t (READ_ONLY); SELECT backfill_kind AS k, count(*) AS n FROM t.${location} GROUP BY 1`)).filter((r) => 'k' in r) as { k: string; n: unknown }[];
+  else throw new Error(`no backup table for ${t.type}`);
+  return Object.fromEntries(rows.map((r) => [r.k, Number(r.n)]));
+}
+
+for (const target of ['duckdb', 'postgres', 'mysql'] as const) {
+  describe(`${target} target, a merge over existing keys`, () => {
+    it('backs up only the rows it changes and the keys it inserts, and rolls back to exactly the table before', async () => {
+      const dir = tempDir(`br-${target}-changed`);
+      const job = jobFor(dir, `br_${SUFFIX}_${target}_changed`, target, 'merge');
+      await writeSource(dir, V1);
+      await runBackfill(job);
+      const before = await contents(job);
+      const digest = await tableDigest(job);
+      // V2 changes ids 1–3, leaves ids 4–12 as they are (13–15 are not in it) and inserts ids 16 and 17.
+      await writeSource(dir, V2);
+      const second = await runBackfill(job, { restate: true });
+      expect(second).toMatchObject({ status: 'done', rowsWritten: 5 });
+      expect(await contents(job)).toHaveLength(17);
+
+      const ledger = SqliteLedger.open(job.ledgerPath);
+      const backups = await ledger.listBackups(job.name, second.runId).finally(() => ledger.close());
+      // The staged rows were 14; the backup holds the 3 the merge changed, not the 9 it left alone.
+      expect(backups.reduce((n, b) => n + b.rows, 0)).toBe(3);
+      expect(await backupKinds(job, (backups[0] as { location: string }).location)).toEqual({ old: 3, new: 2 });
+
+      const result = await rollbackRun(job, { runId: second.runId });
+      expect(result.rowsRestored).toBe(3);
+      expect(await contents(job)).toEqual(before);
+      expect(await tableDigest(job)).toBe(digest);
     });
   });
 }
@@ -207,7 +262,8 @@ describe('other routes back up too', () => {
     expect(second.rowsWritten).toBe(4);
     expect(await all()).toHaveLength(16);
     const result = await rollbackRun(job, { runId: second.runId });
-    expect(result.rowsRestored).toBe(15);
+    // Only the rows the merge changed were backed up (ids 1–3); id 16 is deleted.
+    expect(result.rowsRestored).toBe(3);
     expect(await all()).toEqual(v1);
   });
 });

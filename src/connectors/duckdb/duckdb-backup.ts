@@ -41,29 +41,42 @@ export async function ensureDuckBackupTable(conn: DuckConn, target: string, alia
 
 /**
  * In the chunk's transaction, before it changes data: copy the rows it may change into the run's
- * backup table (replace, append: the chunk's range; merge: the rows whose key the chunk writes, and those keys).
+ * backup table (replace, append: the chunk's range; merge: the rows it will change, and the keys it will insert).
  */
-export async function backupDuckRows(w: ChunkWrite, target: string, alias: string, job: string): Promise<BackupTaken> {
+export async function backupDuckRows(w: ChunkWrite, target: string, alias: string, job: string, names: readonly string[]): Promise<BackupTaken> {
   const request = w.backup as NonNullable<ChunkWrite['backup']>;
   const name = backupTableName(job, request.runId, 120);
   const table = `${quoteIdent(alias)}.${quoteIdent(BACKUP_SCHEMA)}.${quoteIdent(name)}`;
   const chunk = quoteLiteral(w.chunk.key);
   let detail: TableBackupDetail;
+  const columns = await targetColumns(w.conn, alias, name);
   if (w.mode === 'merge') {
-    await w.conn.run(`INSERT INTO ${table} BY NAME SELECT ${chunk} AS ${CHUNK_COL}, 'new' AS ${KIND_COL}, * FROM (${w.query})`, w.signal);
-    await w.conn.run(
-      `INSERT INTO ${table} SELECT ${chunk}, 'old', t.* FROM ${target} AS t WHERE EXISTS (SELECT 1 FROM ${table} AS b WHERE ${keysOf(w.key, chunk)})`,
-      w.signal,
-    );
+    await w.conn.run(`INSERT INTO ${table} ${mergeBackupSelect(w, target, chunk, columns, names)}`, w.signal);
     detail = { mode: w.mode, key: w.key };
   } else {
     if (w.range === undefined) throw new ConnectorError(`backing up chunk ${w.chunk.key} needs the chunk column in the transform output`);
     await w.conn.run(`INSERT INTO ${table} SELECT ${chunk}, 'old', t.* FROM ${target} AS t WHERE ${rangeOf(w.range)}`, w.signal);
     detail = { mode: w.mode, range: w.range, key: w.key };
   }
-  const columns = await targetColumns(w.conn, alias, name);
   const sum = await checksum(w.conn, table, columns, `${CHUNK_COL} = ${chunk} AND ${KIND_COL} = 'old'`);
   return { location: `${BACKUP_SCHEMA}.${name}`, rows: sum.rows, bytes: sum.bytes, checksum: sum.checksum, detail: JSON.stringify(detail) };
+}
+
+/**
+ * A merge's backup, in one pass over the chunk's rows: only what MERGE will really change. A key
+ * the table lacks becomes a `new` row (its key only: a rollback deletes it); a row whose values
+ * differ from the table's by MERGE's own `IS DISTINCT FROM` test keeps the table's row as `old`.
+ */
+function mergeBackupSelect(w: ChunkWrite, target: string, chunk: string, columns: readonly string[], names: readonly string[]): string {
+  const keys = new Set(w.key);
+  const match = w.key.map((k) => `s.${quoteIdent(k)} = t.${quoteIdent(k)}`).join(' AND ');
+  // A matched row has its (non-null) key in t; an unmatched one has NULL there.
+  const missing = `t.${quoteIdent(w.key[0] as string)} IS NULL`;
+  const cols = columns.map((c) => (keys.has(c) ? `s.${quoteIdent(c)}` : `t.${quoteIdent(c)}`)).join(', ');
+  const changed = names.filter((c) => !keys.has(c)).map((c) => `t.${quoteIdent(c)} IS DISTINCT FROM s.${quoteIdent(c)}`);
+  return `(${CHUNK_COL}, ${KIND_COL}, ${columns.map(quoteIdent).join(', ')})
+    SELECT ${chunk}, CASE WHEN ${missing} THEN 'new' ELSE 'old' END, ${cols}
+    FROM (${w.query}) AS s LEFT JOIN ${target} AS t ON ${match} WHERE ${[missing, ...changed].join(' OR ')}`;
 }
 
 /** One transaction: remove what the run wrote in the chunk's scope, put the old rows back, check the checksum. */
@@ -123,9 +136,9 @@ async function checksum(conn: DuckConn, from: string, columns: readonly string[]
   return { rows: Number(rows[0]?.n ?? 0), checksum: rows[0]?.s ?? '0', bytes: Number(rows[0]?.b ?? 0) };
 }
 
-/** The run's `new` rows of this chunk with the same key as target row `t`. */
+/** The backup's rows of this chunk (keys it inserted, rows it changed) with the same key as target row `t`. */
 function keysOf(key: readonly string[], chunk: string): string {
-  return [`b.${CHUNK_COL} = ${chunk}`, `b.${KIND_COL} = 'new'`, ...key.map((k) => `b.${quoteIdent(k)} = t.${quoteIdent(k)}`)].join(' AND ');
+  return [`b.${CHUNK_COL} = ${chunk}`, ...key.map((k) => `b.${quoteIdent(k)} = t.${quoteIdent(k)}`)].join(' AND ');
 }
 
 function rangeOf(range: NonNullable<TableBackupDetail['range']>): string {

@@ -231,7 +231,7 @@ class DuckChunkTransaction extends SqlChunkTransaction {
 
   // Before anything changes, in the same transaction: the backup matches what the write replaces.
   protected backup(): Promise<BackupTaken> {
-    return backupDuckRows(this.w, this.table, TARGET_ALIAS, this.job);
+    return backupDuckRows(this.w, this.table, TARGET_ALIAS, this.job, this.names);
   }
 
   protected async load(): Promise<ChunkLoad> {

@@ -49,13 +49,9 @@ export async function backupMysqlRows(
 ): Promise<BackupTaken> {
   const table = quoted(location);
   let detail: MysqlBackupDetail;
+  const targetCols = await backupColumns(conn, location);
   if (w.mode === 'merge') {
-    const cols = columns.map(quoteMysqlIdent).join(', ');
-    await conn.query(`INSERT INTO ${table} (${CHUNK_COL}, ${KIND_COL}, ${cols}) SELECT ?, 'new', ${cols} FROM ${stage}`, [w.chunk.key]);
-    // Driven from the staged keys through the target's unique key (the staging table has no index to probe).
-    const keys = w.key.map(quoteMysqlIdent).join(', ');
-    const match = w.key.map((k) => `s.${quoteMysqlIdent(k)} = t.${quoteMysqlIdent(k)}`).join(' AND ');
-    await conn.query(`INSERT INTO ${table} SELECT ?, 'old', t.* FROM (SELECT DISTINCT ${keys} FROM ${stage}) AS s JOIN ${target} AS t ON ${match}`, [w.chunk.key]);
+    await conn.query(`INSERT INTO ${table} ${mergeBackupSelect(w, target, stage, targetCols, columns)}`, [w.chunk.key]);
     detail = { mode: w.mode, key: w.key };
   } else {
     if (w.range === undefined || bounds === undefined) throw new ConnectorError(`backing up chunk ${w.chunk.key} needs the chunk column in the transform output`);
@@ -64,9 +60,30 @@ export async function backupMysqlRows(
     await conn.query(`INSERT INTO ${table} SELECT ?, 'old', t.* FROM ${target} AS t WHERE ${scope.where}`, [w.chunk.key, ...scope.values]);
     detail = { mode: w.mode, range, key: w.key };
   }
-  const cols = await backupColumns(conn, location);
-  const sum = await checksum(conn, { from: `${table} AS t`, where: `t.${CHUNK_COL} = ? AND t.${KIND_COL} = 'old'`, values: [w.chunk.key] }, cols);
+  const sum = await checksum(conn, { from: `${table} AS t`, where: `t.${CHUNK_COL} = ? AND t.${KIND_COL} = 'old'`, values: [w.chunk.key] }, targetCols);
   return { location, ...sum, detail: JSON.stringify(detail) };
+}
+
+/**
+ * A merge's backup, in one pass over the staged rows (driven from them through the target's unique
+ * key; the staging table has no index to probe): only what the upsert will really change. A staged
+ * key the table lacks becomes a `new` row (its key only: a rollback deletes it); a staged row whose
+ * values differ from the table's keeps the table's row as an `old` row. Values are compared as
+ * bytes, the way InnoDB decides that an update changes a row, so a change a collation calls equal
+ * ('a' → 'A') is still kept; a row that compares equal is left alone by the upsert too.
+ */
+function mergeBackupSelect(w: ChunkWrite, target: string, stage: string, targetCols: readonly string[], names: readonly string[]): string {
+  const keys = new Set(w.key);
+  const match = w.key.map((k) => `s.${quoteMysqlIdent(k)} = t.${quoteMysqlIdent(k)}`).join(' AND ');
+  // A matched row has its (non-null) key in t; an unmatched one has NULL there.
+  const missing = `t.${quoteMysqlIdent(w.key[0] as string)} IS NULL`;
+  const cols = targetCols.map((c) => (keys.has(c) ? `s.${quoteMysqlIdent(c)}` : `t.${quoteMysqlIdent(c)}`)).join(', ');
+  const same = names
+    .filter((c) => !keys.has(c))
+    .map((c) => `CAST(t.${quoteMysqlIdent(c)} AS BINARY) <=> CAST(s.${quoteMysqlIdent(c)} AS BINARY)`);
+  const changed = same.length === 0 ? '' : ` OR NOT (${same.join(' AND ')})`;
+  return `(${CHUNK_COL}, ${KIND_COL}, ${targetCols.map(quoteMysqlIdent).join(', ')})
+    SELECT ?, IF(${missing}, 'new', 'old'), ${cols} FROM ${stage} AS s LEFT JOIN ${target} AS t ON ${match} WHERE ${missing}${changed}`;
 }
 
 /** One transaction: remove what the run wrote in the chunk's scope, put the old rows back, check the checksum. */
@@ -75,11 +92,11 @@ export async function restoreMysqlRows(conn: PoolConnection, target: string, bac
   const table = quoted(backup.location);
   const columns = await backupColumns(conn, backup.location);
   if (columns.length === 0) throw new ConnectorError(`the backup table ${backup.location} of chunk ${backup.chunkKey} is missing; it cannot be restored`);
-  // Merge: the target rows whose key the run wrote, found by joining the run's keys to the target's unique key.
+  // Merge: the target rows whose key the backup holds (keys the run inserted, rows it changed), found by joining them to the target's unique key.
   const scope: Scope =
     detail.mode === 'merge'
       ? {
-          from: `${target} AS t JOIN (SELECT DISTINCT ${detail.key.map(quoteMysqlIdent).join(', ')} FROM ${table} WHERE ${CHUNK_COL} = ? AND ${KIND_COL} = 'new') AS b
+          from: `${target} AS t JOIN (SELECT DISTINCT ${detail.key.map(quoteMysqlIdent).join(', ')} FROM ${table} WHERE ${CHUNK_COL} = ?) AS b
             ON ${detail.key.map((k) => `b.${quoteMysqlIdent(k)} = t.${quoteMysqlIdent(k)}`).join(' AND ')}`,
           where: 'TRUE',
           values: [backup.chunkKey],

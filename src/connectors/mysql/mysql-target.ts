@@ -239,6 +239,27 @@ export class MysqlTarget implements Target {
     }
   }
 
+  /** Replace into an existing table whose indexes do not lead with the chunk column: the statement that adds one. */
+  async indexAdvice(): Promise<readonly string[]> {
+    if (this.ctx.write.mode !== 'replace') return [];
+    const column = this.ctx.chunking.column;
+    const { schema, table } = splitMysqlTable(this.config.table);
+    const leads = await withConnection(this.pool, undefined, async (conn) => {
+      const [rows] = await conn.query(
+        `SELECT (SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = ?) AS has_column,
+                (SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = ? AND SEQ_IN_INDEX = 1) AS leads`,
+        [schema ?? null, table, column, schema ?? null, table, column],
+      );
+      const row = (rows as { has_column: number | string; leads: number | string }[])[0];
+      return Number(row?.has_column) === 0 || Number(row?.leads) > 0;
+    });
+    if (leads) return [];
+    return [
+      `${this.config.table} has no index that leads with the chunk column "${column}": replace deletes each chunk's range by scanning the whole table, ` +
+        `so every chunk gets slower as the table grows. Add one: CREATE INDEX backfill_chunk ON ${this.table} (${quoteMysqlIdent(column)});`,
+    ];
+  }
+
   private createTableSql(columns: readonly ColumnInfo[]): string {
     const key = this.ctx.write.key;
     const chunkColumn = this.ctx.chunking.column;

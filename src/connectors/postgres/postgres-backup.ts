@@ -48,21 +48,18 @@ export async function ensurePgBackupTable(client: pg.PoolClient, target: string,
  * In the chunk's transaction, before it changes data: replace and append keep the rows of the
  * chunk's range; merge keeps the rows whose key is among the staged rows, and the staged keys.
  */
-export async function backupPgRows(client: pg.PoolClient, w: ChunkWrite, target: string, location: string, stage: string): Promise<BackupTaken> {
+export async function backupPgRows(
+  client: pg.PoolClient, w: ChunkWrite, target: string, location: string, stage: string, names: readonly string[],
+): Promise<BackupTaken> {
   const table = qualified(location);
   const columns = await backupColumns(client, location);
   // The checksum is taken from the rows as they are inserted (RETURNING), not by reading the backup table again.
-  const keep = async (select: string): Promise<{ rows: number; checksum: string; bytes: number }> =>
-    checksum(client, 'kept AS t', columns, 'TRUE', [w.chunk.key], `WITH kept AS (INSERT INTO ${table} ${select} RETURNING *) `);
+  const keep = async (select: string, kept = 'TRUE'): Promise<{ rows: number; checksum: string; bytes: number }> =>
+    checksum(client, 'kept AS t', columns, kept, [w.chunk.key], `WITH kept AS (INSERT INTO ${table} ${select} RETURNING *) `);
   let detail: TableBackupDetail;
   let sum: { rows: number; checksum: string; bytes: number };
   if (w.mode === 'merge') {
-    // The keys the chunk writes are all a rollback needs of the new rows (it deletes them).
-    const keys = w.key.map(quoteIdent).join(', ');
-    await client.query(`INSERT INTO ${table} (${CHUNK_COL}, ${KIND_COL}, ${keys}) SELECT $1, 'new', ${keys} FROM ${stage}`, [w.chunk.key]);
-    // Driven from the staged keys, so the target's key index finds the old rows.
-    const match = w.key.map((k) => `s.${quoteIdent(k)} = t.${quoteIdent(k)}`).join(' AND ');
-    sum = await keep(`SELECT $1, 'old', t.* FROM (SELECT DISTINCT ${keys} FROM ${stage}) AS s JOIN ${target} AS t ON ${match}`);
+    sum = await keep(mergeBackupSelect(w, target, stage, columns, names), `t.${KIND_COL} = 'old'`);
     detail = { mode: w.mode, key: w.key };
   } else {
     if (w.range === undefined) throw new ConnectorError(`backing up chunk ${w.chunk.key} needs the chunk column in the transform output`);
@@ -70,6 +67,26 @@ export async function backupPgRows(client: pg.PoolClient, w: ChunkWrite, target:
     detail = { mode: w.mode, range: w.range, key: w.key };
   }
   return { location, ...sum, detail: JSON.stringify(detail) };
+}
+
+/**
+ * A merge's backup, in one pass over the staged rows: only what the merge will really change.
+ * A staged key the table lacks becomes a `new` row (its key only: a rollback deletes it); a
+ * staged row whose values differ from the table's (the merge's own `IS DISTINCT FROM` test)
+ * keeps the table's row as an `old` row. Rows the merge leaves alone are not copied: re-merging
+ * history where a tenth of the rows changed copies a tenth of them, not all.
+ */
+function mergeBackupSelect(w: ChunkWrite, target: string, stage: string, columns: readonly string[], names: readonly string[]): string {
+  const keys = new Set(w.key);
+  const match = w.key.map((k) => `s.${quoteIdent(k)} = t.${quoteIdent(k)}`).join(' AND ');
+  // A matched row has its (non-null) key in t; an unmatched one has NULL there.
+  const missing = `t.${quoteIdent(w.key[0] as string)} IS NULL`;
+  const cols = columns.map((c) => (keys.has(c) ? `s.${quoteIdent(c)}` : `t.${quoteIdent(c)}`)).join(', ');
+  // The columns the merge writes: those of the output (the staged rows carry only them) that are not the key.
+  const others = names.filter((c) => !keys.has(c)).map(quoteIdent);
+  const changed = others.length === 0 ? '' : ` OR (${others.map((c) => `t.${c}`).join(', ')}) IS DISTINCT FROM (${others.map((c) => `s.${c}`).join(', ')})`;
+  return `(${CHUNK_COL}, ${KIND_COL}, ${columns.map(quoteIdent).join(', ')}) SELECT $1, CASE WHEN ${missing} THEN 'new' ELSE 'old' END, ${cols}
+    FROM ${stage} AS s LEFT JOIN ${target} AS t ON ${match} WHERE ${missing}${changed}`;
 }
 
 /** One transaction: remove what the run wrote in the chunk's scope, put the old rows back, check the checksum. */
@@ -80,7 +97,7 @@ export async function restorePgRows(client: pg.PoolClient, target: string, backu
   if (columns.length === 0) throw new ConnectorError(`the backup table ${backup.location} of chunk ${backup.chunkKey} is missing; it cannot be restored`);
   const scope =
     detail.mode === 'merge'
-      ? `EXISTS (SELECT 1 FROM ${table} AS b WHERE b.${CHUNK_COL} = $1 AND b.${KIND_COL} = 'new' AND ${detail.key.map((k) => `b.${quoteIdent(k)} = t.${quoteIdent(k)}`).join(' AND ')})`
+      ? `EXISTS (SELECT 1 FROM ${table} AS b WHERE b.${CHUNK_COL} = $1 AND ${detail.key.map((k) => `b.${quoteIdent(k)} = t.${quoteIdent(k)}`).join(' AND ')})`
       : `${rangeOf(detail.range as NonNullable<TableBackupDetail['range']>)} AND $1::text IS NOT NULL`;
   const cols = columns.map(quoteIdent).join(', ');
   // The run wrote the table without an index; restoring chunk by chunk needs one.

@@ -1,6 +1,7 @@
 // PostgreSQL's statements for the shared chunk transaction: COPY loads, a temporary staging table, insert-first merges, ON CONFLICT upserts.
 
 import { createReadStream } from 'node:fs';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
@@ -57,7 +58,7 @@ export class PgChunkTransaction extends SqlChunkTransaction {
   }
 
   protected backup(scope: 'range' | 'staged'): Promise<BackupTaken> {
-    return backupPgRows(this.client, this.w, this.table, this.backupTable as string, scope === 'range' ? this.table : 'backfill_stage');
+    return backupPgRows(this.client, this.w, this.table, this.backupTable as string, scope === 'range' ? this.table : 'backfill_stage', this.names);
   }
 
   // Append and replace load straight into the table (one pass of index work, like a plain COPY).
@@ -117,7 +118,7 @@ export class PgChunkTransaction extends SqlChunkTransaction {
     if (backupTable !== undefined && (range === undefined || !state.rangeBackups || !state.leadingIndexed.has(range.column))) return undefined;
     await this.client.query('SAVEPOINT backfill_insert_first');
     try {
-      const backup = backupTable === undefined ? undefined : await backupPgRows(this.client, { ...w, mode: 'replace' }, this.table, backupTable, this.table);
+      const backup = backupTable === undefined ? undefined : await backupPgRows(this.client, { ...w, mode: 'replace' }, this.table, backupTable, this.table, this.names);
       const n = (await this.loadInto(this.table)).read;
       if (backup !== undefined && range !== undefined) {
         const col = quoteIdent(range.column);
@@ -171,7 +172,16 @@ export class PgChunkTransaction extends SqlChunkTransaction {
     let broken = true;
     try {
       const sink = this.client.query(copyFrom(`COPY ${into} (${cols}) FROM STDIN${format === 'binary' ? ' (FORMAT binary)' : ''}`));
-      await pipeline(source.stream, sink, { signal: w.signal });
+      // The stream's size is known only as it passes: counted per buffer (never per row) for the ledger.
+      let bytes = 0;
+      const count = new Transform({
+        transform(buf: Buffer, _enc, done) {
+          bytes += buf.length;
+          done(null, buf);
+        },
+      });
+      await pipeline(source.stream, count, sink, { signal: w.signal });
+      this.counted = (this.counted ?? 0) + bytes;
       broken = false;
       return sink.rowCount;
     } finally {

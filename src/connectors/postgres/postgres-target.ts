@@ -1,6 +1,6 @@
 // A PostgreSQL table as a target: each chunk is COPYed in (through a temporary staging table for merges) in one transaction with its marks.
 
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
 import type { Chunk } from '../../core/chunk.js';
@@ -64,6 +64,10 @@ export class PostgresTarget implements Target, OnePassWriter {
         const defs = columns.map((c) => `${quoteIdent(c.name)} ${c.pgType ?? pgTypeOf(c.type)}`);
         if (this.ctx.write.key.length > 0) defs.push(`PRIMARY KEY (${this.ctx.write.key.map(quoteIdent).join(', ')})`);
         await client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (${defs.join(', ')})`);
+        // Replace deletes each chunk's range, and a backed-up merge may keep it: an index that leads
+        // with the chunk column finds it without scanning the whole table (DESIGN, rule 7).
+        const chunkColumn = this.ctx.chunking.column;
+        if (columns.some((c) => c.name === chunkColumn) && this.ctx.write.key[0] !== chunkColumn) await client.query(this.chunkIndexSql(true));
       } else {
         const have = await client.query<{ name: string }>(`SELECT attname AS name FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped`, [oid]);
         const names = new Set(have.rows.map((r) => r.name));
@@ -86,6 +90,32 @@ export class PostgresTarget implements Target, OnePassWriter {
     } finally {
       client.release();
     }
+  }
+
+  /** The index that leads with the chunk column, named after the table so that two runs racing to create it make one. */
+  private chunkIndexSql(ifNotExists: boolean): string {
+    const column = this.ctx.chunking.column;
+    const table = this.config.table.split('.').pop() as string;
+    const name = `${table}_${column}_backfill_idx`.slice(0, 63);
+    return `CREATE INDEX ${ifNotExists ? 'IF NOT EXISTS ' : ''}${quoteIdent(name)} ON ${this.table} (${quoteIdent(column)})`;
+  }
+
+  /** Replace into an existing table whose indexes do not lead with the chunk column: the statement that adds one. */
+  async indexAdvice(): Promise<readonly string[]> {
+    if (this.ctx.write.mode !== 'replace') return [];
+    const column = this.ctx.chunking.column;
+    const res = await this.db.pool.query<{ has_column: boolean; leads: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped) AS has_column,
+              EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                      WHERE i.indrelid = to_regclass($1) AND a.attname = $2 AND i.indpred IS NULL AND i.indisvalid) AS leads`,
+      [this.table, column],
+    );
+    const row = res.rows[0];
+    if (row === undefined || !row.has_column || row.leads) return [];
+    return [
+      `${this.config.table} has no index that leads with the chunk column "${column}": replace deletes each chunk's range by scanning the whole table, ` +
+        `so every chunk gets slower as the table grows. Add one: ${this.chunkIndexSql(false)};`,
+    ];
   }
 
   /**
@@ -255,9 +285,11 @@ export class PostgresTarget implements Target, OnePassWriter {
           throw err;
         }
         tx = new PgChunkTransaction(w, this.table, this.columns.map((c) => c.name), client, this.state, files, backupTable);
-        const done = await tx.run(0);
+        // What COPY sends: the chunk's CSV files (a COPY stream counts its own bytes as they pass).
+        const fileBytes = files.reduce((n, f) => n + (existsSync(f) ? statSync(f).size : 0), 0);
+        const done = await tx.run(fileBytes);
         const read = done.read ?? done.written;
-        return { rowsWritten: done.written, bytes: 0, rowsRead: read, marked: done.marked, ...(done.rejected === undefined ? {} : { rejected: done.rejected }), ...(done.backup === undefined ? {} : { backup: done.backup }) };
+        return { rowsWritten: done.written, bytes: done.bytes, rowsRead: read, marked: done.marked, ...(done.rejected === undefined ? {} : { rejected: done.rejected }), ...(done.backup === undefined ? {} : { backup: done.backup }) };
       } finally {
         w.signal.removeEventListener('abort', onAbort);
         client.release(broken || tx?.broken === true);

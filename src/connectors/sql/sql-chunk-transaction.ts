@@ -16,6 +16,8 @@ export interface ChunkLoad {
 
 export interface ChunkOutcome extends ChunkLoad {
   readonly backup: BackupTaken | undefined;
+  /** The bytes loaded: what `run` was given, or what the load counted on its stream. */
+  readonly bytes: number;
   /** The ledger's fenced mark committed with the data (`ChunkWrite.markDone` ran). */
   readonly marked: boolean;
 }
@@ -39,6 +41,9 @@ export interface StraightMerge {
  * Any failure rolls the whole transaction back: no data, no marker, no ledger mark.
  */
 export abstract class SqlChunkTransaction {
+  /** Bytes the load counted as it sent them (a stream's size is known only once it has passed); overrides `run`'s. */
+  protected counted: number | undefined;
+
   /** Whether a merge fills its staging table before the transaction begins (and `stage` runs there). */
   protected readonly stagesBeforeBegin: boolean = false;
 
@@ -50,7 +55,7 @@ export abstract class SqlChunkTransaction {
     protected readonly names: readonly string[],
   ) {}
 
-  /** Run the chunk's transaction; `bytes` is what the ledger mark records for it. */
+  /** Run the chunk's transaction; `bytes` (the chunk file's size) is what the ledger mark records, unless the load counted its own. */
   async run(bytes = 0): Promise<ChunkOutcome> {
     const w = this.w;
     let staged: ChunkLoad | undefined;
@@ -79,7 +84,7 @@ export abstract class SqlChunkTransaction {
       await this.mark(load.written);
       let marked = false;
       if (w.markDone !== undefined) {
-        const mark = w.markDone({ rowsRead: load.read ?? load.written, rowsWritten: load.written, bytes, rowsRejected: load.rejected?.count ?? 0 });
+        const mark = w.markDone({ rowsRead: load.read ?? load.written, rowsWritten: load.written, bytes: this.counted ?? bytes, rowsRejected: load.rejected?.count ?? 0 });
         // Zero rows: another worker holds the chunk now; its data must not commit under our claim.
         if ((await this.fenced(mark)) !== 1) {
           throw new LedgerError(`lost the lease on chunk ${w.chunk.key} (token ${w.token}) before commit: another worker took it over`, { code: 'LEASE_LOST' });
@@ -88,7 +93,7 @@ export abstract class SqlChunkTransaction {
       }
       await this.commit();
       await this.afterCommit();
-      return { ...load, backup, marked };
+      return { ...load, backup, marked, bytes: this.counted ?? bytes };
     } catch (err) {
       await this.rollback();
       throw err;

@@ -8,6 +8,7 @@ import { DuckSession } from '../../runtime/duckdb-session.js';
 import type { Job } from '../../job/job.js';
 import type { ChunkRecord } from '../../ledger/ledger.js';
 import { openLedgerReader } from '../../ledger/open-ledger.js';
+import { indexWarnings } from '../run/index-advice.js';
 import { preparePlan } from '../run/prepare.js';
 import { PlanError } from '../../core/errors.js';
 import { isCdcJob } from '../../connectors/open-connectors.js';
@@ -33,6 +34,8 @@ export interface BackfillPlan {
   readonly bounds: { readonly min: string; readonly max: string } | undefined;
   readonly chunks: readonly PlannedChunk[];
   readonly counts: Readonly<Record<PlannedStatus, number>> & { readonly total: number };
+  /** Problems a run would meet, worth fixing first: an index the writes need, with the statement that adds it. */
+  readonly warnings: readonly string[];
   /** Incremental jobs: what the next run takes — the full backfill (history) or the window past the watermark (then `chunks` are the window's). */
   readonly incremental?: {
     readonly cursor: string;
@@ -113,6 +116,7 @@ async function planHistory(job: Job, options: { from?: string | undefined; to?: 
       bounds: formatBounds(job, plan.bounds),
       chunks,
       counts,
+      warnings: await indexWarnings(target, conn),
     };
   } finally {
     await ledger?.close();

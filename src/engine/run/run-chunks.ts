@@ -42,7 +42,7 @@ export async function runChunks(job: Job, options: RunOptions, internal: ChunkRu
 
   try {
     await ledger.closeDeadRuns(job.name, ownerAlive);
-    const { plan, drift, early } = await planRun(job, res, window, stop, clock);
+    const { plan, drift, early } = await planRun(job, res, window, stop, clock, events, runId);
     onePass = early?.onePass;
     const timezone = timezoneOf(job);
     const todo = await selectTodo(job, res, plan, options, events, runId, clock);

@@ -1,5 +1,6 @@
 // What a run will do: the job described and checked against the source and target, its chunks planned (or given by a window), and the chunks selected.
 
+import { warnIndexes } from './index-advice.js';
 import type { Chunk } from '../../core/chunk.js';
 import type { Clock } from '../../core/clock.js';
 import { PlanError } from '../../core/errors.js';
@@ -28,13 +29,15 @@ export interface RunPlan {
  * chunks give the bounds. Otherwise plan first, then read.
  */
 export async function planRun(
-  job: Job, res: RunResources, window: RunWindow | undefined, stop: Pick<StopController, 'stopping' | 'hard'>, clock: Clock,
+  job: Job, res: RunResources, window: RunWindow | undefined, stop: Pick<StopController, 'stopping' | 'hard'>, clock: Clock, events: EventBus, runId: string,
 ): Promise<RunPlan> {
   const { ledger, source, target, main } = res;
   const described = await describeJob(job, source, main);
   // The source's columns against the recorded schema: fail or evolve the target (schemaChanges).
   const drift = await SchemaGuard.open(job, ledger, source, main, described);
   await drift.prepareTarget(target, main);
+  // Before any data moves: an index the writes need and the table lacks makes every chunk scan it.
+  await warnIndexes(target, main, events, runId);
   if (job.write.mode === 'replace' && target.capabilities.replaceBy === 'range' && described.outputColumnType === undefined) {
     throw new PlanError(`write.mode replace deletes the chunk's range in ${target.describe()}, so the transform's output must keep the chunk column "${job.chunking.column}"`);
   }
