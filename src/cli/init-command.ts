@@ -1,6 +1,6 @@
 // The `init` command: inspect a source and write a commented job file for it.
 
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.js';
@@ -19,6 +19,7 @@ export function addInitCommand(program: Command, print: (text: string) => void):
       const jobDir = flags.output === undefined ? process.cwd() : dirname(resolve(flags.output));
       const result = await initJob({ source: flags.source, table: flags.table, target: flags.target, jobDir });
       const file = flags.output ?? `${result.name}.yaml`;
+      mkdirSync(dirname(resolve(file)), { recursive: true });
       try {
         // `wx` refuses an existing file in the same call that creates it: nothing is overwritten by accident.
         writeFileSync(file, result.text, { flag: flags.force === true ? 'w' : 'wx' });

@@ -62,10 +62,13 @@ export function inspectFiles(format: Format): (request: InitRequest) => Promise<
   };
 }
 
-/** `data/events/*.csv` → `events`; `data/orders-2024.csv.gz` → `orders-2024`. */
+/** `data/events-*.csv` → `events`; `data/events/*.csv` → `events`; `data/orders-2024.csv.gz` → `orders-2024`. */
 function nameOf(text: string): string {
   const parts = text.split(/[\\/]/).filter((p) => p !== '' && p !== '.');
   const glob = parts.findIndex((p) => /[*?[{]/.test(p));
-  if (glob > 0) return parts[glob - 1] as string;
-  return basename(text).replace(/(\.[A-Za-z0-9]+)+$/, '') || 'files';
+  if (glob < 0) return basename(text).replace(/(\.[A-Za-z0-9]+)+$/, '') || 'files';
+  // The text before the first wildcard names the files when it says something (events-*.csv).
+  const stem = (parts[glob] as string).split(/[*?[{]/)[0]?.replace(/[^A-Za-z0-9]+$/, '') ?? '';
+  if (glob === parts.length - 1 && /[A-Za-z]/.test(stem)) return stem;
+  return glob > 0 ? (parts[glob - 1] as string) : 'files';
 }

@@ -38,7 +38,8 @@ export function adviseEvery(rows: number, spanMs: number): TimeAdvice {
       bestScore = score;
     }
   }
-  return best;
+  // A step longer than the whole history holds all of it, not more.
+  return { ...best, rowsPerChunk: Math.min(best.rowsPerChunk, rows) };
 }
 
 export interface KeyAdvice {
@@ -53,5 +54,5 @@ export function adviseSize(rows: number, min: number, max: number): KeyAdvice {
   const raw = Math.max(IDEAL_CHUNK_ROWS / perKey, 1);
   const power = 10 ** Math.floor(Math.log10(raw));
   const size = [1, 2, 5, 10].map((m) => m * power).reduce((a, b) => (Math.abs(Math.log(b / raw)) < Math.abs(Math.log(a / raw)) ? b : a));
-  return { size, rowsPerChunk: size * perKey };
+  return { size, rowsPerChunk: Math.min(size * perKey, rows) };
 }
