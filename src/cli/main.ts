@@ -19,6 +19,8 @@ import { verifyBackfill } from '../engine/safety/verify-backfill.js';
 import { diffBackfill } from '../engine/safety/diff-chunks.js';
 import { addBackupCommands } from './backup-commands.js';
 import { addCdcCommands, isCdcJob, runCdcCommand, statusCdcCommand } from './cdc-commands.js';
+import { addInitCommand } from './init-command.js';
+import { addSchemaCommand } from './schema-command.js';
 
 export const EXIT = { ok: 0, chunksFailed: 1, invalid: 2, error: 3, interrupted: 130 } as const;
 
@@ -121,6 +123,8 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   addBackupCommands(program, print, (code) => (exitCode = code));
   addCdcCommands(program, print);
+  addInitCommand(program, print);
+  addSchemaCommand(program, print);
 
   program
     .command('bench')

@@ -48,6 +48,58 @@ export interface ChangeCapture<C extends ConnectorBlock> {
   open(config: C, settings: CdcSettings): Promise<ChangeSource>;
 }
 
+/** What `backfill init` hands a connector: the text given with --source or --target, and how to keep a secret out of the file. */
+export interface InitRequest {
+  /** A URL, a path or a glob, as the user gave it. */
+  readonly text: string;
+  /** `--table` (sources that hold several tables), or the name a target table gets. */
+  readonly table: string | undefined;
+  /** Records a secret found in `text` and returns the `${VAR}` reference the job file holds instead. */
+  secret(value: string): string;
+}
+
+/** A column as `backfill init` sees it: enough to choose what to chunk on. */
+export interface InspectedColumn {
+  readonly name: string;
+  /** The type as the system names it, for the job file's comments. */
+  readonly type: string;
+  /** `time`: a timestamp or date; `integer`: a whole number; `other`: nothing to chunk on. */
+  readonly kind: 'time' | 'integer' | 'other';
+  /** An index leads with it, so a range on it (a chunk, min/max) is cheap. */
+  readonly indexed: boolean;
+}
+
+/** The smallest and largest value of a column (epoch milliseconds for time columns), with the row count where reading them counted it. */
+export interface InspectedRange {
+  readonly min: number;
+  readonly max: number;
+  readonly rows?: number | undefined;
+}
+
+/** What `backfill init` learnt of a source; `close` it when done. */
+export interface SourceInspection {
+  /** The `source:` block as the job file holds it; paths absolute, secrets as `${VAR}` references. */
+  readonly block: ConnectorBlock & Readonly<Record<string, unknown>>;
+  /** The table's or files' name: names the job and the target table. */
+  readonly name: string;
+  /** What was inspected, for the job file's comment (never a secret). */
+  readonly description: string;
+  readonly columns: readonly InspectedColumn[];
+  readonly primaryKey: readonly string[];
+  /** Whether the system has indexes at all (files do not: their time column is chosen without one). */
+  readonly hasIndexes: boolean;
+  /** Rows, from cheap statistics; undefined when they are not known without reading everything. */
+  readonly rows: number | undefined;
+  /** Where `rows` came from (`pg_class.reltuples`, …), for the comment. */
+  readonly rowsFrom: string;
+  /** The column's range, read the cheapest way the system has (an index, file statistics); undefined when empty. */
+  range(column: InspectedColumn): Promise<InspectedRange | undefined>;
+  close(): Promise<void>;
+}
+
+/** The `target:` block `backfill init` writes; paths absolute, secrets as `${VAR}` references. */
+export type TargetDraft = ConnectorBlock & Readonly<Record<string, unknown>>;
+
 export interface SourceSide<S extends z.ZodType<ConnectorBlock>> {
   /** The block's schema: a strict object whose `type` is the connector's literal. */
   readonly configSchema: S;
@@ -58,6 +110,10 @@ export interface SourceSide<S extends z.ZodType<ConnectorBlock>> {
   databaseOf?(config: z.output<S>): string;
   open(config: z.output<S>, ctx: SourceContext): Promise<Source>;
   readonly changeCapture?: ChangeCapture<z.output<S>>;
+  /** Whether `backfill init --source <text>` names this system (a URL scheme, a file extension). */
+  claims?(text: string): boolean;
+  /** Looks at the source `backfill init` was given: columns, keys, indexes, cheap statistics. */
+  inspect?(request: InitRequest): Promise<SourceInspection>;
 }
 
 /** What `backfill bench` asks of a scratch copy of a target. */
@@ -81,6 +137,10 @@ export interface TargetSide<T extends z.ZodType<ConnectorBlock>> {
   open(config: z.output<T>, ctx: TargetContext): Promise<Target>;
   /** A throwaway copy of the target of the same shape, for `backfill bench`. */
   scratch(config: z.output<T>, params: ScratchParams): Promise<ScratchTarget<z.output<T>>>;
+  /** Whether `backfill init --target <text>` names this system. */
+  claims?(text: string): boolean;
+  /** The target block `backfill init` writes for `--target <text>` (no I/O). */
+  draft?(request: InitRequest): TargetDraft;
 }
 
 /** One connector: a type name with a source side, a target side, or both. */

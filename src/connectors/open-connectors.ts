@@ -8,7 +8,9 @@ import type { CdcSettings } from '../core/cdc-settings.js';
 import type { Job } from '../job/job.js';
 import type { Source, SourceContext, Target, TargetContext } from './connector.js';
 import type { ScratchTarget } from './scratch-target.js';
-import { sourceSide, targetSide, type TargetConfig } from './registry.js';
+import { sourceSide, targetSide, SOURCE_TYPES, TARGET_TYPES, type TargetConfig } from './registry.js';
+import type { InitRequest, SourceInspection, TargetDraft } from './descriptor.js';
+import { redactSecrets, UsageError } from '../core/errors.js';
 
 export function targetContext(job: Job): TargetContext {
   return { job: job.name, stateDir: job.stateDir, chunking: job.chunking, write: job.write };
@@ -62,4 +64,40 @@ export function cdcSettings(job: Job): CdcSettings | undefined {
   else if (!job.write.key.includes(job.chunking.column)) issues.push({ path: 'chunk.column', message: `must be a column of write.key (${job.write.key.join(', ')})` });
   if (issues.length > 0) throw new JobSpecError(issues, job.file);
   return found as CdcSettings;
+}
+
+/**
+ * `backfill init`: the source named by `source.text` inspected, and the target block for the
+ * request `target` gives once the source's name is known (it names the target table), each made
+ * by the one connector that claims its text (a URL scheme, an extension). `relocate` applies a
+ * side's `resolvePaths`, so the caller can write paths relative to the job file.
+ */
+export async function inspectForInit(source: InitRequest, target: (sourceName: string) => InitRequest): Promise<{
+  readonly source: SourceInspection;
+  readonly target: TargetDraft;
+  readonly relocate: (block: Readonly<Record<string, unknown>>, side: 'source' | 'target', to: (path: string) => string) => Readonly<Record<string, unknown>>;
+}> {
+  const claimed = <T extends { claims?(text: string): boolean }>(types: readonly string[], side: (t: string) => T, text: string, flag: string, offers: (s: T) => boolean): T => {
+    const found = types.filter((t) => side(t).claims?.(text) === true && offers(side(t)));
+    const names = types.filter((t) => side(t).claims !== undefined && offers(side(t))).join(', ');
+    if (found.length !== 1) throw new UsageError(`${flag}: ${found.length === 0 ? 'cannot tell' : `both ${found.join(' and ')} could read`} what ${redactSecrets(text)} is; give a database URL, a file glob or path (${names})`);
+    return side(found[0] as string);
+  };
+  const from = claimed(SOURCE_TYPES, sourceSide, source.text, '--source', (s) => s.inspect !== undefined);
+  const into = claimed(TARGET_TYPES, targetSide, target('').text, '--target', (t) => t.draft !== undefined);
+  const inspection = await (from.inspect as NonNullable<typeof from.inspect>)(source);
+  try {
+    const draft = (into.draft as NonNullable<typeof into.draft>)(target(inspection.name));
+    return {
+      source: inspection,
+      target: draft,
+      relocate: (block, side, to) => {
+        const resolve = (side === 'source' ? from.resolvePaths : into.resolvePaths) as ((c: unknown, r: (p: string) => string) => Record<string, unknown>) | undefined;
+        return resolve === undefined ? block : resolve(block, to);
+      },
+    };
+  } catch (err) {
+    await inspection.close();
+    throw err;
+  }
 }

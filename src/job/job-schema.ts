@@ -6,7 +6,9 @@ import { IANAZone } from 'luxon';
 import { parseStep } from '../core/duration.js';
 import { sourceSchemas, targetSchemas, type SourceConfig, type SourceInput, type TargetConfig, type TargetInput } from '../connectors/registry.js';
 
-export { SOURCE_TYPES, TARGET_TYPES } from '../connectors/registry.js';
+import { SOURCE_TYPES, TARGET_TYPES } from '../connectors/registry.js';
+
+export { SOURCE_TYPES, TARGET_TYPES };
 
 /**
  * A union over the blocks the registry's connectors define, discriminated by `type`. The union is
@@ -19,15 +21,17 @@ function blockUnion<Out, In>(schemas: readonly z.ZodType<Out>[]): z.ZodType<Out,
 }
 
 const boundSchema = z.union([z.string().min(1), z.number(), z.date()]);
+const stepSchema = z.string().min(1).describe('A calendar step: N hour|day|week|month|year, e.g. "1 day", "3 months".');
+const keySizeSchema = z.union([z.number().int().positive(), z.string().regex(/^\d+$/, 'a whole number')]);
 
 const chunkSchema = z
   .strictObject({
-    column: z.string().min(1),
-    every: z.string().min(1).optional(),
-    size: z.union([z.number().int().positive(), z.string().regex(/^\d+$/, 'a whole number')]).optional(),
-    from: boundSchema.optional(),
-    to: boundSchema.optional(),
-    timezone: z.string().min(1).default('UTC'),
+    column: z.string().min(1).describe('The column history is split on: a timestamp or date (with every) or an integer key (with size).'),
+    every: stepSchema.optional().describe('Time chunks of this calendar step, e.g. "1 day" or "1 month".'),
+    size: keySizeSchema.optional().describe('Key chunks of this many key values, e.g. 1000000.'),
+    from: boundSchema.optional().describe("Where history starts (a date, or an integer for key chunks); default: the source's minimum."),
+    to: boundSchema.optional().describe("Where history ends, exclusive; default: past the source's maximum."),
+    timezone: z.string().min(1).default('UTC').describe('Day, week and month boundaries follow this IANA zone across DST.'),
   })
   .superRefine((c, ctx) => {
     if ((c.every === undefined) === (c.size === undefined)) {
@@ -40,47 +44,46 @@ const chunkSchema = z
     if (!IANAZone.isValidZone(c.timezone)) {
       ctx.addIssue({ code: 'custom', path: ['timezone'], message: `unknown time zone "${c.timezone}" (use an IANA name such as UTC or Europe/Berlin)` });
     }
-  });
+  })
+  // The refinement above in JSON Schema's words, so editors flag it too.
+  .meta({ description: 'How history is split into chunks.', oneOf: [{ required: ['every'] }, { required: ['size'] }] });
 
-/** `incremental:` — after the first full backfill, each run reads only rows whose cursor moved past the watermark. */
-const incrementalSchema = z.strictObject({
-  /** The column that grows when a row is written or changed: a timestamp, timestamptz, date or integer. */
-  cursor: z.string().min(1),
-  /** Read again this far behind the watermark, for rows that arrive late: a duration ("2 hours") for a time cursor, a number for an integer one. */
-  lookback: z.union([z.string().min(1), z.number().int().min(0)]).optional(),
-  /** Time cursors: leave out the newest rows, up to now minus this, until they have settled ("5 minutes"). */
-  settle: durationSchema.optional(),
-  /** Split a run's window into chunks of this calendar step (time cursors; default 1 day). */
-  every: z.string().min(1).optional(),
-  /** The zone a cursor without a time zone (TIMESTAMP) is written in, e.g. by `localtimestamp` in that session zone; default UTC. */
-  timezone: z.string().min(1).optional(),
-  /** Split a run's window into chunks of this many cursor values (integer cursors; default 1000000). */
-  size: z.union([z.number().int().positive(), z.string().regex(/^\d+$/, 'a whole number')]).optional(),
-});
+const incrementalSchema = z
+  .strictObject({
+    cursor: z.string().min(1).describe('The column that grows when a row is written or changed: a timestamp, timestamptz, date or integer.'),
+    lookback: z
+      .union([z.string().min(1), z.number().int().min(0)])
+      .optional()
+      .describe('Read again this far behind the watermark, for rows that arrive late: a duration ("2 hours") for a time cursor, a number for an integer one.'),
+    settle: durationSchema.optional().describe('Time cursors: leave out the newest rows, up to now minus this, until they have settled ("5 minutes").'),
+    every: stepSchema.optional().describe("Split a run's window into chunks of this calendar step (time cursors; default 1 day)."),
+    timezone: z.string().min(1).optional().describe('The zone a cursor without a time zone (TIMESTAMP) is written in; default UTC.'),
+    size: keySizeSchema.optional().describe("Split a run's window into chunks of this many cursor values (integer cursors; default 1000000)."),
+  })
+  .describe('After the first full backfill, each run reads only rows whose cursor moved past the watermark (docs/incremental.md).');
 
 export const jobSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'letters, digits, "_", "-" and "." (at most 128), starting with a letter or digit'),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'letters, digits, "_", "-" and "." (at most 128), starting with a letter or digit')
+    .describe('Names the job in the ledger: letters, digits, "_", "-" and ".", starting with a letter or digit.'),
   description: z.string().optional(),
-  source: blockUnion<SourceConfig, SourceInput>(sourceSchemas()),
-  target: blockUnion<TargetConfig, TargetInput>(targetSchemas()),
+  source: blockUnion<SourceConfig, SourceInput>(sourceSchemas()).describe(`Where rows come from; type: ${SOURCE_TYPES.join(' | ')}.`),
+  target: blockUnion<TargetConfig, TargetInput>(targetSchemas()).describe(`Where rows go; type: ${TARGET_TYPES.join(' | ')}.`),
   chunk: chunkSchema,
-  transform: z.string().min(1).optional(),
-  /** Who runs the transform: the engine (DuckDB SQL, default) or the source database (its own SQL, pushed down). */
-  transformIn: z.enum(['engine', 'source']).default('engine'),
+  transform: z.string().min(1).optional().describe('SQL over the relation `source`: DuckDB SQL run by the engine, or the source database\'s SQL with transformIn: source.'),
+  transformIn: z.enum(['engine', 'source']).default('engine').describe('Who runs the transform: the engine (DuckDB SQL, default) or the source database (its own SQL, pushed down).'),
   write: z
     .strictObject({
-      mode: z.enum(['append', 'replace', 'merge']).default('replace'),
-      key: z.array(z.string().min(1)).min(1).optional(),
+      mode: z.enum(['append', 'replace', 'merge']).default('replace').describe('append | replace (default: the chunk replaces its range) | merge (by key).'),
+      key: z.array(z.string().min(1)).min(1).optional().describe('Columns that identify a row; required for merge.'),
     })
     .default({ mode: 'replace' }),
   incremental: incrementalSchema.optional(),
-  /** What a source column added, lost or retyped since the recorded schema does: fail the chunk, or evolve the target. */
-  schemaChanges: z.enum(['fail', 'evolve']).default('fail'),
-  /** Check every chunk after its write: row counts and checksums of source and target must match, or the chunk fails. */
-  verify: z.boolean().default(false),
-  /** Back up what a run will change before it changes it: auto = replace and merge runs, always = append too, never. */
-  backup: z.enum(['auto', 'always', 'never']).default('auto'),
-  concurrency: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
+  schemaChanges: z.enum(['fail', 'evolve']).default('fail').describe('A source column added, lost or retyped since the first run: fail the chunk, or evolve the target.'),
+  verify: z.boolean().default(false).describe('Check every chunk after its write: row counts and checksums of source and target must match, or the chunk fails.'),
+  backup: z.enum(['auto', 'always', 'never']).default('auto').describe('Back up what a run will change before it changes it: auto = replace and merge runs, always = append too, never.'),
+  concurrency: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto').describe('Chunks in flight at once; auto = the number of cores (at least 2).'),
   retries: z
     .strictObject({
       attempts: z.number().int().min(1).max(100).default(3),
@@ -88,21 +91,19 @@ export const jobSchema = z.strictObject({
       maxBackoff: durationSchema.default(30_000),
     })
     .default({ attempts: 3, backoff: 1000, maxBackoff: 30_000 }),
-  timeout: durationSchema.default(3_600_000),
-  /** Rows that fail to read, cast or load, kept aside (see docs/rejected-rows.md); 0 = the first one fails its chunk. */
+  timeout: durationSchema.default(3_600_000).describe('How long one chunk attempt may take (default 1 hour).'),
   maxRejects: z
     .union([z.number().int().min(0), z.strictObject({ perChunk: z.number().int().min(0).default(0), perRun: z.number().int().min(0).optional() })])
-    .default(0),
-  /** Folder of the rejected rows, one JSON-lines file per chunk; default .backfill/rejects/<name>/. */
-  rejects: z.string().min(1).optional(),
-  shutdownTimeout: durationSchema.default(30_000),
-  ledger: z.string().min(1).optional(),
+    .default(0)
+    .describe('Rows that fail to read, cast or load, kept aside (docs/rejected-rows.md); 0 = the first one fails its chunk; or { perChunk, perRun }.'),
+  rejects: z.string().min(1).optional().describe('Folder of the rejected rows, one JSON-lines file per chunk; default .backfill/rejects/<name>/.'),
+  shutdownTimeout: durationSchema.default(30_000).describe('On Ctrl-C, how long chunks in flight may take to finish (default 30s).'),
+  ledger: z.string().min(1).optional().describe('The ledger: a SQLite file (default .backfill/<name>.ledger.sqlite) or a postgres:// URL shared by several workers.'),
   duckdb: z
     .strictObject({
       threads: z.number().int().min(1).max(1024).optional(),
       memoryLimit: z.string().min(1).optional(),
       tempDirectory: z.string().min(1).optional(),
-      /** Further DuckDB settings, passed to the instance as given (e.g. allocator or CSV tuning). */
       settings: z
         .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
         .superRefine((settings, ctx) => {
@@ -112,9 +113,11 @@ export const jobSchema = z.strictObject({
             else if (own !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: own });
           }
         })
-        .optional(),
+        .optional()
+        .describe('Further DuckDB settings, passed to the instance as given (e.g. allocator or CSV tuning).'),
     })
-    .optional(),
+    .optional()
+    .describe("The engine's in-process DuckDB: threads, memoryLimit, tempDirectory, settings."),
 });
 
 /** Settings the engine sets itself: a job names them through their own fields, or not at all. */

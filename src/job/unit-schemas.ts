@@ -11,6 +11,11 @@ export const durationSchema = z.union([z.string(), z.number()]).transform((value
     return z.NEVER;
   }
   return ms;
+}).meta({
+  description: 'A duration: "30s", "10 minutes", "1.5 h", "2d", or a number of milliseconds.',
+  // Only the text form is matched (a pattern does not apply to numbers), and units in any case;
+  // the loader names a unit it does not know.
+  pattern: '^\\s*\\d+(\\.\\d+)?\\s*[A-Za-z]*\\s*$',
 });
 
 /** A size as bytes: "128MB", "1 GiB", or a number of bytes. */
@@ -21,4 +26,7 @@ export const sizeSchema = z.union([z.string(), z.number()]).transform((value, ct
     return z.NEVER;
   }
   return bytes;
+}).meta({
+  description: 'A size: "128MB", "1 GiB", or a number of bytes.',
+  pattern: '^\\s*\\d+(\\.\\d+)?\\s*[A-Za-z]*\\s*$',
 });

@@ -2,6 +2,7 @@
 
 import { defineConnector } from '../descriptor.js';
 import { duckdbSourceSchema, duckdbTargetSchema } from './duckdb-config.js';
+import { claimsDuckdb, draftDuckdbTarget } from './duckdb-inspect.js';
 
 export const duckdbConnector = defineConnector({
   type: 'duckdb',
@@ -13,6 +14,8 @@ export const duckdbConnector = defineConnector({
       const { DuckdbSource } = await import('./duckdb-source.js');
       return new DuckdbSource(config);
     },
+    claims: claimsDuckdb,
+    inspect: async (request) => (await import('./duckdb-inspect.js')).inspectDuckdb(request),
   },
   target: {
     configSchema: duckdbTargetSchema,
@@ -26,5 +29,7 @@ export const duckdbConnector = defineConnector({
       const { DuckdbScratch } = await import('./duckdb-scratch.js');
       return new DuckdbScratch(config, params.dir);
     },
+    claims: claimsDuckdb,
+    draft: draftDuckdbTarget,
   },
 });

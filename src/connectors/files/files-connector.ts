@@ -6,6 +6,7 @@ import { defineConnector, type ResolvePath, type SourceSide } from '../descripto
 import type { SourceContext } from '../connector.js';
 import { csvSourceSchema, jsonlSourceSchema } from './files-config.js';
 import type { ParquetSourceConfig } from '../parquet/parquet-config.js';
+import { claimsFiles, inspectFiles } from './files-inspect.js';
 
 type FilesSchema = typeof csvSourceSchema | typeof jsonlSourceSchema;
 type FilesConfig = z.output<FilesSchema> | ParquetSourceConfig;
@@ -27,5 +28,5 @@ function withAbsolutePaths<C extends { readonly path: string | readonly string[]
   return { ...config, path: typeof config.path === 'string' ? resolve(config.path) : config.path.map(resolve) };
 }
 
-export const csvConnector = defineConnector({ type: 'csv', source: filesSourceSide(csvSourceSchema) });
-export const jsonlConnector = defineConnector({ type: 'jsonl', source: filesSourceSide(jsonlSourceSchema) });
+export const csvConnector = defineConnector({ type: 'csv', source: { ...filesSourceSide(csvSourceSchema), claims: claimsFiles('csv'), inspect: inspectFiles('csv') } });
+export const jsonlConnector = defineConnector({ type: 'jsonl', source: { ...filesSourceSide(jsonlSourceSchema), claims: claimsFiles('jsonl'), inspect: inspectFiles('jsonl') } });

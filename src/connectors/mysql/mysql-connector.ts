@@ -2,6 +2,10 @@
 
 import { defineConnector } from '../descriptor.js';
 import { mysqlSourceSchema, mysqlTargetSchema } from './mysql-config.js';
+import { connectionBlock } from '../connection-block.js';
+
+/** `backfill init` takes a MySQL or MariaDB URL for either side. */
+const isMysqlUrl = (text: string): boolean => /^(mysql|mariadb):\/\//i.test(text);
 
 export const mysqlConnector = defineConnector({
   type: 'mysql',
@@ -12,6 +16,8 @@ export const mysqlConnector = defineConnector({
       const { MysqlSource } = await import('./mysql-source.js');
       return new MysqlSource(config, ctx);
     },
+    claims: isMysqlUrl,
+    inspect: async (request) => (await import('./mysql-inspect.js')).inspectMysql(request),
   },
   target: {
     configSchema: mysqlTargetSchema,
@@ -24,5 +30,8 @@ export const mysqlConnector = defineConnector({
       const { MysqlScratch } = await import('./mysql-scratch.js');
       return new MysqlScratch(config, params.id, params.benchJob);
     },
+    claims: isMysqlUrl,
+    // Named after the source, created on the first run.
+    draft: (request) => ({ type: 'mysql', connection: connectionBlock(request.text, request.secret).connection, table: request.table ?? 'backfill_target', create: true }),
   },
 });

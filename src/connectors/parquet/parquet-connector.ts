@@ -3,11 +3,13 @@
 
 import { defineConnector } from '../descriptor.js';
 import { filesSourceSide } from '../files/files-connector.js';
+import { claimsFiles, inspectFiles } from '../files/files-inspect.js';
+import { claimsLakeFolder, draftParquetTarget } from './parquet-inspect.js';
 import { parquetSourceSchema, parquetTargetSchema } from './parquet-config.js';
 
 export const parquetConnector = defineConnector({
   type: 'parquet',
-  source: filesSourceSide(parquetSourceSchema),
+  source: { ...filesSourceSide(parquetSourceSchema), claims: claimsFiles('parquet'), inspect: inspectFiles('parquet') },
   target: {
     configSchema: parquetTargetSchema,
     traits: { copyText: false },
@@ -20,5 +22,7 @@ export const parquetConnector = defineConnector({
       const { ParquetScratch } = await import('./parquet-scratch.js');
       return new ParquetScratch(config, params.dir);
     },
+    claims: claimsLakeFolder,
+    draft: draftParquetTarget,
   },
 });

@@ -2,6 +2,7 @@
 // log), a table as a target (COPY in, one transaction per chunk).
 
 import { connectionFields, type ConnectionConfig } from '../connection-config.js';
+import { connectionBlock } from '../connection-block.js';
 import { defineConnector, type ChangeCapture } from '../descriptor.js';
 import { DEFAULT_BATCH_ROWS, DEFAULT_BATCH_WAIT_MS, DEFAULT_MAX_LAG, defaultSlotName } from './postgres-cdc-config.js';
 import { postgresSourceSchema, postgresTargetSchema, type PostgresSourceConfig } from './postgres-config.js';
@@ -12,6 +13,9 @@ function databaseOf(config: { readonly connection: ConnectionConfig }): string {
   const host = f.host.toLowerCase();
   return `${host === 'localhost' ? '127.0.0.1' : host}:${f.port ?? 5432}/${f.database ?? ''}`;
 }
+
+/** `backfill init` takes a PostgreSQL URL for either side. */
+const isPostgresUrl = (text: string): boolean => /^postgres(ql)?:\/\//i.test(text);
 
 const changeCapture: ChangeCapture<PostgresSourceConfig> = {
   enabled: (config) => config.cdc !== undefined && config.cdc !== false,
@@ -45,6 +49,8 @@ export const postgresConnector = defineConnector({
       return new PostgresSource(config, ctx);
     },
     changeCapture,
+    claims: isPostgresUrl,
+    inspect: async (request) => (await import('./postgres-inspect.js')).inspectPostgres(request),
   },
   target: {
     configSchema: postgresTargetSchema,
@@ -58,5 +64,8 @@ export const postgresConnector = defineConnector({
       const { PostgresScratch } = await import('./postgres-scratch.js');
       return new PostgresScratch(config, params.mode, params.id, params.benchJob, params.copyStream);
     },
+    claims: isPostgresUrl,
+    // Named after the source, created on the first run.
+    draft: (request) => ({ type: 'postgres', connection: connectionBlock(request.text, request.secret).connection, table: request.table ?? 'backfill_target', create: true }),
   },
 });

@@ -1,0 +1,141 @@
+// `backfill init`: inspect a source, choose the chunk column, key and chunk size from what it
+// holds, and write a commented job file that loads as written.
+
+import { relative, sep } from 'node:path';
+import { UsageError } from '../../core/errors.js';
+import type { InspectedColumn, InspectedRange, SourceInspection } from '../../connectors/descriptor.js';
+import { inspectForInit } from '../../connectors/open-connectors.js';
+import { parseJobText } from '../../job/job-loader.js';
+import { renderJobFile, type JobFileSection } from '../../job/job-writer.js';
+import { adviseEvery, adviseSize } from './chunk-advice.js';
+
+export interface InitOptions {
+  /** A database URL or a file glob. */
+  readonly source: string;
+  readonly table?: string | undefined;
+  /** A database URL, a `.duckdb` file or a folder (a Parquet lake). */
+  readonly target: string;
+  /** The folder the job file goes to: its paths are written relative to it. */
+  readonly jobDir: string;
+}
+
+export interface InitResult {
+  readonly name: string;
+  readonly text: string;
+  /** Environment variables the job file refers to for secrets; they must be set before it runs. */
+  readonly variables: readonly string[];
+}
+
+export async function initJob(options: InitOptions): Promise<InitResult> {
+  const variables: string[] = [];
+  // The value stays out of the file: only the variable that will hold it is written.
+  const secretOf = (variable: string) => (): string => {
+    if (!variables.includes(variable)) variables.push(variable);
+    return `\${${variable}}`;
+  };
+  const found = await inspectForInit(
+    { text: options.source, table: options.table, secret: secretOf('BACKFILL_SOURCE_PASSWORD') },
+    (sourceName) => ({ text: options.target, table: tableName(sourceName), secret: secretOf('BACKFILL_TARGET_PASSWORD') }),
+  );
+  const inspection = found.source;
+  try {
+    const choice = chooseColumn(inspection);
+    const range = await inspection.range(choice.column);
+    const chunk = chunkSection(inspection, choice, range);
+    const name = jobName(inspection.name);
+    const toJobDir = (path: string): string => relative(options.jobDir, path).split(sep).join('/') || '.';
+    const key = inspection.primaryKey;
+    const sections: JobFileSection[] = [
+      { comments: [], key: 'name', value: name },
+      { comments: [`Read from the ${inspection.description}.`], key: 'source', value: found.relocate(inspection.block, 'source', toJobDir) },
+      chunk,
+      { comments: ['Where rows go (see README: "Targets and write modes").'], key: 'target', value: found.relocate(found.target, 'target', toJobDir) },
+      key.length > 0
+        ? { comments: [`Merge by the primary key (${key.join(', ')}): a re-run or a retried chunk updates rows instead of adding them again.`], key: 'write', value: { mode: 'merge', key } }
+        : { comments: ['No primary key: each chunk replaces its own range of the chunk column in the target.'], key: 'write', value: { mode: 'replace' } },
+    ];
+    const header = [
+      `Written by \`backfill init\` from ${inspection.description}.`,
+      'Check it with `backfill plan <this file>`; editors complete and check it with the JSON Schema of',
+      '`backfill schema -o backfill.schema.json` and a first line `# yaml-language-server: $schema=backfill.schema.json`.',
+      ...(variables.length === 0 ? [] : ['', `Secrets come from the environment: set ${variables.join(' and ')} before running it.`]),
+    ];
+    const text = renderJobFile(header, sections);
+    // Never hand the user a file the loader would refuse.
+    parseJobText(text, { baseDir: options.jobDir, env: Object.fromEntries(variables.map((v) => [v, 'set-at-run-time'])) });
+    return { name, text, variables };
+  } finally {
+    await inspection.close();
+  }
+}
+
+interface ColumnChoice {
+  readonly column: InspectedColumn;
+  readonly why: string;
+  readonly warning?: string;
+}
+
+function chooseColumn(s: SourceInspection): ColumnChoice {
+  const time = s.columns.filter((c) => c.kind === 'time');
+  const pk = s.primaryKey.length === 1 ? s.columns.find((c) => c.name === s.primaryKey[0]) : undefined;
+  const indexedTime = time.find((c) => c.indexed);
+  if (s.hasIndexes && indexedTime !== undefined) {
+    return { column: indexedTime, why: `the first timestamp column an index leads with (${indexedTime.type}), so each chunk's range query is served by the index` };
+  }
+  if (pk?.kind === 'integer') {
+    const why = s.hasIndexes ? 'no index leads with a timestamp column' : 'no timestamp or date column';
+    return { column: pk, why: `${why}; the primary key is an integer (${pk.type}), so chunks are ranges of it` };
+  }
+  const first = time[0];
+  if (first !== undefined && !s.hasIndexes) return { column: first, why: `the first timestamp or date column (${first.type}) detected in the source` };
+  if (first !== undefined) {
+    return {
+      column: first,
+      why: `the first timestamp column (${first.type}); there is no index on a timestamp column and no integer primary key`,
+      warning: `no index leads with ${first.name}: every chunk would scan the table; create one before running (CREATE INDEX ON <table> (${first.name}))`,
+    };
+  }
+  const columns = s.columns.map((c) => `${c.name} ${c.type}`).join(', ');
+  throw new UsageError(`cannot choose a chunk column in the ${s.description}: no timestamp or date column and no integer primary key (columns: ${columns}); write the job's chunk: block yourself`);
+}
+
+function chunkSection(s: SourceInspection, choice: ColumnChoice, range: InspectedRange | undefined): JobFileSection {
+  const rows = range?.rows ?? s.rows;
+  const count = rows === undefined ? 'an unknown number of rows' : `about ${Math.round(rows).toLocaleString('en-US')} rows (${s.rowsFrom})`;
+  const comments = [`Chunk column ${choice.column.name}: ${choice.why}.`, ...(choice.warning === undefined ? [] : [`WARNING: ${choice.warning}.`])];
+  const column = choice.column.name;
+  if (range === undefined) {
+    comments.push(`The source holds no rows yet (no ${column} values), so the chunk size is a default; revisit it once it has data.`);
+    return { comments, key: 'chunk', value: choice.column.kind === 'time' ? { column, every: '1 day' } : { column, size: 1_000_000 } };
+  }
+  if (choice.column.kind === 'time') {
+    const span = `${new Date(range.min).toISOString()} … ${new Date(range.max).toISOString()}`;
+    if (rows === undefined) {
+      comments.push(`${span}, ${count}: 1 day is a default; size chunks to hold 1–5 million rows each.`);
+      return { comments, key: 'chunk', value: { column, every: '1 day' } };
+    }
+    const advice = adviseEvery(rows, range.max - range.min);
+    comments.push(`${count} over ${span}: chunks of ${advice.every} hold about ${Math.round(advice.rowsPerChunk).toLocaleString('en-US')} rows each (aim: 1–5 million).`);
+    return { comments, key: 'chunk', value: { column, every: advice.every } };
+  }
+  const keys = `keys ${range.min} … ${range.max}`;
+  if (rows === undefined) {
+    comments.push(`${keys}, ${count}: 1,000,000 keys per chunk is a default; size chunks to hold 1–5 million rows each.`);
+    return { comments, key: 'chunk', value: { column, size: 1_000_000 } };
+  }
+  const advice = adviseSize(rows, range.min, range.max);
+  comments.push(`${count} over ${keys}: ${advice.size.toLocaleString('en-US')} keys per chunk hold about ${Math.round(advice.rowsPerChunk).toLocaleString('en-US')} rows each (aim: 1–5 million).`);
+  return { comments, key: 'chunk', value: { column, size: advice.size } };
+}
+
+/** A job name the schema takes: letters, digits, `_`, `-`, `.`, starting with a letter or digit. */
+function jobName(name: string): string {
+  const cleaned = name.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 128);
+  return cleaned === '' ? 'backfill' : cleaned;
+}
+
+/** A table name that needs no quoting in any database: lower case, digits and `_`. */
+function tableName(name: string): string {
+  const cleaned = name.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^[^a-z_]+/, '');
+  return cleaned === '' ? 'backfill_target' : cleaned;
+}
