@@ -19,6 +19,7 @@ import { verifyBackfill } from '../engine/safety/verify-backfill.js';
 import { diffBackfill } from '../engine/safety/diff-chunks.js';
 import { addBackupCommands } from './backup-commands.js';
 import { addCdcCommands, isCdcJob, runCdcCommand, statusCdcCommand } from './cdc-commands.js';
+import { addProfileCommand } from './profile-command.js';
 
 export const EXIT = { ok: 0, chunksFailed: 1, invalid: 2, error: 3, interrupted: 130 } as const;
 
@@ -121,6 +122,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   addBackupCommands(program, print, (code) => (exitCode = code));
   addCdcCommands(program, print);
+  addProfileCommand(program, print);
 
   program
     .command('bench')
