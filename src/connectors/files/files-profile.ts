@@ -1,6 +1,7 @@
 // `backfill profile` for files: Parquet footers (row-group counts, min/max, NULLs), CSV/JSON file sizes over a sample of lines, and the dates file names carry.
 
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import type { FilePeriod } from '../../core/file-period.js';
 import { quoteLiteral } from '../../core/sql-text.js';
 import { sqlList } from '../../runtime/duckdb-sql.js';
@@ -19,8 +20,8 @@ export async function profileFiles(input: FilesProfileInput, request: ProfileReq
   const bytes = { value: sizes.reduce((a, b) => a + b, 0), source: 'file sizes' };
   const zoneless = request.kind === 'time' && /^TIMESTAMP(_S|_MS|_NS)?$/i.test(request.columnType);
   if (input.format === 'parquet') return { ...(await parquetFooters(input, request)), bytes, zoneless };
-  // Compressed text says nothing about its rows without reading it: the engine counts.
-  if (request.exact || input.files.some((f) => /\.(gz|zst|bz2)$/i.test(f.path))) return { bytes, zoneless };
+  // Other compressions say nothing about their rows without reading them: the engine counts.
+  if (request.exact || input.files.some((f) => /\.(zst|bz2)$/i.test(f.path))) return { bytes, zoneless };
   const sample = sampleLines(input.files.map((f) => f.path), input.format === 'csv');
   if (sample === undefined) return { bytes, zoneless };
   const perFile = sizes.map((s) => Math.max(0, Math.round(s / sample.bytesPerLine) - (input.format === 'csv' ? 1 : 0)));
@@ -48,7 +49,17 @@ function sampleLines(paths: readonly string[], header: boolean): { bytesPerLine:
     try {
       const buf = Buffer.alloc(SAMPLE_BYTES);
       const n = readSync(fd, buf, 0, SAMPLE_BYTES, 0);
-      const text = buf.subarray(0, n);
+      // A gzip file: lines per compressed byte, from the start of the file inflated as far as it goes.
+      const gz = path.endsWith('.gz');
+      const text = gz ? gunzipSync(buf.subarray(0, n), { finishFlush: zlibConstants.Z_SYNC_FLUSH }) : buf.subarray(0, n);
+      if (gz) {
+        let count = 0;
+        for (let i = 0; i < text.length; i++) if (text[i] === 10) count++;
+        const cut = text.length > 0 && text[text.length - 1] !== 10 && n < SAMPLE_BYTES ? 1 : 0;
+        bytes += n;
+        lines += count + cut - (header ? 1 : 0);
+        continue;
+      }
       // Whole lines only: a line cut at the end of the sample would look short.
       const end = n === SAMPLE_BYTES ? text.lastIndexOf(10) + 1 : n;
       let start = 0;
@@ -82,8 +93,10 @@ async function parquetFooters(input: FilesProfileInput, request: ProfileRequest)
   const source = 'parquet footers';
   const total = rows.reduce((a, r) => a + Number(r.n ?? 0), 0);
   const out = { rows: { value: total, source } };
-  if (request.exact || rows.some((r) => r.lo === null || r.hi === null || r.nulls === null)) return out;
+  // A row group of NULLs only has no min/max and needs none; any other without them leaves the spread unknown.
+  const valued = rows.filter((r) => Number(r.nulls ?? -1) !== Number(r.n ?? 0));
+  if (request.exact || rows.some((r) => r.nulls === null) || valued.some((r) => r.lo === null || r.hi === null)) return out;
   const nulls = rows.reduce((a, r) => a + Number(r.nulls ?? 0), 0);
-  const ranges = rows.map((r) => ({ lo: Number(r.lo), hi: Number(r.hi), rows: Number(r.n ?? 0) - Number(r.nulls ?? 0) }));
+  const ranges = valued.map((r) => ({ lo: Number(r.lo), hi: Number(r.hi), rows: Number(r.n ?? 0) - Number(r.nulls ?? 0) }));
   return { ...out, nullRows: { value: nulls, source }, spread: { kind: 'ranges', ranges, source: `parquet footers (${rows.length} row groups' min/max)` } };
 }

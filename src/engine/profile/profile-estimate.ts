@@ -63,6 +63,8 @@ export async function timeSlice(job: Job, slice: SampleSlice): Promise<SampleTim
     const sampleJob: Job = {
       ...job, name, target: scratch.target as Job['target'], chunking: slice.chunking, incremental: undefined, concurrency: 1, verify: false,
       ledgerPath: join(dir, 'ledger.sqlite'), ledgerUrl: undefined, stateDir: join(dir, 'state'), retries: { ...job.retries, attempts: 1 },
+      // Rows a run would reject (NULL chunk values, bad lines) are the profile's findings, not a reason to lose the timing.
+      rejects: { perChunk: Number.MAX_SAFE_INTEGER, perRun: undefined, dir: join(dir, 'rejects') },
     };
     const t0 = performance.now();
     const result = await runBackfill(sampleJob, { events });

@@ -14,7 +14,7 @@ export interface Problem {
 }
 
 /** A chunk this many times the median is worth splitting: it alone sets how long the run takes. */
-export const SKEW_RATIO = 10;
+export const SKEW_RATIO = 5;
 
 export interface ProblemInput {
   readonly column: string;
