@@ -4,6 +4,7 @@ export { defineJob, type Job, type WriteMode, type DefineJobOptions } from './jo
 export { loadJobFile, parseJobText } from './job/job-loader.js';
 export type { JobInput } from './job/job-schema.js';
 export { runBackfill, type RunOptions, type RunResult, type ChunkOutcome } from './engine/run/run-backfill.js';
+export { profileJob, type ProfileOptions, type ProfileReport } from './engine/profile/profile-job.js';
 export { planBackfill, type BackfillPlan, type PlannedChunk } from './engine/plan/plan-backfill.js';
 export { readStatus, type JobStatus } from './engine/status/read-status.js';
 export { verifyBackfill, type VerifyOptions, type VerifyReport, type ChunkVerdict, type Fingerprint } from './engine/safety/verify-backfill.js';

@@ -21,6 +21,7 @@ import { addBackupCommands } from './backup-commands.js';
 import { addCdcCommands, isCdcJob, runCdcCommand, statusCdcCommand } from './cdc-commands.js';
 import { addInitCommand } from './init-command.js';
 import { addSchemaCommand } from './schema-command.js';
+import { addProfileCommand } from './profile-command.js';
 
 export const EXIT = { ok: 0, chunksFailed: 1, invalid: 2, error: 3, interrupted: 130 } as const;
 
@@ -125,6 +126,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   addCdcCommands(program, print);
   addInitCommand(program, print);
   addSchemaCommand(program, print);
+  addProfileCommand(program, print);
 
   program
     .command('bench')

@@ -8,6 +8,7 @@ import type { BackupRecord } from '../core/write.js';
 import type { ColumnInfo } from '../core/column.js';
 import type { DuckConn } from '../runtime/duckdb-session.js';
 import type { ChangeSink, ChangeSinkSpec } from './change-sink.js';
+import type { ProfileRequest, SourceProfile } from './source-profile.js';
 
 export type { ColumnInfo } from '../core/column.js';
 
@@ -98,6 +99,8 @@ export interface Source {
   readonly copy?: CopySource;
   /** A source made of files: the engine names them in messages and checks each one's columns. */
   readonly fileSet?: FileSet;
+  /** `backfill profile`: what the source knows of its data from its catalog or metadata (see source-profile.ts); changes nothing. */
+  profile?(request: ProfileRequest): Promise<SourceProfile>;
 }
 
 /** What a source that speaks COPY offers beyond `Source`: the chunk as COPY text, or as SQL a target in the same database runs. */

@@ -5,6 +5,7 @@ import type { SourceBounds } from '../../core/planner.js';
 import { inPlace, type ChunkRead, type OpenedChunk, type Source, type SourceCapabilities } from '../connector.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
 import type { DuckdbSourceConfig } from './duckdb-config.js';
+import type { ProfileRequest, SourceProfile } from '../source-profile.js';
 
 export const SOURCE_ALIAS = 'backfill_source';
 
@@ -37,6 +38,10 @@ export class DuckdbSource implements Source {
   }
 
   async close(): Promise<void> {}
+
+  async profile(request: ProfileRequest): Promise<SourceProfile> {
+    return (await import('./duckdb-profile.js')).profileDuckdb({ database: this.config.database, alias: SOURCE_ALIAS, table: this.config.table }, request);
+  }
 
   chunkRelation(read: ChunkRead): string {
     const col = quoteIdent(read.column);

@@ -13,6 +13,7 @@ import { afterUnclosed, hiddenDelimiter, locateMalformed, oneColumnError, typesP
 import { DATA_CHECK_PREFIX, type DuckConn } from '../../runtime/duckdb-session.js';
 import { renderOptions, sqlList } from '../../runtime/duckdb-sql.js';
 import type { CsvSourceConfig, JsonlSourceConfig } from './files-config.js';
+import type { ProfileRequest, SourceProfile } from '../source-profile.js';
 import type { ParquetSourceConfig } from '../parquet/parquet-config.js';
 
 type FilesConfig = CsvSourceConfig | JsonlSourceConfig | ParquetSourceConfig;
@@ -72,6 +73,10 @@ export class FilesSource implements Source, FileSet {
               () => this.files.map((f) => f.path),
             )
           : undefined;
+  }
+
+  async profile(request: ProfileRequest): Promise<SourceProfile> {
+    return (await import('./files-profile.js')).profileFiles({ format: this.config.type, files: this.files }, request);
   }
 
   async prepare(conn: DuckConn): Promise<void> {

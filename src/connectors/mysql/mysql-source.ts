@@ -14,6 +14,7 @@ import { sweepDeadScratch } from '../../runtime/scratch-dirs.js';
 import { connectionFields, describeConnection } from '../connection-config.js';
 import type { ChunkRead, OpenedChunk, Source, SourceCapabilities, SourceContext } from '../connector.js';
 import type { MysqlSourceConfig } from './mysql-config.js';
+import type { ProfileRequest, SourceProfile } from '../source-profile.js';
 import { CsvEncoder } from './mysql-csv-encoder.js';
 import { createMysqlPool, MYSQL_PORT, mysqlBounds, mysqlError, quoteMysqlIdent, quoteMysqlTable, withConnection, type MysqlPool } from './mysql-pool.js';
 import { duckTypeOf, type FieldInfo, type SourceColumn } from './mysql-types.js';
@@ -146,6 +147,11 @@ export class MysqlSource implements Source {
   describe(): string {
     const fields = this.db?.fields ?? connectionFields(this.config.connection);
     return `mysql source ${describeConnection(fields, MYSQL_PORT)} (${this.config.table ?? 'query'})`;
+  }
+
+  async profile(request: ProfileRequest): Promise<SourceProfile> {
+    const type = this.columns.find((c) => c.name === request.column)?.type ?? 'BIGINT';
+    return (await import('./mysql-profile.js')).profileMysql({ db: this.pool, from: this.from, table: this.config.table, values: (c) => mysqlBounds(c, type, request.timezone) }, request);
   }
 
   async close(): Promise<void> {

@@ -14,6 +14,7 @@ import type { ChunkRead, ColumnInfo, CopyFormat, CopyOut, CopySource, OpenedChun
 import type { DuckConn } from '../../runtime/duckdb-session.js';
 import { emptyRelation } from '../../runtime/duckdb-sql.js';
 import type { PostgresSourceConfig } from './postgres-config.js';
+import type { ProfileRequest, SourceProfile } from '../source-profile.js';
 import { createPool, duckTypeOf, pgError, type PgPool } from './postgres-pool.js';
 
 export class PostgresSource implements Source, CopySource {
@@ -176,6 +177,10 @@ export class PostgresSource implements Source, CopySource {
 
   async close(): Promise<void> {
     await this.db.pool.end();
+  }
+
+  async profile(request: ProfileRequest): Promise<SourceProfile> {
+    return (await import('./postgres-profile.js')).profilePostgres({ db: this.db, from: this.from, table: this.config.table, types: this.baseTypes, literals: (c) => pgBounds(c, this.baseTypes.get(request.column) ?? 'bigint', this.ctx) }, request);
   }
 }
 

@@ -1,0 +1,102 @@
+// `backfill profile` for files: Parquet footers (row-group counts, min/max, NULLs), CSV/JSON file sizes over a sample of lines, and the dates file names carry.
+
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
+import type { FilePeriod } from '../../core/file-period.js';
+import { quoteLiteral } from '../../core/sql-text.js';
+import { sqlList } from '../../runtime/duckdb-sql.js';
+import type { ProfileRequest, RowSpread, SourceProfile } from '../source-profile.js';
+
+export interface FilesProfileInput {
+  readonly format: 'csv' | 'jsonl' | 'parquet';
+  readonly files: readonly { readonly path: string; readonly period: FilePeriod | undefined }[];
+}
+
+/** Bytes read from each sampled file to learn the average line length. */
+const SAMPLE_BYTES = 256 * 1024;
+
+export async function profileFiles(input: FilesProfileInput, request: ProfileRequest): Promise<SourceProfile> {
+  const sizes = input.files.map((f) => statSync(f.path).size);
+  const bytes = { value: sizes.reduce((a, b) => a + b, 0), source: 'file sizes' };
+  const zoneless = request.kind === 'time' && /^TIMESTAMP(_S|_MS|_NS)?$/i.test(request.columnType);
+  if (input.format === 'parquet') return { ...(await parquetFooters(input, request)), bytes, zoneless };
+  // Other compressions say nothing about their rows without reading them: the engine counts.
+  if (request.exact || input.files.some((f) => /\.(zst|bz2)$/i.test(f.path))) return { bytes, zoneless };
+  const sample = sampleLines(input.files.map((f) => f.path), input.format === 'csv');
+  if (sample === undefined) return { bytes, zoneless };
+  const perFile = sizes.map((s) => Math.max(0, Math.round(s / sample.bytesPerLine) - (input.format === 'csv' ? 1 : 0)));
+  const rows = { value: perFile.reduce((a, b) => a + b, 0), source: `file sizes ÷ bytes per line (sample of ${sample.lines.toLocaleString('en-US')} lines)` };
+  let spread: RowSpread | undefined;
+  if (request.kind === 'time' && input.files.every((f) => f.period !== undefined)) {
+    spread = {
+      kind: 'ranges',
+      ranges: input.files.map((f, i) => ({ lo: (f.period as FilePeriod).lo, hi: (f.period as FilePeriod).hi, rows: perFile[i] ?? 0 })),
+      source: 'dates in file names × file sizes',
+    };
+  } else if (request.bounds !== undefined) {
+    spread = { kind: 'ranges', ranges: [{ lo: request.bounds.min, hi: request.bounds.max, rows: rows.value }], source: 'spread evenly over min…max (files carry no statistics)' };
+  }
+  return { bytes, rows, zoneless, ...(spread === undefined ? {} : { spread }) };
+}
+
+/** Average bytes per line over the start of the first, middle and last files. */
+function sampleLines(paths: readonly string[], header: boolean): { bytesPerLine: number; lines: number } | undefined {
+  const picks = [...new Set([0, Math.floor(paths.length / 2), paths.length - 1])].map((i) => paths[i]).filter((p): p is string => p !== undefined);
+  let bytes = 0;
+  let lines = 0;
+  for (const path of picks) {
+    const fd = openSync(path, 'r');
+    try {
+      const buf = Buffer.alloc(SAMPLE_BYTES);
+      const n = readSync(fd, buf, 0, SAMPLE_BYTES, 0);
+      // A gzip file: lines per compressed byte, from the start of the file inflated as far as it goes.
+      const gz = path.endsWith('.gz');
+      const text = gz ? gunzipSync(buf.subarray(0, n), { finishFlush: zlibConstants.Z_SYNC_FLUSH }) : buf.subarray(0, n);
+      if (gz) {
+        let count = 0;
+        for (let i = 0; i < text.length; i++) if (text[i] === 10) count++;
+        const cut = text.length > 0 && text[text.length - 1] !== 10 && n < SAMPLE_BYTES ? 1 : 0;
+        bytes += n;
+        lines += count + cut - (header ? 1 : 0);
+        continue;
+      }
+      // Whole lines only: a line cut at the end of the sample would look short.
+      const end = n === SAMPLE_BYTES ? text.lastIndexOf(10) + 1 : n;
+      let start = 0;
+      if (header) start = text.indexOf(10) + 1;
+      let count = 0;
+      for (let i = start; i < end; i++) if (text[i] === 10) count++;
+      if (end > start && text[end - 1] !== 10) count++;
+      bytes += end - start;
+      lines += count;
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return lines === 0 ? undefined : { bytesPerLine: bytes / lines, lines };
+}
+
+/** Rows, NULLs and the spread from the row groups' statistics, read from the footers only. */
+async function parquetFooters(input: FilesProfileInput, request: ProfileRequest): Promise<SourceProfile> {
+  const value = (v: string): string =>
+    request.kind === 'key'
+      ? `TRY_CAST(${v} AS DOUBLE)`
+      : /TIME ZONE|TIMESTAMPTZ/i.test(request.columnType)
+        ? `epoch_ms(TRY_CAST(${v} AS TIMESTAMPTZ))`
+        : request.columnType.toUpperCase() === 'DATE'
+          ? `epoch_ms(TRY_CAST(${v} AS DATE))`
+          : `epoch_ms(TRY_CAST(${v} AS TIMESTAMP))`;
+  const rows = await request.conn.all<{ n: string | null; lo: number | null; hi: number | null; nulls: string | null }>(
+    `SELECT row_group_num_rows::BIGINT AS n, ${value('stats_min_value')}::DOUBLE AS lo, ${value('stats_max_value')}::DOUBLE AS hi, stats_null_count::BIGINT AS nulls
+       FROM parquet_metadata(${sqlList(input.files.map((f) => f.path))}) WHERE path_in_schema = ${quoteLiteral(request.column)}`,
+  );
+  const source = 'parquet footers';
+  const total = rows.reduce((a, r) => a + Number(r.n ?? 0), 0);
+  const out = { rows: { value: total, source } };
+  // A row group of NULLs only has no min/max and needs none; any other without them leaves the spread unknown.
+  const valued = rows.filter((r) => Number(r.nulls ?? -1) !== Number(r.n ?? 0));
+  if (request.exact || rows.some((r) => r.nulls === null) || valued.some((r) => r.lo === null || r.hi === null)) return out;
+  const nulls = rows.reduce((a, r) => a + Number(r.nulls ?? 0), 0);
+  const ranges = valued.map((r) => ({ lo: Number(r.lo), hi: Number(r.hi), rows: Number(r.n ?? 0) - Number(r.nulls ?? 0) }));
+  return { ...out, nullRows: { value: nulls, source }, spread: { kind: 'ranges', ranges, source: `parquet footers (${rows.length} row groups' min/max)` } };
+}

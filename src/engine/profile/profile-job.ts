@@ -1,0 +1,126 @@
+// `backfill profile`: what the job's source holds before a backfill — rows, bytes, bounds, rows per chunk, skew, NULLs, key uniqueness, problems, an estimated duration and the chunking to use. Changes nothing outside scratch.
+
+import { availableParallelism } from 'node:os';
+import { parseSize } from '../../core/duration.js';
+import { PlanError } from '../../core/errors.js';
+import type { Job } from '../../job/job.js';
+import { createSource, createTarget, isCdcJob } from '../../connectors/open-connectors.js';
+import type { Figure, SourceProfile } from '../../connectors/source-profile.js';
+import { DuckSession } from '../../runtime/duckdb-session.js';
+import { describeJob, finishPlan } from '../run/prepare.js';
+import { indexWarnings } from '../run/index-advice.js';
+import { countOverRelation, duplicatesOverRelation } from './profile-measure.js';
+import { rowsPerChunk } from './profile-spread.js';
+import { skewOf, type ChunkRows, type Skew } from './profile-skew.js';
+import { findProblems, type Problem } from './profile-problems.js';
+import { adviseChunking, type ChunkingAdvice } from './profile-recommend.js';
+import { estimateSeconds, pickSlice, timeSlice } from './profile-estimate.js';
+
+export interface ProfileOptions {
+  /** Count rows per chunk with one aggregate query instead of reading statistics. */
+  readonly exact?: boolean | undefined;
+  /** Time a sampled slice into a scratch target for the duration estimate (default true). */
+  readonly estimate?: boolean | undefined;
+}
+
+export interface ProfileReport {
+  readonly job: string;
+  readonly source: string;
+  readonly column: string;
+  /** `1 month`, or `1000000 keys`. */
+  readonly chunking: string;
+  readonly rows: Figure<number> | undefined;
+  readonly bytes: Figure<number> | undefined;
+  readonly min: string | undefined;
+  readonly max: string | undefined;
+  /** Rows of each chunk of the plan, and where those counts came from. */
+  readonly perChunk: { readonly source: string; readonly chunks: readonly ChunkRows[] };
+  readonly skew: Skew;
+  readonly nullRows: Figure<number> | undefined;
+  readonly duplicates: (Figure<number> & { readonly examples: readonly { readonly key: string; readonly rows: number }[] }) | undefined;
+  readonly problems: readonly Problem[];
+  readonly estimate:
+    | { readonly seconds: number; readonly source: string; readonly sample: { readonly lo: string; readonly hi: string; readonly rows: number; readonly seconds: number } }
+    | { readonly seconds: undefined; readonly source: string };
+  readonly recommended: ChunkingAdvice | undefined;
+  /** How long the profile itself took. */
+  readonly profileSeconds: number;
+}
+
+export async function profileJob(job: Job, options: ProfileOptions = {}): Promise<ProfileReport> {
+  if (isCdcJob(job)) throw new PlanError(`job ${job.name} captures changes (source.cdc): profile the table with a job without cdc:`);
+  const t0 = performance.now();
+  const exact = options.exact === true;
+  const session = await DuckSession.create(job.duckdb);
+  const conn = await session.connect();
+  const source = await createSource(job);
+  const target = await createTarget(job);
+  const timezone = job.chunking.kind === 'time' ? job.chunking.timezone : 'UTC';
+  try {
+    const described = await describeJob(job, source, conn);
+    const plan = await finishPlan(job, source, conn, undefined, described);
+    const bounds = plan.bounds === undefined ? undefined : { min: Number(plan.bounds.min), max: Number(plan.bounds.max) };
+    const own: SourceProfile =
+      source.profile === undefined
+        ? {}
+        : await source.profile({ column: job.chunking.column, kind: job.chunking.kind, columnType: described.sourceColumnType, chunks: plan.chunks, exact, key: job.write.key, bounds, timezone, conn });
+    // What the source left out is measured with DuckDB over its relation (sources DuckDB reads).
+    let spread = own.spread;
+    let nullRows = own.nullRows;
+    let rows = own.rows;
+    if (spread === undefined || (exact && spread.kind !== 'counts')) {
+      const counted = await countOverRelation(conn, source.relation(), job.chunking.column, described.sourceColumnType, plan.chunks, timezone);
+      spread = { kind: 'counts', counts: counted.counts, source: 'exact count (one grouped DuckDB query)' };
+      nullRows = { value: counted.nullRows, source: 'exact count' };
+      rows = { value: counted.rows, source: 'exact count' };
+    }
+    const sourceColumns = new Set((await conn.all<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM ${source.relation()})`)).map((c) => c.column_name));
+    const checkKeys = job.write.mode === 'merge' && job.write.key.length > 0 && job.write.key.every((k) => sourceColumns.has(k));
+    const duplicates = !checkKeys ? undefined : (own.duplicates ?? (await duplicatesOverRelation(conn, source.relation(), job.write.key)));
+    const counts = rowsPerChunk(spread, plan.chunks);
+    const skew = skewOf(plan.chunks, counts);
+    const inChunks = counts.reduce((a, b) => a + b, 0);
+    const bytesPerRow = own.bytes !== undefined && rows !== undefined && rows.value > 0 ? own.bytes.value / rows.value : undefined;
+    const memory = job.duckdb.memoryLimit === undefined ? undefined : parseSize(job.duckdb.memoryLimit);
+    const cores = availableParallelism();
+    const recommended = adviseChunking({
+      chunking: job.chunking, chunks: plan.chunks, rows: counts, bytesPerRow, memoryLimitBytes: typeof memory === 'number' ? memory : undefined, cores,
+    });
+    const problems = findProblems({
+      column: job.chunking.column, timezone: job.chunking.kind === 'time' ? timezone : undefined, key: job.write.key, source: own,
+      nullRows: nullRows?.value, skew, targetAdvice: await indexWarnings(target, conn), recommended: recommended?.setting,
+    });
+    let estimate: ProfileReport['estimate'] = { seconds: undefined, source: 'not measured (--no-estimate)' };
+    if (options.estimate !== false) {
+      const slice = pickSlice(job.chunking, plan.chunks, counts);
+      if (slice === undefined) estimate = { seconds: undefined, source: 'not measured: no rows to sample' };
+      else {
+        const timing = await timeSlice(job, slice);
+        estimate = {
+          seconds: estimateSeconds(timing, inChunks, plan.chunks.length, job.concurrency, cores),
+          source: `sample of 1 chunk (${timing.rows.toLocaleString('en-US')} rows of ${slice.chunk.lo} … ${slice.chunk.hi}) into a scratch target, scaled to ${inChunks.toLocaleString('en-US')} rows`,
+          sample: { lo: timing.lo, hi: timing.hi, rows: timing.rows, seconds: timing.fixedSeconds + timing.chunkSeconds },
+        };
+      }
+    }
+    const render = (v: number | undefined): string | undefined =>
+      v === undefined ? undefined : job.chunking.kind === 'key' ? String(v) : new Date(v).toISOString();
+    return {
+      job: job.name,
+      source: source.describe(),
+      column: job.chunking.column,
+      chunking: job.chunking.kind === 'time' ? `${job.chunking.step.n} ${job.chunking.step.unit}${job.chunking.step.n === 1 ? '' : 's'}` : `${job.chunking.size} keys`,
+      rows, bytes: own.bytes, min: render(bounds?.min), max: render(bounds?.max),
+      perChunk: { source: spread.source, chunks: plan.chunks.map((c, i) => ({ lo: c.lo, hi: c.hi, rows: counts[i] ?? 0 })) },
+      skew, nullRows,
+      duplicates: duplicates === undefined ? undefined : { value: duplicates.keys, source: duplicates.source, examples: duplicates.examples },
+      problems, estimate, recommended,
+      profileSeconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    conn.close();
+    session.close();
+    await source.close().catch(() => {});
+    await target.close().catch(() => {});
+  }
+}
