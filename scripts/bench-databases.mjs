@@ -8,6 +8,8 @@
 //
 //   node scripts/bench-databases.mjs [--rows 2000000] [--reps 3] [--dir .bench] [--out docs/benchmarks-databases.md]
 //   node scripts/bench-databases.mjs --quick      20,000 rows, 1 repetition, no report file
+//   node scripts/bench-databases.mjs --only merge  only the merges over existing keys (and the staged upsert they are
+//                                                  held to); also pg-merge, mysql-merge, duckdb-merge; no report unless --out
 //
 // Needs the PostgreSQL (127.0.0.1:5432, user postgres) and MariaDB (127.0.0.1:3306, root) servers,
 // `psql` and `mariadb` clients; pgloader is measured when installed (Debian package `pgloader`).
@@ -37,13 +39,20 @@ const { values: args } = parseArgs({
     dir: { type: 'string' },
     out: { type: 'string' },
     quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
   },
 });
 const quick = args.quick;
 const ROWS = Number(args.rows ?? (quick ? 20_000 : 2_000_000));
 const REPS = Number(args.reps ?? (quick ? 1 : 3));
 const WORK = path.resolve(args.dir ?? path.join(ROOT, '.bench', 'databases'));
-const OUT = quick ? undefined : path.resolve(args.out ?? path.join(ROOT, 'docs', 'benchmarks-databases.md'));
+const ONLY = args.only;
+const SECTIONS = { merge: ['pg-merge', 'mysql-merge', 'duckdb-merge'], 'pg-merge': ['pg-merge'], 'mysql-merge': ['mysql-merge'], 'duckdb-merge': ['duckdb-merge'] };
+if (ONLY !== undefined && !(ONLY in SECTIONS)) throw new Error(`--only takes one of ${Object.keys(SECTIONS).join(', ')}; got ${ONLY}`);
+/** Whether a section runs: all of them by default, only the named ones with --only. */
+const wanted = (section) => ONLY === undefined || SECTIONS[ONLY].includes(section);
+// A partial run never overwrites the full report by default.
+const OUT = quick || (ONLY !== undefined && args.out === undefined) ? undefined : path.resolve(args.out ?? path.join(ROOT, 'docs', 'benchmarks-databases.md'));
 const CHUNKS = 8;
 
 const log = (m) => process.stderr.write(`${m}\n`);
@@ -122,27 +131,31 @@ async function main() {
   const pgUrl = (db) => `postgres://postgres@127.0.0.1:5432/${db}`;
   const results = [];
 
-  log('file → PostgreSQL');
-  const psqlCopy = measure('psql \\copy (CSV → indexed table)', fresh(MAIN_DB, 'bench.t'), `psql -h 127.0.0.1 -U postgres -d ${MAIN_DB} -qc "\\copy bench.t FROM '${csv}' CSV HEADER"`, count(MAIN_DB, 'bench.t'));
-  results.push(psqlCopy);
   const src = { type: 'csv', path: csv };
-  for (const mode of ['append', 'replace', 'merge']) {
-    const name = `file-pg-${mode}`;
-    const file = jobFile(name, src, { type: 'postgres', connection: pgUrl(MAIN_DB), table: 'bench.t' }, mode === 'merge' ? { mode, key: ['id'] } : { mode });
-    const reset = () => {
-      fresh(MAIN_DB, 'bench.t')();
-      dropLedger(name)();
-    };
-    results.push(measure(`engine CSV → PostgreSQL, ${mode}`, reset, engine(file), count(MAIN_DB, 'bench.t')));
+  let psqlCopy;
+  if (wanted('pg-load')) {
+    log('file → PostgreSQL');
+    psqlCopy = measure('psql \\copy (CSV → indexed table)', fresh(MAIN_DB, 'bench.t'), `psql -h 127.0.0.1 -U postgres -d ${MAIN_DB} -qc "\\copy bench.t FROM '${csv}' CSV HEADER"`, count(MAIN_DB, 'bench.t'));
+    results.push(psqlCopy);
+    for (const mode of ['append', 'replace', 'merge']) {
+      const name = `file-pg-${mode}`;
+      const file = jobFile(name, src, { type: 'postgres', connection: pgUrl(MAIN_DB), table: 'bench.t' }, mode === 'merge' ? { mode, key: ['id'] } : { mode });
+      const reset = () => {
+        fresh(MAIN_DB, 'bench.t')();
+        dropLedger(name)();
+      };
+      results.push(measure(`engine CSV → PostgreSQL, ${mode}`, reset, engine(file), count(MAIN_DB, 'bench.t')));
+    }
+    {
+      // Merge without the automatic backup (which stages the chunk to record its keys): a first
+      // load of new keys is then one COPY per chunk — the like-for-like comparison with a raw COPY.
+      const name = 'file-pg-merge-nobackup';
+      const file = jobFile(name, src, { type: 'postgres', connection: pgUrl(MAIN_DB), table: 'bench.t' }, { mode: 'merge', key: ['id'] }, 'backup: never\n');
+      results.push(measure('engine CSV → PostgreSQL, merge, backup: never', () => (fresh(MAIN_DB, 'bench.t')(), dropLedger(name)()), engine(file), count(MAIN_DB, 'bench.t')));
+    }
   }
-  {
-    // Merge without the automatic backup (which stages the chunk to record its keys): a first
-    // load of new keys is then one COPY per chunk — the like-for-like comparison with a raw COPY.
-    const name = 'file-pg-merge-nobackup';
-    const file = jobFile(name, src, { type: 'postgres', connection: pgUrl(MAIN_DB), table: 'bench.t' }, { mode: 'merge', key: ['id'] }, 'backup: never\n');
-    results.push(measure('engine CSV → PostgreSQL, merge, backup: never', () => (fresh(MAIN_DB, 'bench.t')(), dropLedger(name)()), engine(file), count(MAIN_DB, 'bench.t')));
-  }
-  {
+  if (wanted('pg-merge')) {
+    log('file → PostgreSQL, merge over existing keys');
     // The same merge over a table that already holds every key, a tenth of them with other values:
     // every chunk takes the staging path and updates only the rows that really changed.
     const name = 'file-pg-remerge';
@@ -169,102 +182,108 @@ async function main() {
     );
     results.push(measure('hand-written staged upsert (COPY to temp table + ON CONFLICT … IS DISTINCT FROM, one transaction)', reset, `psql -h 127.0.0.1 -U postgres -d ${MAIN_DB} -v ON_ERROR_STOP=1 -q -1 -f ${JSON.stringify(upsert)}`, count(MAIN_DB, 'bench.t')));
   }
-  {
-    // Replace and append into a table the engine creates (create: true), chunked by time into
-    // several dozen chunks: without an index that leads with the chunk column, each replace's
-    // range delete would scan everything loaded before it, and the cost would grow with history.
-    const hours = Math.max(1, Math.round((ROWS * 15) / 3600 / 48));
-    const chunk = `{ column: ts, every: ${hours} hours }`;
-    const created = { type: 'postgres', connection: pgUrl(MAIN_DB), table: 'bench.created', create: true };
-    const drop = (name) => () => (psql(MAIN_DB, 'DROP TABLE IF EXISTS bench.created'), dropLedger(name)());
-    for (const mode of ['replace', 'append']) {
-      const name = `file-pg-created-${mode}`;
-      const file = jobFile(name, src, created, { mode }, '', chunk);
-      results.push(measure(`engine CSV → PostgreSQL, ${mode} into a created table (${Math.ceil((ROWS * 15) / 3600 / hours)} time chunks)`, drop(name), engine(file), count(MAIN_DB, 'bench.created')));
+  let pgloader;
+  let pipe;
+  if (wanted('pg-load')) {
+    {
+      // Replace and append into a table the engine creates (create: true), chunked by time into
+      // several dozen chunks: without an index that leads with the chunk column, each replace's
+      // range delete would scan everything loaded before it, and the cost would grow with history.
+      const hours = Math.max(1, Math.round((ROWS * 15) / 3600 / 48));
+      const chunk = `{ column: ts, every: ${hours} hours }`;
+      const created = { type: 'postgres', connection: pgUrl(MAIN_DB), table: 'bench.created', create: true };
+      const drop = (name) => () => (psql(MAIN_DB, 'DROP TABLE IF EXISTS bench.created'), dropLedger(name)());
+      for (const mode of ['replace', 'append']) {
+        const name = `file-pg-created-${mode}`;
+        const file = jobFile(name, src, created, { mode }, '', chunk);
+        results.push(measure(`engine CSV → PostgreSQL, ${mode} into a created table (${Math.ceil((ROWS * 15) / 3600 / hours)} time chunks)`, drop(name), engine(file), count(MAIN_DB, 'bench.created')));
+      }
+    }
+    // The approaches people start with are too slow for the whole file: they load its first rows.
+    const naive = (mode, rows) =>
+      measure(
+        `${mode === 'row' ? 'one INSERT per row' : 'multi-row INSERT, 1,000 rows per statement'} (node pg, first ${fmt(rows)} rows)`,
+        fresh(MAIN_DB, 'bench.t'),
+        `node ${JSON.stringify(path.join(ROOT, 'scripts', 'naive-inserts.mjs'))} ${JSON.stringify(csv)} ${pgUrl(MAIN_DB)} bench.t ${mode} ${rows}`,
+        count(MAIN_DB, 'bench.t'),
+        rows,
+      );
+    results.push(naive('row', Math.min(Math.ceil(ROWS / 10), 20_000)));
+    results.push(naive('batch', Math.min(ROWS, 200_000)));
+    if (hasCommand('pgloader')) {
+      const load = path.join(WORK, 'pgloader.load');
+      writeFileSync(
+        load,
+        `LOAD CSV FROM '${csv}' (id, ts, user_id, amount, note)\n INTO postgresql://postgres@127.0.0.1:5432/${MAIN_DB}\n` +
+          ` TARGET TABLE bench.t\n TARGET COLUMNS (id, ts, user_id, amount, note)\n` +
+          ` WITH skip header = 1, fields terminated by ',', fields optionally enclosed by '"';\n`,
+      );
+      pgloader = measure('pgloader (CSV → indexed table)', fresh(MAIN_DB, 'bench.t'), `pgloader --quiet ${JSON.stringify(load)}`, count(MAIN_DB, 'bench.t'));
+      results.push(pgloader);
+    } else {
+      log('pgloader not installed: skipped (apt-get install pgloader)');
+    }
+
+    log('PostgreSQL → PostgreSQL / Parquet');
+    fresh(MAIN_DB, 'bench.src')();
+    psql(MAIN_DB, `\\copy bench.src FROM '${csv}' CSV HEADER`);
+    psql(MAIN_DB, 'ANALYZE bench.src');
+    pipe = measure(
+      'raw COPY TO STDOUT → COPY FROM STDIN pipe (other database)',
+      fresh(OTHER_DB, 'bench.t'),
+      `psql -h 127.0.0.1 -U postgres -d ${MAIN_DB} -qc "\\copy bench.src TO STDOUT" | psql -h 127.0.0.1 -U postgres -d ${OTHER_DB} -qc "\\copy bench.t FROM STDIN"`,
+      count(OTHER_DB, 'bench.t'),
+    );
+    results.push(pipe);
+    const pgSource = { type: 'postgres', connection: pgUrl(MAIN_DB), table: 'bench.src' };
+    {
+      const name = 'pg-pg';
+      const file = jobFile(name, pgSource, { type: 'postgres', connection: pgUrl(OTHER_DB), table: 'bench.t' }, { mode: 'replace' });
+      results.push(measure('engine PostgreSQL → PostgreSQL (other database, COPY stream)', () => (fresh(OTHER_DB, 'bench.t')(), dropLedger(name)()), engine(file), count(OTHER_DB, 'bench.t')));
+    }
+    {
+      // The same with the COPY stream in text, as the raw pipe sends it (the default takes binary when the column types match).
+      const name = 'pg-pg-text';
+      const file = jobFile(name, pgSource, { type: 'postgres', connection: pgUrl(OTHER_DB), table: 'bench.t', copyFormat: 'text' }, { mode: 'replace' });
+      results.push(measure('engine PostgreSQL → PostgreSQL (other database, COPY stream, copyFormat: text)', () => (fresh(OTHER_DB, 'bench.t')(), dropLedger(name)()), engine(file), count(OTHER_DB, 'bench.t')));
+    }
+    {
+      const name = 'pg-pg-same';
+      const file = jobFile(name, pgSource, { type: 'postgres', connection: pgUrl(MAIN_DB), table: 'bench.t' }, { mode: 'replace' });
+      results.push(measure('engine PostgreSQL → PostgreSQL (same database, in-database)', () => (fresh(MAIN_DB, 'bench.t')(), dropLedger(name)()), engine(file), count(MAIN_DB, 'bench.t')));
+    }
+    {
+      const name = 'pg-parquet';
+      const lake = path.join(WORK, 'pg-lake');
+      const file = jobFile(name, pgSource, { type: 'parquet', path: lake }, { mode: 'replace' });
+      const lakeRows = () => {
+        const out = spawnSync('node', ['-e', `import('@duckdb/node-api').then(async ({DuckDBInstance}) => { const i = await DuckDBInstance.create(); const c = await i.connect(); const r = await c.runAndReadAll("select count(*) n from read_parquet('${lake}/**/*.parquet')"); console.log(String(r.getRows()[0][0])); })`], { cwd: ROOT, encoding: 'utf8' });
+        return Number(out.stdout.trim());
+      };
+      results.push(measure('engine PostgreSQL → Parquet', () => (rmSync(lake, { recursive: true, force: true }), dropLedger(name)()), engine(file), lakeRows));
     }
   }
-  // The approaches people start with are too slow for the whole file: they load its first rows.
-  const naive = (mode, rows) =>
-    measure(
-      `${mode === 'row' ? 'one INSERT per row' : 'multi-row INSERT, 1,000 rows per statement'} (node pg, first ${fmt(rows)} rows)`,
-      fresh(MAIN_DB, 'bench.t'),
-      `node ${JSON.stringify(path.join(ROOT, 'scripts', 'naive-inserts.mjs'))} ${JSON.stringify(csv)} ${pgUrl(MAIN_DB)} bench.t ${mode} ${rows}`,
-      count(MAIN_DB, 'bench.t'),
-      rows,
-    );
-  results.push(naive('row', Math.min(Math.ceil(ROWS / 10), 20_000)));
-  results.push(naive('batch', Math.min(ROWS, 200_000)));
-  let pgloader;
-  if (hasCommand('pgloader')) {
-    const load = path.join(WORK, 'pgloader.load');
-    writeFileSync(
-      load,
-      `LOAD CSV FROM '${csv}' (id, ts, user_id, amount, note)\n INTO postgresql://postgres@127.0.0.1:5432/${MAIN_DB}\n` +
-        ` TARGET TABLE bench.t\n TARGET COLUMNS (id, ts, user_id, amount, note)\n` +
-        ` WITH skip header = 1, fields terminated by ',', fields optionally enclosed by '"';\n`,
-    );
-    pgloader = measure('pgloader (CSV → indexed table)', fresh(MAIN_DB, 'bench.t'), `pgloader --quiet ${JSON.stringify(load)}`, count(MAIN_DB, 'bench.t'));
-    results.push(pgloader);
-  } else {
-    log('pgloader not installed: skipped (apt-get install pgloader)');
-  }
 
-  log('PostgreSQL → PostgreSQL / Parquet');
-  fresh(MAIN_DB, 'bench.src')();
-  psql(MAIN_DB, `\\copy bench.src FROM '${csv}' CSV HEADER`);
-  psql(MAIN_DB, 'ANALYZE bench.src');
-  const pipe = measure(
-    'raw COPY TO STDOUT → COPY FROM STDIN pipe (other database)',
-    fresh(OTHER_DB, 'bench.t'),
-    `psql -h 127.0.0.1 -U postgres -d ${MAIN_DB} -qc "\\copy bench.src TO STDOUT" | psql -h 127.0.0.1 -U postgres -d ${OTHER_DB} -qc "\\copy bench.t FROM STDIN"`,
-    count(OTHER_DB, 'bench.t'),
-  );
-  results.push(pipe);
-  const pgSource = { type: 'postgres', connection: pgUrl(MAIN_DB), table: 'bench.src' };
-  {
-    const name = 'pg-pg';
-    const file = jobFile(name, pgSource, { type: 'postgres', connection: pgUrl(OTHER_DB), table: 'bench.t' }, { mode: 'replace' });
-    results.push(measure('engine PostgreSQL → PostgreSQL (other database, COPY stream)', () => (fresh(OTHER_DB, 'bench.t')(), dropLedger(name)()), engine(file), count(OTHER_DB, 'bench.t')));
-  }
-  {
-    // The same with the COPY stream in text, as the raw pipe sends it (the default takes binary when the column types match).
-    const name = 'pg-pg-text';
-    const file = jobFile(name, pgSource, { type: 'postgres', connection: pgUrl(OTHER_DB), table: 'bench.t', copyFormat: 'text' }, { mode: 'replace' });
-    results.push(measure('engine PostgreSQL → PostgreSQL (other database, COPY stream, copyFormat: text)', () => (fresh(OTHER_DB, 'bench.t')(), dropLedger(name)()), engine(file), count(OTHER_DB, 'bench.t')));
-  }
-  {
-    const name = 'pg-pg-same';
-    const file = jobFile(name, pgSource, { type: 'postgres', connection: pgUrl(MAIN_DB), table: 'bench.t' }, { mode: 'replace' });
-    results.push(measure('engine PostgreSQL → PostgreSQL (same database, in-database)', () => (fresh(MAIN_DB, 'bench.t')(), dropLedger(name)()), engine(file), count(MAIN_DB, 'bench.t')));
-  }
-  {
-    const name = 'pg-parquet';
-    const lake = path.join(WORK, 'pg-lake');
-    const file = jobFile(name, pgSource, { type: 'parquet', path: lake }, { mode: 'replace' });
-    const lakeRows = () => {
-      const out = spawnSync('node', ['-e', `import('@duckdb/node-api').then(async ({DuckDBInstance}) => { const i = await DuckDBInstance.create(); const c = await i.connect(); const r = await c.runAndReadAll("select count(*) n from read_parquet('${lake}/**/*.parquet')"); console.log(String(r.getRows()[0][0])); })`], { cwd: ROOT, encoding: 'utf8' });
-      return Number(out.stdout.trim());
-    };
-    results.push(measure('engine PostgreSQL → Parquet', () => (rmSync(lake, { recursive: true, force: true }), dropLedger(name)()), engine(file), lakeRows));
-  }
-
-  log('file → MySQL');
   my(`CREATE DATABASE IF NOT EXISTS ${MY_DB}`);
   const myFresh = () => my(`DROP TABLE IF EXISTS t; CREATE TABLE t ${MY_DDL}`, MY_DB);
   const myCount = () => Number(my('SELECT count(*) FROM t', MY_DB).trim());
-  const loadData = measure(
-    'raw LOAD DATA LOCAL INFILE (mariadb client)',
-    myFresh,
-    `mariadb -h 127.0.0.1 -uroot --local-infile=1 ${MY_DB} -e "LOAD DATA LOCAL INFILE '${csv}' INTO TABLE t FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\\"' IGNORE 1 LINES (id, ts, user_id, amount, note)"`,
-    myCount,
-  );
-  results.push(loadData);
-  {
-    const name = 'file-mysql';
-    const file = jobFile(name, src, { type: 'mysql', connection: `mysql://root@127.0.0.1:3306/${MY_DB}`, table: 't' }, { mode: 'append' });
-    results.push(measure('engine CSV → MySQL, append', () => (myFresh(), dropLedger(name)()), engine(file), myCount));
+  let loadData;
+  if (wanted('mysql-load')) {
+    log('file → MySQL');
+    loadData = measure(
+      'raw LOAD DATA LOCAL INFILE (mariadb client)',
+      myFresh,
+      `mariadb -h 127.0.0.1 -uroot --local-infile=1 ${MY_DB} -e "LOAD DATA LOCAL INFILE '${csv}' INTO TABLE t FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\\"' IGNORE 1 LINES (id, ts, user_id, amount, note)"`,
+      myCount,
+    );
+    results.push(loadData);
+    {
+      const name = 'file-mysql';
+      const file = jobFile(name, src, { type: 'mysql', connection: `mysql://root@127.0.0.1:3306/${MY_DB}`, table: 't' }, { mode: 'append' });
+      results.push(measure('engine CSV → MySQL, append', () => (myFresh(), dropLedger(name)()), engine(file), myCount));
+    }
   }
-  for (const backup of ['auto', 'never']) {
+  for (const backup of wanted('mysql-merge') ? ['auto', 'never'] : []) {
     // A merge over a table holding every key, a tenth of the rows changed, as for PostgreSQL.
     const name = `file-mysql-remerge-${backup}`;
     const file = jobFile(name, src, { type: 'mysql', connection: `mysql://root@127.0.0.1:3306/${MY_DB}`, table: 't' }, { mode: 'merge', key: ['id'] }, `backup: ${backup}\n`);
@@ -276,14 +295,14 @@ async function main() {
     results.push(measure(`engine CSV → MySQL, merge over all keys present (10% changed)${backup === 'never' ? ', backup: never' : ''}`, reset, engine(file), myCount));
   }
 
-  log('file → DuckDB');
+  if (wanted('duckdb-merge')) log('file → DuckDB');
   const duckFile = path.join(WORK, 'target.duckdb');
   const duck = (sql) => {
     const out = spawnSync('node', ['-e', `import('@duckdb/node-api').then(async ({DuckDBInstance}) => { const i = await DuckDBInstance.create(${JSON.stringify(duckFile)}); const c = await i.connect(); const r = await c.runAndReadAll(${JSON.stringify(sql)}); const rows = r.getRows(); console.log(rows.length ? String(rows[rows.length - 1][0]) : ''); c.closeSync(); i.closeSync(); })`], { cwd: ROOT, encoding: 'utf8' });
     if (out.status !== 0) throw new Error(`duckdb: ${out.stderr}`);
     return out.stdout.trim();
   };
-  for (const backup of ['auto', 'never']) {
+  for (const backup of wanted('duckdb-merge') ? ['auto', 'never'] : []) {
     const name = `file-duckdb-remerge-${backup}`;
     const file = jobFile(name, src, { type: 'duckdb', database: duckFile, table: 't' }, { mode: 'merge', key: ['id'] }, `backup: ${backup}\n`);
     const reset = () => {

@@ -4,6 +4,15 @@ export function formatCount(n: number): string {
   return n.toLocaleString('en-US');
 }
 
+/**
+ * A size some of whose parts may be unknown (rows moved inside a database): the known bytes, and
+ * how many chunks could not tell theirs — never a made-up 0.
+ */
+export function formatKnownBytes(bytes: number | null, unknownChunks: number): string {
+  if (bytes === null || (bytes === 0 && unknownChunks > 0)) return unknownChunks > 0 ? 'size unknown' : formatBytes(0);
+  return unknownChunks > 0 ? `${formatBytes(bytes)} known, size unknown for ${unknownChunks} chunk${unknownChunks === 1 ? '' : 's'}` : formatBytes(bytes);
+}
+
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];

@@ -9,7 +9,7 @@ import { readStatus, type JobStatus } from '../engine/status/read-status.js';
 import { ledgerName } from '../ledger/open-ledger.js';
 import { runBackfill, type RunResult } from '../engine/run/run-backfill.js';
 import { attachProgress, type ProgressMode } from './progress.js';
-import { formatBytes, formatCount, formatDuration } from './format.js';
+import { formatBytes, formatCount, formatDuration, formatKnownBytes } from './format.js';
 import { runDemo } from './demo-command.js';
 import { guardOutput, printError, printLine, stopWhenOutputCloses } from './output-guard.js';
 import { packageVersion } from './package-version.js';
@@ -288,7 +288,7 @@ function printResult(r: RunResult): void {
   const rate = r.ms > 0 ? Math.round((r.rowsWritten * 1000) / r.ms) : 0;
   print(
     `${r.status}: ${r.done} chunks done, ${r.failed} failed, ${r.skipped} skipped, ${r.interrupted} interrupted; ` +
-      `${formatCount(r.rowsRead)} rows read, ${formatCount(r.rowsWritten)} written, ${formatCount(r.rowsRejected)} rejected, ${formatBytes(r.bytes)} in ${formatDuration(r.ms)} (${formatCount(rate)} rows/s)`,
+      `${formatCount(r.rowsRead)} rows read, ${formatCount(r.rowsWritten)} written, ${formatCount(r.rowsRejected)} rejected, ${formatKnownBytes(r.bytes, r.bytesUnknown)} in ${formatDuration(r.ms)} (${formatCount(rate)} rows/s)`,
   );
   for (const c of r.chunks.filter((x) => x.outcome === 'failed')) print(`  failed ${c.key}: ${c.error ?? ''}`);
   const inc = r.incremental;
@@ -326,7 +326,7 @@ function printStatus(s: JobStatus): void {
   const { total, done, pending, running, failed } = s.counts;
   print(`job ${s.job} (ledger ${s.ledger})`);
   print(`chunks: ${total} known, ${done} done, ${pending} pending, ${running} running, ${failed} failed`);
-  print(`rows: ${formatCount(s.rows.read)} read, ${formatCount(s.rows.written)} written, ${formatCount(s.rows.rejected)} rejected; ${formatBytes(s.bytes)}`);
+  print(`rows: ${formatCount(s.rows.read)} read, ${formatCount(s.rows.written)} written, ${formatCount(s.rows.rejected)} rejected; ${formatKnownBytes(s.bytes, s.bytesUnknown)}`);
   if (s.rejects.chunks.length > 0) {
     print(`rejected rows kept in ${s.rejects.dir}:`);
     for (const r of s.rejects.chunks.slice(0, 20)) print(`  ${r.key}  ${r.rejected === null ? '' : `${formatCount(r.rejected)} rejected  `}${r.file}`);

@@ -227,7 +227,7 @@ export interface ChunkWrite {
    * for these stats, to run in the chunk's transaction. Exactly one row must change, or the
    * lease was lost and the transaction must roll back.
    */
-  readonly markDone?: ((stats: { rowsRead: number; rowsWritten: number; bytes: number; rowsRejected?: number }) => { text: string; values: unknown[] }) | undefined;
+  readonly markDone?: ((stats: { rowsRead: number; rowsWritten: number; bytes: number | null; rowsRejected?: number }) => { text: string; values: unknown[] }) | undefined;
   /** The chunk column in the output, with literals of its bounds typed for the output column. */
   readonly range: { readonly column: string; readonly lo: string; readonly hi: string } | undefined;
   /** Back up what this write will change, in the write itself and before it changes anything (`job.backup`). */
@@ -255,7 +255,8 @@ export const CHUNK_INDEX_COLUMN = '__backfill_chunk';
 
 export interface WriteResult {
   readonly rowsWritten: number;
-  readonly bytes: number;
+  /** Bytes sent to the target; null when it cannot tell (rows moved inside the database). */
+  readonly bytes: number | null;
   /** Rows the target received, when it counted them (COPY); the engine counts otherwise. */
   readonly rowsRead?: number;
   /** The ledger's mark committed with the data (`markDone` ran). */

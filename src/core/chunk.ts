@@ -17,7 +17,8 @@ export interface ChunkStats {
   readonly rowsRead: number;
   readonly rowsWritten: number;
   readonly rowsRejected: number;
-  readonly bytes: number;
+  /** Bytes the target was sent; null where it cannot tell (a load inside the database, a DuckDB table). */
+  readonly bytes: number | null;
 }
 
 export const ZERO_STATS: ChunkStats = { rowsRead: 0, rowsWritten: 0, rowsRejected: 0, bytes: 0 };

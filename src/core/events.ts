@@ -39,7 +39,9 @@ export interface RunResultSummary {
   readonly rowsWritten: number;
   /** Rows set aside with their place and reason (see docs/rejected-rows.md). */
   readonly rowsRejected: number;
+  /** The known bytes of the chunks done; `bytesUnknown` says how many chunks could not tell theirs. */
   readonly bytes: number;
+  readonly bytesUnknown: number;
   readonly ms: number;
 }
 

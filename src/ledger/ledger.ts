@@ -29,6 +29,7 @@ export interface ChunkRecord {
   readonly rowsRead: number | null;
   readonly rowsWritten: number | null;
   readonly rowsRejected: number | null;
+  /** Null until done, and where the target could not tell the bytes it was sent. */
   readonly bytes: number | null;
   readonly error: string | null;
 }
@@ -49,7 +50,9 @@ export interface RunRecord {
   readonly chunksFailed: number;
   readonly rowsRead: number;
   readonly rowsWritten: number;
+  /** The known bytes of its chunks; `bytesUnknown` chunks could not tell theirs. */
   readonly bytes: number;
+  readonly bytesUnknown: number;
   readonly error: string | null;
 }
 
@@ -136,7 +139,7 @@ export interface Ledger extends LedgerReader {
 
   startRun(run: { runId: string; job: string; owner: string; host: string; pid: number; options: string; chunksTotal: number }): Promise<void>;
   heartbeatRun(runId: string): Promise<void>;
-  finishRun(runId: string, result: { status: RunStatus; chunksDone: number; chunksFailed: number; rowsRead: number; rowsWritten: number; bytes: number; error?: string }): Promise<void>;
+  finishRun(runId: string, result: { status: RunStatus; chunksDone: number; chunksFailed: number; rowsRead: number; rowsWritten: number; bytes: number; bytesUnknown?: number; error?: string }): Promise<void>;
   /** Runs left `running` by a process that no longer exists are marked interrupted. */
   closeDeadRuns(job: string, isOwnerAlive: (owner: string) => boolean): Promise<number>;
 

@@ -1,9 +1,10 @@
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateEvents } from '../../src/demo/generate-events.js';
 import { runCli, tempDir, writeJob } from '../helpers/cli.js';
 import { lakeGlob, query } from '../helpers/lake.js';
+import { ensurePostgres, pgQuery, POSTGRES_URL } from '../helpers/services.js';
 
 const JOB = `
 name: events
@@ -126,5 +127,60 @@ describe('backfill CLI: plan, run, status, restate, retry-failed', () => {
     const res = await runCli(['status', join(dir, 'nope.yaml')]);
     expect(res.code).toBe(2);
     expect(res.stderr).toContain('no such file');
+  });
+});
+
+describe('backfill CLI: bytes a target cannot tell are shown as unknown, never as 0', () => {
+  const schema = `cli_bytes_${process.pid}`;
+  let dir: string;
+
+  beforeAll(async () => {
+    await ensurePostgres();
+    await pgQuery(`CREATE SCHEMA ${schema}`);
+    await pgQuery(`CREATE TABLE ${schema}.src AS SELECT i AS id, i * 2 AS v FROM generate_series(0, 99) i`);
+    dir = tempDir('cli-bytes');
+    await query(`COPY (SELECT i AS id, i * 2 AS v FROM range(0, 100) t(i)) TO '${join(dir, 'rows.csv')}' (HEADER)`);
+  });
+  afterAll(async () => {
+    await pgQuery(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  });
+
+  const jobFile = (name: string, source: string, target: string): string =>
+    writeJob(dir, `${name}.yaml`, `name: ${name}\nsource: ${source}\nchunk: { column: id, size: 50 }\ntarget: ${target}\nwrite: { mode: append }\nledger: ${name}.sqlite\n`);
+  const statusOf = async (job: string): Promise<{ json: { bytes: number | null; bytesUnknown: number; counts: { done: number } }; text: string }> => {
+    const json = await runCli(['status', job, '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const text = await runCli(['status', job]);
+    return { json: JSON.parse(json.stdout) as never, text: text.stdout };
+  };
+
+  for (const [label, name, source, target] of [
+    ['CSV → DuckDB table', 'bytes_duckdb', '{ type: csv, path: rows.csv }', '{ type: duckdb, database: target.duckdb, table: t }'],
+    ['PostgreSQL → PostgreSQL in one database (INSERT … SELECT)', 'bytes_indb', `{ type: postgres, connection: "${POSTGRES_URL}", table: ${schema}.src }`, `{ type: postgres, connection: "${POSTGRES_URL}", table: ${schema}.indb, create: true }`],
+  ] as const) {
+    it(`${label}: status --json gives null bytes and counts the chunks; the text says size unknown`, async () => {
+      const job = jobFile(name, source, target);
+      const run = await runCli(['run', job]);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toContain('100 written');
+      expect(run.stdout).toContain('size unknown');
+      expect(run.stdout).not.toMatch(/\b0 B\b/);
+      const { json, text } = await statusOf(job);
+      expect(json.counts.done).toBe(2);
+      expect(json).toMatchObject({ bytes: null, bytesUnknown: 2 });
+      expect(text).toContain('size unknown');
+      expect(text).not.toMatch(/\b0 B\b/);
+    });
+  }
+
+  it('CSV → PostgreSQL: the bytes COPY sent are known', async () => {
+    const job = jobFile('bytes_copy', '{ type: csv, path: rows.csv }', `{ type: postgres, connection: "${POSTGRES_URL}", table: ${schema}.copied, create: true }`);
+    const run = await runCli(['run', job]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).not.toContain('unknown');
+    const { json, text } = await statusOf(job);
+    expect(json.bytesUnknown).toBe(0);
+    expect(json.bytes).toBeGreaterThan(0);
+    expect(text).not.toContain('unknown');
   });
 });

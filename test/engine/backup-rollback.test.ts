@@ -212,6 +212,28 @@ for (const target of ['duckdb', 'postgres', 'mysql'] as const) {
   });
 }
 
+describe('a PostgreSQL merge over existing keys through MERGE (no unique index to upsert on)', () => {
+  it('backs up only what it changes, writes the same rows, and rolls back exactly', async () => {
+    const dir = tempDir('br-pg-merge-stmt');
+    const base = jobFor(dir, `br_${SUFFIX}_pg_merge_stmt`, 'postgres', 'merge');
+    const job = defineJob({ ...jobInput(base), target: { ...base.target, mergeWith: 'merge' } }, { baseDir: dir });
+    await writeSource(dir, V1);
+    await runBackfill(job);
+    const before = await contents(job);
+    await writeSource(dir, V2);
+    const second = await runBackfill(job, { restate: true });
+    expect(second).toMatchObject({ status: 'done', rowsWritten: 5 });
+    const after = await contents(job);
+    expect(after).toHaveLength(17);
+    expect(after.filter((r) => r.startsWith('["1",'))).toEqual(['["1","2024-01-01 00:00:00","10","a1","2024-01-01"]']);
+    const ledger = SqliteLedger.open(job.ledgerPath);
+    const backups = await ledger.listBackups(job.name, second.runId).finally(() => ledger.close());
+    expect(await backupKinds(job, (backups[0] as { location: string }).location)).toEqual({ old: 3, new: 2 });
+    await rollbackRun(job, { runId: second.runId });
+    expect(await contents(job)).toEqual(before);
+  });
+});
+
 describe('other routes back up too', () => {
   for (const target of ['parquet', 'postgres'] as const) {
     it(`one pass over a CSV source into ${target} (replace): rollback restores the state before`, async () => {
@@ -290,7 +312,7 @@ describe('a backed-up PostgreSQL merge of new keys', () => {
   };
   const rowsOf = async (table: string): Promise<string[]> => (await pgQuery<{ r: string }>(`SELECT concat_ws('|', id, v) AS r FROM ${PG_SCHEMA}.${table} ORDER BY id`)).map((x) => x.r);
 
-  it('loads straight into the table, backs up its range, and rolls back to exactly the rows before', async () => {
+  it('loads straight into the table where its range is empty, backs up that range, stages where the range holds rows, and rolls back to exactly the rows before', async () => {
     const dir = tempDir('br-range');
     const table = 'range_merge';
     await pgQuery(`CREATE TABLE ${PG_SCHEMA}.${table} (id bigint PRIMARY KEY, v text)`);
@@ -301,11 +323,14 @@ describe('a backed-up PostgreSQL merge of new keys', () => {
     const before = await rowsOf(table);
     const run = await runBackfill(job);
     expect(run).toMatchObject({ status: 'done', rowsWritten: 38 });
-    // No key list: each chunk's range was kept instead.
-    expect(await backupModes(job, run.runId)).toEqual(['replace', 'replace', 'replace', 'replace']);
+    // Chunks [10, 20) and [30, 40) found their ranges empty: no key list, the range was kept
+    // instead. Chunks [0, 10) and [20, 30) hold a row already, so they staged and kept only what
+    // the merge changed (their new keys), not their whole range.
+    expect(await backupModes(job, run.runId)).toEqual(['merge', 'replace', 'merge', 'replace']);
     expect(await rowsOf(table)).toHaveLength(40);
     const rolled = await rollbackRun(job, { runId: run.runId });
-    expect(rolled.rowsRestored).toBe(2);
+    // The rows already there were neither changed nor copied.
+    expect(rolled.rowsRestored).toBe(0);
     expect(await rowsOf(table)).toEqual(before);
   });
 

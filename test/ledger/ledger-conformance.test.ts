@@ -41,6 +41,8 @@ interface Store {
   exists(): Promise<boolean>;
   schemaVersion(): Promise<number>;
   setSchemaVersion(version: number): Promise<void>;
+  /** Put the ledger's storage back to schema version 4 (before bytes could be unknown), keeping its rows. */
+  revertToVersion4(): Promise<void>;
 }
 
 class SqliteStore implements Store {
@@ -89,6 +91,16 @@ class SqliteStore implements Store {
     } finally {
       db.close();
     }
+  }
+
+  async revertToVersion4(): Promise<void> {
+    const db = new Database(this.file);
+    try {
+      db.exec(`ALTER TABLE backfill_runs DROP COLUMN bytes_unknown`);
+    } finally {
+      db.close();
+    }
+    await this.setSchemaVersion(4);
   }
 }
 
@@ -144,6 +156,11 @@ class PostgresStore implements Store {
 
   async setSchemaVersion(version: number): Promise<void> {
     await this.admin.query(`UPDATE "${this.schema}".backfill_meta SET value = $1 WHERE key = 'schema_version'`, [String(version)]);
+  }
+
+  async revertToVersion4(): Promise<void> {
+    await this.admin.query(`ALTER TABLE "${this.schema}".backfill_runs DROP COLUMN bytes_unknown`);
+    await this.setSchemaVersion(4);
   }
 
   async schemaExists(schema: string): Promise<boolean> {
@@ -203,7 +220,7 @@ function fromT0(stamps: Record<string, number | null> | undefined): Record<strin
 }
 
 const CHUNK_NUMBERS = ['attempts', 'generation', 'leaseExpiresAt', 'fencingToken', 'startedAt', 'finishedAt', 'durationMs', 'rowsRead', 'rowsWritten', 'rowsRejected', 'bytes'] as const;
-const RUN_NUMBERS = ['pid', 'startedAt', 'heartbeatAt', 'finishedAt', 'chunksTotal', 'chunksDone', 'chunksFailed', 'rowsRead', 'rowsWritten', 'bytes'] as const;
+const RUN_NUMBERS = ['pid', 'startedAt', 'heartbeatAt', 'finishedAt', 'chunksTotal', 'chunksDone', 'chunksFailed', 'rowsRead', 'rowsWritten', 'bytes', 'bytesUnknown'] as const;
 
 function expectNumbers<T extends object>(record: T | undefined, fields: readonly (keyof T)[]): void {
   expect(record).toBeDefined();
@@ -786,6 +803,44 @@ for (const store of STORES) {
         // At run time a reader is a whole ledger object; its store must still refuse the write.
         await expect((reader as unknown as Ledger).syncChunks(JOB, chunks)).rejects.toThrow();
         expect(await ledger.listChunks(JOB)).toEqual([]);
+      });
+
+      it('bytes a target could not tell stay unknown (null), and a run counts its chunks of unknown size', async () => {
+        await ledger.syncChunks(JOB, chunks);
+        await ledger.complete(await mustClaim(ledger, c0), { ...STATS, bytes: null }, 3);
+        await ledger.complete(await mustClaim(ledger, c1), STATS, 3);
+        expect((await ledger.getChunk(JOB, c0.key))?.bytes).toBeNull();
+        expect((await ledger.getChunk(JOB, c1.key))?.bytes).toBe(1234);
+        await ledger.startRun({ runId: 'r', job: JOB, owner: 'o', host: 'h', pid: 1, options: '{}', chunksTotal: 2 });
+        await ledger.startRun({ runId: 'r0', job: JOB, owner: 'o', host: 'h', pid: 1, options: '{}', chunksTotal: 2 });
+        await ledger.finishRun('r', { status: 'done', chunksDone: 2, chunksFailed: 0, rowsRead: 20, rowsWritten: 18, bytes: 1234, bytesUnknown: 1 });
+        await ledger.finishRun('r0', { status: 'done', chunksDone: 2, chunksFailed: 0, rowsRead: 20, rowsWritten: 18, bytes: 2468 });
+        const runs = await ledger.listRuns(JOB);
+        expect(runs.find((r) => r.runId === 'r')).toMatchObject({ bytes: 1234, bytesUnknown: 1 });
+        expect(runs.find((r) => r.runId === 'r0')).toMatchObject({ bytes: 2468, bytesUnknown: 0 });
+      });
+
+      it('migrating a version-4 ledger turns the 0 bytes of chunks that wrote rows into unknown, and counts them on their runs', async () => {
+        const c2 = chunks[2]!;
+        await ledger.syncChunks(JOB, chunks);
+        await ledger.complete(await mustClaim(ledger, c0), { ...STATS, bytes: 0 }, 3);
+        await ledger.complete(await mustClaim(ledger, c1), STATS, 3);
+        // Nothing written: 0 bytes is then the truth, and stays.
+        await ledger.complete(await mustClaim(ledger, c2), { rowsRead: 0, rowsWritten: 0, rowsRejected: 0, bytes: 0 }, 3);
+        await ledger.startRun({ runId: 'indb', job: JOB, owner: 'o', host: 'h', pid: 1, options: '{}', chunksTotal: 3 });
+        await ledger.finishRun('indb', { status: 'done', chunksDone: 3, chunksFailed: 0, rowsRead: 30, rowsWritten: 27, bytes: 0 });
+        await ledger.startRun({ runId: 'files', job: JOB, owner: 'o', host: 'h', pid: 1, options: '{}', chunksTotal: 3 });
+        await ledger.finishRun('files', { status: 'done', chunksDone: 3, chunksFailed: 0, rowsRead: 30, rowsWritten: 27, bytes: 999 });
+        await ledger.close();
+        await store.revertToVersion4();
+        const migrated = await openLedger();
+        expect(await store.schemaVersion()).toBe(5);
+        expect((await migrated.getChunk(JOB, c0.key))?.bytes).toBeNull();
+        expect((await migrated.getChunk(JOB, c1.key))?.bytes).toBe(1234);
+        expect((await migrated.getChunk(JOB, c2.key))?.bytes).toBe(0);
+        const runs = await migrated.listRuns(JOB);
+        expect(runs.find((r) => r.runId === 'indb')).toMatchObject({ bytes: 0, bytesUnknown: 3 });
+        expect(runs.find((r) => r.runId === 'files')).toMatchObject({ bytes: 999, bytesUnknown: 0 });
       });
 
       it('reopening a current ledger keeps its data (migrations run once)', async () => {

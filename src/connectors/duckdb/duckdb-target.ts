@@ -122,7 +122,8 @@ export class DuckdbTarget implements Target {
       const tx = new DuckChunkTransaction(w, this.table, this.columns.map((c) => c.name), this.job, isolated, () => this.backupTable(w.conn, (w.backup as NonNullable<ChunkWrite['backup']>).runId));
       const done = await tx.run();
       return {
-        rowsWritten: done.written, bytes: 0, ...(done.backup === undefined ? {} : { backup: done.backup }),
+        // The rows go from DuckDB's query into the table without a byte passing in between: size unknown.
+        rowsWritten: done.written, bytes: null, ...(done.backup === undefined ? {} : { backup: done.backup }),
         ...(isolated === undefined ? {} : { rejected: isolated.rejected, rowsRead: done.written + isolated.rejected.count }),
       };
     } finally {

@@ -43,15 +43,21 @@ export async function ensureMysqlBackupTable(conn: PoolConnection, target: strin
 /**
  * In the chunk's transaction, before it changes data: replace and append keep the rows of the chunk's
  * range (`bounds` as the driver takes them); merge keeps the rows whose key is among the staged rows, and the staged keys.
+ * A merge's `changed` names a temporary table to fill with the staged rows the merge will really change.
  */
 export async function backupMysqlRows(
   conn: PoolConnection, w: ChunkWrite, target: string, location: string, stage: string, columns: readonly string[], bounds: readonly (string | bigint)[] | undefined,
+  changed?: string,
 ): Promise<BackupTaken> {
   const table = quoted(location);
   let detail: MysqlBackupDetail;
   const targetCols = await backupColumns(conn, location);
   if (w.mode === 'merge') {
-    await conn.query(`INSERT INTO ${table} ${mergeBackupSelect(w, target, stage, targetCols, columns)}`, [w.chunk.key]);
+    if (changed === undefined) throw new ConnectorError(`backing up chunk ${w.chunk.key} of a merge needs a table for the rows it changes`);
+    // The comparison runs once: its staged rows are what the backup keeps the table's side of, and what the upsert then reads.
+    await conn.query(`DROP TEMPORARY TABLE IF EXISTS ${changed}`);
+    await conn.query(`CREATE TEMPORARY TABLE ${changed} AS ${changedSelect(w, target, stage, columns)}`);
+    await conn.query(`INSERT INTO ${table} ${mergeBackupSelect(w, target, changed, targetCols)}`, [w.chunk.key]);
     detail = { mode: w.mode, key: w.key };
   } else {
     if (w.range === undefined || bounds === undefined) throw new ConnectorError(`backing up chunk ${w.chunk.key} needs the chunk column in the transform output`);
@@ -65,25 +71,39 @@ export async function backupMysqlRows(
 }
 
 /**
- * A merge's backup, in one pass over the staged rows (driven from them through the target's unique
- * key; the staging table has no index to probe): only what the upsert will really change. A staged
- * key the table lacks becomes a `new` row (its key only: a rollback deletes it); a staged row whose
- * values differ from the table's keeps the table's row as an `old` row. Values are compared as
- * bytes, the way InnoDB decides that an update changes a row, so a change a collation calls equal
- * ('a' → 'A') is still kept; a row that compares equal is left alone by the upsert too.
+ * The staged rows the upsert will really change, in one pass over them (driven from them through
+ * the target's unique key; the staging table has no index to probe): a key the table lacks, or
+ * values that differ from the table's. Values are compared as bytes, the way InnoDB decides that an
+ * update changes a row, so a change a collation calls equal ('a' → 'A') is still kept; a row that
+ * compares equal is left alone by the upsert too.
  */
-function mergeBackupSelect(w: ChunkWrite, target: string, stage: string, targetCols: readonly string[], names: readonly string[]): string {
+function changedSelect(w: ChunkWrite, target: string, stage: string, names: readonly string[]): string {
   const keys = new Set(w.key);
-  const match = w.key.map((k) => `s.${quoteMysqlIdent(k)} = t.${quoteMysqlIdent(k)}`).join(' AND ');
-  // A matched row has its (non-null) key in t; an unmatched one has NULL there.
-  const missing = `t.${quoteMysqlIdent(w.key[0] as string)} IS NULL`;
-  const cols = targetCols.map((c) => (keys.has(c) ? `s.${quoteMysqlIdent(c)}` : `t.${quoteMysqlIdent(c)}`)).join(', ');
   const same = names
     .filter((c) => !keys.has(c))
     .map((c) => `CAST(t.${quoteMysqlIdent(c)} AS BINARY) <=> CAST(s.${quoteMysqlIdent(c)} AS BINARY)`);
   const changed = same.length === 0 ? '' : ` OR NOT (${same.join(' AND ')})`;
+  return `SELECT ${names.map((c) => `s.${quoteMysqlIdent(c)}`).join(', ')} FROM ${stage} AS s LEFT JOIN ${target} AS t ON ${keyMatch(w)} WHERE ${missingKey(w)}${changed}`;
+}
+
+/**
+ * A merge's backup of the rows it changes (`changedSelect`): a key the table lacks becomes a `new`
+ * row (its key only: a rollback deletes it); a row whose values differ keeps the table's row as an `old` row.
+ */
+function mergeBackupSelect(w: ChunkWrite, target: string, changed: string, targetCols: readonly string[]): string {
+  const keys = new Set(w.key);
+  const cols = targetCols.map((c) => (keys.has(c) ? `s.${quoteMysqlIdent(c)}` : `t.${quoteMysqlIdent(c)}`)).join(', ');
   return `(${CHUNK_COL}, ${KIND_COL}, ${targetCols.map(quoteMysqlIdent).join(', ')})
-    SELECT ?, IF(${missing}, 'new', 'old'), ${cols} FROM ${stage} AS s LEFT JOIN ${target} AS t ON ${match} WHERE ${missing}${changed}`;
+    SELECT ?, IF(${missingKey(w)}, 'new', 'old'), ${cols} FROM ${changed} AS s LEFT JOIN ${target} AS t ON ${keyMatch(w)}`;
+}
+
+function keyMatch(w: ChunkWrite): string {
+  return w.key.map((k) => `s.${quoteMysqlIdent(k)} = t.${quoteMysqlIdent(k)}`).join(' AND ');
+}
+
+/** A matched row has its (non-null) key in t; an unmatched one has NULL there. */
+function missingKey(w: ChunkWrite): string {
+  return `t.${quoteMysqlIdent(w.key[0] as string)} IS NULL`;
 }
 
 /** One transaction: remove what the run wrote in the chunk's scope, put the old rows back, check the checksum. */

@@ -32,6 +32,9 @@ export class MysqlChunkTransaction extends SqlChunkTransaction {
   // so the transaction holds its row locks only for the upsert.
   protected override readonly stagesBeforeBegin = true;
   private readonly stageTable: string;
+  /** The staged rows the merge will change, found by the backup; the upsert reads only them. */
+  private readonly changedTable: string;
+  private changedOnly = false;
   private backupAt: string | undefined;
 
   constructor(
@@ -42,6 +45,7 @@ export class MysqlChunkTransaction extends SqlChunkTransaction {
   ) {
     super(w, table, chunk.columns.map((c) => c.name));
     this.stageTable = quoteMysqlIdent(`backfill_stage_${w.token}`);
+    this.changedTable = quoteMysqlIdent(`backfill_changed_${w.token}`);
   }
 
   protected async exec(text: string, values?: readonly unknown[]): Promise<number> {
@@ -69,8 +73,11 @@ export class MysqlChunkTransaction extends SqlChunkTransaction {
     await this.conn.query('START TRANSACTION');
   }
 
-  protected backup(): Promise<BackupTaken> {
-    return backupMysqlRows(this.conn, this.w, this.table, this.backupAt as string, this.stageTable, this.names, this.chunk.bounds);
+  protected async backup(scope: 'range' | 'staged'): Promise<BackupTaken> {
+    if (scope === 'range') return backupMysqlRows(this.conn, this.w, this.table, this.backupAt as string, this.stageTable, this.names, this.chunk.bounds);
+    const taken = await backupMysqlRows(this.conn, this.w, this.table, this.backupAt as string, this.stageTable, this.names, this.chunk.bounds, this.changedTable);
+    this.changedOnly = true;
+    return taken;
   }
 
   protected override async deleteRange(): Promise<void> {
@@ -102,7 +109,9 @@ export class MysqlChunkTransaction extends SqlChunkTransaction {
     const keys = new Set(this.w.key);
     const others = this.names.filter((n) => !keys.has(n)).map(quoteMysqlIdent);
     const sets = others.length > 0 ? others.map((c) => `${c} = VALUES(${c})`) : this.w.key.map((k) => `${quoteMysqlIdent(k)} = ${quoteMysqlIdent(k)}`);
-    const [result] = await this.conn.query(`INSERT INTO ${this.table} (${cols}) SELECT ${cols} FROM ${this.stageTable} ON DUPLICATE KEY UPDATE ${sets.join(', ')}`);
+    // After a backup, only the rows it found new or changed: the others would be left as they are anyway.
+    const from = this.changedOnly ? this.changedTable : this.stageTable;
+    const [result] = await this.conn.query(`INSERT INTO ${this.table} (${cols}) SELECT ${cols} FROM ${from} ON DUPLICATE KEY UPDATE ${sets.join(', ')}`);
     const header = result as ResultSetHeader;
     const duplicates = /Duplicates:\s*(\d+)/.exec(header.info ?? '');
     return header.affectedRows - (duplicates === null ? 0 : Number(duplicates[1]));
@@ -117,7 +126,7 @@ export class MysqlChunkTransaction extends SqlChunkTransaction {
   }
 
   protected override async afterCommit(): Promise<void> {
-    if (this.w.mode === 'merge') await this.conn.query(`DROP TEMPORARY TABLE IF EXISTS ${this.stageTable}`);
+    if (this.w.mode === 'merge') await this.conn.query(`DROP TEMPORARY TABLE IF EXISTS ${this.stageTable}, ${this.changedTable}`);
   }
 
   /** Load the chunk's file into `table`; every row must arrive. */

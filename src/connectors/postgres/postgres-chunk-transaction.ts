@@ -8,7 +8,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { quoteIdent } from '../../core/sql-text.js';
 import type { BackupTaken, ChunkWrite, CopyFormat, Rejects } from '../connector.js';
 import { SqlChunkTransaction, type ChunkLoad, type StraightMerge } from '../sql/sql-chunk-transaction.js';
-import { backupPgRows } from './postgres-backup.js';
+import { backupPgRows, PG_CHANGED, PG_CHANGED_ROW } from './postgres-backup.js';
 import { copyIsolating } from './postgres-rejects.js';
 
 export const PG_MARKERS = 'backfill.chunk_commits';
@@ -31,6 +31,8 @@ export class PgChunkTransaction extends SqlChunkTransaction {
   private readonly quoted: readonly string[];
   /** The connection failed to roll back: it must not go back to the pool. */
   broken = false;
+  /** The merge's backup found what the merge changes (`PG_CHANGED`): the merge reads only those staged rows. */
+  private changedOnly = false;
 
   constructor(
     w: ChunkWrite,
@@ -57,8 +59,20 @@ export class PgChunkTransaction extends SqlChunkTransaction {
     });
   }
 
-  protected backup(scope: 'range' | 'staged'): Promise<BackupTaken> {
-    return backupPgRows(this.client, this.w, this.table, this.backupTable as string, scope === 'range' ? this.table : 'backfill_stage', this.names);
+  protected async backup(scope: 'range' | 'staged'): Promise<BackupTaken> {
+    if (scope === 'range') return backupPgRows(this.client, this.w, this.table, this.backupTable as string, this.names);
+    const taken = await backupPgRows(this.client, this.w, this.table, this.backupTable as string, this.names, { stage: 'backfill_stage', keyIndexed: this.state.mergeWith === 'on-conflict' });
+    this.changedOnly = true;
+    return taken;
+  }
+
+  /**
+   * The staged rows the merge reads: after a backup, only those it found changed or new (a TID
+   * scan of the staging table); the upsert's own IS DISTINCT FROM test still decides, so the
+   * count of rows written is the same, and a row that matched already is not looked up again.
+   */
+  protected override stagedRows(): string {
+    return this.changedOnly ? `(SELECT * FROM backfill_stage WHERE ctid = ANY (ARRAY(SELECT ${PG_CHANGED_ROW} FROM ${PG_CHANGED})))` : 'backfill_stage';
   }
 
   // Append and replace load straight into the table (one pass of index work, like a plain COPY).
@@ -93,7 +107,7 @@ export class PgChunkTransaction extends SqlChunkTransaction {
         ? 'DO NOTHING'
         : `DO UPDATE SET ${others.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}
              WHERE (${others.map((c) => `t.${c}`).join(', ')}) IS DISTINCT FROM (${others.map((c) => `EXCLUDED.${c}`).join(', ')})`;
-    return this.exec(`INSERT INTO ${this.table} AS t (${cols}) SELECT ${cols} FROM backfill_stage ON CONFLICT (${this.w.key.map(quoteIdent).join(', ')}) ${update}`);
+    return this.exec(`INSERT INTO ${this.table} AS t (${cols}) SELECT ${cols} FROM ${this.stagedRows()} AS s ON CONFLICT (${this.w.key.map(quoteIdent).join(', ')}) ${update}`);
   }
 
   /**
@@ -116,9 +130,17 @@ export class PgChunkTransaction extends SqlChunkTransaction {
     const range = w.range;
     const backupTable = this.backupTable;
     if (backupTable !== undefined && (range === undefined || !state.rangeBackups || !state.leadingIndexed.has(range.column))) return undefined;
+    if (backupTable !== undefined && range !== undefined) {
+      // A range that holds rows already is a re-merge, most likely over the same keys: its range
+      // backup would copy every row only to be rolled back at the first existing key, while the
+      // staged path keeps just what changes. One probe of the index decides.
+      const col = quoteIdent(range.column);
+      const held = await this.client.query(`SELECT 1 FROM ${this.table} WHERE ${col} >= ${range.lo} AND ${col} < ${range.hi} LIMIT 1`);
+      if ((held.rowCount ?? 0) > 0) return undefined;
+    }
     await this.client.query('SAVEPOINT backfill_insert_first');
     try {
-      const backup = backupTable === undefined ? undefined : await backupPgRows(this.client, { ...w, mode: 'replace' }, this.table, backupTable, this.table, this.names);
+      const backup = backupTable === undefined ? undefined : await backupPgRows(this.client, { ...w, mode: 'replace' }, this.table, backupTable, this.names);
       const n = (await this.loadInto(this.table)).read;
       if (backup !== undefined && range !== undefined) {
         const col = quoteIdent(range.column);

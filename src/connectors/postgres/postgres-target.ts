@@ -285,8 +285,9 @@ export class PostgresTarget implements Target, OnePassWriter {
           throw err;
         }
         tx = new PgChunkTransaction(w, this.table, this.columns.map((c) => c.name), client, this.state, files, backupTable);
-        // What COPY sends: the chunk's CSV files (a COPY stream counts its own bytes as they pass).
-        const fileBytes = files.reduce((n, f) => n + (existsSync(f) ? statSync(f).size : 0), 0);
+        // What COPY sends: the chunk's CSV files (a COPY stream counts its own bytes as they pass);
+        // rows moved by INSERT … SELECT inside the database pass no bytes the engine could count.
+        const fileBytes = w.pushdown !== undefined ? null : files.reduce((n, f) => n + (existsSync(f) ? statSync(f).size : 0), 0);
         const done = await tx.run(fileBytes);
         const read = done.read ?? done.written;
         return { rowsWritten: done.written, bytes: done.bytes, rowsRead: read, marked: done.marked, ...(done.rejected === undefined ? {} : { rejected: done.rejected }), ...(done.backup === undefined ? {} : { backup: done.backup }) };

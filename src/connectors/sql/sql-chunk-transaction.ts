@@ -16,8 +16,8 @@ export interface ChunkLoad {
 
 export interface ChunkOutcome extends ChunkLoad {
   readonly backup: BackupTaken | undefined;
-  /** The bytes loaded: what `run` was given, or what the load counted on its stream. */
-  readonly bytes: number;
+  /** The bytes loaded: what `run` was given, or what the load counted on its stream; null when neither knows. */
+  readonly bytes: number | null;
   /** The ledger's fenced mark committed with the data (`ChunkWrite.markDone` ran). */
   readonly marked: boolean;
 }
@@ -56,7 +56,7 @@ export abstract class SqlChunkTransaction {
   ) {}
 
   /** Run the chunk's transaction; `bytes` (the chunk file's size) is what the ledger mark records, unless the load counted its own. */
-  async run(bytes = 0): Promise<ChunkOutcome> {
+  async run(bytes: number | null = null): Promise<ChunkOutcome> {
     const w = this.w;
     let staged: ChunkLoad | undefined;
     if (w.mode === 'merge' && this.stagesBeforeBegin) staged = await this.stage();

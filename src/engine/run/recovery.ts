@@ -26,7 +26,7 @@ export async function recoverStale(job: Job, ledger: Ledger, target: Target, con
     const committed = target.capabilities.transactional && !job.verify ? await target.committedLease(conn, chunk) : undefined;
     if (committed !== undefined && stale.leaseOwner !== null && committed.lease === leaseId(stale.leaseOwner, stale.fencingToken)) {
       const rejected = keptRejects(job.rejects.dir, chunk);
-      const stats = { rowsRead: committed.rows + rejected, rowsWritten: committed.rows, rowsRejected: rejected, bytes: 0 };
+      const stats = { rowsRead: committed.rows + rejected, rowsWritten: committed.rows, rowsRejected: rejected, bytes: null };
       if (await ledger.adoptCommitted(job.name, stale.key, stale.fencingToken, stats)) {
         events.emit('warning', { runId, message: `chunk ${stale.key} had committed before its process stopped; recorded it as done` });
       }
@@ -57,7 +57,7 @@ export async function committedEarlier(ctx: CommitCheck, chunk: Chunk, failedCla
     const committed = await ctx.target.committedLease(conn, chunk);
     if (committed === undefined || !failedClaims.includes(committed.lease)) return undefined;
     ctx.events.emit('warning', { runId: ctx.runId, message: `chunk ${chunk.key} had committed although its attempt failed; recorded it as done` });
-    return { stats: { rowsRead: committed.rows, rowsWritten: committed.rows, rowsRejected: 0, bytes: 0 }, marked: false };
+    return { stats: { rowsRead: committed.rows, rowsWritten: committed.rows, rowsRejected: 0, bytes: null }, marked: false };
   } finally {
     conn.close();
   }

@@ -92,7 +92,7 @@ export async function runChunks(job: Job, options: RunOptions, internal: ChunkRu
     const result = summarize(runId, plan.chunks.length, todo, outcomes, stop.stopping, clock.now() - started);
     await ledger.finishRun(runId, {
       status: result.status, chunksDone: result.done, chunksFailed: result.failed, rowsRead: result.rowsRead,
-      rowsWritten: result.rowsWritten, bytes: result.bytes, ...(stop.stopping === undefined ? {} : { error: stop.stopping }),
+      rowsWritten: result.rowsWritten, bytes: result.bytes, bytesUnknown: result.bytesUnknown, ...(stop.stopping === undefined ? {} : { error: stop.stopping }),
     });
     events.emit('run:done', { runId, result });
     return result;

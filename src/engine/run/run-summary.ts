@@ -21,7 +21,8 @@ export function summarize(
     runId, total,
     status: stopping !== undefined && interrupted > 0 ? 'interrupted' : failed > 0 ? 'failed' : 'done',
     done: count('done'), failed, skipped: count('skipped'), interrupted,
-    rowsRead: sum((s) => s.rowsRead), rowsWritten: sum((s) => s.rowsWritten), rowsRejected: sum((s) => s.rowsRejected), bytes: sum((s) => s.bytes),
+    rowsRead: sum((s) => s.rowsRead), rowsWritten: sum((s) => s.rowsWritten), rowsRejected: sum((s) => s.rowsRejected), bytes: sum((s) => s.bytes ?? 0),
+    bytesUnknown: [...outcomes.values()].filter((x) => x.stats !== undefined && x.stats.bytes === null).length,
     ms,
     chunks: todo.map((c) => {
       const o = outcomes.get(c.key);

@@ -182,7 +182,7 @@ export class ChunkWriter {
     const completeSql = ledger.completeSql?.bind(ledger);
     const markDone =
       !job.verify && completeSql !== undefined && ledger.database !== undefined && ledger.database === target.database
-        ? (s: { rowsRead: number; rowsWritten: number; bytes: number; rowsRejected?: number }) =>
+        ? (s: { rowsRead: number; rowsWritten: number; bytes: number | null; rowsRejected?: number }) =>
             completeSql(
               lease,
               { ...s, rowsRead: (this.rowsRead ?? s.rowsRead) + this.early.count, rowsRejected: this.early.count + (s.rowsRejected ?? 0) },

@@ -16,7 +16,10 @@ export interface JobStatus {
   readonly ledger: string;
   readonly counts: Readonly<Record<ChunkStatus, number>> & { readonly total: number };
   readonly rows: { readonly read: number; readonly written: number; readonly rejected: number };
-  readonly bytes: number;
+  /** The known bytes of the done chunks; null when none of them could tell (see `bytesUnknown`). */
+  readonly bytes: number | null;
+  /** Done chunks whose target could not tell the bytes it was sent (rows moved inside a database, a DuckDB table). */
+  readonly bytesUnknown: number;
   /** Where rejected rows are kept, and the chunks that have some (done chunks with their count; failed ones with a file). */
   readonly rejects: { readonly dir: string; readonly chunks: readonly { readonly key: string; readonly rejected: number | null; readonly file: string }[] };
   /**
@@ -102,13 +105,15 @@ function summarizeChunks(job: Job, chunks: readonly ChunkRecord[], runs: readonl
   let written = 0;
   let rejected = 0;
   let bytes = 0;
+  let bytesUnknown = 0;
   for (const c of chunks) {
     counts[c.status]++;
     if (c.status === 'done') {
       read += c.rowsRead ?? 0;
       written += c.rowsWritten ?? 0;
       rejected += c.rowsRejected ?? 0;
-      bytes += c.bytes ?? 0;
+      if (c.bytes === null) bytesUnknown++;
+      else bytes += c.bytes;
     }
   }
   return {
@@ -116,7 +121,8 @@ function summarizeChunks(job: Job, chunks: readonly ChunkRecord[], runs: readonl
     ledger: ledgerName(job),
     counts,
     rows: { read, written, rejected },
-    bytes,
+    bytes: bytesUnknown > 0 && bytesUnknown === counts.done ? null : bytes,
+    bytesUnknown,
     rejects: { dir: job.rejects.dir, chunks: rejectedChunks(job, chunks) },
     gaps: historyGaps(chunks),
     failed: chunks.filter((c) => c.status === 'failed').map((c) => ({ key: c.key, attempts: c.attempts, error: c.error })),

@@ -247,7 +247,7 @@ export class PostgresLedger implements Ledger {
 
   async finishRun(
     runId: string,
-    result: { status: RunStatus; chunksDone: number; chunksFailed: number; rowsRead: number; rowsWritten: number; bytes: number; error?: string },
+    result: { status: RunStatus; chunksDone: number; chunksFailed: number; rowsRead: number; rowsWritten: number; bytes: number; bytesUnknown?: number; error?: string },
   ): Promise<void> {
     await this.conn.query('finish a run', this.sql.finishRun, [
       runId,
@@ -259,6 +259,7 @@ export class PostgresLedger implements Ledger {
       whole(result.rowsWritten),
       whole(result.bytes),
       result.error ?? null,
+      result.bytesUnknown ?? 0,
     ]);
   }
 
@@ -279,8 +280,8 @@ function keyOf(lease: Lease): [string, string, number] {
   return [lease.job, lease.chunk.key, lease.token];
 }
 
-function statsOf(stats: ChunkStats): [number, number, number, number] {
-  return [whole(stats.rowsRead), whole(stats.rowsWritten), whole(stats.rowsRejected), whole(stats.bytes)];
+function statsOf(stats: ChunkStats): [number, number, number, number | null] {
+  return [whole(stats.rowsRead), whole(stats.rowsWritten), whole(stats.rowsRejected), stats.bytes === null ? null : whole(stats.bytes)];
 }
 
 /** bigint columns take whole numbers only; a fractional duration (from performance.now) is rounded. */

@@ -119,4 +119,12 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
     updated_at     BIGINT NOT NULL
   );
   `,
+  /* 5 */ (s) => `
+  -- A chunk's bytes are NULL where the target could not tell them (rows moved inside the database, a
+  -- DuckDB table); earlier versions recorded 0 there, which a chunk that wrote rows cannot really have.
+  -- A run counts its chunks of unknown size beside the bytes it knows.
+  UPDATE ${s}.backfill_chunks SET bytes = NULL WHERE bytes = 0 AND rows_written > 0;
+  ALTER TABLE ${s}.backfill_runs ADD COLUMN bytes_unknown INTEGER NOT NULL DEFAULT 0;
+  UPDATE ${s}.backfill_runs SET bytes_unknown = chunks_done WHERE bytes = 0 AND rows_written > 0;
+  `,
 ];

@@ -11,7 +11,7 @@ const BACKUP_COLUMNS = `job, run_id AS "runId", chunk_key AS "chunkKey", target_
 
 const RUN_COLUMNS = `run_id AS "runId", job, owner, host, pid, status, started_at AS "startedAt", heartbeat_at AS "heartbeatAt",
   finished_at AS "finishedAt", options, chunks_total AS "chunksTotal", chunks_done AS "chunksDone",
-  chunks_failed AS "chunksFailed", rows_read AS "rowsRead", rows_written AS "rowsWritten", bytes, error`;
+  chunks_failed AS "chunksFailed", rows_read AS "rowsRead", rows_written AS "rowsWritten", bytes, bytes_unknown AS "bytesUnknown", error`;
 
 /** How many chunks one INSERT registers; larger plans are sent in several statements of one transaction. */
 export const INSERT_BATCH = 1000;
@@ -114,10 +114,10 @@ export function postgresStatements(schema: string) {
       VALUES ($1, $2, $3, $4, $5, 'running', $6, $6, $7, $8)`,
     /** $1 now, $2 runId. */
     heartbeatRun: `UPDATE ${runs} SET heartbeat_at = $1 WHERE run_id = $2`,
-    /** $1 runId, $2 status, $3 now, $4 chunksDone, $5 chunksFailed, $6 rowsRead, $7 rowsWritten, $8 bytes, $9 error. */
+    /** $1 runId, $2 status, $3 now, $4 chunksDone, $5 chunksFailed, $6 rowsRead, $7 rowsWritten, $8 bytes, $9 error, $10 bytesUnknown. */
     finishRun: `UPDATE ${runs}
       SET status = $2, finished_at = $3, chunks_done = $4, chunks_failed = $5,
-          rows_read = $6, rows_written = $7, bytes = $8, error = $9
+          rows_read = $6, rows_written = $7, bytes = $8, error = $9, bytes_unknown = $10
       WHERE run_id = $1`,
     runningRuns: `SELECT run_id AS "runId", owner FROM ${runs} WHERE job = $1 AND status = 'running'`,
     /** $1 runIds. */

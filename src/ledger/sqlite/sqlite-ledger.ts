@@ -204,9 +204,9 @@ export class SqliteLedger implements Ledger {
 
   async finishRun(
     runId: string,
-    result: { status: RunStatus; chunksDone: number; chunksFailed: number; rowsRead: number; rowsWritten: number; bytes: number; error?: string },
+    result: { status: RunStatus; chunksDone: number; chunksFailed: number; rowsRead: number; rowsWritten: number; bytes: number; bytesUnknown?: number; error?: string },
   ): Promise<void> {
-    this.db.prepare(SQL.finishRun).run({ runId, ...result, error: result.error ?? null, now: this.clock.now() });
+    this.db.prepare(SQL.finishRun).run({ runId, ...result, bytesUnknown: result.bytesUnknown ?? 0, error: result.error ?? null, now: this.clock.now() });
   }
 
   async closeDeadRuns(job: string, isOwnerAlive: (owner: string) => boolean): Promise<number> {

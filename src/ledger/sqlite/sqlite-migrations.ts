@@ -106,4 +106,12 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     updated_at     INTEGER NOT NULL
   );
   `,
+  /* 5 */ `
+  -- A chunk's bytes are NULL where the target could not tell them (rows moved inside the database, a
+  -- DuckDB table); earlier versions recorded 0 there, which a chunk that wrote rows cannot really have.
+  -- A run counts its chunks of unknown size beside the bytes it knows.
+  UPDATE backfill_chunks SET bytes = NULL WHERE bytes = 0 AND rows_written > 0;
+  ALTER TABLE backfill_runs ADD COLUMN bytes_unknown INTEGER NOT NULL DEFAULT 0;
+  UPDATE backfill_runs SET bytes_unknown = chunks_done WHERE bytes = 0 AND rows_written > 0;
+  `,
 ];

@@ -7,7 +7,7 @@ const CHUNK_COLUMNS = `job, chunk_key AS key, kind, lo, hi, tag, status, attempt
 
 const RUN_COLUMNS = `run_id AS runId, job, owner, host, pid, status, started_at AS startedAt, heartbeat_at AS heartbeatAt,
   finished_at AS finishedAt, options, chunks_total AS chunksTotal, chunks_done AS chunksDone,
-  chunks_failed AS chunksFailed, rows_read AS rowsRead, rows_written AS rowsWritten, bytes, error`;
+  chunks_failed AS chunksFailed, rows_read AS rowsRead, rows_written AS rowsWritten, bytes, bytes_unknown AS bytesUnknown, error`;
 
 const BACKUP_COLUMNS = `job, run_id AS runId, chunk_key AS chunkKey, target_kind AS targetKind, location, rows, bytes, checksum,
   detail, created_at AS createdAt, restored_at AS restoredAt`;
@@ -66,7 +66,7 @@ export const SQL = {
   heartbeatRun: `UPDATE backfill_runs SET heartbeat_at = ? WHERE run_id = ?`,
   finishRun: `UPDATE backfill_runs
     SET status = @status, finished_at = @now, chunks_done = @chunksDone, chunks_failed = @chunksFailed,
-        rows_read = @rowsRead, rows_written = @rowsWritten, bytes = @bytes, error = @error
+        rows_read = @rowsRead, rows_written = @rowsWritten, bytes = @bytes, bytes_unknown = @bytesUnknown, error = @error
     WHERE run_id = @runId`,
   runningRuns: `SELECT run_id AS runId, owner FROM backfill_runs WHERE job = ? AND status = 'running'`,
   markRunInterrupted: `UPDATE backfill_runs SET status = 'interrupted', finished_at = COALESCE(heartbeat_at, started_at),
