@@ -100,3 +100,24 @@ for (const db of ['postgres', 'mysql'] as const) {
     });
   });
 }
+
+describe('postgres target, merge mode', () => {
+  it('warns once about a table without a unique index on the merge key, with the statement that silences it', async () => {
+    const table = 'merged';
+    await pgQuery(`CREATE TABLE ${PG_SCHEMA}.${table} (id bigint, ts timestamp, v text)`);
+    await pgQuery(`CREATE INDEX ON ${PG_SCHEMA}.${table} (ts)`);
+    const base = jobFor('postgres', table, false);
+    const job = defineJob(
+      { name: base.name, source: { type: 'csv', path: 'rows.csv' }, target: base.target, chunk: { column: 'ts', every: '1 day', from: '2024-01-01', to: '2024-01-04' }, write: { mode: 'merge', key: ['id'] }, concurrency: 1 },
+      { baseDir: base.baseDir },
+    );
+    const planned = (await planBackfill(job)).warnings;
+    expect(planned).toHaveLength(1);
+    const statement = /Add one: (CREATE UNIQUE INDEX .*);$/.exec(planned[0] ?? '')?.[1];
+    expect(statement).toBe(`CREATE UNIQUE INDEX ON "${PG_SCHEMA}"."${table}" ("id")`);
+    expect(await runWarnings(job)).toEqual(planned);
+    await pgQuery(statement as string);
+    expect((await planBackfill(job)).warnings).toEqual([]);
+    expect(await runWarnings(job)).toEqual([]);
+  });
+});

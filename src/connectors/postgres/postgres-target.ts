@@ -102,6 +102,7 @@ export class PostgresTarget implements Target, OnePassWriter {
 
   /** Replace into an existing table whose indexes do not lead with the chunk column: the statement that adds one. */
   async indexAdvice(): Promise<readonly string[]> {
+    if (this.ctx.write.mode === 'merge') return this.mergeKeyAdvice();
     if (this.ctx.write.mode !== 'replace') return [];
     const column = this.ctx.chunking.column;
     const res = await this.db.pool.query<{ has_column: boolean; leads: boolean }>(
@@ -115,6 +116,31 @@ export class PostgresTarget implements Target, OnePassWriter {
     return [
       `${this.config.table} has no index that leads with the chunk column "${column}": replace deletes each chunk's range by scanning the whole table, ` +
         `so every chunk gets slower as the table grows. Add one: ${this.chunkIndexSql(false)};`,
+    ];
+  }
+
+  /**
+   * Merge without a unique index on the key: the upsert runs as MERGE, which finds each key by
+   * scanning unless an index serves it, and nothing stops a key from being in the table twice.
+   */
+  private async mergeKeyAdvice(): Promise<readonly string[]> {
+    const key = [...this.ctx.write.key].sort();
+    if (key.length === 0) return [];
+    const res = await this.db.pool.query<{ exists: boolean; unique_key: boolean }>(
+      `SELECT to_regclass($1) IS NOT NULL AS exists,
+              EXISTS (SELECT 1 FROM pg_index i
+                      WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
+                        AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text) FROM pg_attribute a
+                             WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)) = $2::text[]
+                        AND array_length(i.indkey, 1) = cardinality($2::text[])) AS unique_key`,
+      [this.table, key],
+    );
+    const row = res.rows[0];
+    if (row === undefined || !row.exists || row.unique_key) return [];
+    const columns = this.ctx.write.key.map(quoteIdent).join(', ');
+    return [
+      `${this.config.table} has no unique index on the merge key (${this.ctx.write.key.join(', ')}): each chunk's MERGE looks its keys up without an index ` +
+        `and nothing keeps a key from being stored twice. Add one: CREATE UNIQUE INDEX ON ${this.table} (${columns});`,
     ];
   }
 
