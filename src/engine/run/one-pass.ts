@@ -97,7 +97,10 @@ export async function onePassBeforePlan(
     lowest === undefined || highest === undefined ? undefined : job.chunking.kind === 'key' ? { min: lowest, max: highest } : { min: Number(lowest), max: Number(highest) };
   const fingerprint = source.fingerprint();
   if (fingerprint !== undefined) {
-    await ledger.saveBounds(job.name, fingerprint, job.chunking.column, lowest === undefined ? null : String(lowest), highest === undefined ? null : String(highest));
+    // Saved as `findBounds` reads them back: a DATE column's bounds are dates, not instants.
+    const isDate = described.sourceColumnType.toUpperCase() === 'DATE';
+    const text = (v: bigint | undefined): string | null => (v === undefined ? null : isDate ? new Date(Number(v)).toISOString().slice(0, 10) : String(v));
+    await ledger.saveBounds(job.name, fingerprint, job.chunking.column, text(lowest), text(highest));
   }
   const plan: PreparedPlan = { ...described, chunks: planChunks(job.chunking, bounds), bounds };
   const keyOf = (chunk: Chunk): string => (chunk.kind === 'key' || unit === undefined ? chunk.lo : String(unit.tagOf(Date.parse(chunk.lo))));
