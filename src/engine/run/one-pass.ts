@@ -10,6 +10,7 @@ import type { DuckConn } from '../../runtime/duckdb-session.js';
 import { describeQuery } from '../../runtime/duckdb-sql.js';
 import { NULL_CHUNK_INDEX } from '../safety/reject-rows.js';
 import { boundsNeedScan, transformQuery, type DescribedJob, type PreparedPlan } from './prepare.js';
+import { unitTag } from './chunk-tag.js';
 import { isRowLocal } from './row-local.js';
 import { chunkIndexedRelation } from './stage.js';
 
@@ -70,16 +71,16 @@ export async function onePassBeforePlan(
   if (!(await boundsNeedScan(job, source, ledger))) return undefined;
   const col = quoteIdent(job.chunking.column);
   let bucket: string;
+  // A time tag names its unit; the chunks and bounds are read back through it.
+  let unit: ReturnType<typeof unitTag>;
   if (job.chunking.kind === 'key') {
     const size = job.chunking.size.toString();
     bucket = `(${col} - (((${col} % ${size}) + ${size}) % ${size}))`;
   } else {
     if (job.chunking.step.n !== 1 || job.chunking.timezone !== 'UTC') return undefined;
-    const unit = job.chunking.step.unit;
-    bucket =
-      described.sourceColumnType.toUpperCase() === 'DATE'
-        ? `epoch_ms(CAST(date_trunc('${unit}', ${col}) AS TIMESTAMP))`
-        : `epoch_ms(date_trunc('${unit}', ${col}))`;
+    unit = unitTag(col, described.sourceColumnType, job.chunking.step.unit);
+    if (unit === undefined) return undefined;
+    bucket = unit.sql;
   }
   if (!(await isRowLocal(job, source, conn))) return undefined;
   // Rows with NULL in the chunk column are set aside under NULL_CHUNK_INDEX, to be counted as rejected.
@@ -90,13 +91,18 @@ export async function onePassBeforePlan(
   const values = [...output.chunks.keys()].filter((v) => v !== String(NULL_CHUNK_INDEX)).map((v) => BigInt(v)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const min = values[0];
   const max = values[values.length - 1];
+  const lowest = min === undefined || unit === undefined ? min : BigInt(unit.lowerMs(min));
+  const highest = max === undefined || unit === undefined ? max : BigInt(unit.lowerMs(max));
   const bounds: SourceBounds | undefined =
-    min === undefined || max === undefined ? undefined : job.chunking.kind === 'key' ? { min, max } : { min: Number(min), max: Number(max) };
+    lowest === undefined || highest === undefined ? undefined : job.chunking.kind === 'key' ? { min: lowest, max: highest } : { min: Number(lowest), max: Number(highest) };
   const fingerprint = source.fingerprint();
   if (fingerprint !== undefined) {
-    await ledger.saveBounds(job.name, fingerprint, job.chunking.column, min === undefined ? null : String(min), max === undefined ? null : String(max));
+    // Saved as `findBounds` reads them back: a DATE column's bounds are dates, not instants.
+    const isDate = described.sourceColumnType.toUpperCase() === 'DATE';
+    const text = (v: bigint | undefined): string | null => (v === undefined ? null : isDate ? new Date(Number(v)).toISOString().slice(0, 10) : String(v));
+    await ledger.saveBounds(job.name, fingerprint, job.chunking.column, text(lowest), text(highest));
   }
   const plan: PreparedPlan = { ...described, chunks: planChunks(job.chunking, bounds), bounds };
-  const keyOf = (chunk: Chunk): string => (chunk.kind === 'key' ? chunk.lo : String(Date.parse(chunk.lo)));
+  const keyOf = (chunk: Chunk): string => (chunk.kind === 'key' || unit === undefined ? chunk.lo : String(unit.tagOf(Date.parse(chunk.lo))));
   return { onePass: onePassOf(output, keyOf), plan };
 }

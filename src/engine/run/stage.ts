@@ -8,6 +8,7 @@ import type { DuckConn } from '../../runtime/duckdb-session.js';
 import { rangeLiterals, sqlList } from '../../runtime/duckdb-sql.js';
 import { sweepDeadScratch } from '../../runtime/scratch-dirs.js';
 import { NULL_CHUNK_INDEX } from '../safety/reject-rows.js';
+import { chunkIndexExpr, GAP_TAG } from './chunk-tag.js';
 
 export interface StagedChunk {
   readonly relation: string;
@@ -63,9 +64,10 @@ export async function stageChunks(
 /**
  * The source's rows with the index of their chunk in `__backfill_chunk`; rows in no listed chunk
  * are left out, rows with NULL in the chunk column get `NULL_CHUNK_INDEX` (they are rejected,
- * not lost). The index comes from a binary search over the chunks' bounds written as nested CASE expressions: DuckDB evaluates each branch only for the rows that reach
- * it, so a row costs about log2(chunks) comparisons, and the pass streams in bounded memory
- * (an ASOF join would sort the whole input first).
+ * not lost). The index is looked up per row with integer arithmetic in constant lists
+ * (`chunk-tag.ts`); where that does not apply (an unusual column type, too many cells), a binary
+ * search over the chunks' bounds written as nested CASE expressions, about twice the CPU per
+ * row. Either streams in bounded memory (an ASOF join would sort the whole input first).
  */
 export function chunkIndexedRelation(
   source: Source, chunks: readonly Chunk[], column: string, columnType: string, timezone: string, from: string = source.relation(),
@@ -75,9 +77,15 @@ export function chunkIndexedRelation(
   const first = bounds[0];
   const last = bounds[bounds.length - 1];
   if (first === undefined || last === undefined) return `(SELECT *, CAST(NULL AS INTEGER) AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${from} WHERE false)`;
+  const inRange = `(${col} >= ${first.lo} AND ${col} < ${last.hi}) OR ${col} IS NULL`;
+  const lookup = chunkIndexExpr(col, chunks, columnType, timezone);
+  if (lookup !== undefined) {
+    return `(SELECT * FROM (SELECT *, CASE WHEN ${col} IS NULL THEN ${NULL_CHUNK_INDEX} ELSE ${lookup} END AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${from}
+     WHERE ${inRange}) WHERE ${quoteIdent(CHUNK_INDEX_COLUMN)} <> ${GAP_TAG})`;
+  }
   const index = `CASE WHEN ${col} IS NULL THEN ${NULL_CHUNK_INDEX} ELSE ${bisect(col, bounds, 0, bounds.length)} END`;
   return `(SELECT * FROM (SELECT *, ${index} AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${from}
-     WHERE (${col} >= ${first.lo} AND ${col} < ${last.hi}) OR ${col} IS NULL) WHERE ${quoteIdent(CHUNK_INDEX_COLUMN)} IS NOT NULL)`;
+     WHERE ${inRange}) WHERE ${quoteIdent(CHUNK_INDEX_COLUMN)} IS NOT NULL)`;
 }
 
 /** CASE tree finding i with lo_i <= col < hi_i among sorted, non-overlapping bounds [from, to). */
