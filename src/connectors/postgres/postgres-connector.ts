@@ -1,7 +1,7 @@
 // PostgreSQL: a table or query as a source (COPY out, SQL pushdown, change data capture from the
 // log), a table as a target (COPY in, one transaction per chunk).
 
-import { connectionFields, type ConnectionConfig } from '../connection-config.js';
+import { connectionFields, databaseIdentity, type ConnectionConfig } from '../connection-config.js';
 import { connectionBlock } from '../connection-block.js';
 import { defineConnector, type ChangeCapture } from '../descriptor.js';
 import { DEFAULT_BATCH_ROWS, DEFAULT_BATCH_WAIT_MS, DEFAULT_MAX_LAG, defaultSlotName } from './postgres-cdc-config.js';
@@ -9,9 +9,7 @@ import { postgresSourceSchema, postgresTargetSchema, type PostgresSourceConfig }
 
 /** `host:port/database`, the name both sides report, so a job whose source and target share a database can push chunks down. */
 function databaseOf(config: { readonly connection: ConnectionConfig }): string {
-  const f = connectionFields(config.connection);
-  const host = f.host.toLowerCase();
-  return `${host === 'localhost' ? '127.0.0.1' : host}:${f.port ?? 5432}/${f.database ?? ''}`;
+  return databaseIdentity(connectionFields(config.connection), 5432);
 }
 
 /** `backfill init` takes a PostgreSQL URL for either side. */

@@ -1,5 +1,6 @@
 // A PostgreSQL table or query as a source: each chunk streams out with COPY … TO STDOUT, served by an index.
 
+import { databaseIdentity } from '../connection-config.js';
 import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -31,8 +32,7 @@ export class PostgresSource implements Source, CopySource {
   ) {
     this.db = createPool(config.connection, config.ssl, config.maxConcurrentQueries, 'source');
     this.fetchDir = join(ctx.stateDir, 'fetch');
-    const host = this.db.fields.host.toLowerCase();
-    this.database = `${host === 'localhost' ? '127.0.0.1' : host}:${this.db.fields.port ?? 5432}/${this.db.fields.database}`;
+    this.database = databaseIdentity(this.db.fields, 5432);
   }
 
   readonly database: string;

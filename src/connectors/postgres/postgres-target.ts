@@ -1,5 +1,6 @@
 // A PostgreSQL table as a target: each chunk is COPYed in (through a temporary staging table for merges) in one transaction with its marks.
 
+import { databaseIdentity } from '../connection-config.js';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
@@ -38,8 +39,7 @@ export class PostgresTarget implements Target, OnePassWriter {
     this.db = createPool(config.connection, config.ssl, config.pool.max, 'target');
     this.loadDir = join(ctx.stateDir, 'load');
     this.state = { job: ctx.job, mergeWith: 'merge', copyFormat: 'text', leadingIndexed: new Set(), tryInsertFirst: true, rangeBackups: true };
-    const host = this.db.fields.host.toLowerCase();
-    this.database = `${host === 'localhost' ? '127.0.0.1' : host}:${this.db.fields.port ?? 5432}/${this.db.fields.database}`;
+    this.database = databaseIdentity(this.db.fields, 5432);
   }
 
   private get table(): string {

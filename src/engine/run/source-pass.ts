@@ -10,7 +10,8 @@ import type { SchemaGuard } from '../safety/schema-drift.js';
 import { tryOnePass, type OnePass } from './one-pass.js';
 import type { PreparedPlan } from './prepare.js';
 import type { RunResources } from './run-resources.js';
-import { cleanDeadStages, stageChunks, type StagedChunk } from './stage.js';
+import { stageChunks, type StagedChunk } from './stage.js';
+import { sweepDeadScratch } from '../../runtime/scratch-dirs.js';
 
 export interface SourcePass {
   readonly onePass: OnePass | undefined;
@@ -47,7 +48,7 @@ export async function passOverSource(
   const onePass = drift.clean && !job.verify ? await tryOnePass(job, source, target, main, todo, plan, timezone, ctx.signal) : undefined;
   let staged: Map<string, StagedChunk> | undefined;
   if (onePass === undefined) {
-    cleanDeadStages(join(job.stateDir, 'stage'));
+    sweepDeadScratch(join(job.stateDir, 'stage'));
     staged = await stageChunks(main, source, todo, job.chunking.column, plan.sourceColumnType, timezone, res.stageDir, ctx.signal, source.rejectReader?.relation());
   }
   const rows = onePass?.rows ?? [...(staged?.values() ?? [])].reduce((n, s) => n + s.rows, 0);

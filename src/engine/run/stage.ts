@@ -6,7 +6,6 @@ import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import { CHUNK_INDEX_COLUMN, type Source } from '../../connectors/connector.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
 import { rangeLiterals, sqlList } from '../../runtime/duckdb-sql.js';
-import { sweepDeadScratch } from '../../runtime/scratch-dirs.js';
 import { NULL_CHUNK_INDEX } from '../safety/reject-rows.js';
 import { chunkIndexExpr, GAP_TAG } from './chunk-tag.js';
 
@@ -97,9 +96,4 @@ export function bisect(col: string, bounds: readonly { lo: string; hi: string }[
   const mid = Math.floor((from + to) / 2);
   const pivot = (bounds[mid] as { lo: string }).lo;
   return `CASE WHEN ${col} < ${pivot} THEN ${bisect(col, bounds, from, mid)} ELSE ${bisect(col, bounds, mid, to)} END`;
-}
-
-/** Remove staging folders of runs whose process has gone. Folder names start with the pid. */
-export function cleanDeadStages(root: string): void {
-  sweepDeadScratch(root);
 }
