@@ -5,7 +5,7 @@ import { BackfillError, describeError, JobSpecError, UsageError } from '../core/
 import { EventBus } from '../core/events.js';
 import { loadJobFile } from '../job/job-loader.js';
 import { planBackfill, type BackfillPlan } from '../engine/plan/plan-backfill.js';
-import { readStatus, type JobStatus } from '../engine/status/read-status.js';
+import { readStatus, statusDocument, type JobStatus } from '../engine/status/read-status.js';
 import { ledgerName } from '../ledger/open-ledger.js';
 import { runBackfill, type RunResult } from '../engine/run/run-backfill.js';
 import { attachProgress, type ProgressMode } from './progress.js';
@@ -22,6 +22,7 @@ import { addCdcCommands, isCdcJob, runCdcCommand, statusCdcCommand } from './cdc
 import { addInitCommand } from './init-command.js';
 import { addSchemaCommand } from './schema-command.js';
 import { addProfileCommand } from './profile-command.js';
+import { addUiCommand } from './ui-command.js';
 
 export const EXIT = { ok: 0, chunksFailed: 1, invalid: 2, error: 3, interrupted: 130 } as const;
 
@@ -116,7 +117,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         return;
       }
       const status = await readStatus(job);
-      if (flags.json === true) print(JSON.stringify(status ?? { job: job.name, ledger: ledgerName(job), counts: { total: 0 } }, null, 2));
+      if (flags.json === true) print(JSON.stringify(statusDocument(job, status), null, 2));
       else if (status === undefined) print(`${job.name}: no runs yet (no ledger at ${ledgerName(job)})`);
       else printStatus(status);
       if (status !== undefined && status.counts.failed > 0) exitCode = EXIT.chunksFailed;
@@ -127,6 +128,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   addInitCommand(program, print);
   addSchemaCommand(program, print);
   addProfileCommand(program, print);
+  addUiCommand(program, print);
 
   program
     .command('bench')
