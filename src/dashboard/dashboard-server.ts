@@ -63,6 +63,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   });
 
   app.get('/', async (_request, reply) => reply.type(ASSETS['index.html'] as string).send(asset('index.html')));
+  app.get('/favicon.ico', async (_request, reply) => reply.code(204).send());
   app.get<{ Params: { file: string } }>('/assets/:file', async (request, reply) => {
     const type = ASSETS[request.params.file];
     if (type === undefined || request.params.file === 'index.html') return reply.code(404).send({ error: 'no such file' });
