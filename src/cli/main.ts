@@ -23,6 +23,7 @@ import { addInitCommand } from './init-command.js';
 import { addSchemaCommand } from './schema-command.js';
 import { addProfileCommand } from './profile-command.js';
 import { addUiCommand } from './ui-command.js';
+import { metricsOption, refuseCdcMetrics, withMetrics, type MetricsAddress } from './metrics-option.js';
 
 export const EXIT = { ok: 0, chunksFailed: 1, invalid: 2, error: 3, interrupted: 130 } as const;
 
@@ -74,17 +75,19 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--json', 'print events and the result as JSON lines on stdout')
     .option('--quiet', 'print only the result')
     .option('--until-caught-up', 'cdc jobs: stop once the initial copy is done and the stream reached the WAL position current at start')
-    .action(async (file: string, flags: CommonFlags & { from?: string; to?: string; restate?: boolean; retryFailed?: boolean; concurrency?: number; failFast?: boolean; quiet?: boolean; untilCaughtUp?: boolean }) => {
+    .addOption(metricsOption())
+    .action(async (file: string, flags: CommonFlags & { from?: string; to?: string; restate?: boolean; retryFailed?: boolean; concurrency?: number; failFast?: boolean; quiet?: boolean; untilCaughtUp?: boolean; metrics?: MetricsAddress }) => {
       const job = loadJobFile(file);
       if (isCdcJob(job)) {
+        refuseCdcMetrics(flags.metrics);
         exitCode = await runCdcCommand(job, flags, print);
         return;
       }
-      const result = await runWithSignals((signal, hardSignal, events) =>
+      const result = await runWithSignals((signal, hardSignal, events) => withMetrics(job, flags.metrics, events, () =>
         runBackfill(job, {
           from: flags.from, to: flags.to, restate: flags.restate, retryFailed: flags.retryFailed,
           concurrency: flags.concurrency, failFast: flags.failFast, signal, hardSignal, events,
-        }), progressMode(flags));
+        })), progressMode(flags));
       if (flags.json === true) print(JSON.stringify({ event: 'result', ...result }));
       else printResult(result);
       exitCode = result.status === 'interrupted' ? EXIT.interrupted : result.failed > 0 ? EXIT.chunksFailed : EXIT.ok;

@@ -1,6 +1,6 @@
 // `backfill ui <job…>`: serve the live dashboard until Ctrl-C/SIGTERM. Parsing and printing only.
 
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadJobFile } from '../job/job-loader.js';
 import { startDashboard } from '../dashboard/dashboard-server.js';
 import { printError } from './output-guard.js';
@@ -36,6 +36,6 @@ export function addUiCommand(program: Command, print: (text: string) => void): v
 
 function port(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`expected a port number (0-65535), got "${value}"`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port number (0-65535), got "${value}"`);
   return n;
 }
