@@ -1,0 +1,93 @@
+// `backfill ui` in a real browser: a run's chunks turn done on the open page without a reload, a failed chunk shows its error and the command that retries it.
+
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import { runCli } from '../helpers/cli.js';
+import { openBrowser } from './browser.js';
+import { eventsFolder, eventsJob, exitOf, startUi } from './dashboard-fixture.js';
+
+const FAILING = `select *, strftime(ts, '%Y-%m') as month,
+    case when ts >= TIMESTAMP '2023-01-30' and ts < TIMESTAMP '2023-02-06' then error('bad rows in week 5') end as check_
+  from source`;
+const FIXED = `select *, strftime(ts, '%Y-%m') as month, null as check_ from source`;
+const WEEK5 = '2023-01-30T00:00:00Z/2023-02-06T00:00:00Z';
+
+describe('backfill ui in a browser', () => {
+  let dir: string;
+  let browser: BrowserContext;
+  let page: Page;
+  let ui: { child: ChildProcess; url: string };
+
+  beforeAll(async () => {
+    dir = await eventsFolder('ui-live');
+    eventsJob(dir, { name: 'weekly', transform: FAILING, extra: 'concurrency: 1\nretries: { attempts: 1 }' });
+    // The first week only: the ledger then knows all six chunks, one done.
+    const first = await runCli(['run', 'job.yaml', '--to', '2023-01-09'], { cwd: dir });
+    expect(first.code).toBe(0);
+    ui = await startUi(dir, ['job.yaml']);
+    browser = await openBrowser();
+    page = await browser.newPage();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    if (ui !== undefined && ui.child.exitCode === null) ui.child.kill('SIGKILL');
+  });
+
+  const cells = (status: string): Promise<number> => page.locator(`#job [data-status="${status}"]`).count();
+
+  it('shows the ledger as it is: six chunks, one done', async () => {
+    await page.goto(ui.url);
+    await page.waitForSelector('[data-testid="heatmap"] [data-status="done"]', { timeout: 30_000 });
+    expect(await page.locator('[data-testid="heatmap"] .cell').count()).toBe(6);
+    expect(await cells('done')).toBe(1);
+    expect(await cells('pending')).toBe(5);
+    expect(await page.locator('[data-testid="job-name"]').textContent()).toBe('weekly');
+    await expect.poll(() => page.locator('#live').textContent(), { timeout: 30_000 }).toContain('live');
+  });
+
+  it('turns cells done as a run finishes them, without reloading, and shows the failed one with its error', async () => {
+    await page.evaluate(() => ((window as unknown as { loadedOnce: string }).loadedOnce = 'yes'));
+    const run = await runCli(['run', 'job.yaml'], { cwd: dir });
+    expect(run.code).toBe(1);
+    await page.waitForFunction(() => document.querySelectorAll('#job [data-testid="heatmap"] [data-status="done"]').length === 5, undefined, { timeout: 30_000 });
+    expect(await cells('failed')).toBe(1);
+    expect(await page.evaluate(() => (window as unknown as { loadedOnce?: string }).loadedOnce)).toBe('yes');
+
+    const row = page.locator(`[data-testid="failed-row"][data-key="${WEEK5}"]`);
+    expect(await row.locator('[data-testid="failed-error"]').textContent()).toContain('bad rows in week 5');
+    expect(await page.locator('[data-testid="failed-count"]').textContent()).toBe('1 failed');
+    expect(await row.locator('[data-testid="retry-cmd"]').textContent()).toBe('backfill run job.yaml --from 2023-01-30T00:00:00Z --to 2023-02-06T00:00:00Z');
+    expect(await page.locator('[data-testid="retry-all"]').textContent()).toBe('backfill run job.yaml --retry-failed');
+
+    // Hovering the red cell tells its bounds, attempts and error.
+    await page.hover(`[data-testid="heatmap"] [data-key="${WEEK5}"]`);
+    const tip = await page.locator('#tip').textContent();
+    expect(tip).toContain('2023-01-30T00:00:00Z … 2023-02-06T00:00:00Z');
+    expect(tip).toContain('failed, 1 attempt');
+    expect(tip).toContain('bad rows in week 5');
+    // A done cell tells its rows: read = written + rejected.
+    await page.hover('[data-testid="heatmap"] [data-key="2023-01-09T00:00:00Z/2023-01-16T00:00:00Z"]');
+    expect(await page.locator('#tip').textContent()).toMatch(/[\d,]+ read = [\d,]+ written \+ 0 rejected/);
+  });
+
+  it('runs the retry command it shows, and the cell turns done', async () => {
+    const command = (await page.locator(`[data-testid="retry-cmd"][data-key="${WEEK5}"]`).textContent()) ?? '';
+    eventsJob(dir, { name: 'weekly', transform: FIXED, extra: 'concurrency: 1\nretries: { attempts: 1 }' });
+    const [program, ...args] = command.split(' ');
+    expect(program).toBe('backfill');
+    const retried = await runCli(args, { cwd: dir });
+    expect(retried.stdout).toContain('done: 1 chunks done, 0 failed');
+    await page.waitForFunction((key) => document.querySelector(`#job [data-testid="heatmap"] [data-key="${key}"]`)?.getAttribute('data-status') === 'done', WEEK5, { timeout: 30_000 });
+    expect(await cells('done')).toBe(6);
+    expect(await page.locator('[data-testid="failed"]').textContent()).toContain('no failed chunks');
+    expect(await page.locator('[data-testid="workers"] tr').count()).toBe(4); // a header and three runs
+    expect(await page.evaluate(() => (window as unknown as { loadedOnce?: string }).loadedOnce)).toBe('yes');
+  });
+
+  it('closes cleanly on SIGTERM', async () => {
+    ui.child.kill('SIGTERM');
+    expect(await exitOf(ui.child)).toBe(0);
+  });
+});
