@@ -1,9 +1,11 @@
 // `backfill ui` off loopback asks for its token; no page or API shows a secret; the API's status is `status --json`'s document.
 
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCli, tempDir, writeJob } from '../helpers/cli.js';
 import { ensurePostgres, pgQuery } from '../helpers/services.js';
 import { openBrowser } from './browser.js';
 import { eventsFolder, eventsJob, exitOf, startUi } from './dashboard-fixture.js';
@@ -102,11 +104,17 @@ describe('backfill ui: token and secrets', () => {
     }
   });
 
-  it('refuses a request naming another host, even on loopback', async () => {
-    const local = await startUi(dir, ['job.yaml']);
+  it('shows several jobs; on loopback needs no token but refuses a request naming another host', async () => {
+    writeFileSync(join(dir, 'second.yaml'), readFileSync(join(dir, 'job.yaml'), 'utf8').replace(`name: ${JOB}`, 'name: second').replace(/^ledger: .*$/m, ''));
+    const local = await startUi(dir, ['job.yaml', 'second.yaml']);
     try {
       const url = new URL(local.url);
-      expect((await fetch(`${url.origin}/api/jobs`)).status).toBe(200);
+      expect(url.search).toBe('');
+      const jobs = (await (await fetch(`${url.origin}/api/jobs`)).json()) as { job: string; counts: { total: number } }[];
+      expect(jobs.map((j) => [j.job, j.counts.total])).toEqual([[JOB, 6], ['second', 0]]);
+      // A job that never ran: the same stub `status --json` prints.
+      const never = await runCli(['status', 'second.yaml', '--json'], { cwd: dir });
+      expect(await (await fetch(`${url.origin}/api/jobs/second/status`)).json()).toEqual(JSON.parse(never.stdout));
       // fetch() will not send another Host header; node:http will, as a browser does for a DNS name pointed at 127.0.0.1.
       expect(await statusWithHost(url, `attacker.example:${url.port}`)).toBe(403);
       expect(await statusWithHost(url, `localhost:${url.port}`)).toBe(200);
@@ -114,6 +122,17 @@ describe('backfill ui: token and secrets', () => {
       local.child.kill('SIGTERM');
       expect(await exitOf(local.child)).toBe(0);
     }
+  });
+});
+
+describe('backfill ui arguments', () => {
+  it('refuses two files naming the same job', async () => {
+    const dir = tempDir('ui-twice');
+    writeJob(dir, 'a.yaml', 'name: same\nsource: { type: csv, path: a.csv }\nchunk: { column: ts, every: 1 day }\ntarget: { type: parquet, path: lake }\n');
+    writeJob(dir, 'b.yaml', 'name: same\nsource: { type: csv, path: b.csv }\nchunk: { column: ts, every: 1 day }\ntarget: { type: parquet, path: lake2 }\n');
+    const r = await runCli(['ui', 'a.yaml', 'b.yaml', '--port', '0'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('two job files name the job "same"');
   });
 });
 
