@@ -1,6 +1,8 @@
 // What the dashboard shows of one job, built from the ledger only: the status document, every chunk as a cell, throughput, the commands to act.
 
+import { isAbsolute, relative } from 'node:path';
 import { redactSecrets } from '../core/errors.js';
+import { ledgerName } from '../ledger/open-ledger.js';
 import type { Job } from '../job/job.js';
 import type { ChunkRecord, LedgerReader, RunRecord } from '../ledger/ledger.js';
 import { statusDocument, statusFromLedger, type JobStatus } from '../engine/status/read-status.js';
@@ -35,8 +37,13 @@ export interface JobSummary {
   readonly job: string;
   /** The job file as given to `backfill ui`, which the commands below name. */
   readonly file: string;
+  /** Type and where (a table, or a path relative to the dashboard's working folder when inside it); never a URL. */
   readonly source: string;
   readonly target: string;
+  /** Where the ledger is, safe to show (a URL without its password). */
+  readonly ledger: string;
+  /** Where rejected rows are kept. */
+  readonly rejectsDir: string;
   /** The same document `backfill status --json` prints (with whatever fields it carries, e.g. a throttle). */
   readonly status: JobStatus | ReturnType<typeof statusDocument>;
   readonly commands: { readonly run: string; readonly retryFailed: string | null; readonly status: string };
@@ -89,7 +96,7 @@ export interface JobView {
 }
 
 /** Read the view of a job through an open reader; `undefined` reader: the job has no ledger yet. */
-export async function readJobView(job: Job, file: string, reader: LedgerReader | undefined, now: number): Promise<JobView> {
+export async function readJobView(job: Job, file: string, reader: LedgerReader | undefined, now: number, cwd = process.cwd()): Promise<JobView> {
   const records = reader === undefined ? [] : await reader.listChunks(job.name);
   const status = reader === undefined ? undefined : await statusFromLedger(job, reader, records);
   const backups = reader === undefined ? [] : await listBackups(job, { ledger: reader });
@@ -98,8 +105,10 @@ export async function readJobView(job: Job, file: string, reader: LedgerReader |
   const summary: JobSummary = {
     job: job.name,
     file,
-    source: describeSide(job.source),
-    target: describeSide(job.target),
+    source: describeSide(job.source, cwd),
+    target: describeSide(job.target, cwd),
+    ledger: job.ledgerUrl === undefined ? shownPath(job.ledgerPath, cwd) : ledgerName(job),
+    rejectsDir: shownPath(job.rejects.dir, cwd),
     status: statusDocument(job, status),
     commands: {
       run: command(['run', file]),
@@ -125,9 +134,16 @@ function toCell(c: ChunkRecord, file: string): ChunkCell {
 }
 
 /** `csv data/events-*.csv`, `postgres public.orders`: the type and where, never a connection URL. */
-function describeSide(side: { readonly type: string }): string {
-  const where = ['table', 'path'].map((k) => (side as Record<string, unknown>)[k]).find((v) => typeof v === 'string');
-  return typeof where === 'string' ? `${side.type} ${where}` : side.type;
+function describeSide(side: { readonly type: string }, cwd: string): string {
+  const { table, path } = side as { table?: unknown; path?: unknown };
+  if (typeof table === 'string') return `${side.type} ${table}`;
+  return typeof path === 'string' ? `${side.type} ${shownPath(path, cwd)}` : side.type;
+}
+
+/** A path under the working folder as the user would type it there; any other as it is. */
+function shownPath(path: string, cwd: string): string {
+  const rel = relative(cwd, path);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
 }
 
 /** A command line a user can paste into a POSIX shell. */

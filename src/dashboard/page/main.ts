@@ -78,7 +78,7 @@ function draw(): void {
   main.replaceChildren();
   append(main, [
     h('h1', { 'data-testid': 'job-name' }, summary.job),
-    h('div', { class: 'sub' }, `${summary.file} · ${summary.source} → ${summary.target} · ledger ${(summary.status as { ledger: string }).ledger}`),
+    h('div', { class: 'sub' }, `${summary.file} · ${summary.source} → ${summary.target} · ledger ${summary.ledger}`),
     cards(summary, now),
     h('section', {}, h('h2', {}, `Chunks (${cells.length})`), legend, map.element),
     h('div', { class: 'two' }, h('section', {}, h('h2', {}, 'Throughput'), chart.element), failures(summary, cells)),

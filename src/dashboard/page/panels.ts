@@ -63,7 +63,7 @@ export function rejects(s: JobSummary): HTMLElement {
   const r = (s.status as { rejects?: { dir: string; chunks: { key: string; rejected: number | null; file: string }[] } }).rejects;
   const list = r?.chunks ?? [];
   return h('section', { 'data-testid': 'rejects' }, h('h2', {}, `Rejected rows (${list.length} chunk${list.length === 1 ? '' : 's'})`),
-    r === undefined ? null : h('p', { class: 'muted' }, 'kept in ', h('code', { class: 'cmd' }, r.dir)),
+    r === undefined ? null : h('p', { class: 'muted' }, 'kept in ', h('code', { class: 'cmd' }, s.rejectsDir)),
     list.length === 0 ? h('div', { class: 'empty' }, 'no rows rejected') : h('table', {},
       h('tr', {}, h('th', {}, 'chunk'), h('th', { class: 'num' }, 'rows'), h('th', {}, 'file')),
       ...list.slice(0, 200).map((x) => h('tr', {}, h('td', {}, x.key), h('td', { class: 'num' }, x.rejected === null ? 'failed' : count(x.rejected)), h('td', {}, h('code', { class: 'cmd' }, x.file))))));
