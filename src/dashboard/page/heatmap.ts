@@ -148,13 +148,15 @@ export class ChunkMap {
   private showTip(el: HTMLElement, e: MouseEvent): void {
     const c = (el as HTMLElement & { chunk?: ChunkCell }).chunk;
     if (c === undefined) return;
-    const rows = c.rowsRead === null ? 'no rows recorded yet' : `${count(c.rowsRead)} read = ${count(c.rowsWritten)} written + ${count(c.rowsRejected)} rejected`;
+    // A chunk keeps the figures of its last completion while it is redone or after it failed since.
+    const figures = `${count(c.rowsRead)} read = ${count(c.rowsWritten)} written + ${count(c.rowsRejected)} rejected`;
+    const rows = c.rowsRead === null ? 'no rows recorded yet' : c.status === 'done' ? figures : `when last done: ${figures}`;
     this.tip.replaceChildren();
     append(this.tip, [
       h('b', {}, `${c.lo} … ${c.hi}`),
       h('div', {}, `${c.status}, ${c.attempts} attempt${c.attempts === 1 ? '' : 's'}${c.durationMs === null ? '' : `, ${duration(c.durationMs)}`}`),
       h('div', {}, rows),
-      c.bytes === null ? null : h('div', {}, bytes(c.bytes)),
+      c.bytes === null || c.status !== 'done' ? null : h('div', {}, bytes(c.bytes)),
       c.error === null ? null : h('div', { class: 'err' }, c.error),
     ]);
     this.tip.hidden = false;

@@ -81,12 +81,12 @@ function draw(): void {
     h('div', { class: 'sub' }, `${summary.file} · ${summary.source} → ${summary.target} · ledger ${summary.ledger}`),
     cards(summary, now),
     h('section', {}, h('h2', {}, `Chunks (${cells.length})`), legend, map.element),
-    h('div', { class: 'two' }, h('section', {}, h('h2', {}, 'Throughput'), chart.element), failures(summary, cells)),
+    failures(summary, cells),
+    h('div', { class: 'two' }, h('section', {}, h('h2', {}, 'Throughput'), chart.element), rejects(summary)),
     h('div', { style: 'height: 14px' }),
     panels,
     panels === null ? null : h('div', { style: 'height: 14px' }),
-    h('div', { class: 'two' }, rejects(summary), backups(summary)),
-    h('div', { style: 'height: 14px' }),
+    backups(summary),
     workers(summary, now),
   ]);
   chart.render(summary.throughput);

@@ -51,9 +51,9 @@ export function failures(s: JobSummary, cells: readonly ChunkCell[]): HTMLElemen
   const body = failed.length === 0
     ? h('div', { class: 'empty' }, 'no failed chunks')
     : h('table', {},
-        h('tr', {}, h('th', {}, 'chunk'), h('th', { class: 'num' }, 'attempts'), h('th', {}, 'error'), h('th', {}, 'to retry it')),
+        h('tr', {}, h('th', {}, 'chunk'), h('th', { class: 'num' }, 'attempts'), h('th', {}, 'error'), h('th', { class: 'wide' }, 'to retry it')),
         ...failed.map((c) => h('tr', { 'data-testid': 'failed-row', 'data-key': c.key },
-          h('td', {}, `${c.lo} … ${c.hi}`), h('td', { class: 'num' }, c.attempts), h('td', { class: 'err', 'data-testid': 'failed-error' }, c.error ?? ''),
+          h('td', { class: 'nowrap' }, c.lo, h('br', {}), c.hi), h('td', { class: 'num' }, c.attempts), h('td', { class: 'err', 'data-testid': 'failed-error' }, c.error ?? ''),
           h('td', {}, c.retry === null ? '' : commandBox(c.retry, 'retry-cmd', c.key)))));
   return h('section', { 'data-testid': 'failed' }, h('h2', {}, `Failed chunks (${failed.length})`),
     s.commands.retryFailed === null ? null : h('p', {}, 'all of them: ', commandBox(s.commands.retryFailed, 'retry-all')), body);
@@ -72,8 +72,8 @@ export function rejects(s: JobSummary): HTMLElement {
 export function backups(s: JobSummary): HTMLElement {
   return h('section', { 'data-testid': 'backups' }, h('h2', {}, `Backups (${s.backups.length} run${s.backups.length === 1 ? '' : 's'})`),
     s.backups.length === 0 ? h('div', { class: 'empty' }, 'no backups: runs that replace or merge back up what they change first') : h('table', {},
-      h('tr', {}, h('th', {}, 'run'), h('th', {}, 'taken'), h('th', { class: 'num' }, 'chunks'), h('th', { class: 'num' }, 'rows'), h('th', { class: 'num' }, 'size'), h('th', {}, 'to undo the run')),
-      ...s.backups.map((b) => h('tr', {}, h('td', {}, b.runId), h('td', {}, when(b.createdAt)), h('td', { class: 'num' }, count(b.chunks)), h('td', { class: 'num' }, count(b.rows)), h('td', { class: 'num' }, bytes(b.bytes)),
+      h('tr', {}, h('th', {}, 'run'), h('th', {}, 'taken'), h('th', { class: 'num' }, 'chunks'), h('th', { class: 'num' }, 'rows'), h('th', { class: 'num' }, 'size'), h('th', { class: 'wide' }, 'to undo the run')),
+      ...s.backups.map((b) => h('tr', {}, h('td', { class: 'nowrap' }, b.runId), h('td', { class: 'nowrap' }, when(b.createdAt)), h('td', { class: 'num' }, count(b.chunks)), h('td', { class: 'num' }, count(b.rows)), h('td', { class: 'num nowrap' }, bytes(b.bytes)),
         h('td', {}, b.restoredAt === null ? commandBox(b.rollback, 'rollback-cmd') : `restored ${when(b.restoredAt)}`)))));
 }
 

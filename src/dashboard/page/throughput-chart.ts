@@ -31,8 +31,8 @@ export class ThroughputChart {
         { label: 'chunks done', stroke: '#2f6fdb', scale: 'chunks', width: 1, paths: uPlot.paths.bars?.({ size: [0.6, 12] }) },
       ],
       axes: [{}, { label: 'rows/s', size: 70 }, { side: 1, scale: 'chunks', grid: { show: false }, label: 'chunks' }],
-      // One bucket alone would stretch the time axis over years: give it a minute either side.
-      scales: { x: { time: true, range: (_u, min, max) => (max - min < 60 ? [min - 30, max + 30] : [min, max]) }, chunks: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+      // One bucket alone would stretch the time axis over years: give it a few seconds either side.
+      scales: { x: { time: true, range: (_u, min, max) => (max - min < 2 ? [min - 5, max + 5] : [min, max]) }, chunks: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
     }, data, this.element);
     new ResizeObserver(() => this.plot?.setSize({ width: Math.max(320, this.element.clientWidth), height: 200 })).observe(this.element);
   }
