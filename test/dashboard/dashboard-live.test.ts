@@ -48,12 +48,13 @@ describe('backfill ui in a browser', () => {
   });
 
   it('turns cells done as a run finishes them, without reloading, and shows the failed one with its error', async () => {
-    await page.evaluate(() => ((window as unknown as { loadedOnce: string }).loadedOnce = 'yes'));
+    // A mark on the page's global object: a reload would lose it.
+    await page.evaluate(() => void ((globalThis as Record<string, unknown>)['loadedOnce'] = 'yes'));
     const run = await runCli(['run', 'job.yaml'], { cwd: dir });
     expect(run.code).toBe(1);
-    await page.waitForFunction(() => document.querySelectorAll('#job [data-testid="heatmap"] [data-status="done"]').length === 5, undefined, { timeout: 30_000 });
+    await expect.poll(() => cells('done'), { timeout: 30_000 }).toBe(5);
     expect(await cells('failed')).toBe(1);
-    expect(await page.evaluate(() => (window as unknown as { loadedOnce?: string }).loadedOnce)).toBe('yes');
+    expect(await page.evaluate(() => (globalThis as Record<string, unknown>)['loadedOnce'])).toBe('yes');
 
     const row = page.locator(`[data-testid="failed-row"][data-key="${WEEK5}"]`);
     expect(await row.locator('[data-testid="failed-error"]').textContent()).toContain('bad rows in week 5');
@@ -79,11 +80,11 @@ describe('backfill ui in a browser', () => {
     expect(program).toBe('backfill');
     const retried = await runCli(args, { cwd: dir });
     expect(retried.stdout).toContain('done: 1 chunks done, 0 failed');
-    await page.waitForFunction((key) => document.querySelector(`#job [data-testid="heatmap"] [data-key="${key}"]`)?.getAttribute('data-status') === 'done', WEEK5, { timeout: 30_000 });
+    await expect.poll(() => page.locator(`[data-testid="heatmap"] [data-key="${WEEK5}"]`).getAttribute('data-status'), { timeout: 30_000 }).toBe('done');
     expect(await cells('done')).toBe(6);
     expect(await page.locator('[data-testid="failed"]').textContent()).toContain('no failed chunks');
     expect(await page.locator('[data-testid="workers"] tr').count()).toBe(4); // a header and three runs
-    expect(await page.evaluate(() => (window as unknown as { loadedOnce?: string }).loadedOnce)).toBe('yes');
+    expect(await page.evaluate(() => (globalThis as Record<string, unknown>)['loadedOnce'])).toBe('yes');
   });
 
   it('closes cleanly on SIGTERM', async () => {
