@@ -28,6 +28,7 @@ export class JobWatcher {
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
   private closed = false;
+  private lastError: string | undefined;
   private readonly pollMs: number;
   private readonly now: () => number;
 
@@ -91,9 +92,13 @@ export class JobWatcher {
       if (marker === this.marker && this.view !== undefined) return;
       const view = await readJobView(this.job, this.file, this.reader, this.now());
       this.marker = marker;
+      this.lastError = undefined;
       this.publish(view);
     } catch (err) {
-      this.options.onError?.(`${this.job.name}: cannot read the ledger: ${describeError(err)}`);
+      // Said once, not every poll, while the ledger keeps failing the same way.
+      const message = `${this.job.name}: cannot read the ledger: ${describeError(err)}`;
+      if (message !== this.lastError) this.options.onError?.(message);
+      this.lastError = message;
       // A reader that failed (a ledger server restarted) is opened again on the next poll.
       await this.reader?.close().catch(() => undefined);
       this.reader = undefined;

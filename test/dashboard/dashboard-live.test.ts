@@ -3,7 +3,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
-import { runCli } from '../helpers/cli.js';
+import { runCli, writeJob } from '../helpers/cli.js';
 import { openBrowser } from './browser.js';
 import { eventsFolder, eventsJob, exitOf, startUi } from './dashboard-fixture.js';
 
@@ -25,7 +25,10 @@ describe('backfill ui in a browser', () => {
     // The first week only: the ledger then knows all six chunks, one done.
     const first = await runCli(['run', 'job.yaml', '--to', '2023-01-09'], { cwd: dir });
     expect(first.code).toBe(0);
-    ui = await startUi(dir, ['job.yaml']);
+    // A second job, in key ranges of event_id: shown as a strip, in a tab of its own.
+    writeJob(dir, 'keys.yaml', 'name: by-key\nsource: { type: csv, path: data/events-*.csv* }\nchunk: { column: event_id, size: 5000 }\ntarget: { type: parquet, path: lake-keys }\nwrite: { mode: replace }\n');
+    expect((await runCli(['run', 'keys.yaml'], { cwd: dir })).code).toBe(0);
+    ui = await startUi(dir, ['job.yaml', 'keys.yaml']);
     browser = await openBrowser();
     page = await browser.newPage();
   });
@@ -85,6 +88,20 @@ describe('backfill ui in a browser', () => {
     expect(await page.locator('[data-testid="failed"]').textContent()).toContain('no failed chunks');
     expect(await page.locator('[data-testid="workers"] tr').count()).toBe(4); // a header and three runs
     expect(await page.evaluate(() => (globalThis as Record<string, unknown>)['loadedOnce'])).toBe('yes');
+  });
+
+  it('shows a job of key ranges as a strip in its own tab', async () => {
+    await page.click('nav button[data-job="by-key"]');
+    await expect.poll(() => page.locator('[data-testid="job-name"]').textContent(), { timeout: 30_000 }).toBe('by-key');
+    const status = JSON.parse((await runCli(['status', 'keys.yaml', '--json'], { cwd: dir })).stdout) as { counts: { total: number; done: number } };
+    expect(status.counts.total).toBeGreaterThan(5);
+    const strip = page.locator('[data-testid="heatmap"] .strip .cell');
+    expect(await strip.count()).toBe(status.counts.total);
+    expect(await page.locator('[data-testid="heatmap"] .strip [data-status="done"]').count()).toBe(status.counts.done);
+    expect(await page.locator('[data-testid="heatmap"]').textContent()).toMatch(/^key ranges 0 … \d+/);
+    await strip.first().hover();
+    expect(await page.locator('#tip').textContent()).toContain('0 … 5000');
+    expect(await page.locator('nav button[data-job="weekly"]').textContent()).toBe('weekly6/6');
   });
 
   it('closes cleanly on SIGTERM', async () => {
