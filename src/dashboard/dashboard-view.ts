@@ -27,6 +27,8 @@ export interface ChunkCell {
   readonly startedAt: number | null;
   readonly finishedAt: number | null;
   readonly runId: string | null;
+  /** Who holds a running chunk: `host:pid:runId`. */
+  readonly owner: string | null;
   readonly error: string | null;
   /** `backfill run … --from lo --to hi`: redoes this chunk (failed) — absent for done and incremental-window chunks. */
   readonly retry: string | null;
@@ -129,7 +131,7 @@ function toCell(c: ChunkRecord, file: string): ChunkCell {
   return {
     key: c.key, kind: c.kind, lo: c.lo, hi: c.hi, status: c.status, window: isWindowChunk(c.key), attempts: c.attempts,
     rowsRead: c.rowsRead, rowsWritten: c.rowsWritten, rowsRejected: c.rowsRejected, bytes: c.bytes,
-    durationMs: c.durationMs, startedAt: c.startedAt, finishedAt: c.finishedAt, runId: c.runId, error: c.error, retry,
+    durationMs: c.durationMs, startedAt: c.startedAt, finishedAt: c.finishedAt, runId: c.runId, owner: c.status === 'running' ? c.leaseOwner : null, error: c.error, retry,
   };
 }
 

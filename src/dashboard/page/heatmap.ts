@@ -156,6 +156,7 @@ export class ChunkMap {
       h('b', {}, `${c.lo} … ${c.hi}`),
       h('div', {}, `${c.status}, ${c.attempts} attempt${c.attempts === 1 ? '' : 's'}${c.durationMs === null ? '' : `, ${duration(c.durationMs)}`}`),
       h('div', {}, rows),
+      c.owner === null ? null : h('div', {}, `on ${c.owner}`),
       c.bytes === null || c.status !== 'done' ? null : h('div', {}, bytes(c.bytes)),
       c.error === null ? null : h('div', { class: 'err' }, c.error),
     ]);
