@@ -1,11 +1,13 @@
-// `backfill ui` in a real browser: a run's chunks turn done on the open page without a reload, a failed chunk shows its error and the command that retries it.
+// `backfill ui` in a real browser: a run's chunks turn done on the open page while it goes, without a reload; a failed chunk shows its error and the command that retries it.
 
 import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
-import { runCli, writeJob } from '../helpers/cli.js';
+import { runCli, startCli, writeJob } from '../helpers/cli.js';
 import { openBrowser } from './browser.js';
-import { eventsFolder, eventsJob, exitOf, startUi } from './dashboard-fixture.js';
+import { eventsFolder, eventsJob, exitOf, startUi, waitForOutput } from './dashboard-fixture.js';
 
 const FAILING = `select *, strftime(ts, '%Y-%m') as month,
     case when ts >= TIMESTAMP '2023-01-30' and ts < TIMESTAMP '2023-02-06' then error('bad rows in week 5') end as check_
@@ -28,7 +30,13 @@ describe('backfill ui in a browser', () => {
     // A second job, in key ranges of event_id: shown as a strip, in a tab of its own.
     writeJob(dir, 'keys.yaml', 'name: by-key\nsource: { type: csv, path: data/events-*.csv* }\nchunk: { column: event_id, size: 5000 }\ntarget: { type: parquet, path: lake-keys }\nwrite: { mode: replace }\n');
     expect((await runCli(['run', 'keys.yaml'], { cwd: dir })).code).toBe(0);
-    ui = await startUi(dir, ['job.yaml', 'keys.yaml']);
+    // A third job that has not run yet; its February chunks will fail retryably (a file stands where their folder goes).
+    writeJob(dir, 'paused.yaml', `name: paused\nsource: { type: csv, path: data/events-*.csv*, pruneBy: filename }\nchunk: { column: ts, every: 1 week }
+transform: "select *, strftime(ts, '%Y-%m') as month from source"\ntarget: { type: parquet, path: lake-paused, partitionBy: [month] }
+write: { mode: replace }\nconcurrency: 1\nretries: { attempts: 3, backoff: 1h, maxBackoff: 1h }\n`);
+    mkdirSync(join(dir, 'lake-paused'));
+    writeFileSync(join(dir, 'lake-paused', 'month=2023-02'), '');
+    ui = await startUi(dir, ['job.yaml', 'keys.yaml', 'paused.yaml']);
     browser = await openBrowser();
     page = await browser.newPage();
   });
@@ -88,6 +96,25 @@ describe('backfill ui in a browser', () => {
     expect(await page.locator('[data-testid="failed"]').textContent()).toContain('no failed chunks');
     expect(await page.locator('[data-testid="workers"] tr').count()).toBe(4); // a header and three runs
     expect(await page.evaluate(() => (globalThis as Record<string, unknown>)['loadedOnce'])).toBe('yes');
+  });
+
+  it('shows chunks done while the run that does them is still going', async () => {
+    await page.click('nav button[data-job="paused"]');
+    await expect.poll(() => page.locator('[data-testid="job-name"]').textContent(), { timeout: 30_000 }).toBe('paused');
+    expect(await page.locator('[data-testid="heatmap"]').textContent()).toContain('no chunks in the ledger yet');
+    const run = startCli(['run', 'paused.yaml', '--json'], { cwd: dir });
+    const exited = exitOf(run);
+    await waitForOutput(run, /"event":"chunk:retry"/);
+    // The run now waits an hour before its next attempt: what the page shows, it received while the run goes.
+    await expect.poll(() => cells('done'), { timeout: 30_000 }).toBe(4);
+    expect(run.exitCode).toBe(null);
+    expect(await page.locator('[data-testid="card-run"]').textContent()).toContain('running');
+    run.kill('SIGTERM');
+    await waitForOutput(run, /"event":"run:stopping"/);
+    run.kill('SIGTERM');
+    expect(await exited).toBe(130);
+    await expect.poll(() => page.locator('[data-testid="card-run"]').textContent(), { timeout: 30_000 }).toContain('interrupted');
+    expect(await cells('done')).toBe(4);
   });
 
   it('shows a job of key ranges as a strip in its own tab', async () => {

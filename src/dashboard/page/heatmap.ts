@@ -51,7 +51,7 @@ function layoutFor(widthMs: number): Layout {
 
 export class ChunkMap {
   private readonly cells = new Map<string, HTMLElement>();
-  private shape = '';
+  private shape: string | undefined;
   private maxRows = 1;
   readonly element = h('div', { 'data-testid': 'heatmap' });
 
