@@ -1,7 +1,7 @@
 // `backfill ui` off loopback asks for its token; no page or API shows a secret; the API's status is `status --json`'s document.
 
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,8 +29,11 @@ describe('backfill ui: token and secrets', () => {
     eventsJob(dir, {
       name: JOB,
       transform: `select *, strftime(ts, '%Y-%m') as month, case when ts >= TIMESTAMP '2023-02-06' then error('cannot reach postgres://loader:${SECRET}@db.internal/dw') end as c from source`,
-      extra: `ledger: ${LEDGER}\nretries: { attempts: 1 }`,
+      extra: `ledger: ${LEDGER}\nretries: { attempts: 1 }\nmaxRejects: 10`,
     });
+    // A line whose time cannot be read, in the second week: set aside as a rejected row.
+    const plain = readdirSync(join(dir, 'data')).find((f) => /^events-2023-01-1[0-5]\.csv$/.test(f)) as string;
+    appendFileSync(join(dir, 'data', plain), '999999,not-a-time,1,click,,US,web,bad\n');
     const run = await runCli(['run', 'job.yaml'], { cwd: dir });
     expect(run.code).toBe(1);
     // 127.0.0.2 is loopback too, but not one of the addresses served without a token.
@@ -97,6 +100,15 @@ describe('backfill ui: token and secrets', () => {
       await page.hover('[data-testid="heatmap"] [data-status="failed"]');
       const text = (await page.locator('body').innerText()) + (await page.content());
       expect(text).toContain('postgres://loader:***@db.internal/dw');
+      // The rejected row: its chunk ringed on the map, listed with the file that keeps it.
+      const week2 = '2023-01-09T00:00:00Z/2023-01-16T00:00:00Z';
+      expect(await page.locator(`[data-testid="heatmap"] [data-key="${week2}"]`).getAttribute('class')).toContain('rej');
+      const rejects = (await page.locator('[data-testid="rejects"]').textContent()) ?? '';
+      expect(rejects).toContain('Rejected rows (1 chunk)');
+      expect(rejects).toContain(week2);
+      expect(rejects).toMatch(/\.jsonl/);
+      await page.hover(`[data-testid="heatmap"] [data-key="${week2}"]`);
+      expect(await page.locator('#tip').textContent()).toMatch(/read = [\d,]+ written \+ 1 rejected/);
       expect(text).not.toContain(SECRET);
       expect(text).not.toContain(token);
     } finally {
