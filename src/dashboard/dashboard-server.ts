@@ -105,16 +105,14 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   });
 
   await Promise.all([...watchers.values()].map((w) => w.start()));
-  let address: string;
   try {
-    address = await app.listen({ port: options.port ?? 8787, host });
+    await app.listen({ port: options.port ?? 8787, host });
   } catch (err) {
     await Promise.all([...watchers.values()].map((w) => w.close()));
     throw err;
   }
   const port = (app.server.address() as { port: number }).port;
   const shown = host.includes(':') ? `[${host}]` : host;
-  void address;
   let closing: Promise<void> | undefined;
   return {
     url: `http://${shown}:${port}/${token === undefined ? '' : `?token=${token}`}`,
