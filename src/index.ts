@@ -22,3 +22,5 @@ export * from './core/errors.js';
 export { SqliteLedger } from './ledger/sqlite/sqlite-ledger.js';
 export type { Ledger, LedgerReader, ChunkRecord, RunRecord, Lease, BackupRecord } from './ledger/ledger.js';
 export { generateEvents } from './demo/generate-events.js';
+export { startDashboard, type Dashboard, type DashboardOptions } from './dashboard/dashboard-server.js';
+export { jobMetrics, startMetricsServer, type MetricsServer } from './dashboard/run-metrics.js';

@@ -5,7 +5,7 @@ import { BackfillError, describeError, JobSpecError, UsageError } from '../core/
 import { EventBus } from '../core/events.js';
 import { loadJobFile } from '../job/job-loader.js';
 import { planBackfill, type BackfillPlan } from '../engine/plan/plan-backfill.js';
-import { readStatus, type JobStatus } from '../engine/status/read-status.js';
+import { readStatus, statusDocument, type JobStatus } from '../engine/status/read-status.js';
 import { ledgerName } from '../ledger/open-ledger.js';
 import { runBackfill, type RunResult } from '../engine/run/run-backfill.js';
 import { attachProgress, type ProgressMode } from './progress.js';
@@ -22,6 +22,8 @@ import { addCdcCommands, isCdcJob, runCdcCommand, statusCdcCommand } from './cdc
 import { addInitCommand } from './init-command.js';
 import { addSchemaCommand } from './schema-command.js';
 import { addProfileCommand } from './profile-command.js';
+import { addUiCommand } from './ui-command.js';
+import { metricsOption, refuseCdcMetrics, withMetrics, type MetricsAddress } from './metrics-option.js';
 
 export const EXIT = { ok: 0, chunksFailed: 1, invalid: 2, error: 3, interrupted: 130 } as const;
 
@@ -73,17 +75,19 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--json', 'print events and the result as JSON lines on stdout')
     .option('--quiet', 'print only the result')
     .option('--until-caught-up', 'cdc jobs: stop once the initial copy is done and the stream reached the WAL position current at start')
-    .action(async (file: string, flags: CommonFlags & { from?: string; to?: string; restate?: boolean; retryFailed?: boolean; concurrency?: number; failFast?: boolean; quiet?: boolean; untilCaughtUp?: boolean }) => {
+    .addOption(metricsOption())
+    .action(async (file: string, flags: CommonFlags & { from?: string; to?: string; restate?: boolean; retryFailed?: boolean; concurrency?: number; failFast?: boolean; quiet?: boolean; untilCaughtUp?: boolean; metrics?: MetricsAddress }) => {
       const job = loadJobFile(file);
       if (isCdcJob(job)) {
+        refuseCdcMetrics(flags.metrics);
         exitCode = await runCdcCommand(job, flags, print);
         return;
       }
-      const result = await runWithSignals((signal, hardSignal, events) =>
+      const result = await runWithSignals((signal, hardSignal, events) => withMetrics(job, flags.metrics, events, () =>
         runBackfill(job, {
           from: flags.from, to: flags.to, restate: flags.restate, retryFailed: flags.retryFailed,
           concurrency: flags.concurrency, failFast: flags.failFast, signal, hardSignal, events,
-        }), progressMode(flags));
+        })), progressMode(flags));
       if (flags.json === true) print(JSON.stringify({ event: 'result', ...result }));
       else printResult(result);
       exitCode = result.status === 'interrupted' ? EXIT.interrupted : result.failed > 0 ? EXIT.chunksFailed : EXIT.ok;
@@ -116,7 +120,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         return;
       }
       const status = await readStatus(job);
-      if (flags.json === true) print(JSON.stringify(status ?? { job: job.name, ledger: ledgerName(job), counts: { total: 0 } }, null, 2));
+      if (flags.json === true) print(JSON.stringify(statusDocument(job, status), null, 2));
       else if (status === undefined) print(`${job.name}: no runs yet (no ledger at ${ledgerName(job)})`);
       else printStatus(status);
       if (status !== undefined && status.counts.failed > 0) exitCode = EXIT.chunksFailed;
@@ -127,6 +131,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   addInitCommand(program, print);
   addSchemaCommand(program, print);
   addProfileCommand(program, print);
+  addUiCommand(program, print);
 
   program
     .command('bench')

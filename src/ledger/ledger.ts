@@ -88,6 +88,11 @@ export interface LedgerReader {
   listBackups(job: string, runId?: string): Promise<BackupRecord[]>;
   /** The incremental job's watermark; undefined before its first run. */
   watermark(job: string): Promise<WatermarkRecord | undefined>;
+  /**
+   * A short text that changes whenever the job's chunks, runs, backups or watermark change (one
+   * aggregate query): a watcher polls it and reads the rest only when it moved.
+   */
+  changeMarker(job: string): Promise<string>;
   close(): Promise<void>;
 }
 

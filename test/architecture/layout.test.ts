@@ -32,17 +32,17 @@ describe('source layout', () => {
     expect(found).toEqual([]);
   });
 
-  it('keeps the engine, ledger, job, runtime and core off any one connector', () => {
-    const offenders = ['engine', 'ledger', 'job', 'runtime', 'core', 'cli']
+  it('keeps the engine, ledger, job, runtime, core, cli and dashboard off any one connector', () => {
+    const offenders = ['engine', 'ledger', 'job', 'runtime', 'core', 'cli', 'dashboard']
       .flatMap(under)
       .flatMap((f) => importsOf(f.text).filter((spec) => /connectors\/[a-z]+\//.test(spec)).map((spec) => `${f.path} → ${spec}`));
     expect(offenders).toEqual([]);
   });
 
-  it('keeps drivers out of core/ and the engine', () => {
+  it('keeps drivers out of core/, the engine and the dashboard', () => {
     const drivers = /^(pg|pg-copy-streams|pg-logical-replication|mysql2|mysql2\/promise|@duckdb\/node-api|better-sqlite3)$/;
     const core = under('core').flatMap((f) => importsOf(f.text).filter((s) => drivers.test(s) || s.startsWith('../')).map((s) => `${f.path} → ${s}`));
-    const engine = under('engine').flatMap((f) => importsOf(f.text).filter((s) => drivers.test(s)).map((s) => `${f.path} → ${s}`));
+    const engine = [...under('engine'), ...under('dashboard')].flatMap((f) => importsOf(f.text).filter((s) => drivers.test(s)).map((s) => `${f.path} → ${s}`));
     expect([...core, ...engine]).toEqual([]);
   });
 

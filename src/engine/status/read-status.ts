@@ -2,7 +2,7 @@
 
 import { existsSync } from 'node:fs';
 import type { Job } from '../../job/job.js';
-import type { ChunkRecord, ChunkStatus, RunRecord, WatermarkRecord } from '../../ledger/ledger.js';
+import type { ChunkRecord, ChunkStatus, LedgerReader, RunRecord, WatermarkRecord } from '../../ledger/ledger.js';
 import { isoInstant } from '../../core/chunk.js';
 import { missingIntervals, overlaps } from '../../core/interval.js';
 import { isWindowChunk } from '../../core/watermark.js';
@@ -53,15 +53,25 @@ export async function readStatus(job: Job): Promise<JobStatus | undefined> {
   const ledger = await openLedgerReader(job);
   if (ledger === undefined) return undefined;
   try {
-    const all = await ledger.listChunks(job.name);
-    const runs = await ledger.listRuns(job.name, 10);
-    const watermark = await ledger.watermark(job.name);
-    const chunks = all.filter((c) => !isWindowChunk(c.key));
-    const windows = all.filter((c) => isWindowChunk(c.key));
-    return { ...summarizeChunks(job, chunks, runs), incremental: watermark === undefined ? undefined : incrementalStatus(job, watermark, windows) };
+    return await statusFromLedger(job, ledger);
   } finally {
     await ledger.close();
   }
+}
+
+/** The status of a job from a reader the caller keeps open (the dashboard), given the chunks when it already read them. */
+export async function statusFromLedger(job: Job, ledger: LedgerReader, all?: readonly ChunkRecord[]): Promise<JobStatus> {
+  const records = all ?? (await ledger.listChunks(job.name));
+  const runs = await ledger.listRuns(job.name, 10);
+  const watermark = await ledger.watermark(job.name);
+  const chunks = records.filter((c) => !isWindowChunk(c.key));
+  const windows = records.filter((c) => isWindowChunk(c.key));
+  return { ...summarizeChunks(job, chunks, runs), incremental: watermark === undefined ? undefined : incrementalStatus(job, watermark, windows) };
+}
+
+/** What `status --json` prints: the status, or a stub naming the ledger when the job has never run. */
+export function statusDocument(job: Job, status: JobStatus | undefined): JobStatus | { readonly job: string; readonly ledger: string; readonly counts: { readonly total: 0 } } {
+  return status ?? { job: job.name, ledger: ledgerName(job), counts: { total: 0 } };
 }
 
 function incrementalStatus(job: Job, w: WatermarkRecord, windows: readonly ChunkRecord[]): IncrementalStatus {

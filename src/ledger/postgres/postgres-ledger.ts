@@ -94,6 +94,10 @@ export class PostgresLedger implements Ledger {
     return (await this.conn.query<WatermarkRecord>('read the watermark', this.sql.watermark, [job])).rows[0];
   }
 
+  async changeMarker(job: string): Promise<string> {
+    return (await this.conn.query<{ marker: string }>('read the change marker', this.sql.changeMarker, [job])).rows[0]?.marker ?? '';
+  }
+
   async initWatermark(w: { job: string; cursor: string; kind: 'time' | 'key'; value: bigint; runId: string }): Promise<WatermarkRecord> {
     await this.conn.query('create the watermark', this.sql.initWatermark, [w.job, w.cursor, w.kind, w.value.toString(), w.runId, this.clock.now()]);
     return (await this.watermark(w.job)) as WatermarkRecord;

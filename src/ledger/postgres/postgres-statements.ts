@@ -50,6 +50,14 @@ export function postgresStatements(schema: string) {
     // COLLATE "C" sorts like SQLite's BINARY collation whatever the database's locale.
     listChunks: `SELECT ${CHUNK_COLUMNS} FROM ${chunks} WHERE job = $1
       ORDER BY kind COLLATE "C", CASE WHEN kind = 'key' THEN lo::numeric END, lo COLLATE "C"`,
+    changeMarker: `SELECT
+      (SELECT count(*) || ':' || coalesce(max(updated_at), 0) || ':' || coalesce(sum(fencing_token), 0) || ':' || coalesce(sum(generation), 0)
+         || ':' || count(*) FILTER (WHERE status = 'done') || ':' || count(*) FILTER (WHERE status = 'failed')
+         || ':' || count(*) FILTER (WHERE status = 'running') FROM ${chunks} WHERE job = $1)
+      || '|' || (SELECT count(*) || ':' || coalesce(max(coalesce(finished_at, heartbeat_at, started_at)), 0)
+         || ':' || count(*) FILTER (WHERE status = 'running') FROM ${runs} WHERE job = $1)
+      || '|' || (SELECT count(*) || ':' || coalesce(max(coalesce(restored_at, created_at)), 0) FROM ${backups} WHERE job = $1)
+      || '|' || coalesce((SELECT updated_at FROM ${watermarks} WHERE job = $1), 0) AS marker`,
     getChunk: `SELECT ${CHUNK_COLUMNS} FROM ${chunks} WHERE job = $1 AND chunk_key = $2`,
     /** $1 job, $2 keys, $3 kinds, $4 los, $5 his, $6 tags (parallel arrays), $7 now. */
     insertChunks: `INSERT INTO ${chunks} (job, chunk_key, kind, lo, hi, tag, updated_at)

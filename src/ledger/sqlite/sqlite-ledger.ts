@@ -83,6 +83,10 @@ export class SqliteLedger implements Ledger {
     return this.db.prepare(SQL.watermark).get(job) as WatermarkRecord | undefined;
   }
 
+  async changeMarker(job: string): Promise<string> {
+    return (this.db.prepare(SQL.changeMarker).get({ job }) as { marker: string }).marker;
+  }
+
   async initWatermark(w: { job: string; cursor: string; kind: 'time' | 'key'; value: bigint; runId: string }): Promise<WatermarkRecord> {
     this.db.prepare(SQL.initWatermark).run({ ...w, now: this.clock.now() });
     return (await this.watermark(w.job)) as WatermarkRecord;

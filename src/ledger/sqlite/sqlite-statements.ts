@@ -24,6 +24,14 @@ export const SQL = {
 
   // ---- chunks, runs and the rest -------------------------------------------------------------
   listChunks: `SELECT ${CHUNK_COLUMNS} FROM backfill_chunks WHERE job = ? ORDER BY kind, CASE kind WHEN 'key' THEN CAST(lo AS INTEGER) END, lo`,
+  changeMarker: `SELECT
+    (SELECT count(*) || ':' || coalesce(max(updated_at), 0) || ':' || coalesce(sum(fencing_token), 0) || ':' || coalesce(sum(generation), 0)
+       || ':' || coalesce(sum(status = 'done'), 0) || ':' || coalesce(sum(status = 'failed'), 0) || ':' || coalesce(sum(status = 'running'), 0)
+       FROM backfill_chunks WHERE job = @job)
+    || '|' || (SELECT count(*) || ':' || coalesce(max(coalesce(finished_at, heartbeat_at, started_at)), 0) || ':' || coalesce(sum(status = 'running'), 0)
+       FROM backfill_runs WHERE job = @job)
+    || '|' || (SELECT count(*) || ':' || coalesce(max(coalesce(restored_at, created_at)), 0) FROM backfill_backups WHERE job = @job)
+    || '|' || coalesce((SELECT updated_at FROM backfill_watermarks WHERE job = @job), 0) AS marker`,
   getChunk: `SELECT ${CHUNK_COLUMNS} FROM backfill_chunks WHERE job = ? AND chunk_key = ?`,
   listRuns: `SELECT ${RUN_COLUMNS} FROM backfill_runs WHERE job = ? ORDER BY started_at DESC, rowid DESC LIMIT ?`,
   insertChunk: `INSERT INTO backfill_chunks (job, chunk_key, kind, lo, hi, tag, updated_at)
