@@ -8,6 +8,7 @@ import { ConnectorError, PlanError } from '../../core/errors.js';
 import type { SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import { inPlace, type ChunkRead, type FileSet, type OpenedChunk, type RejectReader, type SchemaGroup, type Source, type SourceCapabilities } from '../connector.js';
+import { checkGzipFiles } from './files-gzip.js';
 import { CSV_KEEP_REJECTS, csvRejectReader, JSONL_KEEP_REJECTS, jsonlRejectReader } from './files-rejects.js';
 import { afterUnclosed, hiddenDelimiter, locateMalformed, oneColumnError, typesPastTrouble, type UnclosedQuote } from './files-malformed.js';
 import { DATA_CHECK_PREFIX, type DuckConn } from '../../runtime/duckdb-session.js';
@@ -88,6 +89,9 @@ export class FilesSource implements Source, FileSet {
       for (const row of rows) found.add(row.file);
     }
     this.files = [...found].sort().map((path) => ({ path, period: filePeriod(path, this.timezone) }));
+    // Runs beside the sniffing below; a damaged file fails the job before any row is read.
+    const gzipChecked = checkGzipFiles(this.files.map((f) => f.path));
+    gzipChecked.catch(() => {});
     if (this.config.pruneBy === 'filename') {
       const undated = this.files.filter((f) => f.period === undefined);
       if (undated.length > 0) {
@@ -97,14 +101,21 @@ export class FilesSource implements Source, FileSet {
         );
       }
     }
-    this.pinned = this.config.type === 'csv' ? await this.sniffOnce(conn) : this.config.type === 'jsonl' ? await this.jsonColumnsPastMalformed(conn) : undefined;
-    await this.groupFiles(conn);
+    try {
+      this.pinned = this.config.type === 'csv' ? await this.sniffOnce(conn) : this.config.type === 'jsonl' ? await this.jsonColumnsPastMalformed(conn) : undefined;
+      await this.groupFiles(conn);
+    } catch (error) {
+      // A file cut short explains a failed sniff better than the reader's complaint about its last line.
+      await gzipChecked;
+      throw error;
+    }
     const hash = createHash('sha256');
     for (const f of this.files) {
       const st = statSync(f.path);
       hash.update(`${f.path}\0${st.size}\0${st.mtimeMs}\n`);
     }
     this.fingerprintText = hash.digest('hex');
+    await gzipChecked;
   }
 
   /**

@@ -1,0 +1,47 @@
+// A truncated or damaged `.gz` file is read by DuckDB as far as it inflates, without an error, so
+// rows would go missing silently. Every gzip file is inflated whole once, before any row is read.
+
+import { createReadStream, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { ConnectorError } from '../../core/errors.js';
+
+/** Files already found whole in this process, by path, size and modification time. */
+const whole = new Set<string>();
+
+/**
+ * Inflate each `.gz` file to its end (zlib checks the trailer's CRC and length), a few at a time on
+ * the thread pool; throws naming the first file that ends early or is damaged.
+ */
+export async function checkGzipFiles(paths: readonly string[]): Promise<void> {
+  const todo = paths.filter((p) => /\.gz$/i.test(p)).map((path) => ({ path, id: identity(path) })).filter((f) => !whole.has(f.id));
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < todo.length; i = next++) {
+      const file = todo[i] as { path: string; id: string };
+      await inflateWhole(file.path);
+      whole.add(file.id);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(todo.length, Math.max(2, availableParallelism())) }, worker));
+}
+
+async function inflateWhole(path: string): Promise<void> {
+  const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
+  try {
+    await pipeline(createReadStream(path), createGunzip(), sink);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConnectorError(
+      `source file ${path} is not a whole gzip stream (${reason}): it ends early or is damaged, so some of its rows could not be read; ` +
+        'replace the file (no row of it has been read)',
+    );
+  }
+}
+
+function identity(path: string): string {
+  const st = statSync(path);
+  return `${path}\0${st.size}\0${st.mtimeMs}`;
+}
