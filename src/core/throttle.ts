@@ -1,0 +1,120 @@
+// The rules of "don't hurt the source", without I/O: what throttles a run and how it is told, rate pacing by reservation, and AIMD concurrency.
+
+/** The limits a job may set (`limits:` in the job file, docs/limits.md), and the job-wide pause. */
+export type LimitName = 'pause' | 'pauseFile' | 'maxReplicaLag' | 'maxLoad' | 'criticalLoad';
+
+/** One limit that holds now: its name, the value read, its threshold, and a line saying so ("replica lag 7.2 s > 5 s"). */
+export interface ThrottleReason {
+  readonly limit: LimitName;
+  /** The value read (milliseconds for replica lag, the query's number for load); null when there is none (a pause) or it is unknown. */
+  readonly value: number | null;
+  readonly threshold: number | null;
+  readonly text: string;
+}
+
+/**
+ * What a run is doing about its limits, as the ledger keeps it per run (`status --json` → `throttle.runs`).
+ * `working`: taking chunks; `throttled`: a lag or load limit holds; `paused`: `backfill pause` or the pause file.
+ */
+export interface ThrottleState {
+  readonly state: 'working' | 'throttled' | 'paused';
+  readonly reasons: readonly ThrottleReason[];
+  /** When the current throttle or pause began (epoch ms); null while working. */
+  readonly since: number | null;
+  /** Wall time so far with the run paused, or throttled by lag or load (not counting pauses). */
+  readonly pausedMs: number;
+  readonly throttledMs: number;
+  /** Time a free slot waited for the rate limit (`rowsPerSecond`) to let the next chunk start. */
+  readonly rateWaitMs: number;
+  /** Chunks the run lets run at once now (moves under `concurrency: adaptive`). */
+  readonly concurrency: number;
+  /** When the limits were last read (epoch ms). */
+  readonly checkedAt: number;
+}
+
+/** A pause wins over a throttle: both stop new chunks, and a pause is what a person asked for. */
+export function stateOf(reasons: readonly ThrottleReason[]): ThrottleState['state'] {
+  if (reasons.some((r) => r.limit === 'pause' || r.limit === 'pauseFile')) return 'paused';
+  return reasons.length > 0 ? 'throttled' : 'working';
+}
+
+/** "7.2 s" for milliseconds, "52" for a count: how a limit's value is printed. */
+export function formatLimitValue(limit: LimitName, value: number): string {
+  if (limit === 'maxReplicaLag') return value < 10_000 ? `${(value / 1000).toFixed(1).replace(/\.0$/, '')} s` : `${Math.round(value / 1000)} s`;
+  return Number.isInteger(value) ? String(value) : value.toFixed(2);
+}
+
+/**
+ * Rate pacing by reservation (GCRA): a shared instant `nextAt` says when the next chunk may start.
+ * A chunk reserves its estimated cost: it starts at max(nextAt, now), and moves nextAt on by its
+ * cost. When it finishes, the difference between its real and estimated cost moves nextAt again.
+ * Every process of a job reserves from the same `nextAt` (in the ledger), so the rate holds for
+ * all of them together; time nobody used is not saved up (no burst after an idle spell).
+ */
+export function reserve(nextAt: number | null, now: number, costMs: number): { readonly startAt: number; readonly nextAt: number } {
+  const startAt = Math.max(nextAt ?? now, now);
+  return { startAt, nextAt: startAt + Math.max(0, costMs) };
+}
+
+/** The time `rows` rows take at `rowsPerSecond`. */
+export function rowsCostMs(rows: number, rowsPerSecond: number): number {
+  return (rows * 1000) / rowsPerSecond;
+}
+
+export interface AimdOptions {
+  readonly max: number;
+  /** Latency at or under baseline × (1 + grow) + 1 ms: one more chunk at a time. */
+  readonly grow?: number;
+  /** Latency over baseline × (1 + shrink) + 2 ms: half as many. Between the two: hold. */
+  readonly shrink?: number;
+}
+
+/**
+ * Additive increase, multiplicative decrease of the chunks in flight from the source's query
+ * latency against its baseline (measured before the run's first chunk). Starts at `max`, so a
+ * source that does not suffer sees no difference; halves when latency rises, and after a halving
+ * waits one sample before deciding again (the chunks in flight still finish at the old level).
+ */
+export class Aimd {
+  private current: number;
+  private cooling = false;
+  private readonly grow: number;
+  private readonly shrink: number;
+
+  constructor(
+    readonly baselineMs: number,
+    private readonly options: AimdOptions,
+  ) {
+    this.current = Math.max(1, options.max);
+    this.grow = options.grow ?? 0.25;
+    this.shrink = options.shrink ?? 1;
+  }
+
+  get limit(): number {
+    return this.current;
+  }
+
+  /** Take one latency sample (ms); returns the new limit. */
+  sample(latencyMs: number): number {
+    if (this.cooling) {
+      this.cooling = false;
+      return this.current;
+    }
+    if (latencyMs > this.baselineMs * (1 + this.shrink) + 2) {
+      const halved = Math.max(1, Math.floor(this.current / 2));
+      this.cooling = halved !== this.current;
+      this.current = halved;
+    } else if (latencyMs <= this.baselineMs * (1 + this.grow) + 1) {
+      this.current = Math.min(this.options.max, this.current + 1);
+    }
+    return this.current;
+  }
+}
+
+/** The median of a few samples: one slow reply (a page fault, a context switch) should not halve a run. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return 0;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
