@@ -11,8 +11,6 @@ import { sleep } from '../run/retry.js';
 import type { StopController } from '../run/stop-controller.js';
 import { limitChecks, unreadable, verifyLimits, type LimitCheck } from './limit-checks.js';
 
-/** Before a chunk, the limits are read again unless a reading is this fresh. */
-const FRESH_MS = 100;
 /** Latency samples taken before the first chunk; their median is the baseline adaptive concurrency compares with. */
 const BASELINE_SAMPLES = 5;
 
@@ -72,8 +70,8 @@ export class RunThrottle {
       }
       this.aimd = new Aimd(median(samples), { max: job.concurrency });
     }
-    await this.check();
-    this.timer = setInterval(() => void this.check(), job.limits.checkIntervalMs).unref();
+    await this.check({ fresh: false });
+    this.timer = setInterval(() => void this.check({ fresh: false, steer: true }), job.limits.checkIntervalMs).unref();
   }
 
   /**
@@ -84,7 +82,7 @@ export class RunThrottle {
     const { stop, clock, job, ledger } = this.o;
     for (;;) {
       if (stop.stopping !== undefined) return undefined;
-      if (clock.now() - this.checkedAt >= FRESH_MS) await this.check();
+      await this.check({ fresh: true });
       if (stop.stopping !== undefined) return undefined;
       if (this.reasons.length === 0) break;
       await this.nextCheck();
@@ -137,16 +135,22 @@ export class RunThrottle {
     };
   }
 
-  /** One reading of every limit at a time; callers meanwhile share it. */
-  private check(): Promise<void> {
-    this.checking ??= this.read().finally(() => {
+  /**
+   * One reading of every limit at a time; callers meanwhile share it. `fresh` (before a chunk): a
+   * reading that began before the call may have missed a change, so wait for it and read again
+   * (callers arriving meanwhile share that second one). `steer`: the interval's readings also move
+   * adaptive concurrency, so it moves once per interval, not once per chunk.
+   */
+  private async check(how: { readonly fresh: boolean; readonly steer?: boolean }): Promise<void> {
+    if (how.fresh && this.checking !== undefined) await this.checking.catch(() => undefined);
+    this.checking ??= this.read(how.steer === true).finally(() => {
       this.checking = undefined;
       this.wake();
     });
     return this.checking;
   }
 
-  private async read(): Promise<void> {
+  private async read(steer: boolean): Promise<void> {
     const { events, runId, clock, stop } = this.o;
     const reasons: ThrottleReason[] = [];
     for (const check of this.hold) {
@@ -162,7 +166,7 @@ export class RunThrottle {
       if (found?.stop === true) stop.stop(`${found.reason.text} (limits.criticalLoad): chunks in flight are interrupted and roll back`, false);
       else if (found !== undefined) reasons.push(found.reason);
     }
-    await this.steer();
+    if (steer) await this.steer();
     const now = clock.now();
     this.account(now);
     this.checkedAt = now;
@@ -202,7 +206,8 @@ export class RunThrottle {
     else if (state === 'throttled') this.throttledMs += elapsed;
   }
 
-  private async record(): Promise<void> {
+  /** Keep the run's state in the ledger for `status` (also right after the run's record is made). */
+  async record(): Promise<void> {
     await this.o.ledger.setRunThrottle(this.o.runId, JSON.stringify(this.state())).catch(() => undefined);
   }
 

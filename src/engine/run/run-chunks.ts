@@ -57,6 +57,7 @@ export async function runChunks(job: Job, options: RunOptions, internal: ChunkRu
       options: JSON.stringify({ from: options.from, to: options.to, restate: options.restate, retryFailed: options.retryFailed, concurrency }),
     });
     runStarted = true;
+    await throttle.record();
     runTimer = setInterval(() => void ledger.heartbeatRun(runId).catch(() => {}), 5000).unref();
     events.emit('run:start', { runId, job: job.name, total: plan.chunks.length, todo: todo.length, concurrency });
 
