@@ -20,7 +20,7 @@ const STANDBY_LAG = `SELECT pg_is_in_recovery() AS standby,
 // Physical replicas only: a logical slot's consumer (a change-capture job, a subscriber) is not a replica to spare.
 const PRIMARY_LAG = `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8 AS current_lsn,
   EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS now_ms,
-  r.application_name AS name, r.client_addr::text AS addr, r.state,
+  r.pid, r.application_name AS name, r.client_addr::text AS addr, r.state,
   pg_wal_lsn_diff(r.replay_lsn, '0/0')::float8 AS replay_lsn,
   EXTRACT(EPOCH FROM r.replay_lag) * 1000 AS replay_lag_ms
   FROM (SELECT 1) AS one
@@ -30,6 +30,7 @@ const PRIMARY_LAG = `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8
 interface PrimaryRow {
   current_lsn: number;
   now_ms: string;
+  pid: number | null;
   name: string | null;
   addr: string | null;
   state: string | null;
@@ -84,7 +85,7 @@ export class PostgresHealth implements SourceHealth {
     const now = Number(first.now_ms);
     this.samples.push({ lsn: Number(first.current_lsn), at: now });
     if (this.samples.length > MAX_SAMPLES) this.samples.shift();
-    const replicas = rows.filter((r) => r.state !== null || r.replay_lsn !== null || r.name !== null);
+    const replicas = rows.filter((r) => r.pid !== null);
     if (this.replicasAtStart === undefined) {
       if (replicas.length === 0) throw this.refuse('it is a primary with no streaming replica (pg_stat_replication is empty) and not a standby: there is no lag to read');
       if (replicas.every((r) => r.replay_lsn === null)) {
