@@ -71,7 +71,8 @@ export class RunThrottle {
       this.aimd = new Aimd(median(samples), { max: job.concurrency });
     }
     await this.check({ fresh: false });
-    this.timer = setInterval(() => void this.check({ fresh: false, steer: true }), job.limits.checkIntervalMs).unref();
+    // Not unref'd: while every slot waits for a pause to lift, this timer is all that keeps the process alive.
+    this.timer = setInterval(() => void this.check({ fresh: false, steer: true }), job.limits.checkIntervalMs);
   }
 
   /**
