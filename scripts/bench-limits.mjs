@@ -38,11 +38,13 @@ const { values: args } = parseArgs({
 /** The limits each scenario's job sets (`null`: no backfill at all). */
 const SCENARIOS = {
   'no backfill': null,
-  unlimited: { concurrency: 2 },
-  'default limits': {},
-  'adaptive': { concurrency: '{ adaptive: { max: 2 } }' },
-  'example limits': { concurrency: '{ adaptive: { max: 2 } }', limits: ["rowsPerSecond: 200000", "maxLoad: { query: \"select count(*) from pg_stat_activity where state = 'active'\", above: 40 }"] },
-  'rate 100k/s': { concurrency: 2, limits: ['rowsPerSecond: 100000'] },
+  // What a job without `limits:` does: `concurrency: auto` is the cores (2 on the machine measured).
+  unlimited: {},
+  'concurrency 1': { concurrency: 1 },
+  adaptive: { concurrency: 'adaptive' },
+  'adaptive, user query as probe': { concurrency: `{ adaptive: { max: 2, probe: "${USER_QUERY.replace('$1', '17').replace(/\$2/g, "'2024-03-01'")}" } }` },
+  'example limits': { limits: ['rowsPerSecond: 200000', "maxLoad: { query: \"select count(*) from pg_stat_activity where state = 'active'\", above: 40 }"] },
+  'rate 100k/s': { limits: ['rowsPerSecond: 100000'] },
 };
 
 if (args.probe) await probe(Number(args.seconds ?? '0'));

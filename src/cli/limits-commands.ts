@@ -51,6 +51,7 @@ export function printThrottleStatus(t: ThrottleStatus, print: (text: string) => 
   for (const r of t.runs) {
     const since = r.since === null ? '' : ` for ${formatDuration(Math.max(0, r.checkedAt - r.since))}`;
     const why = r.reasons.length === 0 ? '' : `: ${r.reasons.map((x) => x.text).join('; ')}`;
-    print(`run ${r.runId} ${r.state}${since}${why}; ${r.concurrency} chunk(s) at a time`);
+    const level = r.concurrency < 1 ? `one chunk at a time, ${Math.round(r.concurrency * 100)}% of the time` : `${r.concurrency} chunk(s) at a time`;
+    print(`run ${r.runId} ${r.state}${since}${why}; ${level}`);
   }
 }

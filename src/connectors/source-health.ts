@@ -19,8 +19,8 @@ export interface SourceHealth {
   replicaLag(): Promise<ReplicaLag>;
   /** Run `query`; the first column of its first row, as a number. */
   load(query: string): Promise<number>;
-  /** Milliseconds a trivial query takes, round trip (the median of a few). */
-  latency(): Promise<number>;
+  /** Milliseconds `query` (default a trivial one) takes, round trip: the median of a few runs. */
+  latency(query?: string): Promise<number>;
   /** Close the probes' connection; the source's `close` does it too. */
   close(): Promise<void>;
 }

@@ -30,7 +30,7 @@ export interface BackfillEvents {
   'throttle:start': { readonly runId: string; readonly state: 'paused' | 'throttled'; readonly reasons: readonly ThrottleReason[] };
   /** The run takes chunks again after `ms` held. */
   'throttle:end': { readonly runId: string; readonly ms: number };
-  /** `concurrency: adaptive` moved the chunks allowed at once, from the source's query latency against its baseline. */
+  /** `concurrency: adaptive` moved the chunks allowed at once (below 1: the share of time one chunk runs), from the source's query latency against its baseline. */
   'throttle:concurrency': { readonly runId: string; readonly concurrency: number; readonly latencyMs: number; readonly baselineMs: number };
   /** Change data capture (docs/cdc.md): streaming starts from `lsn`; the initial copy has `chunksTotal - chunksDone` chunks to go. */
   'cdc:start': { readonly runId: string; readonly job: string; readonly slot: string; readonly lsn: string; readonly chunksDone: number; readonly chunksTotal: number };
@@ -63,7 +63,7 @@ export interface RunLimitTimes {
   readonly pausedMs: number;
   readonly throttledMs: number;
   readonly workingMs: number;
-  /** Time a free slot waited for `rowsPerSecond` before its next chunk started. */
+  /** Time a free slot waited before its next chunk: for `rowsPerSecond`, or adaptive concurrency below one chunk at a time. */
   readonly rateWaitMs: number;
 }
 

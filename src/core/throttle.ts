@@ -26,7 +26,10 @@ export interface ThrottleState {
   readonly throttledMs: number;
   /** Time a free slot waited for the rate limit (`rowsPerSecond`) to let the next chunk start. */
   readonly rateWaitMs: number;
-  /** Chunks the run lets run at once now (moves under `concurrency: adaptive`). */
+  /**
+   * Chunks the run lets run at once now; under `concurrency: adaptive` it moves, and below 1 it is
+   * the share of time one chunk runs (0.25: one chunk, then three times its duration waiting).
+   */
   readonly concurrency: number;
   /** When the limits were last read (epoch ms). */
   readonly checkedAt: number;
@@ -63,17 +66,23 @@ export function rowsCostMs(rows: number, rowsPerSecond: number): number {
 
 export interface AimdOptions {
   readonly max: number;
-  /** Latency at or under baseline × (1 + grow) + 1 ms: one more chunk at a time. */
+  /** Latency at or under baseline × (1 + grow) + 0.2 ms: grow. */
   readonly grow?: number;
-  /** Latency over baseline × (1 + shrink) + 2 ms: half as many. Between the two: hold. */
+  /** Latency over baseline × (1 + shrink) + 0.5 ms: halve. Between the two: hold. */
   readonly shrink?: number;
 }
 
+/** How far below one chunk at a time adaptive concurrency may go: one chunk, an eighth of the time. */
+export const MIN_LEVEL = 1 / 8;
+
 /**
- * Additive increase, multiplicative decrease of the chunks in flight from the source's query
- * latency against its baseline (measured before the run's first chunk). Starts at `max`, so a
- * source that does not suffer sees no difference; halves when latency rises, and after a halving
- * waits one sample before deciding again (the chunks in flight still finish at the old level).
+ * Additive increase, multiplicative decrease of the run's level from the source's query latency
+ * against its baseline (measured before the run's first chunk). The level is the chunks in flight
+ * (`concurrency`, whole) above 1 and, below 1, the share of time one chunk runs (the others wait
+ * between chunks): a run already at one chunk can still back off. Starts at `max`, so a source
+ * that does not suffer sees no difference; halves when latency rises (down to MIN_LEVEL); grows by
+ * one above 1 and doubles below it while latency is near the baseline; after a halving it waits one
+ * sample before deciding again (the chunks in flight still finish at the old level).
  */
 export class Aimd {
   private current: number;
@@ -86,26 +95,32 @@ export class Aimd {
     private readonly options: AimdOptions,
   ) {
     this.current = Math.max(1, options.max);
-    this.grow = options.grow ?? 0.25;
-    this.shrink = options.shrink ?? 1;
+    this.grow = options.grow ?? 0.2;
+    this.shrink = options.shrink ?? 0.5;
   }
 
-  get limit(): number {
+  /** The level: chunks at once above 1, the share of time one chunk runs below 1. */
+  get level(): number {
     return this.current;
   }
 
-  /** Take one latency sample (ms); returns the new limit. */
+  /** Chunks in flight at once for this level. */
+  get concurrency(): number {
+    return Math.max(1, Math.floor(this.current));
+  }
+
+  /** Take one latency sample (ms); returns the new level. */
   sample(latencyMs: number): number {
     if (this.cooling) {
       this.cooling = false;
       return this.current;
     }
-    if (latencyMs > this.baselineMs * (1 + this.shrink) + 2) {
-      const halved = Math.max(1, Math.floor(this.current / 2));
+    if (latencyMs > this.baselineMs * (1 + this.shrink) + 0.5) {
+      const halved = Math.max(MIN_LEVEL, this.current / 2);
       this.cooling = halved !== this.current;
       this.current = halved;
-    } else if (latencyMs <= this.baselineMs * (1 + this.grow) + 1) {
-      this.current = Math.min(this.options.max, this.current + 1);
+    } else if (latencyMs <= this.baselineMs * (1 + this.grow) + 0.2) {
+      this.current = this.current < 1 ? Math.min(1, this.current * 2) : Math.min(this.options.max, Math.floor(this.current) + 1);
     }
     return this.current;
   }

@@ -39,6 +39,8 @@ export interface Job {
   readonly concurrency: number;
   /** `concurrency: adaptive`: AIMD within [1, concurrency] on the source's query latency (docs/limits.md). */
   readonly adaptiveConcurrency: boolean;
+  /** The query whose latency adaptive concurrency watches (`concurrency.adaptive.probe`); undefined: SELECT 1. */
+  readonly adaptiveProbe: string | undefined;
   /** How hard a run may press on its source (`limits:`, docs/limits.md). */
   readonly limits: Limits;
   /** Verify each chunk right after its write (docs/verification.md); a mismatch fails the chunk. */
@@ -154,6 +156,7 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
     // cores only adds memory; two keep the pool busy while one chunk commits.
     concurrency: typeof spec.concurrency === 'number' ? spec.concurrency : typeof spec.concurrency === 'object' ? spec.concurrency.adaptive.max : Math.max(2, cores),
     adaptiveConcurrency: adaptive(spec.concurrency),
+    adaptiveProbe: typeof spec.concurrency === 'object' ? spec.concurrency.adaptive.probe : undefined,
     limits: resolveLimits(spec.limits, abs),
     verify: spec.verify,
     retries: { attempts: spec.retries.attempts, backoffMs: spec.retries.backoff, maxBackoffMs: spec.retries.maxBackoff },

@@ -64,11 +64,11 @@ export class MysqlHealth implements SourceHealth {
     return numberOf((await this.query('running a load query', query))[0], query);
   }
 
-  async latency(): Promise<number> {
+  async latency(query = 'SELECT 1'): Promise<number> {
     const times: number[] = [];
     for (let i = 0; i < 3; i++) {
       const t0 = performance.now();
-      await this.query('measuring query latency', 'SELECT 1');
+      await this.query('measuring query latency', query);
       times.push(performance.now() - t0);
     }
     return median(times);

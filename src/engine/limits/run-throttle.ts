@@ -45,6 +45,8 @@ export class RunThrottle {
   private checking: Promise<void> | undefined;
   private waiters: (() => void)[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** Adaptive concurrency below one chunk at a time: no chunk starts before this instant. */
+  private spacedUntil = 0;
   /** Rows per chunk so far, to estimate the rate cost of the next one. */
   private settled = { chunks: 0, rows: 0 };
   private finished: Promise<RunLimitTimes> | undefined;
@@ -64,7 +66,7 @@ export class RunThrottle {
       if (source.health === undefined) throw new PlanError(`concurrency: adaptive needs a source that reports its query latency, not ${source.describe()}`);
       const samples: number[] = [];
       try {
-        for (let i = 0; i < BASELINE_SAMPLES; i++) samples.push(await source.health.latency());
+        for (let i = 0; i < BASELINE_SAMPLES; i++) samples.push(await source.health.latency(job.adaptiveProbe));
       } catch (err) {
         throw new PlanError(`concurrency: adaptive cannot measure query latency on ${source.describe()}: ${describeError(err)}`, { cause: err });
       }
@@ -88,21 +90,29 @@ export class RunThrottle {
       if (this.reasons.length === 0) break;
       await this.nextCheck();
     }
+    await this.wait(this.spacedUntil - clock.now());
     const rate = job.limits.rowsPerSecond;
-    if (rate === undefined) return { costMs: 0 };
+    if (rate === undefined) return stop.stopping === undefined ? { costMs: 0 } : undefined;
     const costMs = this.settled.chunks === 0 ? 0 : rowsCostMs(this.settled.rows / this.settled.chunks, rate);
     const startAt = await ledger.reserveRate(job.name, costMs);
-    const wait = startAt - clock.now();
-    if (wait > 0) {
-      const t0 = clock.now();
-      await sleep(wait, stop.noMoreWork);
-      this.rateWaitMs += clock.now() - t0;
-    }
+    await this.wait(startAt - clock.now());
     return stop.stopping === undefined ? { costMs } : undefined;
   }
 
-  /** A chunk let in by `admit` finished having read `rows`: charge the rate limit its real cost. */
-  async settle(admission: Admission, rows: number): Promise<void> {
+  private async wait(ms: number): Promise<void> {
+    if (ms <= 0) return;
+    const t0 = this.o.clock.now();
+    await sleep(ms, this.o.stop.noMoreWork);
+    this.rateWaitMs += this.o.clock.now() - t0;
+  }
+
+  /**
+   * A chunk let in by `admit` finished having read `rows` in `ms`: charge the rate limit its real
+   * cost, and below one chunk at a time keep the next one waiting for its share.
+   */
+  async settle(admission: Admission, rows: number, ms: number): Promise<void> {
+    const level = this.aimd?.level ?? 1;
+    if (level < 1) this.spacedUntil = Math.max(this.spacedUntil, this.o.clock.now() + ms * (1 / level - 1));
     const rate = this.o.job.limits.rowsPerSecond;
     if (rate === undefined) return;
     this.settled = { chunks: this.settled.chunks + 1, rows: this.settled.rows + rows };
@@ -132,7 +142,7 @@ export class RunThrottle {
   state(): ThrottleState {
     return {
       state: stateOf(this.reasons), reasons: this.reasons, since: this.since, pausedMs: this.pausedMs, throttledMs: this.throttledMs,
-      rateWaitMs: this.rateWaitMs, concurrency: this.o.pool.concurrency, checkedAt: this.checkedAt,
+      rateWaitMs: this.rateWaitMs, concurrency: this.aimd?.level ?? this.o.pool.concurrency, checkedAt: this.checkedAt,
     };
   }
 
@@ -189,12 +199,14 @@ export class RunThrottle {
     const { aimd } = this;
     const health = this.o.source.health;
     if (aimd === undefined || health === undefined || this.o.stop.stopping !== undefined) return;
-    const latency = await health.latency().catch(() => undefined);
+    const latency = await health.latency(this.o.job.adaptiveProbe).catch(() => undefined);
+    const before = aimd.level;
     // A latency that cannot be read counts as a rise: halve rather than press on blind.
-    const next = aimd.sample(latency ?? Number.POSITIVE_INFINITY);
-    if (next !== this.o.pool.concurrency) {
-      this.o.pool.concurrency = next;
-      this.o.events.emit('throttle:concurrency', { runId: this.o.runId, concurrency: next, latencyMs: latency ?? -1, baselineMs: aimd.baselineMs });
+    const level = aimd.sample(latency ?? Number.POSITIVE_INFINITY);
+    if (level !== before) {
+      this.o.pool.concurrency = aimd.concurrency;
+      this.o.events.emit('throttle:concurrency', { runId: this.o.runId, concurrency: level, latencyMs: latency ?? -1, baselineMs: aimd.baselineMs });
+      await this.record();
     }
   }
 

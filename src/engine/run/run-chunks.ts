@@ -88,9 +88,10 @@ export async function runChunks(job: Job, options: RunOptions, internal: ChunkRu
             outcomes.set(chunk.key, { outcome: 'interrupted' });
             return;
           }
+          const t0 = clock.now();
           const result = await runChunk(ctx, chunk);
           outcomes.set(chunk.key, result);
-          await throttle.settle(admission, result.stats?.rowsRead ?? 0).catch((err: unknown) => events.emit('warning', { runId, message: `the rate limit was not charged for chunk ${chunk.key}: ${describeError(err)}` }));
+          await throttle.settle(admission, result.stats?.rowsRead ?? 0, clock.now() - t0).catch((err: unknown) => events.emit('warning', { runId, message: `the rate limit was not charged for chunk ${chunk.key}: ${describeError(err)}` }));
           if (result.outcome === 'failed' && options.failFast === true) stop.stop(`chunk ${chunk.key} failed (--fail-fast)`, false);
         }),
       ),
