@@ -5,7 +5,7 @@
 // backfill's own wall time beside them. Scenarios are interleaved within each repetition (the order
 // rotates), because the machine is shared and its load drifts.
 //
-//   node scripts/bench-limits.mjs [--rows 2000000] [--reps 3] [--dir .bench/limits] [--only unlimited,adaptive]
+//   node scripts/bench-limits.mjs [--rows 3000000] [--reps 3] [--dir .bench/limits] [--only unlimited,adaptive]
 //
 // Needs the PostgreSQL server at 127.0.0.1:5432 (user postgres, database test) and a built dist/.
 
@@ -40,11 +40,11 @@ const SCENARIOS = {
   'no backfill': null,
   // What a job without `limits:` does: `concurrency: auto` is the cores (2 on the machine measured).
   unlimited: {},
-  'concurrency 1': { concurrency: 1 },
   adaptive: { concurrency: 'adaptive' },
   'adaptive, user query as probe': { concurrency: `{ adaptive: { max: 2, probe: "${USER_QUERY.replace('$1', '17').replace(/\$2/g, "'2024-03-01'")}" } }` },
   'example limits': { limits: ['rowsPerSecond: 200000', "maxLoad: { query: \"select count(*) from pg_stat_activity where state = 'active'\", above: 40 }"] },
   'rate 100k/s': { limits: ['rowsPerSecond: 100000'] },
+  'rate 50k/s': { limits: ['rowsPerSecond: 50000'] },
 };
 
 if (args.probe) await probe(Number(args.seconds ?? '0'));
@@ -73,38 +73,41 @@ async function probe(seconds) {
 }
 
 async function main() {
-  const rows = Number(args.rows ?? 2_000_000);
+  const rows = Number(args.rows ?? 3_000_000);
   const reps = Number(args.reps ?? 3);
   const work = path.resolve(args.dir ?? path.join(ROOT, '.bench', 'limits'));
   const names = args.only === undefined ? Object.keys(SCENARIOS) : ['no backfill', ...args.only.split(',').filter((n) => n !== 'no backfill')];
   for (const n of names) if (!(n in SCENARIOS)) throw new Error(`--only: unknown scenario "${n}"; one of ${Object.keys(SCENARIOS).join(', ')}`);
   mkdirSync(work, { recursive: true });
   await setup(rows);
-  const results = Object.fromEntries(names.map((n) => [n, { latencies: [], seconds: [] }]));
+  const results = Object.fromEntries(names.map((n) => [n, { latencies: [], seconds: [], p95: [] }]));
   for (let rep = 0; rep < reps; rep++) {
     const order = names.map((_, i) => names[(i + rep) % names.length]);
     for (const name of order) {
       const r = await scenario(name, work, rep);
       results[name].latencies.push(...r.latencies);
+      results[name].p95.push(pct(r.latencies, 95));
       if (r.seconds !== undefined) results[name].seconds.push(r.seconds);
       process.stderr.write(`rep ${rep + 1} ${name}: p50 ${pct(r.latencies, 50).toFixed(2)} ms, p95 ${pct(r.latencies, 95).toFixed(2)} ms over ${r.latencies.length} queries${r.seconds === undefined ? '' : `, backfill ${r.seconds.toFixed(1)} s`}\n`);
     }
   }
   const base = results['no backfill'];
   const unlimited = results.unlimited;
-  const p95Base = pct(base.latencies, 95);
+  const pctChange = (x) => `${x >= 0 ? '+' : ''}${Math.round(x * 100)}%`;
   const out = [
-    `${rows.toLocaleString('en-US')} rows, PostgreSQL → Parquet lake, ${reps} repetition(s) interleaved; user query latency pooled over all repetitions, backfill time the median.`,
+    `${rows.toLocaleString('en-US')} rows, PostgreSQL → Parquet lake, ${reps} repetition(s) interleaved. p50 and p95 pooled over the repetitions; "p95 rise" is the median over`,
+    'the repetitions of the p95 against the same repetition\'s p95 without a backfill (each in brackets); backfill time the median.',
     '',
-    '| scenario | user query p50 | p95 | p95 vs no backfill | backfill time | rows/s | throughput vs unlimited |',
+    '| scenario | user query p50 | p95 | p95 rise | backfill time | rows/s | throughput vs unlimited |',
     '|---|---|---|---|---|---|---|',
   ];
   for (const name of names) {
     const r = results[name];
-    const p95 = pct(r.latencies, 95);
     const secs = r.seconds.length === 0 ? undefined : median(r.seconds);
-    const base = unlimited?.seconds.length ? median(unlimited.seconds) : undefined;
-    out.push(`| ${name} | ${pct(r.latencies, 50).toFixed(2)} ms | ${p95.toFixed(2)} ms | ${name === 'no backfill' ? '' : `${p95 >= p95Base ? '+' : ''}${Math.round((p95 / p95Base - 1) * 100)}%`} | ${secs === undefined ? '' : `${secs.toFixed(1)} s`} | ${secs === undefined ? '' : Math.round(rows / secs).toLocaleString('en-US')} | ${secs === undefined || base === undefined ? '' : `${((base / secs) * 100).toFixed(0)}%`} |`);
+    const full = unlimited?.seconds.length ? median(unlimited.seconds) : undefined;
+    const rises = r.p95.map((p, i) => p / base.p95[i] - 1);
+    const rise = name === 'no backfill' ? '' : `${pctChange(median(rises))} (${rises.map(pctChange).join(', ')})`;
+    out.push(`| ${name} | ${pct(r.latencies, 50).toFixed(2)} ms | ${pct(r.latencies, 95).toFixed(2)} ms | ${rise} | ${secs === undefined ? '' : `${secs.toFixed(1)} s`} | ${secs === undefined ? '' : Math.round(rows / secs).toLocaleString('en-US')} | ${secs === undefined || full === undefined ? '' : `${((full / secs) * 100).toFixed(0)}%`} |`);
   }
   process.stdout.write(`${out.join('\n')}\n`);
   await sql(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
@@ -112,7 +115,7 @@ async function main() {
 
 async function scenario(name, work, rep) {
   const spec = SCENARIOS[name];
-  const seconds = 12;
+  const seconds = 15;
   if (spec === null) return { latencies: await runProbe(seconds) };
   const dir = path.join(work, `${name.replace(/\W+/g, '-')}-${rep}`);
   rmSync(dir, { recursive: true, force: true });

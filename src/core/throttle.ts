@@ -79,10 +79,11 @@ export const MIN_LEVEL = 1 / 8;
  * Additive increase, multiplicative decrease of the run's level from the source's query latency
  * against its baseline (measured before the run's first chunk). The level is the chunks in flight
  * (`concurrency`, whole) above 1 and, below 1, the share of time one chunk runs (the others wait
- * between chunks): a run already at one chunk can still back off. Starts at `max`, so a source
- * that does not suffer sees no difference; halves when latency rises (down to MIN_LEVEL); grows by
- * one above 1 and doubles below it while latency is near the baseline; after a halving it waits one
- * sample before deciding again (the chunks in flight still finish at the old level).
+ * between chunks): a run already at one chunk can still back off. Starts at one chunk (a run
+ * that began at full strength would hurt the source before its first sample could tell); grows by
+ * one above 1 and doubles below it while latency is near the baseline, up to `max`; halves when
+ * latency rises (down to MIN_LEVEL); after a halving it waits one sample before deciding again (the
+ * chunks in flight still finish at the old level).
  */
 export class Aimd {
   private current: number;
@@ -94,7 +95,7 @@ export class Aimd {
     readonly baselineMs: number,
     private readonly options: AimdOptions,
   ) {
-    this.current = Math.max(1, options.max);
+    this.current = 1;
     this.grow = options.grow ?? 0.2;
     this.shrink = options.shrink ?? 0.5;
   }

@@ -22,27 +22,29 @@ describe('reserve (rate pacing)', () => {
 });
 
 describe('Aimd', () => {
-  it('starts at the maximum, halves on a rise, waits one sample, then grows by one while latency is near the baseline', () => {
+  it('starts at one chunk, grows by one while latency is near the baseline, halves on a rise and waits one sample', () => {
     const aimd = new Aimd(2, { max: 8 });
-    expect([aimd.level, aimd.concurrency]).toEqual([8, 8]);
-    const steps = [2, 4, 4, 4, 4, 4, 2.5, 2.5, 2.5, 3, 2, 2, 2, 2, 2, 2].map((ms) => aimd.sample(ms));
-    // 4 ms > 2 × 1.5 + 0.5: halve (8 → 4), hold a sample, halve (→ 2), hold, halve (→ 1), hold;
-    // 2.5 ≤ 2 × 1.2 + 0.2: grow by one; 3 ms is between the two bounds: hold.
-    expect(steps).toEqual([8, 4, 4, 2, 2, 1, 1, 2, 3, 3, 4, 5, 6, 7, 8, 8]);
+    expect([aimd.level, aimd.concurrency]).toEqual([1, 1]);
+    const steps = [2, 2, 2, 2, 2, 2, 2, 2, 4, 4, 4, 4, 4, 2.5, 2.5, 3, 2].map((ms) => aimd.sample(ms));
+    // 2 ≤ 2 × 1.2 + 0.2: grow by one up to 8; 4 ms > 2 × 1.5 + 0.5: halve (8 → 4), hold a sample,
+    // halve (→ 2), hold, halve (→ 1); 2.5 grows; 3 ms is between the two bounds: hold.
+    expect(steps).toEqual([2, 3, 4, 5, 6, 7, 8, 8, 4, 4, 2, 2, 1, 1, 2, 2, 3]);
   });
 
   it('below one chunk at a time it halves the share of time down to an eighth, and doubles it back to one', () => {
     const aimd = new Aimd(1, { max: 2 });
-    const levels = [9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 0, 0, 0, 0, 0].map((ms) => aimd.sample(ms));
-    expect(levels).toEqual([1, 1, 0.5, 0.5, 0.25, 0.25, MIN_LEVEL, MIN_LEVEL, MIN_LEVEL, MIN_LEVEL, 0.25, 0.5, 1, 2, 2]);
+    const levels = [0, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 0, 0, 0, 0, 0].map((ms) => aimd.sample(ms));
+    expect(levels).toEqual([2, 1, 1, 0.5, 0.5, 0.25, 0.25, MIN_LEVEL, MIN_LEVEL, MIN_LEVEL, MIN_LEVEL, 0.25, 0.5, 1, 2, 2]);
     expect(aimd.concurrency).toBe(2);
   });
 
   it('an unreadable latency counts as a rise; the chunks in flight never go under one', () => {
     const aimd = new Aimd(1, { max: 2 });
+    aimd.sample(0);
     aimd.sample(Infinity);
     expect([aimd.level, aimd.concurrency]).toEqual([1, 1]);
-    aimd.sample(0);
+    aimd.sample(Infinity);
+    expect([aimd.level, aimd.concurrency]).toEqual([1, 1]);
     aimd.sample(Infinity);
     expect([aimd.level, aimd.concurrency]).toEqual([0.5, 1]);
   });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineJob, EventBus, readStatus, runBackfill, type Job } from '../../src/index.js';
 import { JobSpecError } from '../../src/core/errors.js';
-import type { ThrottleReason } from '../../src/core/throttle.js';
+import { MIN_LEVEL, type ThrottleReason } from '../../src/core/throttle.js';
 import { pauseJob, resumeJob } from '../../src/engine/limits/pause-job.js';
 import { tempDir } from '../helpers/cli.js';
 import { query } from '../helpers/lake.js';
@@ -264,7 +264,7 @@ describe('load and critical load (PostgreSQL source, queries the test controls)'
     await expect(runBackfill(job)).rejects.toThrow(/limits\.maxReplicaLag cannot be checked on postgres source .*no streaming replica \(pg_stat_replication is empty\)/);
   });
 
-  it('adaptive concurrency measures a baseline and completes the run within [1, max]', async () => {
+  it('adaptive concurrency measures a baseline and completes the run, its level within [1/8, max]', async () => {
     const dir = tempDir('adaptive');
     const job = pgJob(dir, {}, { concurrency: { adaptive: { max: 3 } } });
     const events = new EventBus();
@@ -272,11 +272,11 @@ describe('load and critical load (PostgreSQL source, queries the test controls)'
     events.on('throttle:concurrency', (e) => levels.push(e.concurrency));
     const result = await runBackfill(job, { events });
     expect(result).toMatchObject({ status: 'done', done: 8 });
-    for (const n of levels) expect(n >= 1 && n <= 3).toBe(true);
+    for (const n of levels) expect(n >= MIN_LEVEL && n <= 3).toBe(true);
     const status = await readStatus(job);
     expect(status?.throttle.limits).toMatchObject({ concurrency: 3, adaptiveConcurrency: true });
-    // The run's last reading kept the level it ran at, starting from the maximum.
-    expect(status?.runs[0]?.throttle?.concurrency).toBe(levels.length === 0 ? 3 : levels[levels.length - 1]);
+    // The run's last reading kept the level it ran at, starting from one chunk.
+    expect(status?.runs[0]?.throttle?.concurrency).toBe(levels.length === 0 ? 1 : levels[levels.length - 1]);
     expect(await targetRows(dir)).toEqual({ n: String(ROWS), ids: String(ROWS) });
   });
 });

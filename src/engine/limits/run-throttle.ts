@@ -71,6 +71,7 @@ export class RunThrottle {
         throw new PlanError(`concurrency: adaptive cannot measure query latency on ${source.describe()}: ${describeError(err)}`, { cause: err });
       }
       this.aimd = new Aimd(median(samples), { max: job.concurrency });
+      this.o.pool.concurrency = this.aimd.concurrency;
     }
     await this.check({ fresh: false });
     // Not unref'd: while every slot waits for a pause to lift, this timer is all that keeps the process alive.
@@ -78,25 +79,27 @@ export class RunThrottle {
   }
 
   /**
-   * Wait until no limit holds and the rate limit lets a chunk start; undefined when the run stops
-   * meanwhile. The limits are read again first unless a reading is fresh ("between chunks").
+   * Wait until no limit holds and the rate limit (or adaptive spacing) lets a chunk start; undefined
+   * when the run stops meanwhile. The limits are read afresh first ("between chunks"), and a hold
+   * that a reading finds while the chunk waits for its rate slot holds it too.
    */
   async admit(): Promise<Admission | undefined> {
     const { stop, clock, job, ledger } = this.o;
+    let admission: Admission | undefined;
+    await this.check({ fresh: true });
     for (;;) {
       if (stop.stopping !== undefined) return undefined;
-      await this.check({ fresh: true });
-      if (stop.stopping !== undefined) return undefined;
-      if (this.reasons.length === 0) break;
-      await this.nextCheck();
+      if (this.reasons.length > 0) {
+        await this.nextCheck();
+        continue;
+      }
+      if (admission !== undefined) return admission;
+      await this.wait(this.spacedUntil - clock.now());
+      const rate = job.limits.rowsPerSecond;
+      const costMs = rate === undefined || this.settled.chunks === 0 ? 0 : rowsCostMs(this.settled.rows / this.settled.chunks, rate);
+      if (rate !== undefined) await this.wait((await ledger.reserveRate(job.name, costMs)) - clock.now());
+      admission = { costMs };
     }
-    await this.wait(this.spacedUntil - clock.now());
-    const rate = job.limits.rowsPerSecond;
-    if (rate === undefined) return stop.stopping === undefined ? { costMs: 0 } : undefined;
-    const costMs = this.settled.chunks === 0 ? 0 : rowsCostMs(this.settled.rows / this.settled.chunks, rate);
-    const startAt = await ledger.reserveRate(job.name, costMs);
-    await this.wait(startAt - clock.now());
-    return stop.stopping === undefined ? { costMs } : undefined;
   }
 
   private async wait(ms: number): Promise<void> {
