@@ -77,7 +77,7 @@ export const MIN_LEVEL = 1 / 8;
 
 /**
  * Additive increase, multiplicative decrease of the run's level from the source's query latency
- * against its baseline (measured before the run's first chunk). The level is the chunks in flight
+ * against its baseline (measured before the run's first chunk, lowered by any lower sample). The level is the chunks in flight
  * (`concurrency`, whole) above 1 and, below 1, the share of time one chunk runs (the others wait
  * between chunks): a run already at one chunk can still back off. Starts at one chunk (a run
  * that began at full strength would hurt the source before its first sample could tell); grows by
@@ -91,13 +91,25 @@ export class Aimd {
   private readonly grow: number;
   private readonly shrink: number;
 
+  private baseline: number;
+
   constructor(
-    readonly baselineMs: number,
+    baselineMs: number,
     private readonly options: AimdOptions,
   ) {
+    this.baseline = baselineMs;
     this.current = 1;
     this.grow = options.grow ?? 0.2;
     this.shrink = options.shrink ?? 0.5;
+  }
+
+  /**
+   * The latency the source has when nothing presses on it: the baseline measured before the run,
+   * lowered by any lower sample since. A baseline taken while other work happened to load the
+   * source would otherwise let the run press as hard as that work did.
+   */
+  get baselineMs(): number {
+    return this.baseline;
   }
 
   /** The level: chunks at once above 1, the share of time one chunk runs below 1. */
@@ -112,6 +124,7 @@ export class Aimd {
 
   /** Take one latency sample (ms); returns the new level. */
   sample(latencyMs: number): number {
+    this.baseline = Math.min(this.baseline, latencyMs);
     if (this.cooling) {
       this.cooling = false;
       return this.current;

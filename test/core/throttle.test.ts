@@ -38,6 +38,13 @@ describe('Aimd', () => {
     expect(aimd.concurrency).toBe(2);
   });
 
+  it('a lower sample lowers the baseline: a baseline taken while the source was busy does not let the run press as hard', () => {
+    const aimd = new Aimd(3, { max: 4 });
+    // 3 ms ≤ 3 × 1.2 + 0.2 grows; a quiet 0.5 ms sample lowers the baseline; then 3 ms is a rise.
+    expect([3, 0.5, 3].map((ms) => aimd.sample(ms))).toEqual([2, 3, 1.5]);
+    expect(aimd.baselineMs).toBe(0.5);
+  });
+
   it('an unreadable latency counts as a rise; the chunks in flight never go under one', () => {
     const aimd = new Aimd(1, { max: 2 });
     aimd.sample(0);
