@@ -41,7 +41,7 @@ const SCENARIOS = {
   // What a job without `limits:` does: `concurrency: auto` is the cores (2 on the machine measured).
   unlimited: {},
   adaptive: { concurrency: 'adaptive' },
-  'adaptive, user query as probe': { concurrency: `{ adaptive: { max: 2, probe: "${USER_QUERY.replace('$1', '17').replace(/\$2/g, "'2024-03-01'")}" } }` },
+  'adaptive with user query probe': { concurrency: `{ adaptive: { max: 2, probe: "${USER_QUERY.replace('$1', '17').replace(/\$2/g, "'2024-03-01'")}" } }` },
   'example limits': { limits: ['rowsPerSecond: 200000', "maxLoad: { query: \"select count(*) from pg_stat_activity where state = 'active'\", above: 40 }"] },
   'rate 100k/s': { limits: ['rowsPerSecond: 100000'] },
   'rate 50k/s': { limits: ['rowsPerSecond: 50000'] },

@@ -70,7 +70,8 @@ export class RunThrottle {
       } catch (err) {
         throw new PlanError(`concurrency: adaptive cannot measure query latency on ${source.describe()}: ${describeError(err)}`, { cause: err });
       }
-      this.aimd = new Aimd(median(samples), { max: job.concurrency });
+      // The most the pool had at the start: the job's concurrency, or `--concurrency`.
+      this.aimd = new Aimd(median(samples), { max: this.o.pool.concurrency });
       this.o.pool.concurrency = this.aimd.concurrency;
     }
     await this.check({ fresh: false });
