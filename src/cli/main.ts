@@ -24,6 +24,7 @@ import { addSchemaCommand } from './schema-command.js';
 import { addProfileCommand } from './profile-command.js';
 import { addUiCommand } from './ui-command.js';
 import { metricsOption, refuseCdcMetrics, withMetrics, type MetricsAddress } from './metrics-option.js';
+import { addLimitsCommands, formatLimitTimes, printThrottleStatus } from './limits-commands.js';
 
 export const EXIT = { ok: 0, chunksFailed: 1, invalid: 2, error: 3, interrupted: 130 } as const;
 
@@ -132,6 +133,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   addSchemaCommand(program, print);
   addProfileCommand(program, print);
   addUiCommand(program, print);
+  addLimitsCommands(program, print);
 
   program
     .command('bench')
@@ -295,6 +297,7 @@ function printResult(r: RunResult): void {
     `${r.status}: ${r.done} chunks done, ${r.failed} failed, ${r.skipped} skipped, ${r.interrupted} interrupted; ` +
       `${formatCount(r.rowsRead)} rows read, ${formatCount(r.rowsWritten)} written, ${formatCount(r.rowsRejected)} rejected, ${formatKnownBytes(r.bytes, r.bytesUnknown)} in ${formatDuration(r.ms)} (${formatCount(rate)} rows/s)`,
   );
+  if (r.limits !== undefined && r.limits.pausedMs + r.limits.throttledMs + r.limits.rateWaitMs > 0) print(formatLimitTimes(r.limits));
   for (const c of r.chunks.filter((x) => x.outcome === 'failed')) print(`  failed ${c.key}: ${c.error ?? ''}`);
   const inc = r.incremental;
   if (inc?.phase === 'history') {
@@ -331,6 +334,7 @@ function printStatus(s: JobStatus): void {
   const { total, done, pending, running, failed } = s.counts;
   print(`job ${s.job} (ledger ${s.ledger})`);
   print(`chunks: ${total} known, ${done} done, ${pending} pending, ${running} running, ${failed} failed`);
+  printThrottleStatus(s.throttle, print);
   print(`rows: ${formatCount(s.rows.read)} read, ${formatCount(s.rows.written)} written, ${formatCount(s.rows.rejected)} rejected; ${formatKnownBytes(s.bytes, s.bytesUnknown)}`);
   if (s.rejects.chunks.length > 0) {
     print(`rejected rows kept in ${s.rejects.dir}:`);

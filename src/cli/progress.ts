@@ -73,6 +73,12 @@ export function attachProgress(events: EventBus, mode: ProgressMode, out: NodeJS
     events.on('chunk:released', (e) => log(`released ${e.chunk.key}: ${e.reason}`)),
     events.on('run:stopping', (e) => log(`stopping: ${e.reason} (in-flight chunks finish; Ctrl-C again to interrupt them)`)),
     events.on('warning', (e) => log(`warning: ${e.message}`)),
+    // What holds the run, with each limit's value and threshold: "throttled: replica lag 7.2 s > 5 s".
+    events.on('throttle:start', (e) => log(`${e.state}: ${e.reasons.map((r) => r.text).join('; ')} (chunks in flight finish; no new one starts)`)),
+    events.on('throttle:end', (e) => log(`resumed after ${formatDuration(e.ms)} held by limits`)),
+    events.on('throttle:concurrency', (e) =>
+      log(`${e.concurrency < 1 ? `one chunk at a time, ${Math.round(e.concurrency * 100)}% of the time` : `concurrency ${e.concurrency}`}: source query latency ${e.latencyMs < 0 ? 'unreadable' : `${e.latencyMs.toFixed(1)} ms`} against a baseline of ${e.baselineMs.toFixed(1)} ms`),
+    ),
     events.on('run:done', () => {
       if (bar !== undefined) {
         bar.stop();

@@ -9,6 +9,7 @@ import type { ColumnInfo } from '../core/column.js';
 import type { DuckConn } from '../runtime/duckdb-session.js';
 import type { ChangeSink, ChangeSinkSpec } from './change-sink.js';
 import type { ProfileRequest, SourceProfile } from './source-profile.js';
+import type { SourceHealth } from './source-health.js';
 
 export type { ColumnInfo } from '../core/column.js';
 
@@ -101,6 +102,8 @@ export interface Source {
   readonly fileSet?: FileSet;
   /** `backfill profile`: what the source knows of its data from its catalog or metadata (see source-profile.ts); changes nothing. */
   profile?(request: ProfileRequest): Promise<SourceProfile>;
+  /** Database sources (`traits.probes`): replica lag, load and latency for the run's limits (docs/limits.md). */
+  readonly health?: SourceHealth;
 }
 
 /** What a source that speaks COPY offers beyond `Source`: the chunk as COPY text, or as SQL a target in the same database runs. */

@@ -24,6 +24,11 @@ export interface SourceTraits {
   readonly runsSql: boolean;
   /** Streams chunks as PostgreSQL COPY text, so a target that takes COPY needs no engine in between. */
   readonly copyText: boolean;
+  /**
+   * Offers `Source.health` (replica lag, load queries, query latency), so a job may set the
+   * database limits (`limits.maxReplicaLag`, `maxLoad`, `criticalLoad`, `concurrency: adaptive`).
+   */
+  readonly probes: boolean;
 }
 
 /** What a target system can do, known from its type alone. */

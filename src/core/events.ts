@@ -1,6 +1,7 @@
 // The typed event stream every observer (progress bar, JSON log, dashboard) subscribes to.
 
 import type { ChunkStats } from './chunk.js';
+import type { ThrottleReason } from './throttle.js';
 
 export interface ChunkRef {
   readonly key: string;
@@ -21,6 +22,16 @@ export interface BackfillEvents {
   'run:stopping': { readonly runId: string; readonly reason: string };
   'run:done': { readonly runId: string; readonly result: RunResultSummary };
   warning: { readonly runId: string; readonly message: string };
+  /**
+   * The run stopped taking chunks (docs/limits.md): `paused` by `backfill pause` or the pause file,
+   * `throttled` by replica lag or load; `reasons` name each limit with its value and threshold.
+   * Emitted again, without an end between, when the reasons change while the run stays held.
+   */
+  'throttle:start': { readonly runId: string; readonly state: 'paused' | 'throttled'; readonly reasons: readonly ThrottleReason[] };
+  /** The run takes chunks again after `ms` held. */
+  'throttle:end': { readonly runId: string; readonly ms: number };
+  /** `concurrency: adaptive` moved the chunks allowed at once (below 1: the share of time one chunk runs), from the source's query latency against its baseline. */
+  'throttle:concurrency': { readonly runId: string; readonly concurrency: number; readonly latencyMs: number; readonly baselineMs: number };
   /** Change data capture (docs/cdc.md): streaming starts from `lsn`; the initial copy has `chunksTotal - chunksDone` chunks to go. */
   'cdc:start': { readonly runId: string; readonly job: string; readonly slot: string; readonly lsn: string; readonly chunksDone: number; readonly chunksTotal: number };
   /** A chunk of the initial copy reached its high watermark: `rows` read, `dropped` superseded by changes inside its window. */
@@ -43,6 +54,17 @@ export interface RunResultSummary {
   readonly bytes: number;
   readonly bytesUnknown: number;
   readonly ms: number;
+  /** Time the run was held by its limits (docs/limits.md), apart from the time it worked. */
+  readonly limits?: RunLimitTimes;
+}
+
+/** How a run's wall time divides: paused, throttled by lag or load, and working (the rest); rate waits overlap working. */
+export interface RunLimitTimes {
+  readonly pausedMs: number;
+  readonly throttledMs: number;
+  readonly workingMs: number;
+  /** Time a free slot waited before its next chunk: for `rowsPerSecond`, or adaptive concurrency below one chunk at a time. */
+  readonly rateWaitMs: number;
 }
 
 export type BackfillEventName = keyof BackfillEvents;
@@ -71,6 +93,7 @@ export class EventBus {
     const names: BackfillEventName[] = [
       'run:start', 'stage:start', 'stage:done', 'chunk:start', 'chunk:retry', 'chunk:done',
       'chunk:failed', 'chunk:released', 'run:stopping', 'run:done', 'warning',
+      'throttle:start', 'throttle:end', 'throttle:concurrency',
       'cdc:start', 'cdc:chunk', 'cdc:batch',
     ];
     const offs = names.map((name) => this.on(name, (payload) => listener(name, payload)));

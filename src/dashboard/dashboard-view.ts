@@ -184,7 +184,7 @@ function throughput(records: readonly ChunkRecord[]): Throughput {
   };
 }
 
-function progress(records: readonly ChunkRecord[], runs: readonly (RunRecord & { readonly alive: boolean })[], now: number): RunProgress | null {
+function progress(records: readonly ChunkRecord[], runs: readonly (Omit<RunRecord, 'throttle'> & { readonly alive: boolean })[], now: number): RunProgress | null {
   const run = runs[0];
   if (run === undefined) return null;
   const mine = records.filter((c) => c.runId === run.runId);

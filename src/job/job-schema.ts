@@ -2,6 +2,7 @@
 
 import { z } from 'zod';
 import { durationSchema } from './unit-schemas.js';
+import { limitsSchema } from './limits-schema.js';
 import { IANAZone } from 'luxon';
 import { parseStep } from '../core/duration.js';
 import { sourceSchemas, targetSchemas, type SourceConfig, type SourceInput, type TargetConfig, type TargetInput } from '../connectors/registry.js';
@@ -83,7 +84,16 @@ export const jobSchema = z.strictObject({
   schemaChanges: z.enum(['fail', 'evolve']).default('fail').describe('A source column added, lost or retyped since the first run: fail the chunk, or evolve the target.'),
   verify: z.boolean().default(false).describe('Check every chunk after its write: row counts and checksums of source and target must match, or the chunk fails.'),
   backup: z.enum(['auto', 'always', 'never']).default('auto').describe('Back up what a run will change before it changes it: auto = replace and merge runs, always = append too, never.'),
-  concurrency: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto').describe('Chunks in flight at once; auto = the number of cores (at least 2).'),
+  concurrency: z
+    .union([z.literal('auto'), z.literal('adaptive'), z.number().int().min(1).max(256), z.strictObject({
+      adaptive: z.strictObject({
+        max: z.number().int().min(1).max(256),
+        probe: z.string().min(1).optional().describe('The query whose latency is watched (default SELECT 1); one like your users\' queries reacts as they do.'),
+      }),
+    })])
+    .default('auto')
+    .describe("Chunks in flight at once; auto = the number of cores (at least 2); adaptive (database sources) = up to that many, halved while the source's query latency rises above its baseline (below one chunk at a time, chunks are spaced), or { adaptive: { max: N, probe: \"<query>\" } }."),
+  limits: limitsSchema.optional(),
   retries: z
     .strictObject({
       attempts: z.number().int().min(1).max(100).default(3),

@@ -8,6 +8,7 @@ import { parseInstant, parseKey } from '../core/planner.js';
 import { parseDuration, parseStep, type Step } from '../core/duration.js';
 import { JobSpecError, type JobIssue } from '../core/errors.js';
 import { sourceSide, targetSide } from '../connectors/registry.js';
+import { databaseLimits, resolveLimits, type Limits } from './limits-schema.js';
 import { jobSchema, SOURCE_TYPES, TARGET_TYPES, type JobInput, type JobSpec } from './job-schema.js';
 
 import type { WriteMode } from '../core/write.js';
@@ -34,7 +35,14 @@ export interface Job {
   readonly schemaChanges: 'fail' | 'evolve';
   /** When a run backs up what it changes (`backup:`): auto = replace and merge, always = also append, never. */
   readonly backup: 'auto' | 'always' | 'never';
+  /** Chunks in flight at once; with `adaptiveConcurrency` the most the run grows to. */
   readonly concurrency: number;
+  /** `concurrency: adaptive`: AIMD within [1, concurrency] on the source's query latency (docs/limits.md). */
+  readonly adaptiveConcurrency: boolean;
+  /** The query whose latency adaptive concurrency watches (`concurrency.adaptive.probe`); undefined: SELECT 1. */
+  readonly adaptiveProbe: string | undefined;
+  /** How hard a run may press on its source (`limits:`, docs/limits.md). */
+  readonly limits: Limits;
   /** Verify each chunk right after its write (docs/verification.md); a mismatch fails the chunk. */
   readonly verify: boolean;
   readonly retries: { readonly attempts: number; readonly backoffMs: number; readonly maxBackoffMs: number };
@@ -114,6 +122,11 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
     at('transformIn', `"source" needs a database source that runs SQL (${runners}), not ${spec.source.type}`);
   }
   if (spec.transformIn === 'source' && spec.transform === undefined) at('transformIn', '"source" needs a transform to run');
+  if (!sourceSide(spec.source.type).traits.probes) {
+    const probing = SOURCE_TYPES.filter((t) => sourceSide(t).traits.probes).join(', ');
+    const wanted = [...databaseLimits(spec.limits), ...(adaptive(spec.concurrency) ? ['concurrency'] : [])];
+    for (const path of wanted) at(path, `needs a database source that reports it (${probing}); a ${spec.source.type} source has no replicas, load or query latency to read`);
+  }
 
   const incremental = resolveIncremental(spec, at);
 
@@ -141,7 +154,10 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
     backup: spec.backup,
     // Chunks share one DuckDB thread pool sized to the cores, so more chunks in flight than
     // cores only adds memory; two keep the pool busy while one chunk commits.
-    concurrency: spec.concurrency === 'auto' ? Math.max(2, cores) : spec.concurrency,
+    concurrency: typeof spec.concurrency === 'number' ? spec.concurrency : typeof spec.concurrency === 'object' ? spec.concurrency.adaptive.max : Math.max(2, cores),
+    adaptiveConcurrency: adaptive(spec.concurrency),
+    adaptiveProbe: typeof spec.concurrency === 'object' ? spec.concurrency.adaptive.probe : undefined,
+    limits: resolveLimits(spec.limits, abs),
     verify: spec.verify,
     retries: { attempts: spec.retries.attempts, backoffMs: spec.retries.backoff, maxBackoffMs: spec.retries.maxBackoff },
     timeoutMs: spec.timeout,
@@ -237,6 +253,10 @@ function resolveIncremental(spec: JobSpec, at: (path: string, message: string) =
     timezone: inc.timezone ?? 'UTC',
     alignZone: spec.chunk.timezone,
   };
+}
+
+function adaptive(concurrency: JobSpec['concurrency']): boolean {
+  return concurrency === 'adaptive' || typeof concurrency === 'object';
 }
 
 export function isPostgresUrl(text: string): boolean {

@@ -54,6 +54,16 @@ export interface RunRecord {
   readonly bytes: number;
   readonly bytesUnknown: number;
   readonly error: string | null;
+  /** What the run is doing about its limits, as JSON of `ThrottleState` (core/throttle.ts); null before its first check. */
+  readonly throttle: string | null;
+}
+
+/** A job's pause (`backfill pause`), obeyed by every process of the job; `pausedAt` null when it is not paused. */
+export interface JobPause {
+  readonly job: string;
+  readonly pausedAt: number | null;
+  readonly pausedBy: string | null;
+  readonly reason: string | null;
 }
 
 /** A backup of what one chunk's write in one run changed, kept in the target's own storage. */
@@ -93,6 +103,8 @@ export interface LedgerReader {
    * aggregate query): a watcher polls it and reads the rest only when it moved.
    */
   changeMarker(job: string): Promise<string>;
+  /** The job's pause; undefined when it was never paused. */
+  pauseOf(job: string): Promise<JobPause | undefined>;
   close(): Promise<void>;
 }
 
@@ -145,6 +157,19 @@ export interface Ledger extends LedgerReader {
   startRun(run: { runId: string; job: string; owner: string; host: string; pid: number; options: string; chunksTotal: number }): Promise<void>;
   heartbeatRun(runId: string): Promise<void>;
   finishRun(runId: string, result: { status: RunStatus; chunksDone: number; chunksFailed: number; rowsRead: number; rowsWritten: number; bytes: number; bytesUnknown?: number; error?: string }): Promise<void>;
+  /** Note what the run is doing about its limits (JSON of `ThrottleState`). */
+  setRunThrottle(runId: string, throttle: string): Promise<void>;
+  /** Pause the job for every process; false when it already was paused. */
+  pause(job: string, by: string, reason: string | null): Promise<boolean>;
+  /** Lift the job's pause; false when it was not paused. */
+  resume(job: string): Promise<boolean>;
+  /**
+   * The job's rate limit (core/throttle.ts `reserve`): reserve `costMs` from the job's next start
+   * instant, shared by every process of the job, and return when this reservation may start.
+   */
+  reserveRate(job: string, costMs: number): Promise<number>;
+  /** Move the job's next start instant by `deltaMs` (a finished chunk's real cost minus its estimate). */
+  adjustRate(job: string, deltaMs: number): Promise<void>;
   /** Runs left `running` by a process that no longer exists are marked interrupted. */
   closeDeadRuns(job: string, isOwnerAlive: (owner: string) => boolean): Promise<number>;
 

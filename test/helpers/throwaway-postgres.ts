@@ -25,6 +25,36 @@ function asPostgres(cmd: string, args: readonly string[]): string {
   return execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+/**
+ * A streaming replica of `primary` on `port`: `pg_basebackup -R` of the primary (which needs
+ * `wal_level = replica`, the default), started as a hot standby. Removed by `stop`.
+ */
+export function startThrowawayStandby(primary: ThrowawayPostgres, port: number): ThrowawayPostgres {
+  const bin = binDir();
+  const dir = mkdtempSync(join(tmpdir(), 'backfill-pg-standby-'));
+  chmodSync(dir, 0o700);
+  chownSync(dir, Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })));
+  const data = join(dir, 'data');
+  asPostgres(join(bin, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', data, '-R', '-X', 'stream', '--no-sync']);
+  // The copy carries the primary's settings: only the port, the socket folder and hot standby differ.
+  appendFileSync(join(data, 'postgresql.conf'), `\nport = ${port}\nunix_socket_directories = '${dir}'\nhot_standby = on\n`);
+  asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'log'), '-w', '-t', '60', 'start']);
+  return {
+    port,
+    dir,
+    restart: (mode) => {
+      asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'log'), '-m', mode, '-w', '-t', '60', 'restart']);
+    },
+    stop: () => {
+      try {
+        if (existsSync(data)) asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
 /** Start a cluster on `port` with `settings` appended to postgresql.conf; `tls` makes a self-signed certificate. */
 export function startThrowawayPostgres(port: number, options: { tls?: boolean; settings?: readonly string[] } = {}): ThrowawayPostgres {
   const bin = binDir();

@@ -16,6 +16,8 @@ import { ManualClock, type Clock } from '../../src/core/clock.js';
 import { LedgerError, describeError } from '../../src/core/errors.js';
 import type { ChunkRecord, Lease, Ledger, LedgerReader, RunRecord } from '../../src/ledger/ledger.js';
 import { ensurePostgres, POSTGRES_URL } from '../helpers/services.js';
+import { SQLITE_MIGRATIONS } from '../../src/ledger/sqlite/sqlite-migrations.js';
+import { POSTGRES_MIGRATIONS } from '../../src/ledger/postgres/postgres-migrations.js';
 
 const JOB = 'events';
 const STATS = { rowsRead: 10, rowsWritten: 9, rowsRejected: 1, bytes: 1234 };
@@ -97,6 +99,8 @@ class SqliteStore implements Store {
     const db = new Database(this.file);
     try {
       db.exec(`ALTER TABLE backfill_runs DROP COLUMN bytes_unknown`);
+      db.exec(`ALTER TABLE backfill_runs DROP COLUMN throttle`);
+      db.exec(`DROP TABLE backfill_controls`);
     } finally {
       db.close();
     }
@@ -159,7 +163,8 @@ class PostgresStore implements Store {
   }
 
   async revertToVersion4(): Promise<void> {
-    await this.admin.query(`ALTER TABLE "${this.schema}".backfill_runs DROP COLUMN bytes_unknown`);
+    await this.admin.query(`ALTER TABLE "${this.schema}".backfill_runs DROP COLUMN bytes_unknown, DROP COLUMN throttle`);
+    await this.admin.query(`DROP TABLE "${this.schema}".backfill_controls`);
     await this.setSchemaVersion(4);
   }
 
@@ -556,6 +561,49 @@ for (const store of STORES) {
       });
     });
 
+    describe('job controls: pause and rate (docs/limits.md)', () => {
+      it('pause is recorded once with who and why; resume lifts it once; a reader sees it', async () => {
+        expect(await ledger.pauseOf(JOB)).toBeUndefined();
+        expect(await ledger.pause(JOB, 'ann@host', 'nightly batch')).toBe(true);
+        clock.advance(5);
+        expect(await ledger.pause(JOB, 'bob@host', null)).toBe(false);
+        expect(await ledger.pauseOf(JOB)).toEqual({ job: JOB, pausedAt: T0, pausedBy: 'ann@host', reason: 'nightly batch' });
+        expect(await ledger.pauseOf('other')).toBeUndefined();
+        const reader = await store.openReader();
+        opened.push(reader!);
+        expect((await reader!.pauseOf(JOB))?.pausedBy).toBe('ann@host');
+        expect(await ledger.resume(JOB)).toBe(true);
+        expect(await ledger.resume(JOB)).toBe(false);
+        expect(await ledger.pauseOf(JOB)).toEqual({ job: JOB, pausedAt: null, pausedBy: null, reason: null });
+        expect(await ledger.pause(JOB, 'bob@host', null)).toBe(true);
+        expect((await ledger.pauseOf(JOB))?.pausedAt).toBe(T0 + 5);
+      });
+
+      it('rate reservations follow one another from the shared next instant; unused time is not saved up; adjustments move it', async () => {
+        expect(await ledger.reserveRate(JOB, 100)).toBe(T0);
+        expect(await ledger.reserveRate(JOB, 50.5)).toBe(T0 + 100);
+        expect(await ledger.reserveRate(JOB, 0)).toBe(T0 + 150.5);
+        await ledger.adjustRate(JOB, -50.5);
+        expect(await ledger.reserveRate(JOB, 10)).toBe(T0 + 100);
+        clock.advance(1000);
+        // The job was idle: the next chunk starts now, not at the old instant.
+        expect(await ledger.reserveRate(JOB, 10)).toBe(T0 + 1000);
+        expect(await ledger.reserveRate('other', 10)).toBe(T0 + 1000);
+        // A pause and the rate share the job's row without touching each other.
+        await ledger.pause(JOB, 'a', null);
+        expect(await ledger.reserveRate(JOB, 10)).toBe(T0 + 1010);
+        expect((await ledger.pauseOf(JOB))?.pausedBy).toBe('a');
+      });
+
+      it("a run's throttle state is kept as given and listed with the run", async () => {
+        await ledger.startRun({ runId: 'r1', job: JOB, owner: 'o', host: 'h', pid: 1, options: '{}', chunksTotal: 1 });
+        expect((await ledger.listRuns(JOB))[0]?.throttle).toBeNull();
+        const state = JSON.stringify({ state: 'throttled', reasons: [{ limit: 'maxLoad', value: 52, threshold: 40, text: 'load 52 > 40' }] });
+        await ledger.setRunThrottle('r1', state);
+        expect((await ledger.listRuns(JOB))[0]?.throttle).toBe(state);
+      });
+    });
+
     describe('bounds cache', () => {
       it('cachedBounds returns what saveBounds stored for the same fingerprint and column only', async () => {
         expect(await ledger.cachedBounds(JOB, 'fp1', 'ts')).toBeUndefined();
@@ -834,7 +882,7 @@ for (const store of STORES) {
         await ledger.close();
         await store.revertToVersion4();
         const migrated = await openLedger();
-        expect(await store.schemaVersion()).toBe(5);
+        expect(await store.schemaVersion()).toBe(store.name === 'sqlite' ? SQLITE_MIGRATIONS.length : POSTGRES_MIGRATIONS.length);
         expect((await migrated.getChunk(JOB, c0.key))?.bytes).toBeNull();
         expect((await migrated.getChunk(JOB, c1.key))?.bytes).toBe(1234);
         expect((await migrated.getChunk(JOB, c2.key))?.bytes).toBe(0);
@@ -938,6 +986,13 @@ function postgresOnly(store: PostgresStore, current: () => Ledger, openLedger: (
       // a lease is a token, not a connection: either pool may finish it
       await b.complete(winners[0]!, STATS, 1);
       expect((await a.getChunk(JOB, c0.key))?.status).toBe('done');
+    });
+
+    it('rate reservations from two pools at once never overlap: each starts where the one before ends', async () => {
+      const a = current();
+      const b = await openLedger();
+      const starts = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).reserveRate(JOB, 10)));
+      expect([...starts].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => T0 + 10 * i));
     });
 
     it('fencing tokens are strictly increasing across two pools', async () => {

@@ -8,7 +8,7 @@ export const duckdbConnector = defineConnector({
   type: 'duckdb',
   source: {
     configSchema: duckdbSourceSchema,
-    traits: { runsSql: false, copyText: false },
+    traits: { runsSql: false, copyText: false, probes: false },
     resolvePaths: (config, resolve) => ({ ...config, database: resolve(config.database) }),
     open: async (config) => {
       const { DuckdbSource } = await import('./duckdb-source.js');

@@ -15,7 +15,7 @@ type FilesConfig = z.output<FilesSchema> | ParquetSourceConfig;
 export function filesSourceSide<S extends FilesSchema | z.ZodType<ParquetSourceConfig>>(schema: S): SourceSide<S> {
   return {
     configSchema: schema,
-    traits: { runsSql: false, copyText: false },
+    traits: { runsSql: false, copyText: false, probes: false },
     resolvePaths: (config, resolve) => withAbsolutePaths(config, resolve),
     open: async (config: FilesConfig, ctx: SourceContext) => {
       const { FilesSource } = await import('./files-source.js');

@@ -11,7 +11,7 @@ export const mysqlConnector = defineConnector({
   type: 'mysql',
   source: {
     configSchema: mysqlSourceSchema,
-    traits: { runsSql: false, copyText: false },
+    traits: { runsSql: false, copyText: false, probes: true },
     open: async (config, ctx) => {
       const { MysqlSource } = await import('./mysql-source.js');
       return new MysqlSource(config, ctx);

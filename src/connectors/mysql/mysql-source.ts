@@ -16,6 +16,7 @@ import type { ChunkRead, OpenedChunk, Source, SourceCapabilities, SourceContext 
 import type { MysqlSourceConfig } from './mysql-config.js';
 import type { ProfileRequest, SourceProfile } from '../source-profile.js';
 import { CsvEncoder } from './mysql-csv-encoder.js';
+import { MysqlHealth } from './mysql-health.js';
 import { createMysqlPool, MYSQL_PORT, mysqlBounds, mysqlError, quoteMysqlIdent, quoteMysqlTable, withConnection, type MysqlPool } from './mysql-pool.js';
 import { duckTypeOf, type FieldInfo, type SourceColumn } from './mysql-types.js';
 
@@ -32,7 +33,11 @@ export class MysqlSource implements Source {
     private readonly ctx: SourceContext,
   ) {
     this.fetchDir = join(ctx.stateDir, FETCH_DIR);
+    this.health = new MysqlHealth(config);
   }
+
+  /** Replica lag, load and latency for the run's limits, on a connection of their own (opened on first use). */
+  readonly health: MysqlHealth;
 
   private get pool(): MysqlPool {
     // Long chunk fetches pause the stream while the file catches up; keep the server from giving up on us.
@@ -155,6 +160,7 @@ export class MysqlSource implements Source {
   }
 
   async close(): Promise<void> {
+    await this.health.close();
     const db = this.db;
     this.db = undefined;
     await db?.end();

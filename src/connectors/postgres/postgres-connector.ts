@@ -40,7 +40,7 @@ export const postgresConnector = defineConnector({
   type: 'postgres',
   source: {
     configSchema: postgresSourceSchema,
-    traits: { runsSql: true, copyText: true },
+    traits: { runsSql: true, copyText: true, probes: true },
     databaseOf,
     open: async (config, ctx) => {
       const { PostgresSource } = await import('./postgres-source.js');

@@ -17,6 +17,7 @@ import { emptyRelation } from '../../runtime/duckdb-sql.js';
 import type { PostgresSourceConfig } from './postgres-config.js';
 import type { ProfileRequest, SourceProfile } from '../source-profile.js';
 import { createPool, duckTypeOf, pgError, type PgPool } from './postgres-pool.js';
+import { PostgresHealth } from './postgres-health.js';
 
 export class PostgresSource implements Source, CopySource {
   /** Chunks leave as COPY, or as SQL a target in the same database runs. */
@@ -33,7 +34,11 @@ export class PostgresSource implements Source, CopySource {
     this.db = createPool(config.connection, config.ssl, config.maxConcurrentQueries, 'source');
     this.fetchDir = join(ctx.stateDir, 'fetch');
     this.database = databaseIdentity(this.db.fields, 5432);
+    this.health = new PostgresHealth(config);
   }
+
+  /** Replica lag, load and latency for the run's limits, on a connection of their own (opened on first use). */
+  readonly health: PostgresHealth;
 
   readonly database: string;
 
@@ -176,6 +181,7 @@ export class PostgresSource implements Source, CopySource {
   }
 
   async close(): Promise<void> {
+    await this.health.close();
     await this.db.pool.end();
   }
 

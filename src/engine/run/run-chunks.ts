@@ -8,6 +8,7 @@ import { describeError } from '../../core/errors.js';
 import { EventBus } from '../../core/events.js';
 import { ownerAlive } from '../../runtime/process-liveness.js';
 import type { Job } from '../../job/job.js';
+import { RunThrottle } from '../limits/run-throttle.js';
 import { RunRejects } from '../safety/reject-rows.js';
 import { runChunk, type ChunkContext, type ChunkResult } from './chunk-attempt.js';
 import type { OnePass } from './one-pass.js';
@@ -39,19 +40,24 @@ export async function runChunks(job: Job, options: RunOptions, internal: ChunkRu
   let runStarted = false;
   let runTimer: NodeJS.Timeout | undefined;
   let onePass: OnePass | undefined;
+  const concurrency = options.concurrency ?? job.concurrency;
+  const pool = pLimit(concurrency);
+  const throttle = new RunThrottle({ job, ledger, source, events, runId, clock, stop, pool });
 
   try {
     await ledger.closeDeadRuns(job.name, ownerAlive);
+    // Before any work: a limit that cannot be read refuses the run (docs/limits.md).
+    await throttle.start();
     const { plan, drift, early } = await planRun(job, res, window, stop, clock, events, runId);
     onePass = early?.onePass;
     const timezone = timezoneOf(job);
     const todo = await selectTodo(job, res, plan, options, events, runId, clock);
-    const concurrency = options.concurrency ?? job.concurrency;
     await ledger.startRun({
       runId, job: job.name, owner, host: hostname(), pid: process.pid, chunksTotal: todo.length,
       options: JSON.stringify({ from: options.from, to: options.to, restate: options.restate, retryFailed: options.retryFailed, concurrency }),
     });
     runStarted = true;
+    await throttle.record();
     runTimer = setInterval(() => void ledger.heartbeatRun(runId).catch(() => {}), 5000).unref();
     events.emit('run:start', { runId, job: job.name, total: plan.chunks.length, todo: todo.length, concurrency });
 
@@ -60,7 +66,6 @@ export async function runChunks(job: Job, options: RunOptions, internal: ChunkRu
     // A window leaves rows without a cursor value to the full backfill: they belong to no window.
     if ((pass.onePass !== undefined || pass.staged !== undefined) && window === undefined) await chargePassRejects(job, res, pass, plan, todo, rejects);
 
-    const pool = pLimit(concurrency);
     const ctx: ChunkContext = {
       job, ledger, session: res.session, source, target, plan, events, runId, owner, clock, timezone, rejects, drift,
       staged: pass.staged, onePass: pass.onePass, hard: stop.hard, chunkDone: window?.chunkDone,
@@ -77,8 +82,16 @@ export async function runChunks(job: Job, options: RunOptions, internal: ChunkRu
             outcomes.set(chunk.key, { outcome: 'interrupted' });
             return;
           }
+          // Held while a limit holds, spaced by the rate limit; undefined when the run stopped meanwhile.
+          const admission = await throttle.admit();
+          if (admission === undefined) {
+            outcomes.set(chunk.key, { outcome: 'interrupted' });
+            return;
+          }
+          const t0 = clock.now();
           const result = await runChunk(ctx, chunk);
           outcomes.set(chunk.key, result);
+          await throttle.settle(admission, result.stats?.rowsRead ?? 0, clock.now() - t0).catch((err: unknown) => events.emit('warning', { runId, message: `the rate limit was not charged for chunk ${chunk.key}: ${describeError(err)}` }));
           if (result.outcome === 'failed' && options.failFast === true) stop.stop(`chunk ${chunk.key} failed (--fail-fast)`, false);
         }),
       ),
@@ -89,7 +102,8 @@ export async function runChunks(job: Job, options: RunOptions, internal: ChunkRu
         events.emit('warning', { runId, message: `old window chunk records were kept: ${describeError(err)}` }),
       );
     }
-    const result = summarize(runId, plan.chunks.length, todo, outcomes, stop.stopping, clock.now() - started);
+    const ms = clock.now() - started;
+    const result = { ...summarize(runId, plan.chunks.length, todo, outcomes, stop.stopping, ms), limits: await throttle.finish(ms) };
     await ledger.finishRun(runId, {
       status: result.status, chunksDone: result.done, chunksFailed: result.failed, rowsRead: result.rowsRead,
       rowsWritten: result.rowsWritten, bytes: result.bytes, bytesUnknown: result.bytesUnknown, ...(stop.stopping === undefined ? {} : { error: stop.stopping }),
@@ -100,6 +114,7 @@ export async function runChunks(job: Job, options: RunOptions, internal: ChunkRu
     if (runStarted) await ledger.finishRun(runId, { status: 'failed', chunksDone: 0, chunksFailed: 0, rowsRead: 0, rowsWritten: 0, bytes: 0, error: describeError(err) });
     throw err;
   } finally {
+    await throttle.finish(0);
     stop.dispose();
     onePass?.output.cleanup();
     if (runTimer !== undefined) clearInterval(runTimer);

@@ -15,6 +15,7 @@ export interface StopControllerOptions {
 /** Wired to a run's signals until `dispose()`; `stopping` says whether to take more work, `hard` aborts the work in flight. */
 export class StopController {
   private readonly interrupt = new AbortController();
+  private readonly stopped = new AbortController();
   private reason: string | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private readonly options: StopControllerOptions;
@@ -35,6 +36,11 @@ export class StopController {
     return this.interrupt.signal;
   }
 
+  /** Aborted at the first stop of either kind: whatever waits to take work (a pause, a rate limit) stops waiting. */
+  get noMoreWork(): AbortSignal {
+    return this.stopped.signal;
+  }
+
   /** Why the run is stopping; undefined while it is not. */
   get stopping(): string | undefined {
     return this.reason;
@@ -45,6 +51,7 @@ export class StopController {
     if (this.reason === undefined) {
       this.reason = reason;
       this.options.onStopping(reason);
+      this.stopped.abort(new AbortedError(reason));
     }
     if (!grace) this.interrupt.abort(new AbortedError(reason));
     else if (this.graceTimer === undefined) this.graceTimer = setTimeout(() => this.interrupt.abort(new AbortedError(reason)), this.options.graceMs).unref();

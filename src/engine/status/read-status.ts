@@ -2,7 +2,8 @@
 
 import { existsSync } from 'node:fs';
 import type { Job } from '../../job/job.js';
-import type { ChunkRecord, ChunkStatus, LedgerReader, RunRecord, WatermarkRecord } from '../../ledger/ledger.js';
+import type { ChunkRecord, ChunkStatus, JobPause, LedgerReader, RunRecord, WatermarkRecord } from '../../ledger/ledger.js';
+import type { ThrottleState } from '../../core/throttle.js';
 import { isoInstant } from '../../core/chunk.js';
 import { missingIntervals, overlaps } from '../../core/interval.js';
 import { isWindowChunk } from '../../core/watermark.js';
@@ -32,7 +33,20 @@ export interface JobStatus {
   readonly incremental: IncrementalStatus | undefined;
   readonly failed: readonly { readonly key: string; readonly attempts: number; readonly error: string | null }[];
   readonly running: readonly { readonly key: string; readonly owner: string | null; readonly alive: boolean }[];
-  readonly runs: readonly (RunRecord & { readonly alive: boolean })[];
+  /** Each recent run, newest first; `throttle` is what it last did about its limits (null before its first reading). */
+  readonly runs: readonly (Omit<RunRecord, 'throttle'> & { readonly alive: boolean; readonly throttle: ThrottleState | null })[];
+  /** The job's pause, its limits as the job file sets them, and what holds each live run (docs/limits.md). */
+  readonly throttle: ThrottleStatus;
+}
+
+/** `status --json` → `throttle`: everything a dashboard needs to show why a job is not moving. */
+export interface ThrottleStatus {
+  /** The job-wide pause (`backfill pause`), obeyed by every process of the job; null when not paused. */
+  readonly paused: { readonly since: number; readonly by: string | null; readonly reason: string | null } | null;
+  /** The limits the job file sets (milliseconds for durations), and the concurrency it asks for. */
+  readonly limits: Job['limits'] & { readonly concurrency: number; readonly adaptiveConcurrency: boolean };
+  /** Each live run (status running, process alive): working, throttled or paused, why, since when, time held so far, chunks allowed at once. */
+  readonly runs: readonly (ThrottleState & { readonly runId: string; readonly owner: string })[];
 }
 
 export interface IncrementalStatus {
@@ -64,9 +78,11 @@ export async function statusFromLedger(job: Job, ledger: LedgerReader, all?: rea
   const records = all ?? (await ledger.listChunks(job.name));
   const runs = await ledger.listRuns(job.name, 10);
   const watermark = await ledger.watermark(job.name);
+  const pause = await ledger.pauseOf(job.name);
   const chunks = records.filter((c) => !isWindowChunk(c.key));
   const windows = records.filter((c) => isWindowChunk(c.key));
-  return { ...summarizeChunks(job, chunks, runs), incremental: watermark === undefined ? undefined : incrementalStatus(job, watermark, windows) };
+  const summary = summarizeChunks(job, chunks, runs);
+  return { ...summary, throttle: throttleStatus(job, pause, summary.runs), incremental: watermark === undefined ? undefined : incrementalStatus(job, watermark, windows) };
 }
 
 /** What `status --json` prints: the status, or a stub naming the ledger when the job has never run. */
@@ -109,7 +125,25 @@ export function historyGaps(chunks: readonly ChunkRecord[]): { lo: string; hi: s
   return out;
 }
 
-function summarizeChunks(job: Job, chunks: readonly ChunkRecord[], runs: readonly RunRecord[]): Omit<JobStatus, 'incremental'> {
+function throttleStatus(job: Job, pause: JobPause | undefined, runs: JobStatus['runs']): ThrottleStatus {
+  return {
+    paused: pause === undefined || pause.pausedAt === null ? null : { since: pause.pausedAt, by: pause.pausedBy, reason: pause.reason },
+    limits: { ...job.limits, concurrency: job.concurrency, adaptiveConcurrency: job.adaptiveConcurrency },
+    runs: runs.filter((r) => r.alive && r.throttle !== null).map((r) => ({ runId: r.runId, owner: r.owner, ...(r.throttle as ThrottleState) })),
+  };
+}
+
+/** The run's last throttle reading; null when it has none, or it cannot be read (a ledger written by another version). */
+function parseThrottle(text: string | null): ThrottleState | null {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as ThrottleState;
+  } catch {
+    return null;
+  }
+}
+
+function summarizeChunks(job: Job, chunks: readonly ChunkRecord[], runs: readonly RunRecord[]): Omit<JobStatus, 'incremental' | 'throttle'> {
   const counts = { total: chunks.length, pending: 0, running: 0, done: 0, failed: 0 };
   let read = 0;
   let written = 0;
@@ -139,7 +173,7 @@ function summarizeChunks(job: Job, chunks: readonly ChunkRecord[], runs: readonl
     running: chunks
       .filter((c) => c.status === 'running')
       .map((c) => ({ key: c.key, owner: c.leaseOwner, alive: c.leaseOwner !== null && ownerAlive(c.leaseOwner) && (c.leaseExpiresAt ?? 0) > Date.now() })),
-    runs: runs.map((r) => ({ ...r, alive: r.status === 'running' && ownerAlive(r.owner) })),
+    runs: runs.map((r) => ({ ...r, alive: r.status === 'running' && ownerAlive(r.owner), throttle: parseThrottle(r.throttle) })),
   };
 }
 

@@ -3,7 +3,7 @@
 
 import type { Chunk, ChunkStats } from '../../core/chunk.js';
 import { systemClock, type Clock } from '../../core/clock.js';
-import type { BackupRecord, ChunkRecord, Lease, Ledger, LedgerReader, RunRecord, RunStatus, WatermarkRecord } from '../ledger.js';
+import type { BackupRecord, ChunkRecord, JobPause, Lease, Ledger, LedgerReader, RunRecord, RunStatus, WatermarkRecord } from '../ledger.js';
 import { leaseLost } from '../ledger-errors.js';
 import { PostgresConnection, databaseIdentity, parseLocation } from './postgres-connection.js';
 import { checkReadable, migrate } from './postgres-migrate.js';
@@ -265,6 +265,31 @@ export class PostgresLedger implements Ledger {
       result.error ?? null,
       result.bytesUnknown ?? 0,
     ]);
+  }
+
+  async setRunThrottle(runId: string, throttle: string): Promise<void> {
+    await this.conn.query('note the run throttle', this.sql.setRunThrottle, [throttle, runId]);
+  }
+
+  async pauseOf(job: string): Promise<JobPause | undefined> {
+    return (await this.conn.query<JobPause>('read the pause', this.sql.pauseOf, [job])).rows[0];
+  }
+
+  async pause(job: string, by: string, reason: string | null): Promise<boolean> {
+    return (await this.conn.changes('pause the job', this.sql.pause, [job, this.clock.now(), by, reason])) === 1;
+  }
+
+  async resume(job: string): Promise<boolean> {
+    return (await this.conn.changes('resume the job', this.sql.resume, [job])) === 1;
+  }
+
+  async reserveRate(job: string, costMs: number): Promise<number> {
+    const { rows } = await this.conn.query<{ startAt: number }>('reserve the rate', this.sql.reserveRate, [job, this.clock.now(), costMs]);
+    return Number(rows[0]?.startAt ?? this.clock.now());
+  }
+
+  async adjustRate(job: string, deltaMs: number): Promise<void> {
+    await this.conn.query('adjust the rate', this.sql.adjustRate, [job, deltaMs]);
   }
 
   async closeDeadRuns(job: string, isOwnerAlive: (owner: string) => boolean): Promise<number> {

@@ -127,4 +127,17 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   ALTER TABLE ${s}.backfill_runs ADD COLUMN bytes_unknown INTEGER NOT NULL DEFAULT 0;
   UPDATE ${s}.backfill_runs SET bytes_unknown = chunks_done WHERE bytes = 0 AND rows_written > 0;
   `,
+  /* 6 */ (s) => `
+  -- What every process of a job obeys (docs/limits.md): its pause (backfill pause / resume), and the
+  -- instant its rate limit lets the next chunk start (epoch ms, fractional).
+  CREATE TABLE ${s}.backfill_controls (
+    job           TEXT PRIMARY KEY,
+    paused_at     BIGINT,
+    paused_by     TEXT,
+    pause_reason  TEXT,
+    rate_next_at  DOUBLE PRECISION
+  );
+  -- What each run is doing about its limits: JSON of ThrottleState (core/throttle.ts).
+  ALTER TABLE ${s}.backfill_runs ADD COLUMN throttle TEXT;
+  `,
 ];

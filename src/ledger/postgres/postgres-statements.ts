@@ -11,7 +11,7 @@ const BACKUP_COLUMNS = `job, run_id AS "runId", chunk_key AS "chunkKey", target_
 
 const RUN_COLUMNS = `run_id AS "runId", job, owner, host, pid, status, started_at AS "startedAt", heartbeat_at AS "heartbeatAt",
   finished_at AS "finishedAt", options, chunks_total AS "chunksTotal", chunks_done AS "chunksDone",
-  chunks_failed AS "chunksFailed", rows_read AS "rowsRead", rows_written AS "rowsWritten", bytes, bytes_unknown AS "bytesUnknown", error`;
+  chunks_failed AS "chunksFailed", rows_read AS "rowsRead", rows_written AS "rowsWritten", bytes, bytes_unknown AS "bytesUnknown", error, throttle`;
 
 /** How many chunks one INSERT registers; larger plans are sent in several statements of one transaction. */
 export const INSERT_BATCH = 1000;
@@ -32,6 +32,7 @@ export function postgresStatements(schema: string) {
   const meta = `${s}.backfill_meta`;
   const backups = `${s}.backfill_backups`;
   const watermarks = `${s}.backfill_watermarks`;
+  const controls = `${s}.backfill_controls`;
   const fenced = `job = $1 AND chunk_key = $2 AND fencing_token = $3 AND status = 'running'`;
 
   return {
@@ -57,7 +58,9 @@ export function postgresStatements(schema: string) {
       || '|' || (SELECT count(*) || ':' || coalesce(max(coalesce(finished_at, heartbeat_at, started_at)), 0)
          || ':' || count(*) FILTER (WHERE status = 'running') FROM ${runs} WHERE job = $1)
       || '|' || (SELECT count(*) || ':' || coalesce(max(coalesce(restored_at, created_at)), 0) FROM ${backups} WHERE job = $1)
-      || '|' || coalesce((SELECT updated_at FROM ${watermarks} WHERE job = $1), 0) AS marker`,
+      || '|' || coalesce((SELECT updated_at FROM ${watermarks} WHERE job = $1), 0)
+      || '|' || coalesce((SELECT paused_at FROM ${controls} WHERE job = $1), 0)
+      || '|' || coalesce((SELECT string_agg(throttle, ';') FROM ${runs} WHERE job = $1 AND status = 'running'), '') AS marker`,
     getChunk: `SELECT ${CHUNK_COLUMNS} FROM ${chunks} WHERE job = $1 AND chunk_key = $2`,
     /** $1 job, $2 keys, $3 kinds, $4 los, $5 his, $6 tags (parallel arrays), $7 now. */
     insertChunks: `INSERT INTO ${chunks} (job, chunk_key, kind, lo, hi, tag, updated_at)
@@ -122,6 +125,22 @@ export function postgresStatements(schema: string) {
       VALUES ($1, $2, $3, $4, $5, 'running', $6, $6, $7, $8)`,
     /** $1 now, $2 runId. */
     heartbeatRun: `UPDATE ${runs} SET heartbeat_at = $1 WHERE run_id = $2`,
+    /** $1 throttle, $2 runId. */
+    setRunThrottle: `UPDATE ${runs} SET throttle = $1 WHERE run_id = $2`,
+
+    // ---- job controls: the pause and the rate limit --------------------------------------------
+    pauseOf: `SELECT job, paused_at AS "pausedAt", paused_by AS "pausedBy", pause_reason AS reason FROM ${controls} WHERE job = $1`,
+    /** $1 job, $2 now, $3 by, $4 reason. */
+    pause: `INSERT INTO ${controls} AS c (job, paused_at, paused_by, pause_reason) VALUES ($1, $2, $3, $4)
+      ON CONFLICT (job) DO UPDATE SET paused_at = excluded.paused_at, paused_by = excluded.paused_by, pause_reason = excluded.pause_reason
+      WHERE c.paused_at IS NULL`,
+    resume: `UPDATE ${controls} SET paused_at = NULL, paused_by = NULL, pause_reason = NULL WHERE job = $1 AND paused_at IS NOT NULL`,
+    /** $1 job, $2 now, $3 cost (ms): one row lock serialises every process's reservation. */
+    reserveRate: `INSERT INTO ${controls} AS c (job, rate_next_at) VALUES ($1, $2::float8 + $3::float8)
+      ON CONFLICT (job) DO UPDATE SET rate_next_at = GREATEST(COALESCE(c.rate_next_at, $2::float8), $2::float8) + $3::float8
+      RETURNING c.rate_next_at - $3::float8 AS "startAt"`,
+    /** $1 job, $2 delta (ms). */
+    adjustRate: `UPDATE ${controls} SET rate_next_at = rate_next_at + $2::float8 WHERE job = $1 AND rate_next_at IS NOT NULL`,
     /** $1 runId, $2 status, $3 now, $4 chunksDone, $5 chunksFailed, $6 rowsRead, $7 rowsWritten, $8 bytes, $9 error, $10 bytesUnknown. */
     finishRun: `UPDATE ${runs}
       SET status = $2, finished_at = $3, chunks_done = $4, chunks_failed = $5,

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import type { Chunk, ChunkStats } from '../../core/chunk.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { LedgerError } from '../../core/errors.js';
-import type { BackupRecord, ChunkRecord, Lease, Ledger, LedgerReader, RunRecord, RunStatus, WatermarkRecord } from '../ledger.js';
+import type { BackupRecord, ChunkRecord, JobPause, Lease, Ledger, LedgerReader, RunRecord, RunStatus, WatermarkRecord } from '../ledger.js';
 import { leaseLost } from '../ledger-errors.js';
 import { checkVersion, migrate } from './sqlite-migrate.js';
 import { SQL } from './sqlite-statements.js';
@@ -211,6 +211,30 @@ export class SqliteLedger implements Ledger {
     result: { status: RunStatus; chunksDone: number; chunksFailed: number; rowsRead: number; rowsWritten: number; bytes: number; bytesUnknown?: number; error?: string },
   ): Promise<void> {
     this.db.prepare(SQL.finishRun).run({ runId, ...result, bytesUnknown: result.bytesUnknown ?? 0, error: result.error ?? null, now: this.clock.now() });
+  }
+
+  async setRunThrottle(runId: string, throttle: string): Promise<void> {
+    this.db.prepare(SQL.setRunThrottle).run(throttle, runId);
+  }
+
+  async pauseOf(job: string): Promise<JobPause | undefined> {
+    return this.db.prepare(SQL.pauseOf).get(job) as JobPause | undefined;
+  }
+
+  async pause(job: string, by: string, reason: string | null): Promise<boolean> {
+    return this.db.prepare(SQL.pause).run({ job, by, reason, now: this.clock.now() }).changes === 1;
+  }
+
+  async resume(job: string): Promise<boolean> {
+    return this.db.prepare(SQL.resume).run(job).changes === 1;
+  }
+
+  async reserveRate(job: string, costMs: number): Promise<number> {
+    return (this.db.prepare(SQL.reserveRate).get({ job, cost: costMs, now: this.clock.now() }) as { startAt: number }).startAt;
+  }
+
+  async adjustRate(job: string, deltaMs: number): Promise<void> {
+    this.db.prepare(SQL.adjustRate).run({ job, delta: deltaMs });
   }
 
   async closeDeadRuns(job: string, isOwnerAlive: (owner: string) => boolean): Promise<number> {

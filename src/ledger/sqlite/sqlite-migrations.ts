@@ -114,4 +114,17 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ALTER TABLE backfill_runs ADD COLUMN bytes_unknown INTEGER NOT NULL DEFAULT 0;
   UPDATE backfill_runs SET bytes_unknown = chunks_done WHERE bytes = 0 AND rows_written > 0;
   `,
+  /* 6 */ `
+  -- What every process of a job obeys (docs/limits.md): its pause (backfill pause / resume), and the
+  -- instant its rate limit lets the next chunk start (epoch ms, fractional).
+  CREATE TABLE backfill_controls (
+    job           TEXT PRIMARY KEY,
+    paused_at     INTEGER,
+    paused_by     TEXT,
+    pause_reason  TEXT,
+    rate_next_at  REAL
+  );
+  -- What each run is doing about its limits: JSON of ThrottleState (core/throttle.ts).
+  ALTER TABLE backfill_runs ADD COLUMN throttle TEXT;
+  `,
 ];

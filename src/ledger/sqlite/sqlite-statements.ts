@@ -7,7 +7,7 @@ const CHUNK_COLUMNS = `job, chunk_key AS key, kind, lo, hi, tag, status, attempt
 
 const RUN_COLUMNS = `run_id AS runId, job, owner, host, pid, status, started_at AS startedAt, heartbeat_at AS heartbeatAt,
   finished_at AS finishedAt, options, chunks_total AS chunksTotal, chunks_done AS chunksDone,
-  chunks_failed AS chunksFailed, rows_read AS rowsRead, rows_written AS rowsWritten, bytes, bytes_unknown AS bytesUnknown, error`;
+  chunks_failed AS chunksFailed, rows_read AS rowsRead, rows_written AS rowsWritten, bytes, bytes_unknown AS bytesUnknown, error, throttle`;
 
 const BACKUP_COLUMNS = `job, run_id AS runId, chunk_key AS chunkKey, target_kind AS targetKind, location, rows, bytes, checksum,
   detail, created_at AS createdAt, restored_at AS restoredAt`;
@@ -31,7 +31,9 @@ export const SQL = {
     || '|' || (SELECT count(*) || ':' || coalesce(max(coalesce(finished_at, heartbeat_at, started_at)), 0) || ':' || coalesce(sum(status = 'running'), 0)
        FROM backfill_runs WHERE job = @job)
     || '|' || (SELECT count(*) || ':' || coalesce(max(coalesce(restored_at, created_at)), 0) FROM backfill_backups WHERE job = @job)
-    || '|' || coalesce((SELECT updated_at FROM backfill_watermarks WHERE job = @job), 0) AS marker`,
+    || '|' || coalesce((SELECT updated_at FROM backfill_watermarks WHERE job = @job), 0)
+    || '|' || coalesce((SELECT paused_at FROM backfill_controls WHERE job = @job), 0)
+    || '|' || coalesce((SELECT group_concat(throttle, ';') FROM backfill_runs WHERE job = @job AND status = 'running'), '') AS marker`,
   getChunk: `SELECT ${CHUNK_COLUMNS} FROM backfill_chunks WHERE job = ? AND chunk_key = ?`,
   listRuns: `SELECT ${RUN_COLUMNS} FROM backfill_runs WHERE job = ? ORDER BY started_at DESC, rowid DESC LIMIT ?`,
   insertChunk: `INSERT INTO backfill_chunks (job, chunk_key, kind, lo, hi, tag, updated_at)
@@ -72,6 +74,16 @@ export const SQL = {
   startRun: `INSERT INTO backfill_runs (run_id, job, owner, host, pid, status, started_at, heartbeat_at, options, chunks_total)
     VALUES (@runId, @job, @owner, @host, @pid, 'running', @now, @now, @options, @chunksTotal)`,
   heartbeatRun: `UPDATE backfill_runs SET heartbeat_at = ? WHERE run_id = ?`,
+  setRunThrottle: `UPDATE backfill_runs SET throttle = ? WHERE run_id = ?`,
+  pauseOf: `SELECT job, paused_at AS pausedAt, paused_by AS pausedBy, pause_reason AS reason FROM backfill_controls WHERE job = ?`,
+  pause: `INSERT INTO backfill_controls (job, paused_at, paused_by, pause_reason) VALUES (@job, @now, @by, @reason)
+    ON CONFLICT (job) DO UPDATE SET paused_at = excluded.paused_at, paused_by = excluded.paused_by, pause_reason = excluded.pause_reason
+    WHERE backfill_controls.paused_at IS NULL`,
+  resume: `UPDATE backfill_controls SET paused_at = NULL, paused_by = NULL, pause_reason = NULL WHERE job = ? AND paused_at IS NOT NULL`,
+  reserveRate: `INSERT INTO backfill_controls (job, rate_next_at) VALUES (@job, @now + @cost)
+    ON CONFLICT (job) DO UPDATE SET rate_next_at = MAX(COALESCE(backfill_controls.rate_next_at, @now), @now) + @cost
+    RETURNING rate_next_at - @cost AS startAt`,
+  adjustRate: `UPDATE backfill_controls SET rate_next_at = rate_next_at + @delta WHERE job = @job AND rate_next_at IS NOT NULL`,
   finishRun: `UPDATE backfill_runs
     SET status = @status, finished_at = @now, chunks_done = @chunksDone, chunks_failed = @chunksFailed,
         rows_read = @rowsRead, rows_written = @rowsWritten, bytes = @bytes, bytes_unknown = @bytesUnknown, error = @error
