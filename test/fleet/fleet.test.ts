@@ -1,0 +1,94 @@
+// A fleet over both of BullMQ's backends, against the real Redis and PostgreSQL: workers complete a job exactly as one process does, enqueueing twice adds nothing, a SQLite ledger is refused.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, tempDir, writeJob } from '../helpers/cli.js';
+import { compareTables, dropQueue, fleetJob, freshDatabase, queueCounts, startJson, writeHistory, type Proc } from '../helpers/fleet.js';
+import { ensurePostgres } from '../helpers/services.js';
+
+const DAYS = 8;
+const REDIS = 'redis://127.0.0.1:6379';
+// Queue names of this file, unique per run: the shared Redis outlives the test.
+const tag = `fleet-basic-${process.pid}-${Date.now()}`;
+
+let db: string;
+let dir: string;
+const workers: Proc[] = [];
+
+beforeAll(async () => {
+  await ensurePostgres();
+  db = await freshDatabase('fleet_basic');
+  dir = tempDir('fleet-basic');
+  writeHistory(dir, DAYS, 4000);
+  // The single-process run every fleet's rows are compared with: no queue, the embedded ledger.
+  const ref = writeJob(dir, 'ref.yaml', fleetJob({ name: 'ref', db, table: 'ref', ledger: null }));
+  const r = await runCli(['run', ref, '--quiet']);
+  expect(r.code, r.stderr).toBe(0);
+}, 120_000);
+
+afterAll(async () => {
+  for (const w of workers) await w.stop();
+  for (const name of ['two_redis', 'twice_redis']) await dropQueue(REDIS, `${tag}-${name}`);
+});
+
+function startWorker(file: string, ...args: string[]): Proc {
+  const w = startJson(['worker', file, ...args]);
+  workers.push(w);
+  return w;
+}
+
+describe.each([
+  ['redis', () => REDIS],
+  ['postgres', () => db],
+])('a fleet on %s', (backend, queueUrl) => {
+  it('two workers complete the job; its rows equal the single-process run, row for row', async () => {
+    const name = `two_${backend}`;
+    const file = writeJob(dir, `${name}.yaml`, fleetJob({ name, db, table: name, extra: `queue: { url: "${queueUrl()}", name: ${tag}-${name}, stalledAfter: 5s }` }));
+    const a = startWorker(file, '--concurrency', '2');
+    const b = startWorker(file, '--concurrency', '2');
+    const run = await runCli(['run', file, '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const result = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}') as { done: number; failed: number; status: string };
+    expect(result).toMatchObject({ status: 'done', done: DAYS, failed: 0 });
+    expect(await compareTables(db, 'ref', name)).toEqual({ rows: DAYS * 4000, lost: 0, extra: 0, duplicateIds: 0 });
+
+    // status: each worker with its host, pid and heartbeat; the queue's counts.
+    const status = await runCli(['status', file, '--json']);
+    const fleet = (JSON.parse(status.stdout) as { fleet: { workers: { pid: number; host: string; heartbeatAt: number | null; inFlight: number }[]; queued: Record<string, number> } }).fleet;
+    expect(fleet.workers.map((w) => w.pid).sort()).toEqual([a.pid, b.pid].sort());
+    expect(fleet.workers.every((w) => w.host.length > 0 && w.inFlight === 0)).toBe(true);
+    expect(fleet.queued).toMatchObject({ waiting: 0, active: 0, completed: DAYS, failed: 0 });
+
+    expect(await a.stop()).toBe(0);
+    expect(await b.stop()).toBe(0);
+    const done = [a, b].map((w) => (w.events.find((e) => e.event === 'result') as { chunks: { done: number } }).chunks.done);
+    expect(done[0] + done[1]).toBe(DAYS);
+  }, 180_000);
+
+  it('enqueueing the same chunks twice adds nothing; a run that follows them finishes them', async () => {
+    const name = `twice_${backend}`;
+    const queueName = `${tag}-${name}`;
+    const file = writeJob(dir, `${name}.yaml`, fleetJob({ name, db, table: name, extra: `queue: { url: "${queueUrl()}", name: ${queueName} }` }));
+    for (let i = 0; i < 2; i += 1) {
+      const r = await runCli(['run', file, '--detach']);
+      expect(r.code, r.stderr).toBe(0);
+      const counts = await queueCounts(queueUrl(), queueName);
+      expect((counts.waiting ?? 0) + (counts.prioritized ?? 0)).toBe(DAYS);
+    }
+    const w = startWorker(file);
+    const run = await runCli(['run', file, '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(await compareTables(db, 'ref', name)).toEqual({ rows: DAYS * 4000, lost: 0, extra: 0, duplicateIds: 0 });
+    expect(await queueCounts(queueUrl(), queueName)).toMatchObject({ waiting: 0, active: 0, completed: DAYS, failed: 0 });
+    expect(await w.stop()).toBe(0);
+  }, 180_000);
+});
+
+describe('a queue with an embedded ledger', () => {
+  it('is refused with the reason, in the job and on the command line', async () => {
+    const inJob = writeJob(dir, 'sqlite-queue.yaml', fleetJob({ name: 'sq', db, table: 'sq', ledger: null, extra: `queue: ${REDIS}` }));
+    for (const args of [['run', inJob], ['worker', inJob], ['run', writeJob(dir, 'sqlite.yaml', fleetJob({ name: 'sq2', db, table: 'sq2', ledger: null })), '--queue', REDIS]]) {
+      const r = await runCli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/queue: a fleet needs a PostgreSQL ledger .*other hosts cannot see an embedded SQLite ledger/);
+    }
+  });
+});
