@@ -1,6 +1,7 @@
 // `backfill worker`: a long-lived process on any host that takes chunks from the fleet's queue and runs each through the engine's fenced chunk attempt, until told to stop.
 
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { ulid } from 'ulid';
 import type { Job as QueueJob } from 'bullmq';
@@ -102,6 +103,9 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
       runId: workerId, job: job.name, owner, host: hostname(), pid: process.pid, chunksTotal: 0,
       options: JSON.stringify({ worker: true, queue: queue.name, concurrency }),
     });
+    // The job file here is most often the one the run was started with: open its session before the first chunk
+    // arrives — once a run has prepared the target (recorded the schema), so that a worker never creates it.
+    if (job.file !== undefined && (await ledger.sourceSchema(job.name)) !== undefined) await sessionFor(readFileSync(job.file, 'utf8')).catch(() => {});
     const running = worker.run();
     await worker.waitUntilReady();
     options.onReady?.(owner);

@@ -138,6 +138,16 @@ export async function queueCounts(url: string, name: string): Promise<Record<str
   }
 }
 
+/** When each completed queue job started on a worker (epoch ms), in order. */
+export async function jobStarts(url: string, name: string): Promise<number[]> {
+  const queue = openTestQueue(url, name);
+  try {
+    return (await queue.getJobs(['completed'])).map((j) => j.processedOn ?? 0).sort((a, b) => a - b);
+  } finally {
+    await queue.close();
+  }
+}
+
 /** Remove a test's queue and everything in it (the shared Redis outlives the test). */
 export async function dropQueue(url: string, name: string): Promise<void> {
   const queue = openTestQueue(url, name);
