@@ -42,6 +42,7 @@ export async function runFleetCommand(job: Job, flags: FleetRunFlags, withSignal
   if (flags.concurrency !== undefined) throw new UsageError('--concurrency: with a queue, each worker sets its own (backfill worker --concurrency) and queue.inFlight limits the fleet');
   if (flags.failFast === true) throw new UsageError('--fail-fast: not with a queue (the fleet goes on with the other chunks)');
   if (job.file === undefined) throw new UsageError('a fleet run needs a job file: workers receive its text');
+  if (job.incremental !== undefined) throw new UsageError('incremental jobs run on one machine for now: run them without a queue');
   const spec = readFileSync(job.file, 'utf8');
   // Local workers learn the queue as this process did: from the job, or from the same --queue.
   const args = flags.queue === undefined ? [] : ['--queue', flags.queue];

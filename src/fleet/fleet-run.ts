@@ -76,7 +76,7 @@ export async function runFleet(job: Job, options: FleetRunOptions): Promise<RunR
       const { count, command, args } = options.localWorkers;
       local = startLocalWorkers(count, command, job.file ?? '', args);
     }
-    await enqueueChunks(queue, todo.map(message), () => stop.stopping !== undefined);
+    await enqueueChunks(queue, todo.map((c) => message(c)), () => stop.stopping !== undefined);
     if (options.detach === true) {
       follower.close();
       stop.stop('detached: the fleet goes on without this process', true);

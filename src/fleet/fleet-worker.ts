@@ -120,7 +120,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     await stop().catch(() => {});
     await ledger
       .finishRun(workerId, {
-        status: options.signal?.aborted === true || options.hardSignal?.aborted === true ? 'interrupted' : 'done',
+        // Told to stop is how a worker ends: it is interrupted only if it gave chunks back unfinished.
+        status: counts.interrupted > 0 || options.hardSignal?.aborted === true ? 'interrupted' : 'done',
         chunksDone: counts.done, chunksFailed: counts.failed, rowsRead, rowsWritten, bytes: 0,
       })
       .catch(() => {});

@@ -1,8 +1,8 @@
 // A fleet over both of BullMQ's backends, against the real Redis and PostgreSQL: workers complete a job exactly as one process does, enqueueing twice adds nothing, a SQLite ledger is refused.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir, writeJob } from '../helpers/cli.js';
-import { compareTables, dropQueue, fleetJob, freshDatabase, queueCounts, startJson, writeHistory, type Proc } from '../helpers/fleet.js';
-import { ensurePostgres } from '../helpers/services.js';
+import { compareTables, dropQueue, fleetJob, freshDatabase, queueCounts, queuedJobs, startJson, writeHistory, type Proc } from '../helpers/fleet.js';
+import { ensurePostgres, pgQuery } from '../helpers/services.js';
 
 const DAYS = 8;
 const REDIS = 'redis://127.0.0.1:6379';
@@ -26,7 +26,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const w of workers) await w.stop();
-  for (const name of ['two_redis', 'twice_redis']) await dropQueue(REDIS, `${tag}-${name}`);
+  for (const name of ['two_redis', 'twice_redis', 'interrupted']) await dropQueue(REDIS, `${tag}-${name}`);
 });
 
 function startWorker(file: string, ...args: string[]): Proc {
@@ -80,6 +80,72 @@ describe.each([
     expect(await queueCounts(queueUrl(), queueName)).toMatchObject({ waiting: 0, active: 0, completed: DAYS, failed: 0 });
     expect(await w.stop()).toBe(0);
   }, 180_000);
+});
+
+describe('a fleet started and stopped from one command', () => {
+  it('run --workers 2 starts two local workers, finishes the job and stops them', async () => {
+    const name = 'local_workers';
+    const file = writeJob(dir, `${name}.yaml`, fleetJob({ name, db, table: name }));
+    const run = await runCli(['run', file, '--queue', REDIS, '--workers', '2', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(await compareTables(db, 'ref', name)).toEqual({ rows: DAYS * 4000, lost: 0, extra: 0, duplicateIds: 0 });
+    // Both workers ran as records of their own in the ledger, and both are finished now.
+    const status = JSON.parse((await runCli(['status', file, '--queue', REDIS, '--json'])).stdout) as { runs: { options: string | null; status: string }[]; fleet: { workers: unknown[] } };
+    const workerRuns = status.runs.filter((r) => (r.options ?? '').includes('"worker":true'));
+    expect(workerRuns.map((r) => r.status)).toEqual(['done', 'done']);
+    expect(status.fleet.workers).toEqual([]);
+    // --restate: every chunk again, under the next generation's queue ids.
+    const again = await runCli(['run', file, '--queue', REDIS, '--workers', '1', '--restate', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout.trim().split('\n').at(-1) ?? '{}')).toMatchObject({ status: 'done', done: DAYS });
+    expect(await compareTables(db, 'ref', name)).toEqual({ rows: DAYS * 4000, lost: 0, extra: 0, duplicateIds: 0 });
+    expect(await queueCounts(REDIS, name)).toMatchObject({ completed: 2 * DAYS, failed: 0 });
+    await dropQueue(REDIS, name);
+  }, 180_000);
+
+  it('Ctrl-C on the run stops enqueueing: what waits in the queue is withdrawn, chunks in flight finish, the ledger holds none running', async () => {
+    const name = 'interrupted';
+    const queueName = `${tag}-${name}`;
+    const file = writeJob(dir, `${name}.yaml`, fleetJob({ name, db, table: name, extra: `queue: { url: "${REDIS}", name: ${queueName} }` }));
+    const w = startWorker(file, '--concurrency', '1');
+    const run = startJson(['run', file]);
+    await run.waitFor((e) => e.event === 'chunk:done');
+    process.kill(run.pid, 'SIGINT');
+    expect(await run.exited).toBe(130);
+    const result = run.events.find((e) => e.event === 'result') as { status: string; done: number; interrupted: number };
+    expect(result.status).toBe('interrupted');
+    expect(result.done).toBeGreaterThan(0);
+    expect(result.done + result.interrupted).toBe(DAYS);
+    const counts = await queueCounts(REDIS, queueName);
+    expect((counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.active ?? 0)).toBe(0);
+    const running = await pgQuery<{ n: string }>("SELECT count(*) AS n FROM backfill.backfill_chunks WHERE job = $1 AND status = 'running'", [name], { url: db });
+    expect(Number(running[0]?.n)).toBe(0);
+    expect(await w.stop()).toBe(0);
+    // A later run finishes what is left, and the rows are exactly the single-process run's.
+    const again = await runCli(['run', file, '--workers', '1', '--quiet']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await compareTables(db, 'ref', name)).toEqual({ rows: DAYS * 4000, lost: 0, extra: 0, duplicateIds: 0 });
+  }, 180_000);
+});
+
+describe('what a queue job carries', () => {
+  it("the job file's text before ${VAR} interpolation and the chunk's identity: no resolved secret, no rows", async () => {
+    const name = 'secrets';
+    const queueName = `${tag}-${name}`;
+    const secret = db;
+    const text = fleetJob({ name, db: '${FLEET_SECRET_URL}', table: name, extra: `queue: { url: "${REDIS}", name: ${queueName} }` });
+    const file = writeJob(dir, `${name}.yaml`, text);
+    const r = await runCli(['run', file, '--detach'], { env: { FLEET_SECRET_URL: secret } });
+    expect(r.code, r.stderr).toBe(0);
+    const jobs = await queuedJobs(REDIS, queueName);
+    expect(jobs).toHaveLength(DAYS);
+    for (const data of jobs) {
+      expect(JSON.stringify(data)).not.toContain(secret);
+      expect(data).toMatchObject({ job: name, spec: text, generation: 0 });
+      expect(Object.keys(data).sort()).toEqual(['chunk', 'enqueuedAt', 'generation', 'job', 'runId', 'spec']);
+    }
+    await dropQueue(REDIS, queueName);
+  }, 60_000);
 });
 
 describe('a queue with an embedded ledger', () => {

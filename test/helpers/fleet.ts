@@ -148,6 +148,16 @@ export async function jobStarts(url: string, name: string): Promise<number[]> {
   }
 }
 
+/** The data of every waiting queue job. */
+export async function queuedJobs(url: string, name: string): Promise<Record<string, unknown>[]> {
+  const queue = openTestQueue(url, name);
+  try {
+    return (await queue.getJobs(['waiting', 'prioritized'])).map((j) => j.data as Record<string, unknown>);
+  } finally {
+    await queue.close();
+  }
+}
+
 /** Remove a test's queue and everything in it (the shared Redis outlives the test). */
 export async function dropQueue(url: string, name: string): Promise<void> {
   const queue = openTestQueue(url, name);
