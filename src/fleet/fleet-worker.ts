@@ -75,8 +75,15 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     const message = qjob.data;
     const t0 = Date.now();
     const waitedMs = Math.max(0, (qjob.processedOn ?? t0) - message.enqueuedAt);
-    const session = await sessionFor(message.spec);
-    const result = await session.run(message.chunk, message.runId);
+    let result: Awaited<ReturnType<ChunkSession['run']>>;
+    try {
+      const session = await sessionFor(message.spec);
+      result = await session.run(message.chunk, message.runId);
+    } catch (err) {
+      // The queue delivers it again (here or elsewhere); say why, since BullMQ may not be able to record it.
+      events.emit('warning', { runId: message.runId, message: `chunk ${message.chunk.key}: ${describeError(err)}` });
+      throw err;
+    }
     counts[result.outcome] += 1;
     rowsRead += result.stats?.rowsRead ?? 0;
     rowsWritten += result.stats?.rowsWritten ?? 0;

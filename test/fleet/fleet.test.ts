@@ -60,7 +60,7 @@ describe.each([
     expect(await a.stop()).toBe(0);
     expect(await b.stop()).toBe(0);
     const done = [a, b].map((w) => (w.events.find((e) => e.event === 'result') as { chunks: { done: number } }).chunks.done);
-    expect(done[0] + done[1]).toBe(DAYS);
+    expect((done[0] ?? 0) + (done[1] ?? 0)).toBe(DAYS);
   }, 180_000);
 
   it('enqueueing the same chunks twice adds nothing; a run that follows them finishes them', async () => {

@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { Queue, createPostgresBackend, withBackend } from 'bullmq';
-import { startCli } from './cli.js';
+import { BIN, startCli } from './cli.js';
 import { pgQuery, POSTGRES_URL } from './services.js';
 
 /** A fresh database on the tests' PostgreSQL; its URL. */
@@ -75,9 +75,12 @@ export interface Proc {
   stop(ms?: number): Promise<number | null>;
 }
 
-/** Start the CLI with `--json`; its events collected as they arrive. */
-export function startJson(args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}): Proc {
-  const child = startCli([...args, '--json'], options);
+/** Start the CLI with `--json` (inside `netns` when given); its events collected as they arrive. */
+export function startJson(args: readonly string[], options: { cwd?: string; env?: Record<string, string>; netns?: string } = {}): Proc {
+  const child =
+    options.netns === undefined
+      ? startCli([...args, '--json'], options)
+      : spawn('ip', ['netns', 'exec', options.netns, process.execPath, BIN, ...args, '--json'], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const events: Record<string, unknown>[] = [];
   const waiters: { match: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = [];
   let buffer = '';

@@ -3,7 +3,7 @@
 import pLimit from 'p-limit';
 import type { Chunk } from '../../core/chunk.js';
 import { systemClock, type Clock } from '../../core/clock.js';
-import { PlanError } from '../../core/errors.js';
+import { LedgerError, PlanError } from '../../core/errors.js';
 import type { EventBus } from '../../core/events.js';
 import type { Job } from '../../job/job.js';
 import type { Ledger } from '../../ledger/ledger.js';
@@ -115,7 +115,12 @@ async function prepareSession(job: Job, res: RunResources, stop: StopController,
       const ctx: ChunkContext = { ...base, runId: chunkRunId, rejects };
       for (;;) {
         if (stop.hard.aborted || stop.stopping !== undefined) return { outcome: 'interrupted' };
-        const result = await runChunk(ctx, chunk);
+        const result = await runChunk(ctx, chunk).catch((err: unknown) => {
+          // Taken over while this attempt was cut off: even marking it failed was refused by fencing. Nothing of it counts.
+          if (!(err instanceof LedgerError && err.code === 'LEASE_LOST')) throw err;
+          events.emit('warning', { runId: chunkRunId, message: err.message });
+          return { outcome: 'skipped', error: err.message } satisfies ChunkResult;
+        });
         // Anything but a refused claim is the answer; a lost lease means another owner has the chunk now.
         if (result.outcome !== 'skipped' || result.error !== undefined) return result;
         const record = await ledger.getChunk(job.name, chunk.key);
