@@ -1,4 +1,6 @@
 // A fleet over both of BullMQ's backends, against the real Redis and PostgreSQL: workers complete a job exactly as one process does, enqueueing twice adds nothing, a SQLite ledger is refused.
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir, writeJob } from '../helpers/cli.js';
 import { compareTables, dropQueue, fleetJob, freshDatabase, queueCounts, queuedJobs, startJson, writeHistory, type Proc } from '../helpers/fleet.js';
@@ -126,6 +128,26 @@ describe('a fleet started and stopped from one command', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(await compareTables(db, 'ref', name)).toEqual({ rows: DAYS * 4000, lost: 0, extra: 0, duplicateIds: 0 });
   }, 180_000);
+});
+
+describe('a chunk that fails for good', () => {
+  it('is reported failed by the run, which exits 1 once the others are done', async () => {
+    const name = 'one_bad';
+    const queueName = `${tag}-${name}`;
+    const bad = tempDir('fleet-bad');
+    writeHistory(bad, 3, 100);
+    // A malformed line (one field too many): with maxRejects 0 the second day's chunk fails, every attempt.
+    appendFileSync(join(bad, 'data', 'e-2024-01-02.csv'), '999999,2024-01-02 23:59:59,1,x,one field too many\n');
+    const file = writeJob(bad, `${name}.yaml`, fleetJob({ name, db, table: name, extra: `queue: { url: "${REDIS}", name: ${queueName} }\nretries: { attempts: 2, backoff: 10ms, maxBackoff: 10ms }` }).replace(/^retries: .*$\n/m, ''));
+    const w = startWorker(file);
+    const run = await runCli(['run', file, '--json']);
+    expect(run.code, run.stderr).toBe(1);
+    const result = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}') as { status: string; done: number; failed: number; chunks: { key: string; outcome: string }[] };
+    expect(result).toMatchObject({ status: 'failed', done: 2, failed: 1 });
+    expect(result.chunks.find((c) => c.outcome === 'failed')?.key).toBe('2024-01-02T00:00:00Z/2024-01-03T00:00:00Z');
+    expect(await w.stop()).toBe(0);
+    await dropQueue(REDIS, queueName);
+  }, 120_000);
 });
 
 describe('what a queue job carries', () => {
