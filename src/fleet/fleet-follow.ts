@@ -42,17 +42,22 @@ async function stateOf(queue: ChunkQueue, id: string): Promise<QueueState> {
 
 /**
  * Add one queue job per chunk under its derived id. A chunk already queued under that id is left
- * as it is; one whose job finished (a failed chunk retried, a chunk its stopping worker gave back)
- * is removed and added again. Returns how many were added.
+ * as it is; one whose job finished is added again only if the ledger, read now, still has it to do
+ * (a failed chunk retried, a chunk a stopping worker gave back) — not one a worker has just done.
+ * Returns how many were added.
  */
-export async function enqueueChunks(queue: ChunkQueue, messages: readonly ChunkMessage[], stopping: () => boolean): Promise<number> {
+export async function enqueueChunks(
+  queue: ChunkQueue, messages: readonly ChunkMessage[], stopping: () => boolean, statusNow: () => Promise<ReadonlyMap<string, string>>,
+): Promise<number> {
   let added = 0;
   for (let i = 0; i < messages.length && !stopping(); i += BATCH) {
     const batch = messages.slice(i, i + BATCH);
     const ids = batch.map((m) => chunkJobId(m.job, m.chunk.key, m.generation));
     const states = await Promise.all(ids.map((id) => stateOf(queue, id)));
-    const fresh = batch.filter((_, j) => states[j] !== 'queued');
-    await Promise.all(ids.filter((_, j) => states[j] === 'finished').map((id) => queue.remove(id)));
+    const status = states.includes('finished') ? await statusNow() : new Map<string, string>();
+    const again = (j: number): boolean => states[j] === 'finished' && ['pending', 'failed'].includes(status.get(batch[j]?.chunk.key ?? '') ?? '');
+    await Promise.all(ids.filter((_, j) => again(j)).map((id) => queue.remove(id)));
+    const fresh = batch.filter((_, j) => states[j] === 'missing' || again(j));
     if (fresh.length > 0) {
       await queue.addBulk(fresh.map((m) => ({ name: 'chunk', data: { ...m, enqueuedAt: Date.now() }, opts: { ...JOB_OPTIONS, jobId: chunkJobId(m.job, m.chunk.key, m.generation) } })));
     }
@@ -62,8 +67,8 @@ export async function enqueueChunks(queue: ChunkQueue, messages: readonly ChunkM
 }
 
 /** Enqueue chunks the queue lost (a restarted Redis without persistence) or finished without doing. */
-export async function requeue(queue: ChunkQueue, messages: readonly ChunkMessage[]): Promise<number> {
-  return enqueueChunks(queue, messages, () => false);
+export async function requeue(queue: ChunkQueue, messages: readonly ChunkMessage[], statusNow: () => Promise<ReadonlyMap<string, string>>): Promise<number> {
+  return enqueueChunks(queue, messages, () => false, statusNow);
 }
 
 /**

@@ -76,7 +76,8 @@ export async function runFleet(job: Job, options: FleetRunOptions): Promise<RunR
       const { count, command, args } = options.localWorkers;
       local = startLocalWorkers(count, command, job.file ?? '', args);
     }
-    await enqueueChunks(queue, todo.map((c) => message(c)), () => stop.stopping !== undefined);
+    const statusNow = async (): Promise<ReadonlyMap<string, string>> => new Map((await ledger.listChunks(job.name)).map((r) => [r.key, r.status]));
+    await enqueueChunks(queue, todo.map((c) => message(c)), () => stop.stopping !== undefined, statusNow);
     if (options.detach === true) {
       follower.close();
       stop.stop('detached: the fleet goes on without this process', true);
@@ -106,7 +107,9 @@ export async function runFleet(job: Job, options: FleetRunOptions): Promise<RunR
           // Stopping: nothing more is handed out; the chunks in flight finish (their workers decide when).
           if (!drained) await queue.drain(true).catch(() => {});
           drained = true;
-          if (open.every((c) => current.get(c.key)?.status !== 'running')) return;
+          // In flight: claimed in the ledger, or taken from the queue by a worker that has not claimed it yet.
+          const active = await queue.getActiveCount().catch(() => 0);
+          if (active === 0 && open.every((c) => current.get(c.key)?.status !== 'running')) return;
         } else if (clock.now() - lastReconcile >= reconcileMs) {
           lastReconcile = clock.now();
           await reconcile(open, current).catch((err: unknown) => events.emit('warning', { runId, message: `queue: ${describeError(err)}` }));
@@ -136,7 +139,7 @@ export async function runFleet(job: Job, options: FleetRunOptions): Promise<RunR
           events.emit('chunk:failed', { runId, chunk: { key: c.key, lo: c.lo, hi: c.hi }, attempt: r.attempts, error: r.error ?? 'failed' });
         } else again.push(message(c, r?.generation ?? 0));
       }
-      if (again.length > 0) await requeue(queue, again);
+      if (again.length > 0) await requeue(queue, again, statusNow);
     }
 
     const outcomes = new Map([...finals].filter(([, r]) => r.outcome === 'done' || r.outcome === 'failed'));
