@@ -78,13 +78,8 @@ export async function runFleet(job: Job, options: FleetRunOptions): Promise<RunR
     }
     const statusNow = async (): Promise<ReadonlyMap<string, string>> => new Map((await ledger.listChunks(job.name)).map((r) => [r.key, r.status]));
     await enqueueChunks(queue, todo.map((c) => message(c)), () => stop.stopping !== undefined, statusNow);
-    if (options.detach === true) {
-      follower.close();
-      stop.stop('detached: the fleet goes on without this process', true);
-    } else {
-      await follow();
-      follower.close();
-    }
+    if (options.detach !== true) await follow();
+    follower.close();
 
     async function follow(): Promise<void> {
       const reconcileMs = options.reconcileMs ?? 5_000;
@@ -143,10 +138,12 @@ export async function runFleet(job: Job, options: FleetRunOptions): Promise<RunR
     }
 
     const outcomes = new Map([...finals].filter(([, r]) => r.outcome === 'done' || r.outcome === 'failed'));
-    const result = summarize(runId, plan.chunks.length, todo, outcomes, stop.stopping, clock.now() - started);
+    // Detached: this process leaves before the chunks are done; the fleet goes on, and its record says so.
+    const stopping = options.detach === true ? 'detached: the fleet goes on without this process' : stop.stopping;
+    const result = summarize(runId, plan.chunks.length, todo, outcomes, stopping, clock.now() - started);
     await ledger.finishRun(runId, {
       status: result.status, chunksDone: result.done, chunksFailed: result.failed, rowsRead: result.rowsRead,
-      rowsWritten: result.rowsWritten, bytes: result.bytes, bytesUnknown: result.bytesUnknown, ...(stop.stopping === undefined ? {} : { error: stop.stopping }),
+      rowsWritten: result.rowsWritten, bytes: result.bytes, bytesUnknown: result.bytesUnknown, ...(stopping === undefined ? {} : { error: stopping }),
     });
     events.emit('run:done', { runId, result });
     return result;
