@@ -117,7 +117,9 @@ export function printFleetStatus(f: FleetStatus, print: (text: string) => void, 
   if (f.workers.length === 0) print('workers: none running');
   else print('workers:');
   for (const w of f.workers) {
-    const beat = w.heartbeatAt === null ? 'no heartbeat yet' : `last heartbeat ${formatDuration(Math.max(0, now - w.heartbeatAt))} ago`;
+    const since = now - (w.heartbeatAt ?? w.startedAt);
+    // Workers stamp their record every 5 s: one silent for 30 s was killed or cut off (its chunks go to others).
+    const beat = `${w.heartbeatAt === null ? 'no heartbeat yet' : `last heartbeat ${formatDuration(Math.max(0, since))} ago`}${since > 30_000 ? ' (silent: presumed gone)' : ''}`;
     print(`  ${w.host} pid ${w.pid}  ${w.inFlight} chunk${w.inFlight === 1 ? '' : 's'} in flight  ${beat}`);
   }
 }
