@@ -146,6 +146,9 @@ async function throughput(dir, n) {
   const ms = performance.now() - t0;
   for (const w of workers) w.child.kill('SIGTERM');
   await Promise.all(workers.map((w) => w.exited));
+  const done = openQueue({ url: REDIS, name });
+  await done.obliterate({ force: true });
+  await done.close();
   if (r.code !== 0) throw new Error(`run with ${n} workers failed: ${r.err}`);
   return { n, ms, rowsPerSecond: (ROWS * 1000) / ms };
 }

@@ -28,7 +28,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const w of workers) await w.stop();
-  for (const name of ['two_redis', 'twice_redis', 'interrupted']) await dropQueue(REDIS, `${tag}-${name}`);
+  for (const name of ['two_redis', 'twice_redis', 'interrupted', 'one_bad', 'secrets']) await dropQueue(REDIS, `${tag}-${name}`);
 });
 
 function startWorker(file: string, ...args: string[]): Proc {
