@@ -25,6 +25,7 @@ import { addProfileCommand } from './profile-command.js';
 import { addUiCommand } from './ui-command.js';
 import { metricsOption, refuseCdcMetrics, withMetrics, type MetricsAddress } from './metrics-option.js';
 import { addLimitsCommands, formatLimitTimes, printThrottleStatus } from './limits-commands.js';
+import { addWorkerCommand, fleetStatusOf, isFleetRun, printFleetStatus, runFleetCommand } from './fleet-commands.js';
 
 export const EXIT = { ok: 0, chunksFailed: 1, invalid: 2, error: 3, interrupted: 130 } as const;
 
@@ -77,18 +78,23 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--quiet', 'print only the result')
     .option('--until-caught-up', 'cdc jobs: stop once the initial copy is done and the stream reached the WAL position current at start')
     .addOption(metricsOption())
-    .action(async (file: string, flags: CommonFlags & { from?: string; to?: string; restate?: boolean; retryFailed?: boolean; concurrency?: number; failFast?: boolean; quiet?: boolean; untilCaughtUp?: boolean; metrics?: MetricsAddress }) => {
+    .option('--queue <url>', 'distribute the chunks to `backfill worker` processes through this queue (redis:// or postgres://) and follow them')
+    .addOption(new Option('--workers <n>', 'with a queue: also start this many workers on this machine').argParser(positiveInt))
+    .option('--detach', 'with a queue: enqueue the chunks and exit without following')
+    .action(async (file: string, flags: CommonFlags & { from?: string; to?: string; restate?: boolean; retryFailed?: boolean; concurrency?: number; failFast?: boolean; quiet?: boolean; untilCaughtUp?: boolean; queue?: string; workers?: number; detach?: boolean; metrics?: MetricsAddress }) => {
       const job = loadJobFile(file);
       if (isCdcJob(job)) {
         refuseCdcMetrics(flags.metrics);
         exitCode = await runCdcCommand(job, flags, print);
         return;
       }
-      const result = await runWithSignals((signal, hardSignal, events) => withMetrics(job, flags.metrics, events, () =>
+      if (flags.metrics !== undefined && isFleetRun(job, flags)) throw new JobSpecError([{ path: '--metrics', message: 'a run that follows a queue runs no chunk itself: give --metrics to each `backfill worker`' }], file);
+      const result = isFleetRun(job, flags) ? await runFleetCommand(job, flags, (fn) => runWithSignals(fn, progressMode(flags)), print) : await runWithSignals((signal, hardSignal, events) => withMetrics(job, flags.metrics, events, () =>
         runBackfill(job, {
           from: flags.from, to: flags.to, restate: flags.restate, retryFailed: flags.retryFailed,
           concurrency: flags.concurrency, failFast: flags.failFast, signal, hardSignal, events,
         })), progressMode(flags));
+      if (result === undefined) return;
       if (flags.json === true) print(JSON.stringify({ event: 'result', ...result }));
       else printResult(result);
       exitCode = result.status === 'interrupted' ? EXIT.interrupted : result.failed > 0 ? EXIT.chunksFailed : EXIT.ok;
@@ -114,16 +120,19 @@ export async function main(argv: readonly string[]): Promise<number> {
     .description("show the job's progress from its ledger (safe while a run is going)")
     .argument('<job>', 'job file (YAML)')
     .option('--json', 'print the status as JSON')
-    .action(async (file: string, flags: CommonFlags) => {
+    .option('--queue <url>', "also show the fleet on this queue (default: the job's queue:)")
+    .action(async (file: string, flags: CommonFlags & { queue?: string }) => {
       const job = loadJobFile(file);
       if (isCdcJob(job)) {
         await statusCdcCommand(job, flags, print);
         return;
       }
       const status = await readStatus(job);
-      if (flags.json === true) print(JSON.stringify(statusDocument(job, status), null, 2));
+      const fleet = await fleetStatusOf(job, flags.queue);
+      if (flags.json === true) print(JSON.stringify({ ...statusDocument(job, status), ...(fleet === undefined ? {} : { fleet }) }, null, 2));
       else if (status === undefined) print(`${job.name}: no runs yet (no ledger at ${ledgerName(job)})`);
       else printStatus(status);
+      if (fleet !== undefined && flags.json !== true) printFleetStatus(fleet, print);
       if (status !== undefined && status.counts.failed > 0) exitCode = EXIT.chunksFailed;
     });
 
@@ -134,6 +143,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   addProfileCommand(program, print);
   addUiCommand(program, print);
   addLimitsCommands(program, print);
+  addWorkerCommand(program, print);
 
   program
     .command('bench')

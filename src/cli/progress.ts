@@ -40,7 +40,7 @@ export function attachProgress(events: EventBus, mode: ProgressMode, out: NodeJS
     events.on('run:start', (e) => {
       total = e.todo;
       started = Date.now();
-      line(`run ${e.runId}: ${e.todo} of ${e.total} chunks to do, ${e.concurrency} at a time`);
+      line(`run ${e.runId}: ${e.todo} of ${e.total} chunks to do, ${e.concurrency === 0 ? 'through the queue' : `${e.concurrency} at a time`}`);
       if (cliProgress !== undefined && e.todo > 0) {
         bar = new cliProgress.SingleBar(
           { format: ' {bar} {value}/{total} chunks | {rows} rows | {rate} | ETA {eta_formatted}', hideCursor: true, stream: out, etaBuffer: 20 },
@@ -63,7 +63,7 @@ export function attachProgress(events: EventBus, mode: ProgressMode, out: NodeJS
       // Rejected rows are worth a line even under the bar: they are data that did not arrive.
       if (e.stats.rowsRejected > 0) log(`chunk ${e.chunk.key}: ${formatCount(e.stats.rowsRejected)} row(s) rejected and kept aside (backfill status lists where)`);
       if (bar !== undefined) bar.update(done, { rows: formatCount(rows), rate: rate() });
-      else line(`done   ${e.chunk.key}  ${formatCount(e.stats.rowsWritten)} rows  ${e.stats.bytes === null ? 'size unknown' : formatBytes(e.stats.bytes)}  ${formatDuration(e.ms)}  [${done}/${total}]`);
+      else line(`done   ${e.chunk.key}  ${formatCount(e.stats.rowsWritten)} rows  ${e.stats.bytes === null ? 'size unknown' : formatBytes(e.stats.bytes)}  ${formatDuration(e.ms)}${total > 0 ? `  [${done}/${total}]` : ''}`);
     }),
     events.on('chunk:retry', (e) => log(`retry  ${e.chunk.key} after attempt ${e.attempt} in ${formatDuration(e.delayMs)}: ${e.error}`)),
     events.on('chunk:failed', (e) => {

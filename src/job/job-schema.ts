@@ -63,6 +63,18 @@ const incrementalSchema = z
   })
   .describe('After the first full backfill, each run reads only rows whose cursor moved past the watermark (docs/incremental.md).');
 
+const queueSchema = z.union([
+  z.string().min(1),
+  z.strictObject({
+    url: z.string().min(1).describe('redis://host:6379 (rediss:// for TLS) or postgres://… (BullMQ\'s PostgreSQL backend).'),
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/).optional().describe('The queue\'s name; default the job\'s name.'),
+    inFlight: z.number().int().min(1).optional().describe('Chunks in flight across the whole fleet (BullMQ global concurrency).'),
+    rate: z.strictObject({ max: z.number().int().min(1), per: durationSchema }).optional().describe('At most `max` chunks started per `per` across the fleet (BullMQ rate limiter).'),
+    stalledAfter: durationSchema.default(30_000).describe('A chunk whose worker stopped answering is delivered again after this long (default 30s).'),
+    lease: durationSchema.default(60_000).describe('How long a worker\'s ledger lease on a chunk lasts without a heartbeat (default 1 minute).'),
+  }),
+]);
+
 export const jobSchema = z.strictObject({
   name: z
     .string()
@@ -109,6 +121,7 @@ export const jobSchema = z.strictObject({
   rejects: z.string().min(1).optional().describe('Folder of the rejected rows, one JSON-lines file per chunk; default .backfill/rejects/<name>/.'),
   shutdownTimeout: durationSchema.default(30_000).describe('On Ctrl-C, how long chunks in flight may take to finish (default 30s).'),
   ledger: z.string().min(1).optional().describe('The ledger: a SQLite file (default .backfill/<name>.ledger.sqlite) or a postgres:// URL shared by several workers.'),
+  queue: queueSchema.optional().describe('Distribute chunks to `backfill worker` processes through BullMQ: a redis:// or postgres:// URL, or { url, … } with fleet-wide limits (docs/fleet.md). Needs a PostgreSQL ledger.'),
   duckdb: z
     .strictObject({
       threads: z.number().int().min(1).max(1024).optional(),

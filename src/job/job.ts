@@ -52,11 +52,23 @@ export interface Job {
   readonly ledgerPath: string;
   /** A shared PostgreSQL ledger (`ledger: postgres://…`). */
   readonly ledgerUrl: string | undefined;
+  /** Chunks distributed to `backfill worker` processes through a queue (docs/fleet.md); undefined: run here. */
+  readonly queue: QueueSettings | undefined;
   /** Folder for the run's working files (staging, DuckDB spill). */
   readonly stateDir: string;
   /** Rejected rows: how many a chunk (and a run) may have, and the folder that keeps them. */
   readonly rejects: { readonly perChunk: number; readonly perRun: number | undefined; readonly dir: string };
   readonly duckdb: { readonly threads: number; readonly memoryLimit: string | undefined; readonly tempDirectory: string; readonly settings?: Readonly<Record<string, string | number | boolean>> | undefined };
+}
+
+/** `queue:` resolved: where the fleet's queue is and its fleet-wide limits. */
+export interface QueueSettings {
+  readonly url: string;
+  readonly name: string;
+  readonly inFlight: number | undefined;
+  readonly rate: { readonly max: number; readonly perMs: number } | undefined;
+  readonly stalledAfterMs: number;
+  readonly leaseMs: number;
 }
 
 /** `incremental:` resolved. Which kind of cursor it is (time or integer) is learnt from the source's column. */
@@ -129,6 +141,7 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
   }
 
   const incremental = resolveIncremental(spec, at);
+  const queue = resolveQueue(spec, at);
 
   if (issues.length > 0) throw new JobSpecError(issues, options.file);
 
@@ -163,6 +176,7 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
     timeoutMs: spec.timeout,
     shutdownTimeoutMs: spec.shutdownTimeout,
     stateDir,
+    queue,
     ledgerPath: spec.ledger === undefined || isPostgresUrl(spec.ledger) ? join(stateDir, `${spec.name}.ledger.sqlite`) : abs(spec.ledger),
     ledgerUrl: spec.ledger !== undefined && isPostgresUrl(spec.ledger) ? spec.ledger : undefined,
     rejects: {
@@ -257,6 +271,28 @@ function resolveIncremental(spec: JobSpec, at: (path: string, message: string) =
 
 function adaptive(concurrency: JobSpec['concurrency']): boolean {
   return concurrency === 'adaptive' || typeof concurrency === 'object';
+}
+
+function resolveQueue(spec: JobSpec, at: (path: string, message: string) => void): QueueSettings | undefined {
+  if (spec.queue === undefined) return undefined;
+  const q = typeof spec.queue === 'string' ? { url: spec.queue, stalledAfter: 30_000, lease: 60_000 } : spec.queue;
+  const problem = queueProblem(q.url, spec.ledger);
+  if (problem !== undefined) at('queue', problem);
+  const more = typeof spec.queue === 'string' ? undefined : spec.queue;
+  return {
+    url: q.url, name: more?.name ?? spec.name, inFlight: more?.inFlight,
+    rate: more?.rate === undefined ? undefined : { max: more.rate.max, perMs: more.rate.per },
+    stalledAfterMs: q.stalledAfter, leaseMs: q.lease,
+  };
+}
+
+/** Why a queue at `url` cannot serve a job whose ledger is `ledger`; undefined when it can. */
+export function queueProblem(url: string, ledger: string | undefined): string | undefined {
+  if (!/^(rediss?|postgres(ql)?):\/\//i.test(url)) return 'a queue is a redis://, rediss:// or postgres:// URL';
+  if (ledger === undefined || !isPostgresUrl(ledger)) {
+    return 'a fleet needs a PostgreSQL ledger (ledger: postgres://…): workers on other hosts cannot see an embedded SQLite ledger';
+  }
+  return undefined;
 }
 
 export function isPostgresUrl(text: string): boolean {

@@ -40,10 +40,18 @@ describe('source layout', () => {
   });
 
   it('keeps drivers out of core/, the engine and the dashboard', () => {
-    const drivers = /^(pg|pg-copy-streams|pg-logical-replication|mysql2|mysql2\/promise|@duckdb\/node-api|better-sqlite3)$/;
+    // The queue's client (BullMQ, and ioredis under it) is a driver too: it belongs to fleet/, never to the engine.
+    const drivers = /^(pg|pg-copy-streams|pg-logical-replication|mysql2|mysql2\/promise|@duckdb\/node-api|better-sqlite3|bullmq|ioredis)$/;
     const core = under('core').flatMap((f) => importsOf(f.text).filter((s) => drivers.test(s) || s.startsWith('../')).map((s) => `${f.path} → ${s}`));
     const engine = [...under('engine'), ...under('dashboard')].flatMap((f) => importsOf(f.text).filter((s) => drivers.test(s)).map((s) => `${f.path} → ${s}`));
     expect([...core, ...engine]).toEqual([]);
+  });
+
+  it('keeps the engine, ledger, job and core ignorant of the fleet', () => {
+    const offenders = ['engine', 'ledger', 'job', 'runtime', 'core', 'connectors']
+      .flatMap(under)
+      .flatMap((f) => importsOf(f.text).filter((spec) => /(^|\/)fleet\//.test(spec) || /^(bullmq|ioredis)$/.test(spec)).map((spec) => `${f.path} → ${spec}`));
+    expect(offenders).toEqual([]);
   });
 
   it('gives every connector folder its descriptor file, listed in the registry', () => {

@@ -24,6 +24,8 @@ export interface ChunkContext extends RouteContext {
   readonly hard: AbortSignal;
   /** Called once a chunk is done in the ledger (incremental windows move the watermark). */
   readonly chunkDone: ((key: string) => Promise<void>) | undefined;
+  /** The lease a claim takes; default LEASE_MS (a fleet sets its own, `queue.lease`). */
+  readonly leaseMs?: number | undefined;
 }
 
 export interface ChunkResult {
@@ -40,7 +42,7 @@ export async function runChunk(ctx: ChunkContext, chunk: Chunk): Promise<ChunkRe
   const failedClaims: string[] = [];
   for (;;) {
     if (ctx.hard.aborted) return { outcome: 'interrupted' };
-    const lease = await ledger.claim(job.name, chunk, ctx.owner, runId, LEASE_MS);
+    const lease = await ledger.claim(job.name, chunk, ctx.owner, runId, ctx.leaseMs ?? LEASE_MS);
     if (lease === undefined) return { outcome: 'skipped' };
     events.emit('chunk:start', { runId, chunk: ref, attempt: lease.attempt, token: lease.token });
     const t0 = clock.now();
@@ -90,9 +92,10 @@ async function attemptChunk(ctx: ChunkContext, lease: Lease, t0: number): Promis
     () => controller.abort(new BackfillError('CHUNK_TIMEOUT', `chunk ${chunk.key} timed out after ${job.timeoutMs} ms`, { retryable: true })),
     job.timeoutMs,
   ).unref();
+  const leaseMs = ctx.leaseMs ?? LEASE_MS;
   const heartbeat = setInterval(() => {
-    ledger.heartbeat(lease, LEASE_MS).catch((err: unknown) => controller.abort(err));
-  }, LEASE_MS / 3).unref();
+    ledger.heartbeat(lease, leaseMs).catch((err: unknown) => controller.abort(err));
+  }, leaseMs / 3).unref();
   const conn = await ctx.session.connect();
   const writer = new ChunkWriter(ctx, lease, conn, controller.signal, t0);
   try {
