@@ -5,9 +5,43 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 
 const require = createRequire(import.meta.url);
+interface AvroJsType {
+  toBuffer(value: unknown): Buffer;
+}
 const avroJs = require('avro-js') as {
-  createFileDecoder(path: string): NodeJS.ReadableStream & AsyncIterable<Record<string, unknown>>;
+  createFileDecoder(path: string, opts?: unknown): NodeJS.ReadableStream & AsyncIterable<Record<string, unknown>>;
+  createFileEncoder(path: string, schema: unknown, opts?: unknown): NodeJS.WritableStream;
+  parse(schema: unknown, opts?: unknown): AvroJsType;
+  types: { LongType: { using(methods: Record<string, unknown>, noUnpack?: boolean): unknown } };
 };
+
+/** avro-js's long as bigint (its own stops at 2^53), through its documented `LongType.using`. */
+const BIG_LONG = avroJs.types.LongType.using({
+  fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
+  toBuffer: (n: bigint) => {
+    const buf = Buffer.alloc(8);
+    buf.writeBigInt64LE(BigInt(n));
+    return buf;
+  },
+  fromJSON: (v: unknown) => BigInt(v as string),
+  toJSON: (n: bigint) => Number(n),
+  isValid: (n: unknown) => typeof n === 'bigint',
+  compare: (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0),
+});
+const typeHook = (attrs: unknown): unknown => (attrs === 'long' || (attrs as { type?: unknown })?.type === 'long' ? BIG_LONG : undefined);
+export const AVRO_JS_PARSE = { typeHook };
+
+/** Write records with avro-js (longs as bigint), the other way round: files the engine did not write. */
+export async function writeAvroJsFile(path: string, schema: unknown, records: readonly Record<string, unknown>[], codec: 'null' | 'deflate' = 'deflate'): Promise<void> {
+  const type = avroJs.parse(schema, { typeHook });
+  const encoder = avroJs.createFileEncoder(path, type, { codec });
+  const done = new Promise<void>((resolve, reject) => {
+    (encoder as unknown as { _downstream: NodeJS.EventEmitter })._downstream.on('finish', resolve).on('error', reject);
+  });
+  for (const r of records) encoder.write(r as never);
+  encoder.end();
+  await done;
+}
 
 /** Every `.avro` file under `dir` (outside the temporary folder), sorted. */
 export function avroFiles(dir: string): string[] {
@@ -24,10 +58,10 @@ export function avroFiles(dir: string): string[] {
   return out.sort();
 }
 
-/** The records of one file, as avro-js decodes them (longs as numbers: fine below 2^53; unions unwrapped from `{ long: 5 }` to 5). */
+/** The records of one file, as avro-js decodes them (longs as bigint; unions unwrapped from `{ long: 5 }` to 5). */
 export async function readAvroFile(file: string): Promise<Record<string, unknown>[]> {
   const rows: Record<string, unknown>[] = [];
-  for await (const rec of avroJs.createFileDecoder(file)) {
+  for await (const rec of avroJs.createFileDecoder(file, { parseOpts: { typeHook } })) {
     rows.push(Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, unwrap(v)])));
   }
   return rows;
@@ -41,13 +75,14 @@ function unwrap(v: unknown): unknown {
 
 /** The header of one file as avro-js reads it: the writer's schema and codec. */
 export async function avroHeader(file: string): Promise<{ schema: unknown; codec: string }> {
-  const decoder = avroJs.createFileDecoder(file) as unknown as NodeJS.EventEmitter & NodeJS.ReadableStream;
+  const decoder = avroJs.createFileDecoder(file, { parseOpts: { typeHook } }) as unknown as NodeJS.EventEmitter & NodeJS.ReadableStream;
   return new Promise((resolve, reject) => {
-    decoder.on('metadata', (_type: unknown, codec: string, header: { meta: Record<string, Buffer> }) => {
-      resolve({ schema: JSON.parse(String(header.meta['avro.schema'])), codec });
-      decoder.removeAllListeners('data');
+    let header: { schema: unknown; codec: string } | undefined;
+    decoder.on('metadata', (_type: unknown, codec: string, h: { meta: Record<string, Buffer> }) => {
+      header = { schema: JSON.parse(String(h.meta['avro.schema'])), codec };
     });
     decoder.on('error', reject);
+    decoder.on('end', () => (header === undefined ? reject(new Error(`${file}: no header`)) : resolve(header)));
     decoder.resume();
   });
 }
