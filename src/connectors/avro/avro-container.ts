@@ -27,8 +27,12 @@ const BIG_LONG = avro.types.LongType.__with(
   true,
 );
 
-/** avsc's type for a schema, with longs as bigint; logical types are left to the caller (their underlying values travel). */
-export function avroType(schema: unknown): avro.Type {
+/**
+ * avsc's type for a schema, with longs as bigint (or, with `numberLongs`, avsc's own long, which
+ * takes JS numbers and is faster); logical types are left to the caller (their underlying values travel).
+ */
+export function avroType(schema: unknown, numberLongs = false): avro.Type {
+  if (numberLongs) return avro.Type.forSchema(schema as avro.Schema);
   return avro.Type.forSchema(schema as avro.Schema, {
     typeHook: (s) => (s === 'long' || (typeof s === 'object' && s !== null && (s as { type?: unknown }).type === 'long') ? (BIG_LONG as unknown as avro.Type) : undefined),
   });
@@ -119,10 +123,10 @@ export class AvroFileWriter {
     return writer;
   }
 
-  /** Encode one record (its fields read by name; the caller may reuse the object). */
-  append(record: unknown): void {
+  /** Encode one record (its fields read by name; the caller may reuse the object), with `type` when given: the same schema compiled for other value types. */
+  append(record: unknown, type: avro.Type = this.type): void {
     for (;;) {
-      const end = this.type.encode(record, this.buf, this.pos);
+      const end = type.encode(record, this.buf, this.pos);
       if (end >= 0) {
         this.pos = end;
         this.count++;

@@ -42,6 +42,9 @@ export async function writeAvroFiles(conn: DuckConn, query: string, dir: string,
   const schema = recordSchema(columns, layout.recordName, layout.namespace);
   const schemaJson = JSON.stringify(schema);
   const type = avroType(schema);
+  // The same schema with longs as JS numbers: a batch whose longs all fit in 2^53 (nearly every one) takes this faster path.
+  const numberType = avroType(schema, true);
+  const longs = columns.flatMap((c, i) => (avroBase(c.avro) === 'long' ? [i] : []));
   const parts = layout.partitionBy.map((_, i) => quoteIdent(`__backfill_part_${i}`));
   const select = [
     ...columns.map((c) => `${c.select} AS ${quoteIdent(c.name)}`),
@@ -80,23 +83,27 @@ export async function writeAvroFiles(conn: DuckConn, query: string, dir: string,
         if (c.convert !== undefined) for (let r = 0; r < size; r++) if (values[r] !== null) values[r] = (c.convert as (v: unknown) => unknown)(values[r]);
         return values;
       });
-      if (parts.length === 0) {
-        const writer = open.get('')?.writer ?? (await openFor('', []));
+      const batchType = longsAsNumbers(cols, longs, size) ? numberType : type;
+      const keys = parts.map((_, i) => chunk.getColumnValues(columns.length + i) as (string | null)[]);
+      if (keys.every((k) => sameValue(k, size))) {
+        // The whole batch goes to one file (no partitions, or one partition value): no key per row.
+        const values = keys.map((k) => k[0] ?? null);
+        const key = keyOf(values);
+        const writer = open.get(key)?.writer ?? (await openFor(key, values));
         for (let r = 0; r < size; r++) {
           fill(record, cols, r);
-          writer.append(record);
+          writer.append(record, batchType);
         }
         await writer.flush();
         continue;
       }
-      const keys = parts.map((_, i) => chunk.getColumnValues(columns.length + i) as (string | null)[]);
       const touched = new Set<AvroFileWriter>();
       for (let r = 0; r < size; r++) {
         const values = keys.map((k) => k[r] ?? null);
-        const key = JSON.stringify(values);
+        const key = keyOf(values);
         const writer = open.get(key)?.writer ?? (await openFor(key, values));
         fill(record, cols, r);
-        writer.append(record);
+        writer.append(record, batchType);
         touched.add(writer);
       }
       for (const writer of touched) await writer.flush();
@@ -107,6 +114,38 @@ export async function writeAvroFiles(conn: DuckConn, query: string, dir: string,
     throw err;
   }
   return done;
+}
+
+/** Turn the batch's long columns into JS numbers when every value fits in 2^53; false (and left as bigint) otherwise. */
+function longsAsNumbers(cols: unknown[][], longs: readonly number[], size: number): boolean {
+  const MAX = 9007199254740991n;
+  for (const i of longs) {
+    const values = cols[i] as (bigint | null)[];
+    for (let r = 0; r < size; r++) {
+      const v = values[r];
+      if (v !== null && v !== undefined && (v > MAX || v < -MAX)) return false;
+    }
+  }
+  for (const i of longs) {
+    const values = cols[i] as (bigint | number | null)[];
+    for (let r = 0; r < size; r++) if (values[r] !== null) values[r] = Number(values[r]);
+  }
+  return true;
+}
+
+/** A partition's key among the open files: NULL and '' differ, so a NULL is marked apart from any text. */
+function keyOf(values: readonly (string | null)[]): string {
+  return values.map((v) => (v === null ? '\u0001' : v)).join('\u0000');
+}
+
+function sameValue(values: readonly (string | null)[], size: number): boolean {
+  const first = values[0];
+  for (let r = 1; r < size; r++) if (values[r] !== first) return false;
+  return true;
+}
+
+function avroBase(schema: EncodedColumn['avro']): string | undefined {
+  return typeof schema === 'string' ? schema : Array.isArray(schema) ? undefined : (schema as { type: string }).type;
 }
 
 /** A partition value as a folder name: the characters a path or hive reader would misread, %-escaped. */

@@ -1,0 +1,256 @@
+#!/usr/bin/env node
+// Benchmark of the Avro lake target: the engine (Parquet file → Avro lake, monthly chunks,
+// partitioned by month, deflate) against bare scripts that read the same rows from DuckDB and
+// encode them with the same library (avsc), and against the engine writing a Parquet lake of the
+// same data. Every measured run is its own child process, so its peak RSS is its own; the runs
+// of one repetition are interleaved. Run `npm run build` first (the engine is loaded from dist/).
+//
+//   node scripts/bench-avro.mjs [--rows 1000000,10000000] [--reps 3] [--dir .bench-avro] [--only engine-avro,script-tuned]
+//
+// Runs: script-stream — DuckDB result chunks → one object per row → avsc's BlockEncoder stream
+// (the library's own container writer); script-tuned — DuckDB result chunks → one reused record →
+// avsc's compiled `type.encode` into 256 KiB blocks, deflated (what the engine does, without the
+// engine); engine-avro; engine-parquet. Prints a markdown table to stdout, progress to stderr.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, statSync, readdirSync, createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { deflateRaw } from 'node:zlib';
+import { promisify } from 'node:util';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DuckDBInstance } from '@duckdb/node-api';
+import avro from 'avsc';
+
+const SCRIPT = fileURLToPath(import.meta.url);
+const ROOT = path.resolve(path.dirname(SCRIPT), '..');
+const DIST = path.join(ROOT, 'dist', 'index.js');
+const RUNS = ['script-stream', 'script-tuned', 'engine-avro', 'engine-parquet'];
+const TAG = 'BENCH_AVRO ';
+
+const { values: flags } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '1000000,10000000' },
+    reps: { type: 'string', default: '3' },
+    dir: { type: 'string', default: '.bench-avro' },
+    only: { type: 'string' },
+    child: { type: 'string' },
+    source: { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+
+/** The rows: 2 years of events, a mix of the types a landing zone holds. */
+const SOURCE_SQL = (rows) => `
+  SELECT i AS id, TIMESTAMP '2023-01-01' + to_microseconds(CAST(i * (63072000000000 // ${rows}) AS BIGINT)) AS ts,
+    CAST(i % 100000 AS INTEGER) AS user_id, CAST((i % 100000) / 100 AS DECIMAL(10,2)) AS amount,
+    'note ' || (i % 1000) AS note, i % 7 = 0 AS flagged, CAST(i % 1000 AS DOUBLE) / 7 AS score
+  FROM range(${rows}) t(i)`;
+
+/** What the engine's encoder selects for these columns (see src/connectors/avro/avro-schema.ts). */
+const SELECT = `CAST(id AS BIGINT) AS id, epoch_us(CAST(ts AS TIMESTAMP)) AS ts, CAST(user_id AS INTEGER) AS user_id, amount,
+  CAST(note AS VARCHAR) AS note, flagged, score`;
+const SCHEMA = {
+  type: 'record', name: 'events', fields: [
+    { name: 'id', type: ['null', 'long'], default: null },
+    { name: 'ts', type: ['null', { type: 'long', logicalType: 'local-timestamp-micros' }], default: null },
+    { name: 'user_id', type: ['null', 'int'], default: null },
+    { name: 'amount', type: ['null', { type: 'bytes', logicalType: 'decimal', precision: 10, scale: 2 }], default: null },
+    { name: 'note', type: ['null', 'string'], default: null },
+    { name: 'flagged', type: ['null', 'boolean'], default: null },
+    { name: 'score', type: ['null', 'double'], default: null },
+  ],
+};
+
+function decimalBytes(v) {
+  let n = v.value;
+  const out = [];
+  for (;;) {
+    const b = Number(n & 0xffn);
+    out.push(b);
+    n >>= 8n;
+    if ((n === 0n && (b & 0x80) === 0) || (n === -1n && (b & 0x80) !== 0)) break;
+  }
+  return Buffer.from(out.reverse());
+}
+
+// ------------------------------------------------------------------------------ children
+
+async function duckChunks(source, fn) {
+  const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
+  const conn = await instance.connect();
+  const result = await conn.stream(`SELECT ${SELECT} FROM read_parquet('${source}')`);
+  let rows = 0;
+  for (;;) {
+    const chunk = await result.fetchChunk();
+    if (chunk === null || chunk.rowCount === 0) break;
+    const cols = Array.from({ length: chunk.columnCount }, (_, i) => chunk.getColumnValues(i));
+    // Longs stay within 2^53 here, so avsc's plain long (numbers) takes them.
+    for (const i of [0, 1]) cols[i] = cols[i].map((v) => (v === null ? null : Number(v)));
+    cols[3] = cols[3].map((v) => (v === null ? null : decimalBytes(v)));
+    await fn(cols, chunk.rowCount);
+    rows += chunk.rowCount;
+  }
+  conn.closeSync();
+  instance.closeSync();
+  return rows;
+}
+
+async function scriptStream(source, out) {
+  const type = avro.Type.forSchema(SCHEMA);
+  const encoder = new avro.streams.BlockEncoder(type, { codec: 'deflate' });
+  const file = createWriteStream(path.join(out, 'data.avro'));
+  const done = new Promise((resolve, reject) => file.on('close', resolve).on('error', reject));
+  encoder.pipe(file);
+  const names = SCHEMA.fields.map((f) => f.name);
+  const rows = await duckChunks(source, async (cols, n) => {
+    for (let r = 0; r < n; r++) {
+      const rec = {};
+      for (let i = 0; i < names.length; i++) rec[names[i]] = cols[i][r];
+      if (!encoder.write(rec)) await new Promise((resolve) => encoder.once('drain', resolve));
+    }
+  });
+  encoder.end();
+  await done;
+  return rows;
+}
+
+async function scriptTuned(source, out) {
+  const type = avro.Type.forSchema(SCHEMA);
+  const deflate = promisify(deflateRaw);
+  const fh = await open(path.join(out, 'data.avro'), 'w');
+  const sync = randomBytes(16);
+  const meta = avro.Type.forSchema({ type: 'map', values: 'bytes' }).toBuffer({ 'avro.schema': Buffer.from(JSON.stringify(SCHEMA)), 'avro.codec': Buffer.from('deflate') });
+  await fh.write(Buffer.concat([Buffer.from('Obj\x01', 'latin1'), meta, sync]));
+  const long = avro.Type.forSchema('long');
+  let buf = Buffer.allocUnsafe(512 * 1024);
+  let pos = 0;
+  let count = 0;
+  const flush = async () => {
+    if (count === 0) return;
+    const body = await deflate(buf.subarray(0, pos));
+    await fh.writev([long.toBuffer(count), long.toBuffer(body.length), body, sync]);
+    pos = 0;
+    count = 0;
+  };
+  const rec = Object.fromEntries(SCHEMA.fields.map((f) => [f.name, null]));
+  const rows = await duckChunks(source, async (cols, n) => {
+    for (let r = 0; r < n; r++) {
+      rec.id = cols[0][r]; rec.ts = cols[1][r]; rec.user_id = cols[2][r]; rec.amount = cols[3][r];
+      rec.note = cols[4][r]; rec.flagged = cols[5][r]; rec.score = cols[6][r];
+      let end;
+      while ((end = type.encode(rec, buf, pos)) < 0) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, pos);
+        buf = bigger;
+      }
+      pos = end;
+      count++;
+    }
+    if (pos >= 256 * 1024) await flush();
+  });
+  await flush();
+  await fh.close();
+  return rows;
+}
+
+async function engine(kind, source, out) {
+  const { defineJob, runBackfill } = await import(pathToFileURL(DIST).href);
+  const target = kind === 'avro' ? { type: 'avro', path: 'lake', partitionBy: ['month'], codec: 'deflate' } : { type: 'parquet', path: 'lake', partitionBy: ['month'], compression: 'zstd' };
+  const job = defineJob(
+    {
+      name: `bench-${kind}`, source: { type: 'parquet', path: source }, target,
+      chunk: { column: 'ts', every: '1 month', timezone: 'UTC' },
+      transform: `select *, strftime(ts, '%Y-%m') as month from source`, write: { mode: 'replace' },
+    },
+    { baseDir: out },
+  );
+  const result = await runBackfill(job);
+  if (result.status !== 'done') throw new Error(`engine run ${result.status}: ${JSON.stringify(result.chunks.filter((c) => c.outcome === 'failed').slice(0, 2))}`);
+  return result.rowsWritten;
+}
+
+function bytesUnder(dir) {
+  let total = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name === '.backfill' || e.name === '.backfill-tmp') continue;
+    const p = path.join(dir, e.name);
+    total += e.isDirectory() ? bytesUnder(p) : statSync(p).size;
+  }
+  return total;
+}
+
+if (flags.child !== undefined) {
+  const out = flags.out;
+  const started = process.hrtime.bigint();
+  const rows =
+    flags.child === 'script-stream' ? await scriptStream(flags.source, out)
+    : flags.child === 'script-tuned' ? await scriptTuned(flags.source, out)
+    : await engine(flags.child === 'engine-avro' ? 'avro' : 'parquet', flags.source, out);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  process.stdout.write(`${TAG}${JSON.stringify({ rows, seconds, peakMiB: process.resourceUsage().maxRSS / 1024, bytes: bytesUnder(out) })}\n`);
+  process.exit(0);
+}
+
+// ------------------------------------------------------------------------------ parent
+
+const log = (m) => process.stderr.write(`${m}\n`);
+const sizes = flags.rows.split(',').map(Number);
+const reps = Number(flags.reps);
+const runs = flags.only === undefined ? RUNS : flags.only.split(',');
+const dir = path.resolve(flags.dir);
+mkdirSync(dir, { recursive: true });
+
+function child(run, source, out) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [SCRIPT, '--child', run, '--source', source, '--out', out], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    p.stdout.on('data', (d) => (text += d));
+    p.on('close', (code) => {
+      const line = text.split('\n').find((l) => l.startsWith(TAG));
+      if (code !== 0 || line === undefined) reject(new Error(`${run} exited ${code}`));
+      else resolve(JSON.parse(line.slice(TAG.length)));
+    });
+  });
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const table = [];
+for (const rows of sizes) {
+  const source = path.join(dir, `events-${rows}.parquet`);
+  if (!existsSync(source)) {
+    log(`generating ${rows} rows`);
+    const instance = await DuckDBInstance.create(':memory:');
+    const conn = await instance.connect();
+    await conn.run(`COPY (${SOURCE_SQL(rows)}) TO '${source}' (FORMAT parquet)`);
+    conn.closeSync();
+    instance.closeSync();
+  }
+  const results = Object.fromEntries(runs.map((r) => [r, []]));
+  for (let rep = 0; rep < reps; rep++) {
+    for (const run of runs) {
+      const out = path.join(dir, `out-${run}`);
+      rmSync(out, { recursive: true, force: true });
+      mkdirSync(out, { recursive: true });
+      const res = await child(run, source, out);
+      if (res.rows !== rows) throw new Error(`${run} wrote ${res.rows} rows, expected ${rows}`);
+      log(`${rows} rows, rep ${rep + 1}: ${run} ${res.seconds.toFixed(2)} s, peak ${Math.round(res.peakMiB)} MiB, ${(res.bytes / 2 ** 20).toFixed(0)} MiB out`);
+      results[run].push(res);
+      rmSync(out, { recursive: true, force: true });
+    }
+  }
+  for (const run of runs) {
+    const secs = results[run].map((r) => r.seconds);
+    table.push({ rows, run, seconds: median(secs), min: Math.min(...secs), max: Math.max(...secs), peakMiB: Math.max(...results[run].map((r) => r.peakMiB)), outMiB: results[run][0].bytes / 2 ** 20 });
+  }
+}
+
+const lines = ['| rows | run | median s | min–max s | rows/s | peak RSS MiB | output MiB | vs script-tuned | vs script-stream |', '|---|---|---|---|---|---|---|---|---|'];
+for (const t of table) {
+  const ref = (name) => table.find((x) => x.rows === t.rows && x.run === name)?.seconds;
+  const ratio = (name) => (ref(name) === undefined ? '' : (ref(name) / t.seconds).toFixed(2));
+  lines.push(`| ${t.rows.toLocaleString('en-US')} | ${t.run} | ${t.seconds.toFixed(2)} | ${t.min.toFixed(2)}–${t.max.toFixed(2)} | ${Math.round(t.rows / t.seconds).toLocaleString('en-US')} | ${Math.round(t.peakMiB)} | ${t.outMiB.toFixed(0)} | ${ratio('script-tuned')} | ${ratio('script-stream')} |`);
+}
+process.stdout.write(`${lines.join('\n')}\n`);
