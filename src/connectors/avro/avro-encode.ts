@@ -41,18 +41,15 @@ export async function writeAvroFiles(conn: DuckConn, query: string, dir: string,
   const columns = fileColumns(layout);
   const schema = recordSchema(columns, layout.recordName, layout.namespace);
   const schemaJson = JSON.stringify(schema);
-  const type = avroType(schema);
-  // The same schema with longs as JS numbers: a batch whose longs all fit in 2^53 (nearly every one) takes this faster path.
-  const numberType = avroType(schema, true);
+  const { type, numberType, fill } = compiled(schemaJson, columns);
   const longs = columns.flatMap((c, i) => (avroBase(c.avro) === 'long' ? [i] : []));
   const parts = layout.partitionBy.map((_, i) => quoteIdent(`__backfill_part_${i}`));
   const select = [
     ...columns.map((c) => `${c.select} AS ${quoteIdent(c.name)}`),
     ...layout.partitionBy.map((p, i) => `CAST(${quoteIdent(p)} AS VARCHAR) AS ${parts[i]}`),
   ].join(', ');
-  // One record object for the whole write, filled by a function made for these fields: no object per row.
+  // One record object for the whole write: no object per row.
   const record: Record<string, unknown> = Object.fromEntries(columns.map((c) => [c.name, null]));
-  const fill = new Function('rec', 'cols', 'r', columns.map((c, i) => `rec.${c.name} = cols[${i}][r];`).join('\n')) as (rec: unknown, cols: unknown[][], r: number) => void;
 
   const open = new Map<string, { writer: AvroFileWriter; file: string; folder: string }>();
   const done: WrittenFile[] = [];
@@ -116,20 +113,52 @@ export async function writeAvroFiles(conn: DuckConn, query: string, dir: string,
   return done;
 }
 
+interface Compiled {
+  /** Longs as bigint. */
+  readonly type: ReturnType<typeof avroType>;
+  /** The same schema with longs as JS numbers: a batch whose longs all fit in 2^53 (nearly every one) takes this faster path. */
+  readonly numberType: ReturnType<typeof avroType>;
+  /** Copies row `r` of the batch's columns into the record, a function made for these fields. */
+  readonly fill: (rec: unknown, cols: unknown[][], r: number) => void;
+}
+
+/**
+ * Compiled once per schema for the process: avsc generates each record type's encoder as code, and
+ * V8 optimises it only once warm, so a type compiled afresh for every chunk would start cold.
+ */
+const COMPILED = new Map<string, Compiled>();
+
+function compiled(schemaJson: string, columns: readonly EncodedColumn[]): Compiled {
+  let found = COMPILED.get(schemaJson);
+  if (found === undefined) {
+    const schema: unknown = JSON.parse(schemaJson);
+    const fill = new Function('rec', 'cols', 'r', columns.map((c, i) => `rec.${c.name} = cols[${i}][r];`).join('\n')) as Compiled['fill'];
+    found = { type: avroType(schema), numberType: avroType(schema, true), fill };
+    if (COMPILED.size >= 16) COMPILED.delete(COMPILED.keys().next().value as string);
+    COMPILED.set(schemaJson, found);
+  }
+  return found;
+}
+
 /** Turn the batch's long columns into JS numbers when every value fits in 2^53; false (and left as bigint) otherwise. */
 function longsAsNumbers(cols: unknown[][], longs: readonly number[], size: number): boolean {
-  const MAX = 9007199254740991n;
+  const converted: (number | null)[][] = [];
   for (const i of longs) {
     const values = cols[i] as (bigint | null)[];
+    const numbers = new Array<number | null>(size);
     for (let r = 0; r < size; r++) {
       const v = values[r];
-      if (v !== null && v !== undefined && (v > MAX || v < -MAX)) return false;
+      if (v === null || v === undefined) {
+        numbers[r] = null;
+        continue;
+      }
+      const n = Number(v);
+      if (!Number.isSafeInteger(n)) return false;
+      numbers[r] = n;
     }
+    converted.push(numbers);
   }
-  for (const i of longs) {
-    const values = cols[i] as (bigint | number | null)[];
-    for (let r = 0; r < size; r++) if (values[r] !== null) values[r] = Number(values[r]);
-  }
+  longs.forEach((i, k) => (cols[i] = converted[k] as unknown[]));
   return true;
 }
 
