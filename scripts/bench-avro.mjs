@@ -257,7 +257,8 @@ for (const [sizeIndex, rows] of sizes.entries()) {
   }
 }
 
-const command = `node scripts/bench-avro.mjs ${process.argv.slice(2).filter((a, i, all) => a !== '--doc' && all[i - 1] !== '--doc').join(' ')}`;
+// The data folder and the report file change no figure: left out of the command as recorded, so no local path lands in the report.
+const command = `node scripts/bench-avro.mjs ${process.argv.slice(2).filter((a, i, all) => !['--doc', '--dir'].includes(a) && !['--doc', '--dir'].includes(all[i - 1] ?? '')).join(' ')}`;
 const store = path.join(dir, 'results.json');
 const saved = existsSync(store) ? JSON.parse(readFileSync(store, 'utf8')) : { entries: [] };
 const invocation = { command, started, loadStart, loadEnd: os.loadavg().map((x) => x.toFixed(2)).join(', ') };
@@ -308,6 +309,6 @@ function render(entries) {
     out.push(`**Peak memory of engine-avro across sizes:** ${mem.map((t) => `${t.rows.toLocaleString('en-US')} rows ${Math.round(t.peakMiB)} MiB`).join(', ')} — ×${growth.toFixed(2)} while rows grew ×${(hi.rows / lo.rows).toFixed(0)} (${growth <= 1.1 ? 'flat: within 10%' : '**grows**'}).`, '');
   }
   const invocations = [...new Map(sorted.map((t) => [t.invocation.command, t.invocation])).values()];
-  out.push('Commands (run after `npm run build`; each measured the sizes it names):', '', '```sh', ...invocations.map((i) => `${i.command}   # started ${i.started}; load average at start ${i.loadStart}, at end ${i.loadEnd}`), '```', '');
+  out.push('Commands (run after `npm run build`, with `--dir <folder>` for the generated data; each measured the sizes it names):', '', '```sh', ...invocations.map((i) => `${i.command}   # started ${i.started}; load average at start ${i.loadStart}, at end ${i.loadEnd}`), '```', '');
   return `${out.join('\n')}\n`;
 }
