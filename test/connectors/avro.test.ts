@@ -1,6 +1,6 @@
 // Avro in and out: every supported type through Parquet → Avro lake → DuckDB, checked by verify and
 // by Apache's avro-js; files avro-js wrote read as a source; schema evolution; what is refused, and why.
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defineJob, JobSpecError, runBackfill, verifyBackfill, type Job } from '../../src/index.js';
@@ -247,5 +247,20 @@ describe('avro source', () => {
     await writeAvroJsFile(join(dir, 'clicks-2024-01-03.avro'), { ...V1, fields: [{ name: 'id', type: 'string' }, ...V1.fields.slice(1)] }, [{ id: 'x', ts: day(3), page: '/d' }]);
     const err = await runBackfill(job).catch((e: Error) => e);
     expect(String((err as Error).message)).toMatch(/clicks-2024-01-0[12]\.avro and .*clicks-2024-01-03\.avro have Avro schemas that do not resolve/);
+  });
+
+  it('refuses a truncated file, naming it, instead of losing its last block quietly', async () => {
+    const dir = tempDir('avro-truncated');
+    const rows = Array.from({ length: 3000 }, (_, i) => ({ id: BigInt(i), ts: day(1) + BigInt(i), page: `/p${i}`.padEnd(40, 'x') }));
+    const whole = join(dir, 'whole.avro');
+    await writeAvroJsFile(whole, V1, rows, 'null');
+    const bytes = readFileSync(whole);
+    writeFileSync(join(dir, 'cut.avro'), bytes.subarray(0, bytes.length - 100));
+    const job = defineJob(
+      { name: 'cut', source: { type: 'avro', path: 'cut.avro' }, target: { type: 'duckdb', database: 'out.duckdb', table: 't' }, chunk: { column: 'ts', every: '1 day' } },
+      { baseDir: dir },
+    );
+    const err = await runBackfill(job).catch((e: Error) => e);
+    expect(String((err as Error).message)).toMatch(/cut\.avro: truncated or corrupt Avro file/);
   });
 });

@@ -2,6 +2,7 @@
 // (deflate or no compression), and a reader that decodes with avsc and resolves schemas.
 
 import { randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { deflateRaw } from 'node:zlib';
@@ -198,6 +199,62 @@ export function fileSchema(path: string): unknown {
   const codec = header.meta['avro.codec']?.toString() ?? 'null';
   if (codec !== 'null' && codec !== 'deflate') throw new ConnectorError(`${path}: compressed with "${codec}", which this package cannot read (it reads null and deflate)`);
   return JSON.parse(schema.toString('utf8'));
+}
+
+/**
+ * The records a file's blocks declare, read from the block headers alone (each block's data is
+ * skipped). Throws when the file ends inside a block or a block is not followed by the file's sync
+ * marker: avsc's decoder stops quietly at a cut-off block, which would lose its rows silently.
+ */
+export function declaredRows(path: string): number {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const small = Buffer.alloc(32);
+    let pos = 0;
+    const varLong = (): number => {
+      const n = readSync(fd, small, 0, 10, pos);
+      let z = 0;
+      let mul = 1;
+      for (let i = 0; i < n; i++) {
+        const b = small[i] as number;
+        z += (b & 0x7f) * mul;
+        mul *= 0x80;
+        if ((b & 0x80) === 0) {
+          pos += i + 1;
+          return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+        }
+      }
+      throw new ConnectorError(`${path}: truncated Avro file (the file ends inside a length at byte ${pos})`);
+    };
+    pos = MAGIC.length;
+    // The header's metadata map: blocks of entries, each a key and a value (both length-prefixed).
+    for (let count = varLong(); count !== 0; count = varLong()) {
+      if (count < 0) varLong();
+      for (let i = 0; i < Math.abs(count) * 2; i++) {
+        const length = varLong();
+        pos += length;
+      }
+    }
+    const sync = Buffer.alloc(16);
+    readSync(fd, sync, 0, 16, pos);
+    pos += 16;
+    let rows = 0;
+    while (pos < size) {
+      const at = pos;
+      const count = varLong();
+      const bytes = varLong();
+      pos += bytes;
+      if (count < 0 || bytes < 0 || pos + 16 > size) throw new ConnectorError(`${path}: truncated or corrupt Avro file (the block at byte ${at} runs past its end; ${rows} rows before it)`);
+      readSync(fd, small, 0, 16, pos);
+      if (!small.subarray(0, 16).equals(sync)) throw new ConnectorError(`${path}: corrupt Avro file (the block at byte ${at} is not followed by the file's sync marker)`);
+      pos += 16;
+      rows += count;
+    }
+    return rows;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The records of a file, decoded with the writer's schema and resolved to `reader`'s. */

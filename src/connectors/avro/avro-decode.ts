@@ -6,7 +6,7 @@ import type avro from 'avsc';
 import { AbortedError, BackfillError, PlanError, SourceDataError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
-import { avroType, decodeFile, fileSchema } from './avro-container.js';
+import { avroType, declaredRows, decodeFile, fileSchema } from './avro-container.js';
 import { decodedColumns, type DecodedColumn } from './avro-schema.js';
 
 const STAGED: Record<DecodedColumn['staged'], DuckDBType> = { BOOLEAN, INTEGER, BIGINT, FLOAT, DOUBLE, VARCHAR, BLOB };
@@ -68,6 +68,8 @@ export async function avroToParquet(conn: DuckConn, file: string, reading: AvroR
   const fill = new Function('rec', 'b', 'k', cols.map((c, i) => `b[${i}][k] = rec[${JSON.stringify(c.name)}] ?? null;`).join('\n')) as (rec: unknown, b: unknown[][], k: number) => void;
   let k = 0;
   let staged = 0;
+  let decoded = 0;
+  const declared = declaredRows(file);
   const append = (): void => {
     if (k === 0) return;
     const chunk = DuckDBDataChunk.create(types, k);
@@ -94,6 +96,7 @@ export async function avroToParquet(conn: DuckConn, file: string, reading: AvroR
   try {
     for await (const rec of decodeFile(file, reading.reader)) {
       fill(rec, batch, k++);
+      decoded++;
       if (k === BATCH) {
         append();
         if (staged >= ROWS_PER_PART) await writeOut();
@@ -101,6 +104,7 @@ export async function avroToParquet(conn: DuckConn, file: string, reading: AvroR
       }
     }
     append();
+    if (decoded !== declared) throw new SourceDataError(`${file}: its blocks declare ${declared} rows but ${decoded} were decoded; the file is truncated or corrupt`);
     await writeOut();
   } catch (cause) {
     throw cause instanceof BackfillError ? cause : new SourceDataError(`${file}: cannot decode it as Avro: ${(cause as Error).message}`, { cause });
