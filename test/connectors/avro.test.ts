@@ -4,7 +4,8 @@ import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defineJob, JobSpecError, runBackfill, verifyBackfill, type Job } from '../../src/index.js';
-import { tempDir } from '../helpers/cli.js';
+import { runCli, tempDir, writeJob } from '../helpers/cli.js';
+import type { BenchReport } from '../../src/engine/bench/bench-job.js';
 import { query } from '../helpers/lake.js';
 import { avroFiles, avroHeader, readAvroFile, writeAvroJsFile } from '../helpers/avro.js';
 import avsc from 'avsc';
@@ -179,6 +180,28 @@ describe('avro lake target', () => {
       expect(orc).toBeInstanceOf(JobSpecError);
       expect(orc?.message).toMatch(new RegExp(`${side}\\.type.*"orc": ORC is not supported: no ORC writer or reader is in reach of this package.*use type: parquet`, 's'));
     }
+  });
+});
+
+describe('avro lake in backfill bench', () => {
+  it('compares the codecs on a scratch lake and leaves the real one untouched', async () => {
+    const dir = tempDir('avro-bench');
+    await query(`COPY (SELECT i AS id, TIMESTAMP '2024-01-01' + to_minutes(i) AS ts, 'row ' || i AS label FROM range(6000) t(i)) TO '${join(dir, 'source.parquet')}' (FORMAT parquet)`);
+    const file = writeJob(dir, 'job.yaml', `
+name: avro-bench
+source: { type: parquet, path: source.parquet }
+chunk: { column: ts, every: 1 day }
+target: { type: avro, path: lake }
+`);
+    const res = await runCli(['bench', file, '--json', '--chunks', '1', '--only', 'compression']);
+    expect(res.code, res.stderr).toBe(0);
+    const report = JSON.parse(res.stdout) as BenchReport;
+    expect(report.rows.map((r) => r.label)).toEqual(['as written', 'codec null']);
+    for (const r of report.rows) expect(r.status, r.error).toBe('ok');
+    const [deflate, none] = report.rows;
+    expect(none?.rowsWritten).toBe(deflate?.rowsWritten);
+    expect(none?.outputBytes).toBeGreaterThan(deflate?.outputBytes ?? Infinity);
+    expect(avroFiles(join(dir, 'lake'))).toEqual([]);
   });
 });
 
