@@ -169,7 +169,7 @@ async function engine(kind, source, out) {
     {
       name: `bench-${kind}`, source: { type: 'parquet', path: source }, target,
       chunk: { column: 'ts', every: '1 month', timezone: 'UTC' },
-      transform: `select *, strftime(ts, '%Y-%m') as month from source`, write: { mode: 'replace' },
+      transform: `select *, strftime(ts, '%Y-%m') as month from source`, write: { mode: 'replace' }, ...(process.env.BENCH_CONCURRENCY ? { concurrency: Number(process.env.BENCH_CONCURRENCY) } : {}),
     },
     { baseDir: out },
   );
@@ -196,7 +196,9 @@ if (flags.child !== undefined) {
     : flags.child === 'script-tuned' ? await scriptTuned(flags.source, out)
     : await engine(flags.child === 'engine-avro' ? 'avro' : 'parquet', flags.source, out);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  process.stdout.write(`${TAG}${JSON.stringify({ rows, seconds, peakMiB: process.resourceUsage().maxRSS / 1024, bytes: bytesUnder(out) })}\n`);
+  const usage = process.resourceUsage();
+  const cpuSeconds = (usage.userCPUTime + usage.systemCPUTime) / 1e6;
+  process.stdout.write(`${TAG}${JSON.stringify({ rows, seconds, cpuSeconds, peakMiB: usage.maxRSS / 1024, bytes: bytesUnder(out) })}\n`);
   process.exit(0);
 }
 
@@ -246,7 +248,7 @@ for (const [sizeIndex, rows] of sizes.entries()) {
       mkdirSync(out, { recursive: true });
       const res = await child(run, source, out);
       if (res.rows !== rows) throw new Error(`${run} wrote ${res.rows} rows, expected ${rows}`);
-      log(`${rows} rows, rep ${rep + 1}: ${run} ${res.seconds.toFixed(2)} s, peak ${Math.round(res.peakMiB)} MiB, ${(res.bytes / 2 ** 20).toFixed(0)} MiB out`);
+      log(`${rows} rows, rep ${rep + 1}: ${run} ${res.seconds.toFixed(2)} s (CPU ${res.cpuSeconds.toFixed(1)} s), peak ${Math.round(res.peakMiB)} MiB, ${(res.bytes / 2 ** 20).toFixed(0)} MiB out`);
       results[run].push(res);
       rmSync(out, { recursive: true, force: true });
     }
