@@ -99,7 +99,7 @@ export class AvroFileWriter {
   private count = 0;
   private pending: Promise<void> = Promise.resolve();
   private written = 0;
-  rows = 0;
+  private total = 0;
 
   private constructor(
     private readonly file: FileHandle,
@@ -131,7 +131,7 @@ export class AvroFileWriter {
       if (end >= 0) {
         this.pos = end;
         this.count++;
-        this.rows++;
+        this.total++;
         return;
       }
       // Not enough room: a bigger buffer, keeping what the block holds so far.
@@ -142,9 +142,9 @@ export class AvroFileWriter {
     }
   }
 
-  /** Bytes in the block being filled. */
-  get buffered(): number {
-    return this.pos;
+  /** Records appended so far. */
+  get rows(): number {
+    return this.total;
   }
 
   /** Write the block out when it is full (or always, with `force`); the previous block's write is awaited first. */
