@@ -52,6 +52,15 @@ function demoJob(sourcePath, pruneBy, options) {
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
+/** The Avro section of the report is written by scripts/bench-avro.mjs: carried over as it is, before "How to reproduce". */
+function keepAvroSection(file, report) {
+  const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const found = /<!-- bench-avro:start -->[\s\S]*<!-- bench-avro:end -->\n/.exec(old);
+  if (found === null) return report;
+  const at = report.indexOf('## How to reproduce');
+  return at < 0 ? `${report}\n${found[0]}` : `${report.slice(0, at)}${found[0]}\n${report.slice(at)}`;
+}
+
 const sq = (s) => `'${String(s).replaceAll("'", "''")}'`;
 const mib = (bytes) => bytes / (1024 * 1024);
 const median = (xs) => {
@@ -829,7 +838,7 @@ async function main(argv) {
     process.stdout.write(`\n${stdoutTables(results, idle)}`);
     if (outFile !== undefined) {
       mkdirSync(path.dirname(outFile), { recursive: true });
-      writeFileSync(outFile, renderReport(env, results, idle, commandLine(argv)));
+      writeFileSync(outFile, keepAvroSection(outFile, renderReport(env, results, idle, commandLine(argv))));
       writeFileSync(path.join(path.dirname(outFile), 'benchmarks-throughput.svg'), throughputChart(results));
       log(`wrote ${path.relative(process.cwd(), outFile) || outFile}`);
     }

@@ -10,8 +10,19 @@ import { parquetConnector } from './parquet/parquet-connector.js';
 import { duckdbConnector } from './duckdb/duckdb-connector.js';
 import { postgresConnector } from './postgres/postgres-connector.js';
 import { mysqlConnector } from './mysql/mysql-connector.js';
+import { avroConnector } from './avro/avro-connector.js';
 
-export const CONNECTORS = [csvConnector, jsonlConnector, parquetConnector, duckdbConnector, postgresConnector, mysqlConnector] as const;
+export const CONNECTORS = [csvConnector, jsonlConnector, parquetConnector, duckdbConnector, postgresConnector, mysqlConnector, avroConnector] as const;
+
+/**
+ * Types a job may name that no connector serves, with the reason given when a job names them
+ * (instead of "unknown type").
+ */
+export const REFUSED_TYPES: Readonly<Record<string, string>> = {
+  orc:
+    'ORC is not supported: no ORC writer or reader is in reach of this package (DuckDB as bundled here has no ORC support and no maintained ORC library for Node is installed); ' +
+    'use type: parquet, the columnar format with the same role (or avro for row-oriented files)',
+};
 
 type Connectors = (typeof CONNECTORS)[number];
 type SourceSchemaOf<D> = D extends { readonly source?: SourceSide<infer S> } ? ([S] extends [never] ? never : S) : never;

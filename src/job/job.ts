@@ -7,7 +7,7 @@ import type { Chunking } from '../core/planner.js';
 import { parseInstant, parseKey } from '../core/planner.js';
 import { parseDuration, parseStep, type Step } from '../core/duration.js';
 import { JobSpecError, type JobIssue } from '../core/errors.js';
-import { sourceSide, targetSide } from '../connectors/registry.js';
+import { REFUSED_TYPES, sourceSide, targetSide } from '../connectors/registry.js';
 import { databaseLimits, resolveLimits, type Limits } from './limits-schema.js';
 import { jobSchema, SOURCE_TYPES, TARGET_TYPES, type JobInput, type JobSpec } from './job-schema.js';
 
@@ -111,6 +111,8 @@ function toJobIssue(issue: { path: PropertyKey[]; message: string; code: string;
     const side = path.startsWith('source') ? 'source' : 'target';
     const given = (input as Record<string, Record<string, unknown> | undefined> | undefined)?.[side]?.type;
     const types = side === 'source' ? SOURCE_TYPES : TARGET_TYPES;
+    const refused = typeof given === 'string' ? REFUSED_TYPES[given.toLowerCase()] : undefined;
+    if (refused !== undefined) return { path: `${side}.type`, message: `"${String(given)}": ${refused}` };
     return {
       path: `${side}.type`,
       message: given === undefined ? `missing; one of ${types.join(', ')}` : `unknown type "${String(given)}"; one of ${types.join(', ')}`,

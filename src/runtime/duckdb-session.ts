@@ -1,7 +1,7 @@
 // One in-process DuckDB per run: a shared thread pool, one connection per chunk in flight.
 
 import { mkdirSync } from 'node:fs';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection, type DuckDBDataChunk } from '@duckdb/node-api';
 import { AbortedError, ConnectorError } from '../core/errors.js';
 import { quoteLiteral } from '../core/sql-text.js';
 
@@ -76,6 +76,41 @@ export class DuckConn {
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * Run one query and hand its result over in DuckDB's own column batches (about 2,048 rows
+   * each), for writers outside DuckDB that encode rows themselves (Avro).
+   */
+  async *chunks(sql: string, signal?: AbortSignal): AsyncGenerator<DuckDBDataChunk> {
+    if (isAborted(signal)) throw new AbortedError(abortReason(signal as AbortSignal));
+    const onAbort = (): void => this.connection.interrupt();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      let result;
+      try {
+        result = await this.connection.stream(sql);
+      } catch (cause) {
+        throw isAborted(signal) ? new AbortedError(abortReason(signal as AbortSignal), { cause }) : toConnectorError(cause, sql);
+      }
+      for (;;) {
+        let chunk;
+        try {
+          chunk = await result.fetchChunk();
+        } catch (cause) {
+          throw isAborted(signal) ? new AbortedError(abortReason(signal as AbortSignal), { cause }) : toConnectorError(cause, sql);
+        }
+        if (chunk === null || chunk.rowCount === 0) return;
+        yield chunk;
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** DuckDB's appender on a table: rows go in as whole column batches (`appendDataChunk`), never one statement per row. */
+  async appender(table: string): Promise<DuckDBAppender> {
+    return this.connection.createAppender(table);
   }
 
   async attach(path: string, alias: string, readOnly: boolean): Promise<void> {

@@ -8,9 +8,10 @@ import { defineJob, EventBus, rollbackRun, runBackfill, SqliteLedger, type Job, 
 import { ensurePgBackupTable } from '../../src/connectors/postgres/postgres-backup.js';
 import { runCli, tempDir, writeJob } from '../helpers/cli.js';
 import { lakeGlob, query } from '../helpers/lake.js';
+import { readAvroLake } from '../helpers/avro.js';
 import { ensureMariadb, ensurePostgres, mysqlQuery, POSTGRES_URL, pgQuery } from '../helpers/services.js';
 
-const TARGETS = ['parquet', 'duckdb', 'postgres', 'mysql'] as const;
+const TARGETS = ['parquet', 'avro', 'duckdb', 'postgres', 'mysql'] as const;
 type TargetKind = (typeof TARGETS)[number];
 const SUFFIX = `${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
 const PG_SCHEMA = `backup_rollback_${SUFFIX}`;
@@ -49,8 +50,8 @@ function jobFor(dir: string, name: string, target: TargetKind, mode: WriteMode, 
       name,
       source: { type: 'parquet', path: 'source.parquet' },
       target:
-        target === 'parquet'
-          ? { type: 'parquet', path: 'lake', partitionBy: ['day'] }
+        target === 'parquet' || target === 'avro'
+          ? { type: target, path: 'lake', partitionBy: ['day'] }
           : target === 'duckdb'
             ? { type: 'duckdb', database: 'target.duckdb', table }
             : target === 'postgres'
@@ -84,6 +85,10 @@ async function contents(job: Job): Promise<string[]> {
   if (t.type === 'parquet') {
     if (!existsSync(t.path)) return [];
     rows = await query(`SELECT id, CAST(ts AS VARCHAR) AS ts, v, label, day FROM read_parquet('${lakeGlob(t.path)}', hive_partitioning = true) ORDER BY ALL`);
+  } else if (t.type === 'avro') {
+    // Read by Apache's avro-js; timestamps are micros since the epoch, shown as DuckDB shows them.
+    rows = (await readAvroLake(t.path)).map((r) => ({ ...r, ts: new Date(Number(BigInt(r['ts'] as bigint) / 1000n)).toISOString().replace('T', ' ').replace(/\.000Z$/, '') }));
+    rows.sort((a, b) => Number(a['id']) - Number(b['id']) || String(a['ts']).localeCompare(String(b['ts'])) || Number(a['v']) - Number(b['v']));
   } else if (t.type === 'duckdb') {
     const out = await query(
       `ATTACH '${t.database}' AS t (READ_ONLY); SELECT id, CAST(ts AS VARCHAR) AS ts, v, label, day FROM t.main."${t.table}" ORDER BY ALL`,
@@ -128,7 +133,7 @@ for (const target of TARGETS) {
         expect(result).toMatchObject({ status: 'rolled-back', runId: second.runId });
         expect(result.chunks).toHaveLength(3);
         // Replace backs up the chunks' ranges; merge only the rows v2 changed (ids 1–3); a lake keeps the chunks' whole files.
-        expect(result.rowsRestored).toBe(mode === 'replace' || target === 'parquet' ? 15 : 3);
+        expect(result.rowsRestored).toBe(mode === 'replace' || target === 'parquet' || target === 'avro' ? 15 : 3);
         expect(await contents(job)).toEqual(v1);
         expect(Object.values(await statuses(job))).toEqual(['pending', 'pending', 'pending']);
 

@@ -1,5 +1,6 @@
 // `backfill verify` and `verify: true` against every target: clean runs match; a deleted, changed or duplicated row is found.
-import { readdirSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, readdirSync, renameSync, rmSync } from 'node:fs';
+import avsc from 'avsc';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
@@ -34,12 +35,13 @@ async function makeSource(dir: string): Promise<string> {
   return file;
 }
 
-type TargetKind = 'parquet' | 'duckdb' | 'postgres' | 'mysql';
+type TargetKind = 'parquet' | 'avro' | 'duckdb' | 'postgres' | 'mysql';
 
 function targetOf(kind: TargetKind, dir: string, table: string): JobInput['target'] {
   switch (kind) {
     case 'parquet':
-      return { type: 'parquet', path: join(dir, 'lake'), partitionBy: ['day'] };
+    case 'avro':
+      return { type: kind, path: join(dir, 'lake'), partitionBy: ['day'] };
     case 'duckdb':
       return { type: 'duckdb', database: join(dir, 'target.duckdb'), table };
     case 'postgres':
@@ -55,7 +57,7 @@ function jobFor(kind: TargetKind, dir: string, source: string, table: string, ex
       name: `verify-${kind}-${table}`,
       source: { type: 'parquet', path: source },
       chunk: { column: 'ts', every: '1 day', from: '2024-01-01', to: '2024-01-04' },
-      transform: kind === 'parquet' ? "select *, strftime(ts, '%Y-%m-%d') as day from source" : undefined,
+      transform: kind === 'parquet' || kind === 'avro' ? "select *, strftime(ts, '%Y-%m-%d') as day from source" : undefined,
       target: targetOf(kind, dir, table),
       write: { mode: 'replace' },
       concurrency: 2,
@@ -84,6 +86,21 @@ async function tamper(kind: TargetKind, job: Job, how: 'delete' | 'change' | 'du
     const table = (job.target as { table: string }).table;
     const edit = how === 'delete' ? `DELETE FROM t.${table} WHERE id = ${id}` : how === 'change' ? `UPDATE t.${table} SET amount = amount + 0.01 WHERE id = ${id}` : `INSERT INTO t.${table} SELECT * FROM t.${table} WHERE id = ${id}`;
     await query(`ATTACH '${db}' AS t; ${edit}; DETACH t`);
+  } else if (kind === 'avro') {
+    // The Avro lake: the chunk's file rewritten by avsc with one value changed, under the same name.
+    const folder = join((job.target as { path: string }).path, 'day=2024-01-02');
+    const file = join(folder, readdirSync(folder).find((f) => f.endsWith('.avro')) as string);
+    const header = avsc.extractFileHeader(file) as { meta: { 'avro.schema': avsc.Schema } };
+    const records: Record<string, unknown>[] = [];
+    for await (const r of avsc.createFileDecoder(file)) records.push(r as Record<string, unknown>);
+    const encoder = new avsc.streams.BlockEncoder(header.meta['avro.schema'], { codec: 'deflate' });
+    const out = createWriteStream(`${file}.tmp`);
+    const done = new Promise<void>((resolve, reject) => out.on('close', () => resolve()).on('error', reject));
+    encoder.pipe(out);
+    for (const r of records) encoder.write(r['id'] === id ? { ...r, label: `${String(r['label'])}!` } : r);
+    encoder.end();
+    await done;
+    renameSync(`${file}.tmp`, file);
   } else {
     // The lake: rewrite the chunk's file with the damage.
     const folder = join((job.target as { path: string }).path, 'day=2024-01-02');
@@ -112,8 +129,8 @@ afterAll(async () => {
 });
 
 describe('backfill verify', () => {
-  const kinds: TargetKind[] = ['parquet', 'duckdb', 'postgres', 'mysql'];
-  const damage = { parquet: 'delete', duckdb: 'change', postgres: 'duplicate', mysql: 'change' } as const;
+  const kinds: TargetKind[] = ['parquet', 'avro', 'duckdb', 'postgres', 'mysql'];
+  const damage = { parquet: 'delete', avro: 'change', duckdb: 'change', postgres: 'duplicate', mysql: 'change' } as const;
   for (const kind of kinds) {
     it(`passes after a clean backfill into ${kind} and finds a ${damage[kind]}d row`, async () => {
       const dir = tempDir(`verify-${kind}`);

@@ -171,7 +171,7 @@ describe('parseJobText: errors name the field', () => {
     const err = specError(job({ source: 'source:\n  type: excel\n  path: x.xlsx' }));
     expect(err.message).toContain('source.type');
     expect(err.message).toContain('unknown type "excel"');
-    expect(issue(err, 'source.type')?.message).toMatch(/^unknown type "excel"; one of csv, jsonl, parquet, duckdb, postgres, mysql$/);
+    expect(issue(err, 'source.type')?.message).toMatch(/^unknown type "excel"; one of csv, jsonl, parquet, duckdb, postgres, mysql, avro$/);
   });
 
   it('missing source type and unknown target type', () => {

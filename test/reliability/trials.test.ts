@@ -48,7 +48,7 @@ describe('crash trials: SIGKILL at random moments, resume, compare with a clean 
     await ensureMariadb();
   });
 
-  for (const target of ['parquet', 'duckdb', 'postgres', 'mysql']) {
+  for (const target of ['parquet', 'avro', 'duckdb', 'postgres', 'mysql']) {
     it(`${target}: every write mode, 0 lost, 0 duplicated, at most one chunk redone per worker`, async () => {
       const { code, report, stderr } = await trials(['--target', target, '--count', '3', '--rows', '800', '--days', '8', '--seed', '7']);
       const s = report.targets[target] as TargetSummary;

@@ -10,6 +10,9 @@ import { sqlList } from '../../runtime/duckdb-sql.js';
 
 const MANIFEST = 'backup.json';
 
+/** Rows and the order-independent checksum of the rows in a lake's files; each file format reads its own. */
+export type FilesChecksum = (conn: DuckConn, files: readonly string[]) => Promise<{ rows: number; checksum: string }>;
+
 interface ParquetBackupDetail {
   readonly tag: string;
   /** The backed-up files, relative to the lake (and to the backup's `files/` folder). */
@@ -20,7 +23,9 @@ interface ParquetBackupDetail {
  * Link the chunk's files as they are now into `<dir>/<tag>/files/…`. A backup the same run took
  * already (an attempt that failed halfway through publishing) is kept: it holds the state before the run.
  */
-export async function backupChunkFiles(conn: DuckConn, lake: string, tag: string, files: Iterable<string>, request: BackupRequest): Promise<BackupTaken> {
+export async function backupChunkFiles(
+  conn: DuckConn, lake: string, tag: string, files: Iterable<string>, request: BackupRequest, checksum: FilesChecksum = filesChecksum,
+): Promise<BackupTaken> {
   const dir = join(request.dir, tag);
   const manifest = join(dir, MANIFEST);
   if (existsSync(manifest)) return JSON.parse(readFileSync(manifest, 'utf8')) as BackupTaken;
@@ -37,9 +42,9 @@ export async function backupChunkFiles(conn: DuckConn, lake: string, tag: string
     rels.push(rel.split(sep).join('/'));
   }
   mkdirSync(dir, { recursive: true });
-  const { rows, checksum } = await filesChecksum(conn, rels.map((r) => join(dir, 'files', r)));
+  const sum = await checksum(conn, rels.map((r) => join(dir, 'files', r)));
   const detail: ParquetBackupDetail = { tag, files: rels };
-  const taken: BackupTaken = { location: dir, rows, bytes, checksum, detail: JSON.stringify(detail) };
+  const taken: BackupTaken = { location: dir, rows: sum.rows, bytes, checksum: sum.checksum, detail: JSON.stringify(detail) };
   // Written last and by rename: a manifest means the backup is complete.
   writeFileSync(`${manifest}.tmp`, JSON.stringify(taken));
   renameSync(`${manifest}.tmp`, manifest);
@@ -51,7 +56,9 @@ export async function backupChunkFiles(conn: DuckConn, lake: string, tag: string
  * atomic rename, then the chunk's files the backup does not hold are removed; the result is checked
  * against the backup's checksum.
  */
-export async function restoreChunkFiles(conn: DuckConn, lake: string, current: readonly string[], backup: BackupRecord): Promise<{ rows: number; checksum: string }> {
+export async function restoreChunkFiles(
+  conn: DuckConn, lake: string, current: readonly string[], backup: BackupRecord, checksum: FilesChecksum = filesChecksum,
+): Promise<{ rows: number; checksum: string }> {
   const detail = JSON.parse(backup.detail) as ParquetBackupDetail;
   const restored = new Set<string>();
   for (const rel of detail.files) {
@@ -66,7 +73,7 @@ export async function restoreChunkFiles(conn: DuckConn, lake: string, current: r
     restored.add(dest);
   }
   for (const file of current) if (!restored.has(file)) rmSync(file, { force: true });
-  const result = await filesChecksum(conn, [...restored].sort());
+  const result = await checksum(conn, [...restored].sort());
   if (result.checksum !== backup.checksum || result.rows !== backup.rows) {
     throw new ConnectorError(
       `chunk ${backup.chunkKey} was restored but its files do not match the backup (${result.rows} rows, checksum ${result.checksum}; backup ${backup.rows} rows, checksum ${backup.checksum})`,

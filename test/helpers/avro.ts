@@ -1,0 +1,100 @@
+// Read an Avro lake with Apache's own JavaScript reader (avro-js), independent of the avsc-based writer under test.
+
+import { createRequire } from 'node:module';
+import { existsSync, readdirSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+
+const require = createRequire(import.meta.url);
+interface AvroJsType {
+  toBuffer(value: unknown): Buffer;
+}
+const avroJs = require('avro-js') as {
+  createFileDecoder(path: string, opts?: unknown): NodeJS.ReadableStream & AsyncIterable<Record<string, unknown>>;
+  createFileEncoder(path: string, schema: unknown, opts?: unknown): NodeJS.WritableStream;
+  parse(schema: unknown, opts?: unknown): AvroJsType;
+  types: { LongType: { using(methods: Record<string, unknown>, noUnpack?: boolean): unknown } };
+};
+
+/** avro-js's long as bigint (its own stops at 2^53), through its documented `LongType.using`. */
+const BIG_LONG = avroJs.types.LongType.using({
+  fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
+  toBuffer: (n: bigint) => {
+    const buf = Buffer.alloc(8);
+    buf.writeBigInt64LE(BigInt(n));
+    return buf;
+  },
+  fromJSON: (v: unknown) => BigInt(v as string),
+  toJSON: (n: bigint) => Number(n),
+  isValid: (n: unknown) => typeof n === 'bigint',
+  compare: (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0),
+});
+const typeHook = (attrs: unknown): unknown => (attrs === 'long' || (attrs as { type?: unknown })?.type === 'long' ? BIG_LONG : undefined);
+export const AVRO_JS_PARSE = { typeHook };
+
+/** Write records with avro-js (longs as bigint), the other way round: files the engine did not write. */
+export async function writeAvroJsFile(path: string, schema: unknown, records: readonly Record<string, unknown>[], codec: 'null' | 'deflate' = 'deflate'): Promise<void> {
+  const type = avroJs.parse(schema, { typeHook });
+  const encoder = avroJs.createFileEncoder(path, type, { codec });
+  const done = new Promise<void>((resolve, reject) => {
+    (encoder as unknown as { _downstream: NodeJS.EventEmitter })._downstream.on('finish', resolve).on('error', reject);
+  });
+  for (const r of records) encoder.write(r as never);
+  encoder.end();
+  await done;
+}
+
+/** Every `.avro` file under `dir` (outside the temporary folder), sorted. */
+export function avroFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.name === '.backfill-tmp') continue;
+      if (e.isDirectory()) walk(join(d, e.name));
+      else if (e.name.endsWith('.avro')) out.push(join(d, e.name));
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+/** The records of one file, as avro-js decodes them (longs as bigint; unions unwrapped from `{ long: 5 }` to 5). */
+export async function readAvroFile(file: string): Promise<Record<string, unknown>[]> {
+  const rows: Record<string, unknown>[] = [];
+  for await (const rec of avroJs.createFileDecoder(file, { parseOpts: { typeHook } })) {
+    rows.push(Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, unwrap(v)])));
+  }
+  return rows;
+}
+
+function unwrap(v: unknown): unknown {
+  if (v === null || typeof v !== 'object' || Buffer.isBuffer(v)) return v;
+  const entries = Object.entries(v);
+  return entries.length === 1 ? entries[0]?.[1] : v;
+}
+
+/** The header of one file as avro-js reads it: the writer's schema and codec. */
+export async function avroHeader(file: string): Promise<{ schema: unknown; codec: string }> {
+  const decoder = avroJs.createFileDecoder(file, { parseOpts: { typeHook } }) as unknown as NodeJS.EventEmitter & NodeJS.ReadableStream;
+  return new Promise((resolve, reject) => {
+    let header: { schema: unknown; codec: string } | undefined;
+    decoder.on('metadata', (_type: unknown, codec: string, h: { meta: Record<string, Buffer> }) => {
+      header = { schema: JSON.parse(String(h.meta['avro.schema'])), codec };
+    });
+    decoder.on('error', reject);
+    decoder.on('end', () => (header === undefined ? reject(new Error(`${file}: no header`)) : resolve(header)));
+    decoder.resume();
+  });
+}
+
+/** Every row of a lake, with its hive folder values (`day=2024-01-01/`) as fields. */
+export async function readAvroLake(dir: string): Promise<Record<string, unknown>[]> {
+  const rows: Record<string, unknown>[] = [];
+  for (const file of avroFiles(dir)) {
+    const hive = Object.fromEntries(
+      relative(dir, file).split(sep).slice(0, -1).map((p) => p.split('=') as [string, string]),
+    );
+    for (const rec of await readAvroFile(file)) rows.push({ ...rec, ...hive });
+  }
+  return rows;
+}
