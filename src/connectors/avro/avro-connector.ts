@@ -8,7 +8,7 @@ export const avroConnector = defineConnector({
   type: 'avro',
   source: {
     configSchema: avroSourceSchema,
-    traits: { runsSql: false, copyText: false },
+    traits: { runsSql: false, copyText: false, probes: false },
     resolvePaths: (config, resolve) => ({ ...config, path: typeof config.path === 'string' ? resolve(config.path) : config.path.map(resolve) }),
     open: async (config, ctx) => {
       const { AvroSource } = await import('./avro-source.js');
