@@ -1,6 +1,7 @@
 // A table or query in a DuckDB database file as a source; zone maps let range filters skip row groups.
 
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
+import { rangeCondition } from '../../core/chunk.js';
 import type { SourceBounds } from '../../core/planner.js';
 import { inPlace, type ChunkRead, type OpenedChunk, type Source, type SourceCapabilities } from '../connector.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
@@ -46,7 +47,7 @@ export class DuckdbSource implements Source {
   chunkRelation(read: ChunkRead): string {
     const col = quoteIdent(read.column);
     if (read.nulls === true) return `(SELECT * FROM ${this.relation()} WHERE ${col} IS NULL)`;
-    return `(SELECT * FROM ${this.relation()} WHERE ${col} >= ${read.literals.lo} AND ${col} < ${read.literals.hi})`;
+    return `(SELECT * FROM ${this.relation()} WHERE ${rangeCondition(col, read.literals)})`;
   }
 
   knownBounds(): SourceBounds | undefined {

@@ -1,6 +1,6 @@
 // A table in a DuckDB database file as a target: each chunk is one transaction with its commit marker.
 
-import type { Chunk } from '../../core/chunk.js';
+import { rangeCondition, type Chunk } from '../../core/chunk.js';
 import { PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
 import type { BackupRecord } from '../../core/write.js';
@@ -146,7 +146,7 @@ export class DuckdbTarget implements Target {
     if (read.range === undefined) throw new PlanError(`reading back chunk ${read.chunk.key} from ${this.describe()} needs the chunk column in the transform's output`);
     await this.attachForReading(conn);
     const col = quoteIdent(read.range.column);
-    return inPlace(`(SELECT ${read.columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${this.table} WHERE ${col} >= ${read.range.lo} AND ${col} < ${read.range.hi})`);
+    return inPlace(`(SELECT ${read.columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${this.table} WHERE ${rangeCondition(col, read.range)})`);
   }
 
   async readKeys(conn: DuckConn, read: TargetKeyRead): Promise<OpenedChunk> {

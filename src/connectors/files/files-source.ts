@@ -1,5 +1,6 @@
 // Files read by DuckDB (CSV, JSON lines, Parquet): globbed, optionally pruned by the dates in their names.
 
+import { rangeCondition } from '../../core/chunk.js';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
@@ -238,7 +239,7 @@ export class FilesSource implements Source, FileSet {
   }
 
   chunkFiles(read: ChunkRead): readonly string[] {
-    if (this.config.pruneBy !== 'filename') return this.files.map((f) => f.path);
+    if (this.config.pruneBy !== 'filename' || read.chunk.kind !== 'time') return this.files.map((f) => f.path);
     return this.filesOf(read);
   }
 
@@ -267,7 +268,7 @@ export class FilesSource implements Source, FileSet {
   /** `keepRejects`: bad lines are set aside on the connection (see files-rejects.ts) instead of failing the read. */
   chunkRelation(read: ChunkRead, keepRejects = false): string {
     const col = quoteIdent(read.column);
-    const inRange = `${col} >= ${read.literals.lo} AND ${col} < ${read.literals.hi}`;
+    const inRange = rangeCondition(col, read.literals);
     if (read.nulls === true) return `(SELECT * FROM ${this.read(this.files.map((f) => f.path), false, keepRejects)} WHERE ${col} IS NULL)`;
     if (this.config.pruneBy !== 'filename') return `(SELECT * FROM ${this.read(this.files.map((f) => f.path), false, keepRejects)} WHERE ${inRange})`;
 

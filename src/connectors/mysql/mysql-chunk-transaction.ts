@@ -6,7 +6,7 @@ import type { BackupTaken, ChunkWrite, ColumnInfo } from '../connector.js';
 import { SqlChunkTransaction, type ChunkLoad } from '../sql/sql-chunk-transaction.js';
 import { backupMysqlRows, ensureMysqlBackupTable } from './mysql-backup.js';
 import { insertRows, loadData, loadDataSql, type LoadInto } from './mysql-load.js';
-import { quoteMysqlIdent } from './mysql-pool.js';
+import { mysqlCondition, quoteMysqlIdent, type MysqlBounds } from './mysql-pool.js';
 import { loadDataIsolating } from './mysql-rejects.js';
 
 export const MYSQL_MARKERS = 'backfill_chunk_commits';
@@ -24,7 +24,7 @@ export interface MysqlChunkFile {
   readonly file: string;
   readonly rows: number;
   /** The chunk's bounds as driver values for the chunk column (replace's DELETE, the range backup). */
-  readonly bounds: [bigint, bigint] | [string, string] | undefined;
+  readonly bounds: MysqlBounds | undefined;
 }
 
 export class MysqlChunkTransaction extends SqlChunkTransaction {
@@ -83,7 +83,8 @@ export class MysqlChunkTransaction extends SqlChunkTransaction {
   protected override async deleteRange(): Promise<void> {
     const range = this.w.range as NonNullable<ChunkWrite['range']>;
     const col = quoteMysqlIdent(range.column);
-    await this.conn.query(`DELETE FROM ${this.table} WHERE ${col} >= ? AND ${col} < ?`, this.chunk.bounds as unknown[]);
+    const scope = mysqlCondition(col, this.chunk.bounds as MysqlBounds);
+    await this.conn.query(`DELETE FROM ${this.table} WHERE ${scope.where}`, scope.values);
   }
 
   // Loading straight into the table inside the transaction saves a copy; any warning or a short count rolls it back.

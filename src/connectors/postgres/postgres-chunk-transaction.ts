@@ -1,5 +1,6 @@
 // PostgreSQL's statements for the shared chunk transaction: COPY loads, a temporary staging table, insert-first merges, ON CONFLICT upserts.
 
+import { rangeCondition } from '../../core/chunk.js';
 import { createReadStream } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -135,7 +136,7 @@ export class PgChunkTransaction extends SqlChunkTransaction {
       // backup would copy every row only to be rolled back at the first existing key, while the
       // staged path keeps just what changes. One probe of the index decides.
       const col = quoteIdent(range.column);
-      const held = await this.client.query(`SELECT 1 FROM ${this.table} WHERE ${col} >= ${range.lo} AND ${col} < ${range.hi} LIMIT 1`);
+      const held = await this.client.query(`SELECT 1 FROM ${this.table} WHERE ${rangeCondition(col, range)} LIMIT 1`);
       if ((held.rowCount ?? 0) > 0) return undefined;
     }
     await this.client.query('SAVEPOINT backfill_insert_first');
@@ -144,7 +145,7 @@ export class PgChunkTransaction extends SqlChunkTransaction {
       const n = (await this.loadInto(this.table)).read;
       if (backup !== undefined && range !== undefined) {
         const col = quoteIdent(range.column);
-        const inRange = await this.client.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.table} WHERE ${col} >= ${range.lo} AND ${col} < ${range.hi}`);
+        const inRange = await this.client.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.table} WHERE ${rangeCondition(col, range)}`);
         if (Number(inRange.rows[0]?.n) !== backup.rows + n) {
           state.rangeBackups = false;
           await this.client.query('ROLLBACK TO SAVEPOINT backfill_insert_first');

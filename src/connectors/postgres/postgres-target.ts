@@ -67,7 +67,7 @@ export class PostgresTarget implements Target, OnePassWriter {
         // Replace deletes each chunk's range, and a backed-up merge may keep it: an index that leads
         // with the chunk column finds it without scanning the whole table (DESIGN, rule 7).
         const chunkColumn = this.ctx.chunking.column;
-        if (columns.some((c) => c.name === chunkColumn) && this.ctx.write.key[0] !== chunkColumn) await client.query(this.chunkIndexSql(true));
+        if (chunkColumn !== undefined && columns.some((c) => c.name === chunkColumn) && this.ctx.write.key[0] !== chunkColumn) await client.query(this.chunkIndexSql(true, chunkColumn));
       } else {
         const have = await client.query<{ name: string }>(`SELECT attname AS name FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped`, [oid]);
         const names = new Set(have.rows.map((r) => r.name));
@@ -93,8 +93,7 @@ export class PostgresTarget implements Target, OnePassWriter {
   }
 
   /** The index that leads with the chunk column, named after the table so that two runs racing to create it make one. */
-  private chunkIndexSql(ifNotExists: boolean): string {
-    const column = this.ctx.chunking.column;
+  private chunkIndexSql(ifNotExists: boolean, column: string): string {
     const table = this.config.table.split('.').pop() as string;
     const name = `${table}_${column}_backfill_idx`.slice(0, 63);
     return `CREATE INDEX ${ifNotExists ? 'IF NOT EXISTS ' : ''}${quoteIdent(name)} ON ${this.table} (${quoteIdent(column)})`;
@@ -103,8 +102,9 @@ export class PostgresTarget implements Target, OnePassWriter {
   /** Replace into an existing table whose indexes do not lead with the chunk column: the statement that adds one. */
   async indexAdvice(): Promise<readonly string[]> {
     if (this.ctx.write.mode === 'merge') return this.mergeKeyAdvice();
-    if (this.ctx.write.mode !== 'replace') return [];
     const column = this.ctx.chunking.column;
+    // A job without chunk column replaces the whole table: no range to find.
+    if (this.ctx.write.mode !== 'replace' || column === undefined) return [];
     const res = await this.db.pool.query<{ has_column: boolean; leads: boolean }>(
       `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped) AS has_column,
               EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
@@ -115,7 +115,7 @@ export class PostgresTarget implements Target, OnePassWriter {
     if (row === undefined || !row.has_column || row.leads) return [];
     return [
       `${this.config.table} has no index that leads with the chunk column "${column}": replace deletes each chunk's range by scanning the whole table, ` +
-        `so every chunk gets slower as the table grows. Add one: ${this.chunkIndexSql(false)};`,
+        `so every chunk gets slower as the table grows. Add one: ${this.chunkIndexSql(false, column)};`,
     ];
   }
 

@@ -1,7 +1,7 @@
 // One pass over a source that cannot prune: split the pending chunks' rows into per-chunk Parquet files.
 
 import { mkdirSync, rmSync } from 'node:fs';
-import type { Chunk } from '../../core/chunk.js';
+import { rangeCondition, type Chunk, type RangeLiterals } from '../../core/chunk.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import { CHUNK_INDEX_COLUMN, type Source } from '../../connectors/connector.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
@@ -76,7 +76,7 @@ export function chunkIndexedRelation(
   const first = bounds[0];
   const last = bounds[bounds.length - 1];
   if (first === undefined || last === undefined) return `(SELECT *, CAST(NULL AS INTEGER) AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${from} WHERE false)`;
-  const inRange = `(${col} >= ${first.lo} AND ${col} < ${last.hi}) OR ${col} IS NULL`;
+  const inRange = `${rangeCondition(col, { lo: first.lo, hi: last.hi, holdsHi: first.holdsHi })} OR ${col} IS NULL`;
   const lookup = chunkIndexExpr(col, chunks, columnType, timezone);
   if (lookup !== undefined) {
     return `(SELECT * FROM (SELECT *, CASE WHEN ${col} IS NULL THEN ${NULL_CHUNK_INDEX} ELSE ${lookup} END AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${from}
@@ -87,13 +87,12 @@ export function chunkIndexedRelation(
      WHERE ${inRange}) WHERE ${quoteIdent(CHUNK_INDEX_COLUMN)} IS NOT NULL)`;
 }
 
-/** CASE tree finding i with lo_i <= col < hi_i among sorted, non-overlapping bounds [from, to). */
-export function bisect(col: string, bounds: readonly { lo: string; hi: string }[], from: number, to: number): string {
-  if (to - from === 1) {
-    const b = bounds[from] as { lo: string; hi: string };
-    return `CASE WHEN ${col} >= ${b.lo} AND ${col} < ${b.hi} THEN ${from} END`;
-  }
+/** CASE tree finding the chunk i holding col among sorted, non-overlapping bounds: [lo_i, hi_i), or (lo_i, hi_i] for range chunks. */
+export function bisect(col: string, bounds: readonly RangeLiterals[], from: number, to: number): string {
+  if (to - from === 1) return `CASE WHEN ${rangeCondition(col, bounds[from] as RangeLiterals)} THEN ${from} END`;
   const mid = Math.floor((from + to) / 2);
-  const pivot = (bounds[mid] as { lo: string }).lo;
-  return `CASE WHEN ${col} < ${pivot} THEN ${bisect(col, bounds, from, mid)} ELSE ${bisect(col, bounds, mid, to)} END`;
+  const left = bounds[mid - 1] as RangeLiterals;
+  // Range chunks hold their upper bound: the left half ends at the previous chunk's hi, inclusive.
+  const goLeft = left.holdsHi === true ? `${col} <= ${left.hi}` : `${col} < ${(bounds[mid] as RangeLiterals).lo}`;
+  return `CASE WHEN ${goLeft} THEN ${bisect(col, bounds, from, mid)} ELSE ${bisect(col, bounds, mid, to)} END`;
 }

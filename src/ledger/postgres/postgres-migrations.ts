@@ -127,4 +127,14 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   ALTER TABLE ${s}.backfill_runs ADD COLUMN bytes_unknown INTEGER NOT NULL DEFAULT 0;
   UPDATE ${s}.backfill_runs SET bytes_unknown = chunks_done WHERE bytes = 0 AND rows_written > 0;
   `,
+  /* 6 */ (s) => `
+  -- Chunks cut by rows (chunk.rows): the chunking they were cut for and every chunk in order, so
+  -- later runs reuse the same boundaries and only add chunks past the end.
+  CREATE TABLE ${s}.backfill_chunk_plans (
+    job         TEXT PRIMARY KEY,
+    spec        TEXT NOT NULL,
+    chunks      TEXT NOT NULL,
+    updated_at  BIGINT NOT NULL
+  );
+  `,
 ];

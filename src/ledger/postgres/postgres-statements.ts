@@ -49,7 +49,7 @@ export function postgresStatements(schema: string) {
     // ---- chunks ------------------------------------------------------------------------------
     // COLLATE "C" sorts like SQLite's BINARY collation whatever the database's locale.
     listChunks: `SELECT ${CHUNK_COLUMNS} FROM ${chunks} WHERE job = $1
-      ORDER BY kind COLLATE "C", CASE WHEN kind = 'key' THEN lo::numeric END, lo COLLATE "C"`,
+      ORDER BY kind COLLATE "C", CASE WHEN kind = 'key' THEN lo::numeric END, CASE WHEN kind = 'range' THEN tag END COLLATE "C", lo COLLATE "C"`,
     getChunk: `SELECT ${CHUNK_COLUMNS} FROM ${chunks} WHERE job = $1 AND chunk_key = $2`,
     /** $1 job, $2 keys, $3 kinds, $4 los, $5 his, $6 tags (parallel arrays), $7 now. */
     insertChunks: `INSERT INTO ${chunks} (job, chunk_key, kind, lo, hi, tag, updated_at)
@@ -132,6 +132,11 @@ export function postgresStatements(schema: string) {
       VALUES ($1, $2, $3, $4, $5, $6)
       ON CONFLICT (job) DO UPDATE SET fingerprint = excluded.fingerprint, column_name = excluded.column_name,
         min_value = excluded.min_value, max_value = excluded.max_value, measured_at = excluded.measured_at`,
+    // ---- chunks cut by rows ----------------------------------------------------------------------
+    chunkPlan: `SELECT spec, chunks FROM ${s}.backfill_chunk_plans WHERE job = $1`,
+    /** $1 job, $2 spec, $3 chunks (JSON), $4 now. */
+    saveChunkPlan: `INSERT INTO ${s}.backfill_chunk_plans (job, spec, chunks, updated_at) VALUES ($1, $2, $3, $4)
+      ON CONFLICT (job) DO UPDATE SET spec = excluded.spec, chunks = excluded.chunks, updated_at = excluded.updated_at`,
     // ---- reference schema ----------------------------------------------------------------------
     sourceSchema: `SELECT columns FROM ${schemas} WHERE job = $1`,
     /** $1 job, $2 columns (JSON), $3 now. */

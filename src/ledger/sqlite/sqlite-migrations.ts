@@ -114,4 +114,14 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ALTER TABLE backfill_runs ADD COLUMN bytes_unknown INTEGER NOT NULL DEFAULT 0;
   UPDATE backfill_runs SET bytes_unknown = chunks_done WHERE bytes = 0 AND rows_written > 0;
   `,
+  /* 6 */ `
+  -- Chunks cut by rows (chunk.rows): the chunking they were cut for and every chunk in order, so
+  -- later runs reuse the same boundaries and only add chunks past the end.
+  CREATE TABLE backfill_chunk_plans (
+    job         TEXT PRIMARY KEY,
+    spec        TEXT NOT NULL,
+    chunks      TEXT NOT NULL,
+    updated_at  INTEGER NOT NULL
+  );
+  `,
 ];
