@@ -99,6 +99,11 @@ export interface Source {
    * collation orders text. Sources without it are counted by DuckDB over `relation()`.
    */
   cumulativeCounts?(request: CumulativeRequest): Promise<readonly CumulativeRow[]>;
+  /**
+   * The collation a text chunk column is compared in, when it is not byte order (C, POSIX, *_bin):
+   * range chunks cut there cannot be found again by range in a target that compares bytes.
+   */
+  textCollation?(column: string): Promise<string | undefined>;
   /** All rows of the source, counted in the source system (sources whose `relation()` is empty). */
   countRows?(): Promise<number>;
   /** Text for messages, e.g. "csv data/*.csv (730 files)"; never holds a password. */

@@ -17,7 +17,7 @@ import { cumulativeCountSql } from '../../core/row-cut.js';
 import type { MysqlSourceConfig } from './mysql-config.js';
 import type { ProfileRequest, SourceProfile } from '../source-profile.js';
 import { CsvEncoder } from './mysql-csv-encoder.js';
-import { createMysqlPool, MYSQL_PORT, mysqlBounds, mysqlCondition, mysqlError, quoteMysqlIdent, quoteMysqlTable, withConnection, type MysqlPool } from './mysql-pool.js';
+import { createMysqlPool, MYSQL_PORT, mysqlBounds, mysqlCondition, mysqlError, quoteMysqlIdent, quoteMysqlTable, splitMysqlTable, withConnection, type MysqlPool } from './mysql-pool.js';
 import { duckTypeOf, type FieldInfo, type SourceColumn } from './mysql-types.js';
 
 const FETCH_DIR = 'fetch';
@@ -129,6 +129,20 @@ export class MysqlSource implements Source {
       return rows.map((r) => ({ values: request.columns.map((_, i) => render(r[i] as Buffer)), cum: Number((r[request.columns.length] as Buffer).toString()) }));
     } catch (err) {
       throw mysqlError(err, `counting rows by ${request.columns.join(', ')} to cut chunks`, db);
+    }
+  }
+
+  async textCollation(column: string): Promise<string | undefined> {
+    if (this.config.table === undefined) return undefined;
+    const { schema, table } = splitMysqlTable(this.config.table);
+    const db = this.pool;
+    try {
+      const [rows] = await withConnection(db, undefined, (conn) =>
+        conn.query(`SELECT COLLATION_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = ?`, [schema ?? null, table, column]));
+      const name = (rows as { name: string | null }[])[0]?.name ?? null;
+      return name === null || /(_bin|^binary)$/i.test(name) ? undefined : name;
+    } catch (err) {
+      throw mysqlError(err, `reading the collation of ${column}`, db);
     }
   }
 

@@ -141,6 +141,19 @@ export class PostgresSource implements Source, CopySource {
     }
   }
 
+  async textCollation(column: string): Promise<string | undefined> {
+    if (!/^(text|character varying|character|varchar|char|name|citext)/.test((this.baseTypes.get(column) ?? '').toLowerCase())) return undefined;
+    try {
+      const own = this.config.table === undefined ? undefined : await this.db.pool.query<{ name: string }>(
+        `SELECT c.collname AS name FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation WHERE a.attrelid = to_regclass($1) AND a.attname = $2`, [this.config.table, column]);
+      let name = own?.rows[0]?.name ?? 'default';
+      if (name === 'default') name = (await this.db.pool.query<{ name: string }>(`SELECT datcollate AS name FROM pg_database WHERE datname = current_database()`)).rows[0]?.name ?? 'default';
+      return /^(C|POSIX|C\.utf-?8|ucs_basic)$/i.test(name) ? undefined : name;
+    } catch (err) {
+      throw pgError(err, `reading the collation of ${column}`, this.db);
+    }
+  }
+
   async countRows(): Promise<number> {
     try {
       const res = await this.db.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${this.from}`);

@@ -85,3 +85,22 @@ function changedChunking(job: Job, recorded: RecordedPlan, spec: string): PlanEr
       'Recorded chunks never move (data was written by them): put chunk back as it was, or cut history again under a new job name into a fresh target',
   );
 }
+
+/**
+ * Range chunks are cut in the source's own order. A target finds a chunk's rows again by the same
+ * range (replace deletes it, verify reads it) comparing text byte by byte: where the source orders
+ * text by a collation, those ranges hold other rows, so that use is refused with the way out.
+ */
+export async function checkTargetRanges(job: Job, source: Source, chunks: readonly Chunk[], use: 'replace' | 'verify' | undefined): Promise<void> {
+  if (use === undefined || chunks[0]?.kind !== 'range' || job.chunking.kind !== 'rows' || source.textCollation === undefined) return;
+  for (const column of job.chunking.columns) {
+    const collation = await source.textCollation(column);
+    if (collation === undefined) continue;
+    const what = use === 'replace' ? "write.mode replace deletes each chunk's range in the target" : "verify reads each chunk's rows back by its range in the target";
+    throw new PlanError(
+      `chunk.column "${column}" is text ordered by the collation ${collation} in ${source.describe()}, and chunks are ranges in that order; ${what}, ` +
+        'which compares text byte by byte, so the ranges would hold other rows there. Use write.mode merge with write.key (and verify: false), ' +
+        'or chunk on a column whose order is the same everywhere (a time, an integer, a decimal, a UUID, or text in a C / _bin collation)',
+    );
+  }
+}

@@ -11,6 +11,7 @@ import { checkBackup } from '../safety/backup-run.js';
 import { SchemaGuard } from '../safety/schema-drift.js';
 import { onePassBeforePlan, type OnePass } from './one-pass.js';
 import { describeJob, finishPlan, type PreparedPlan } from './prepare.js';
+import { checkTargetRanges } from './rows-plan.js';
 import { recoverStale } from './recovery.js';
 import type { RunResources } from './run-resources.js';
 import type { RunOptions, RunWindow } from './run-options.js';
@@ -51,6 +52,8 @@ export async function planRun(
   const early = found === undefined ? undefined : { onePass: found.onePass, ms: clock.now() - t0 };
   const plan: PreparedPlan =
     window !== undefined ? { ...described, chunks: [...window.chunks], bounds: undefined } : (found?.plan ?? (await finishPlan(job, source, main, ledger, described)));
+  const rangeUse = job.write.mode === 'replace' && target.capabilities.replaceBy === 'range' ? 'replace' : job.verify ? 'verify' : undefined;
+  await checkTargetRanges(job, source, plan.chunks, rangeUse);
   return { plan, drift, early };
 }
 

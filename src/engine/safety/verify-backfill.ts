@@ -13,6 +13,7 @@ import { describeQuery, rangeLiterals } from '../../runtime/duckdb-sql.js';
 import type { Job } from '../../job/job.js';
 import { openLedgerReader } from '../../ledger/open-ledger.js';
 import { describeJob, finishPlan, outputRange, transformQuery, type PreparedPlan } from '../run/prepare.js';
+import { checkTargetRanges } from '../run/rows-plan.js';
 import { stageChunks } from '../run/stage.js';
 
 /** What reading both sides of a chunk needs: the job, its connectors and the output's shape. */
@@ -198,11 +199,13 @@ export async function withChunkSides<T>(
   const conn = await session.connect();
   const source = await createSource(job);
   const target = await createTarget(job);
-  const ledger = selection === 'done' ? await openLedgerReader(job) : undefined;
+  // Chunks cut by rows are the recorded ones, whichever are checked.
+  const ledger = selection === 'done' || job.chunking.kind === 'rows' ? await openLedgerReader(job) : undefined;
   const stageDir = join(job.stateDir, 'stage', `${process.pid}-check-${Math.random().toString(36).slice(2, 8)}`);
   try {
     const described = await describeJob(job, source, conn);
-    const plan = await finishPlan(job, source, conn, undefined, described);
+    const plan = await finishPlan(job, source, conn, ledger, described);
+    if (target.capabilities.replaceBy === 'range') await checkTargetRanges(job, source, plan.chunks, 'verify');
     // The target is not attached for writing: its read-back attaches what it needs, read-only.
     await source.attach(conn);
     const timezone = chunkTimezone(job.chunking);
