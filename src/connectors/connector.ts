@@ -63,6 +63,8 @@ export interface ChunkRead {
   readonly chunk: Chunk;
   /** The chunk column ('' for the one chunk of a job without one: its literals are empty, every row). */
   readonly column: string;
+  /** Several chunk columns compared as a tuple (`chunk.column: [a, b]` with rows); `column` is then the first. */
+  readonly columns?: readonly string[] | undefined;
   readonly literals: RangeLiterals;
   /** Read instead the rows whose chunk column is NULL (they belong to no chunk; the engine counts them as rejected). */
   readonly nulls?: boolean;
@@ -258,7 +260,7 @@ export interface ChunkWrite {
 }
 
 /** A chunk's scope in a table: the chunk column and its bounds' literals (none: the whole table, a job without chunk column). */
-export type ChunkRange = { readonly column: string } & RangeLiterals;
+export type ChunkRange = { readonly column: string; readonly columns?: readonly string[] | undefined } & RangeLiterals;
 
 export interface OnePassOutput {
   /** Each chunk's share of the output, by the value of `__backfill_chunk` its rows carried. */

@@ -74,6 +74,21 @@ export interface RangeLiterals {
   readonly holdsHi?: boolean | undefined;
 }
 
+/**
+ * The chunk column(s) as one SQL expression: a quoted name, or a row of them compared as a tuple
+ * (lexicographically, as PostgreSQL, MySQL and DuckDB compare row values).
+ */
+export function columnExpr(on: { readonly column: string; readonly columns?: readonly string[] | undefined }, quote: (name: string) => string, prefix = ''): string {
+  const names = on.columns !== undefined && on.columns.length > 1 ? on.columns : [on.column];
+  return names.length === 1 ? `${prefix}${quote(names[0] as string)}` : `(${names.map((n) => `${prefix}${quote(n)}`).join(', ')})`;
+}
+
+/** Rows with NULL in any chunk column: they belong to no chunk. */
+export function nullCondition(on: { readonly column: string; readonly columns?: readonly string[] | undefined }, quote: (name: string) => string): string {
+  const names = on.columns !== undefined && on.columns.length > 1 ? on.columns : [on.column];
+  return `(${names.map((n) => `${quote(n)} IS NULL`).join(' OR ')})`;
+}
+
 /** The condition selecting a chunk's rows, for a column expression (a quoted name, or a row of them for a tuple). */
 export function rangeCondition(column: string, literals: RangeLiterals): string {
   const parts: string[] = [];

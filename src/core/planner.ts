@@ -66,6 +66,12 @@ export function chunkColumn(chunking: JobChunking): string {
   return chunking.column ?? '';
 }
 
+/** Every chunk column: several for a tuple (`chunk.rows` on a list), none without chunk:. */
+export function chunkColumns(chunking: JobChunking): readonly string[] {
+  if (chunking.kind === 'rows') return chunking.columns;
+  return chunking.column === undefined ? [] : [chunking.column];
+}
+
 /** The zone chunk bounds are read in: the job's for time and rows chunkings, UTC otherwise. */
 export function chunkTimezone(chunking: JobChunking): string {
   return chunking.kind === 'time' || chunking.kind === 'rows' ? chunking.timezone : 'UTC';

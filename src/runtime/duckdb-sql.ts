@@ -11,15 +11,18 @@ const TIME_TYPES = /^(TIMESTAMP|TIMESTAMP_S|TIMESTAMP_MS|TIMESTAMP_NS|TIMESTAMP 
 const INTEGER_TYPES = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|INT\d*)$/i;
 
 /** SQL literals for a chunk's bounds, typed to match the column so filters reach the scan. */
-export function rangeLiterals(chunk: Chunk, columnType: string, timezone: string): RangeLiterals {
+export function rangeLiterals(chunk: Chunk, columnTypes: string | readonly string[], timezone: string): RangeLiterals {
+  const types = typeof columnTypes === 'string' ? [columnTypes] : columnTypes;
+  const columnType = types[0] ?? '';
   const type = columnType.toUpperCase();
   if (chunk.kind === 'all') return {};
   if (chunk.kind === 'range') {
     const typed = (text: string): string | undefined => {
       const values = rangeValues(text);
       if (values === undefined) return undefined;
-      if (values.length !== 1) throw new PlanError(`chunk ${chunk.key}: a bound of ${values.length} values needs a chunk column list`);
-      return `CAST(${quoteLiteral(String(values[0]))} AS ${columnType})`;
+      if (values.length !== types.length) throw new PlanError(`chunk ${chunk.key}: a bound of ${values.length} values for ${types.length} chunk column(s)`);
+      const cast = values.map((v, i) => `CAST(${quoteLiteral(String(v))} AS ${types[i] as string})`);
+      return cast.length === 1 ? (cast[0] as string) : `(${cast.join(', ')})`;
     };
     return { lo: typed(chunk.lo), hi: typed(chunk.hi), holdsHi: true };
   }

@@ -176,6 +176,50 @@ describe('MariaDB text keys', () => {
   });
 });
 
+describe('a composite key (tenant_id, id) compared as a tuple', () => {
+  /** One big tenant and many small ones: a tenant's rows straddle chunks, compared by (tenant_id, id). */
+  const fill = (table: string): string =>
+    `INSERT INTO ${table} (tenant_id, id, v) SELECT CASE WHEN g <= 1500 THEN 7 ELSE g % 30 END, g, 'v' || g FROM ${'${SOURCE}'} g`;
+
+  it('PostgreSQL → MariaDB: replace by tuple ranges, row for row, verify agrees, twice', async () => {
+    await pgQuery(`CREATE TABLE ${SCHEMA}.orders (tenant_id int, id bigint, v text, PRIMARY KEY (tenant_id, id))`);
+    await pgQuery(fill(`${SCHEMA}.orders`).replace('${SOURCE} g', `generate_series(1, ${N}) g`));
+    const job = jobOf('pg-orders', {
+      source: { type: 'postgres', connection: POSTGRES_URL, table: `${SCHEMA}.orders` },
+      target: { type: 'mysql', connection: MY, table: 'orders', create: true },
+      chunk: { column: ['tenant_id', 'id'], rows: ROWS },
+    });
+    expect(await runBackfill(job)).toMatchObject({ status: 'done', rowsWritten: N });
+    await expectSized(job, N);
+    expect(rangeValues((await chunkRecords(job))[0]?.hi as string)).toHaveLength(2);
+    const source = await pgRows(`SELECT tenant_id || ':' || id || ':' || v AS r FROM ${SCHEMA}.orders`);
+    expect(await myRows(`SELECT CONCAT(tenant_id, ':', id, ':', v) AS r FROM ${MYDB}.orders`)).toEqual(source);
+    expect((await verifyBackfill(job)).ok).toBe(true);
+    expect(await runBackfill(job, { restate: true })).toMatchObject({ status: 'done', rowsWritten: N });
+    expect(await myRows(`SELECT CONCAT(tenant_id, ':', id, ':', v) AS r FROM ${MYDB}.orders`)).toEqual(source);
+  });
+
+  it('MariaDB → PostgreSQL: replace by tuple ranges, row for row; new rows past the end get new chunks', async () => {
+    await admin.query(`CREATE TABLE ${MYDB}.my_orders (tenant_id int, id bigint, v varchar(20), PRIMARY KEY (tenant_id, id))`);
+    await admin.query(`INSERT INTO ${MYDB}.my_orders SELECT IF(seq <= 1500, 7, seq % 30), seq, CONCAT('v', seq) FROM seq_1_to_${N}`);
+    const table = `${SCHEMA}.my_orders_copy`;
+    const job = jobOf('my-orders', {
+      source: { type: 'mysql', connection: MY, table: 'my_orders' },
+      target: { type: 'postgres', connection: POSTGRES_URL, table, create: true },
+      chunk: { column: ['tenant_id', 'id'], rows: ROWS },
+    });
+    expect(await runBackfill(job)).toMatchObject({ status: 'done', rowsWritten: N });
+    await expectSized(job, N);
+    const rows = async (): Promise<string[]> => pgRows(`SELECT tenant_id || ':' || id || ':' || v AS r FROM ${table}`);
+    expect(await rows()).toEqual(await myRows(`SELECT CONCAT(tenant_id, ':', id, ':', v) AS r FROM ${MYDB}.my_orders`));
+    const before = (await chunkRecords(job)).length;
+    await admin.query(`INSERT INTO ${MYDB}.my_orders SELECT 99, seq, 'new' FROM seq_1_to_500`);
+    expect(await runBackfill(job)).toMatchObject({ status: 'done', rowsWritten: 500 });
+    expect((await chunkRecords(job)).length).toBeGreaterThan(before);
+    expect(await rows()).toEqual(await myRows(`SELECT CONCAT(tenant_id, ':', id, ':', v) AS r FROM ${MYDB}.my_orders`));
+  });
+});
+
 describe('DuckDB and CSV sources chunked by a text code', () => {
   it('a DuckDB table: replace into DuckDB by text ranges, row for row, twice', async () => {
     const dir = tempDir('range-duck-src');

@@ -1,6 +1,6 @@
 // A table in a DuckDB database file as a target: each chunk is one transaction with its commit marker.
 
-import { rangeCondition, type Chunk } from '../../core/chunk.js';
+import { type Chunk, columnExpr, rangeCondition } from '../../core/chunk.js';
 import { PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
 import type { BackupRecord } from '../../core/write.js';
@@ -145,7 +145,7 @@ export class DuckdbTarget implements Target {
   async readChunk(conn: DuckConn, read: TargetRead): Promise<OpenedChunk> {
     if (read.range === undefined) throw new PlanError(`reading back chunk ${read.chunk.key} from ${this.describe()} needs the chunk column in the transform's output`);
     await this.attachForReading(conn);
-    const col = quoteIdent(read.range.column);
+    const col = columnExpr(read.range, quoteIdent);
     return inPlace(`(SELECT ${read.columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${this.table} WHERE ${rangeCondition(col, read.range)})`);
   }
 

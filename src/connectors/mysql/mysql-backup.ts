@@ -1,5 +1,6 @@
 // Backups of a MySQL table's chunk rows: copied into a table of the run inside the chunk's transaction, put back on rollback.
 
+import { columnExpr } from '../../core/chunk.js';
 import type { PoolConnection } from 'mysql2/promise';
 import { ConnectorError } from '../../core/errors.js';
 import type { BackupRecord } from '../../ledger/ledger.js';
@@ -16,7 +17,7 @@ const MAX_NAME = 64;
 interface MysqlBackupDetail {
   readonly mode: ChunkWrite['mode'];
   /** replace and append: the chunk column and its bounds as driver values (integers as digits). */
-  readonly range?: { readonly column: string; readonly integer?: boolean } & Partial<MysqlBounds>;
+  readonly range?: { readonly column: string; readonly columns?: readonly string[] | undefined; readonly integer?: boolean } & Partial<MysqlBounds>;
   readonly key: readonly string[];
 }
 
@@ -61,7 +62,7 @@ export async function backupMysqlRows(
     detail = { mode: w.mode, key: w.key };
   } else {
     if (w.range === undefined || bounds === undefined) throw new ConnectorError(`backing up chunk ${w.chunk.key} needs the chunk column in the transform output`);
-    const range = { column: w.range.column, ...bounds };
+    const range = { column: w.range.column, columns: w.range.columns, ...bounds };
     const scope = rangeOf(range);
     await conn.query(`INSERT INTO ${table} SELECT ?, 'old', t.* FROM ${target} AS t WHERE ${scope.where}`, [w.chunk.key, ...scope.values]);
     detail = { mode: w.mode, range, key: w.key };
@@ -180,5 +181,5 @@ async function checksum(conn: PoolConnection, scope: Scope, columns: readonly st
 function rangeOf(range: NonNullable<MysqlBackupDetail['range']>): { where: string; values: unknown[] } {
   // Backups taken before range chunks say `integer: true|false` instead of `as`.
   const as = range.as ?? (range.integer === true ? 'integer' : 'value');
-  return mysqlCondition(`t.${quoteMysqlIdent(range.column)}`, { lo: range.lo, hi: range.hi, holdsHi: range.holdsHi, as });
+  return mysqlCondition(columnExpr(range, quoteMysqlIdent, 't.'), { lo: range.lo, hi: range.hi, holdsHi: range.holdsHi, as });
 }

@@ -1,5 +1,6 @@
 // MySQL's statements for the shared chunk transaction: staging before the transaction, READ COMMITTED, LOAD DATA, ON DUPLICATE KEY UPDATE.
 
+import { columnExpr } from '../../core/chunk.js';
 import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
 import { ConnectorError } from '../../core/errors.js';
 import type { BackupTaken, ChunkWrite, ColumnInfo } from '../connector.js';
@@ -82,7 +83,7 @@ export class MysqlChunkTransaction extends SqlChunkTransaction {
 
   protected override async deleteRange(): Promise<void> {
     const range = this.w.range as NonNullable<ChunkWrite['range']>;
-    const col = quoteMysqlIdent(range.column);
+    const col = columnExpr(range, quoteMysqlIdent);
     const scope = mysqlCondition(col, this.chunk.bounds as MysqlBounds);
     await this.conn.query(`DELETE FROM ${this.table} WHERE ${scope.where}`, scope.values);
   }

@@ -198,28 +198,35 @@ function abortReason(signal: AbortSignal): string {
  * from text, `value` ones are parameters compared in the column's own collation.
  */
 export interface MysqlBounds {
-  readonly lo?: string | undefined;
-  readonly hi?: string | undefined;
+  /** One value, or one per column of a tuple. */
+  readonly lo?: string | readonly string[] | undefined;
+  readonly hi?: string | readonly string[] | undefined;
   /** (lo, hi] as range chunks; [lo, hi) otherwise. */
   readonly holdsHi?: boolean | undefined;
-  readonly as: 'integer' | 'decimal' | 'value';
+  /** How each value is written (one per tuple column). */
+  readonly as: MysqlValue | readonly MysqlValue[];
 }
+
+type MysqlValue = 'integer' | 'decimal' | 'value';
 
 /**
  * The chunk's bounds for a MySQL column: integers for keys, local dates (in the job's zone) for
  * DATE, `YYYY-MM-DD HH:MM:SS.ffffff` UTC for DATETIME / TIMESTAMP (UTC sessions), the data's own
  * values for range chunks, none for the one chunk of a job without chunk column.
  */
-export function mysqlBounds(chunk: Chunk, duckType: string, timezone: string): MysqlBounds {
+export function mysqlBounds(chunk: Chunk, duckTypes: string | readonly string[], timezone: string): MysqlBounds {
+  const types = typeof duckTypes === 'string' ? [duckTypes] : duckTypes;
+  const duckType = types[0] ?? '';
   if (chunk.kind === 'all') return { as: 'value' };
   if (chunk.kind === 'key') return { lo: chunk.lo, hi: chunk.hi, as: 'integer' };
   if (chunk.kind === 'range') {
-    const one = (text: string): string | undefined => {
-      const values = rangeValues(text);
-      if (values !== undefined && values.length !== 1) throw new PlanError(`chunk ${chunk.key}: a bound of ${values.length} values needs a chunk column list`);
-      return values === undefined ? undefined : String(values[0]);
+    const as = (t: string): MysqlValue => (/^(DECIMAL|NUMERIC)/i.test(t) ? 'decimal' : /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|U?(TINY|SMALL|BIG|HUGE)?INT\w*)$/i.test(t) ? 'integer' : 'value');
+    const values = (text: string): string | string[] | undefined => {
+      const v = rangeValues(text);
+      if (v !== undefined && v.length !== types.length) throw new PlanError(`chunk ${chunk.key}: a bound of ${v.length} values for ${types.length} chunk column(s)`);
+      return v === undefined ? undefined : v.length === 1 ? String(v[0]) : v.map(String);
     };
-    return { lo: one(chunk.lo), hi: one(chunk.hi), holdsHi: true, as: /^(DECIMAL|NUMERIC)/i.test(duckType) ? 'decimal' : 'value' };
+    return { lo: values(chunk.lo), hi: values(chunk.hi), holdsHi: true, as: types.length === 1 ? as(duckType) : types.map(as) };
   }
   if (duckType.toUpperCase() === 'DATE') {
     const local = (iso: string): string => DateTime.fromISO(iso, { zone: timezone }).toISODate() as string;
@@ -232,14 +239,16 @@ export function mysqlBounds(chunk: Chunk, duckType: string, timezone: string): M
 export function mysqlCondition(col: string, b: MysqlBounds): { where: string; values: unknown[] } {
   const parts: string[] = [];
   const values: unknown[] = [];
-  const bound = (v: string): string => {
-    if (b.as === 'integer') {
+  const one = (v: string, as: MysqlValue): string => {
+    if (as === 'integer') {
       if (!/^-?\d+$/.test(v)) throw new ConnectorError(`chunk bound ${v} is not an integer key`);
       return v;
     }
     values.push(v);
-    return b.as === 'decimal' ? 'CAST(? AS DECIMAL(65,30))' : '?';
+    return as === 'decimal' ? 'CAST(? AS DECIMAL(65,30))' : '?';
   };
+  const bound = (v: string | readonly string[]): string =>
+    typeof v === 'string' ? one(v, typeof b.as === 'string' ? b.as : (b.as[0] ?? 'value')) : `(${v.map((x, i) => one(x, typeof b.as === 'string' ? b.as : (b.as[i] ?? 'value'))).join(', ')})`;
   if (b.lo !== undefined) parts.push(`${col} ${b.holdsHi === true ? '>' : '>='} ${bound(b.lo)}`);
   if (b.hi !== undefined) parts.push(`${col} ${b.holdsHi === true ? '<=' : '<'} ${bound(b.hi)}`);
   return { where: parts.length === 0 ? 'TRUE' : parts.join(' AND '), values };

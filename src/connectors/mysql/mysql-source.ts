@@ -1,5 +1,6 @@
 // A MySQL / MariaDB table or query as a source: each chunk streams out of an index-served query into a local CSV.
 
+import { columnExpr, nullCondition } from '../../core/chunk.js';
 import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -108,10 +109,9 @@ export class MysqlSource implements Source {
     let where = 'TRUE';
     let values: unknown[] = [];
     if (request.after !== undefined) {
-      const b = mysqlBounds(request.after, types[0] ?? '', chunkTimezone(this.ctx.chunking));
-      ({ where, values } = mysqlCondition(cols[0] as string, { lo: b.hi, holdsHi: b.holdsHi, as: b.as }));
+      const b = mysqlBounds(request.after, types, chunkTimezone(this.ctx.chunking));
+      ({ where, values } = mysqlCondition(cols.length === 1 ? (cols[0] as string) : `(${cols.join(', ')})`, { lo: b.hi, holdsHi: b.holdsHi, as: b.as }));
     }
-    if (cols.length > 1) throw new PlanError(`chunk.column: ${this.describe()} cuts chunks on one column; a list (${request.columns.join(', ')}) is not supported there yet`);
     const sql = cumulativeCountSql(this.from, cols, (k) => k, where, request.grain);
     const db = this.pool;
     try {
@@ -159,8 +159,9 @@ export class MysqlSource implements Source {
   async openChunk(read: ChunkRead, _conn: DuckConn, signal: AbortSignal): Promise<OpenedChunk> {
     const column = this.columns.find((c) => c.name === read.column);
     if (column === undefined && read.chunk.kind !== 'all') throw new PlanError(`chunk.column "${read.column}" is not a column of ${this.describe()}`);
-    const col = quoteMysqlIdent(read.column);
-    const scope = read.nulls === true ? { where: `${col} IS NULL`, values: [] } : mysqlCondition(col, mysqlBounds(read.chunk, column?.type ?? '', chunkTimezone(this.ctx.chunking)));
+    const types = (read.columns ?? [read.column]).map((c) => this.columns.find((x) => x.name === c)?.type ?? '');
+    const scope =
+      read.nulls === true ? { where: nullCondition(read, quoteMysqlIdent), values: [] } : mysqlCondition(columnExpr(read, quoteMysqlIdent), mysqlBounds(read.chunk, types, chunkTimezone(this.ctx.chunking)));
     const sql = `SELECT * FROM ${this.from} WHERE ${scope.where}`;
     return this.fetch(sql, scope.values, async () => {}, `${read.chunk.tag}${read.nulls === true ? '-nulls' : ''}`, `reading chunk ${read.chunk.key}`, signal);
   }
@@ -204,7 +205,7 @@ export class MysqlSource implements Source {
   }
 
   async profile(request: ProfileRequest): Promise<SourceProfile> {
-    const type = this.columns.find((c) => c.name === request.column)?.type ?? 'BIGINT';
+    const type = [this.columns.find((c) => c.name === request.column)?.type ?? 'BIGINT'];
     return (await import('./mysql-profile.js')).profileMysql({ db: this.pool, from: this.from, table: this.config.table, values: (c) => { const b = mysqlBounds(c, type, request.timezone); return [b.lo, b.hi]; } }, request);
   }
 

@@ -172,7 +172,7 @@ export class MysqlTarget implements Target {
       const rows = Number(copied[0]?.Count ?? 0);
       const bytes = statSync(file).size;
       const range = write.range;
-      const bounds = range === undefined ? undefined : mysqlBounds(write.chunk, this.columns.find((c) => c.name === range.column)?.type ?? 'TIMESTAMP', chunkTimezone(this.ctx.chunking));
+      const bounds = range === undefined ? undefined : mysqlBounds(write.chunk, (range.columns ?? [range.column]).map((n) => this.columns.find((c) => c.name === n)?.type ?? 'TIMESTAMP'), chunkTimezone(this.ctx.chunking));
       const chunk = {
         job: this.ctx.job, tableName: this.config.table, schema: splitMysqlTable(this.config.table).schema, columns: this.columns,
         readCommitted: this.readCommitted, loadWith: this.config.loadWith, file, rows, bounds,

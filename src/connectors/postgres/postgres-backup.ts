@@ -1,6 +1,6 @@
 // Backups of a PostgreSQL table's chunk rows: copied into a table of the run beside the target inside the chunk's transaction, put back on rollback.
 
-import { rangeCondition } from '../../core/chunk.js';
+import { columnExpr, rangeCondition } from '../../core/chunk.js';
 import type pg from 'pg';
 import { ConnectorError } from '../../core/errors.js';
 import { quoteIdent, quoteQualified } from '../../core/sql-text.js';
@@ -189,5 +189,5 @@ async function checksum(
 }
 
 function rangeOf(range: NonNullable<TableBackupDetail['range']>): string {
-  return rangeCondition(`t.${quoteIdent(range.column)}`, range);
+  return rangeCondition(columnExpr(range, quoteIdent, 't.'), range);
 }

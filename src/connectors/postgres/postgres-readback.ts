@@ -1,6 +1,6 @@
 // A PostgreSQL target's rows read back into DuckDB (verify, diff): COPY … TO STDOUT into a local CSV file.
 
-import { rangeCondition } from '../../core/chunk.js';
+import { columnExpr, rangeCondition } from '../../core/chunk.js';
 import { createReadStream, createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -23,8 +23,7 @@ export interface PgReadBack {
 /** The target's rows in the chunk's range, by the same predicate replace mode deletes with. */
 export async function readPgRange(rb: PgReadBack, read: TargetRead, signal: AbortSignal): Promise<OpenedChunk> {
   if (read.range === undefined) throw new PlanError(`reading back chunk ${read.chunk.key} from ${rb.table} needs the chunk column in the transform's output`);
-  const col = quoteIdent(read.range.column);
-  return readPg(rb, read, rangeCondition(`t.${col}`, read.range), signal, async () => {});
+  return readPg(rb, read, rangeCondition(columnExpr(read.range, quoteIdent, 't.'), read.range), signal, async () => {});
 }
 
 /**

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DateTime } from 'luxon';
 import { to as copyTo } from 'pg-copy-streams';
-import { rangeCondition, rangeValues, type Chunk, type RangeLiterals } from '../../core/chunk.js';
+import { columnExpr, nullCondition, rangeCondition, rangeValues, type Chunk, type RangeLiterals } from '../../core/chunk.js';
 import { PlanError } from '../../core/errors.js';
 import { chunkTimezone, type SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
@@ -58,8 +58,7 @@ export class PostgresSource implements Source, CopySource {
     if (read.chunk.kind === 'all') return 'TRUE';
     const column = this.baseTypes.get(read.column);
     if (column === undefined) throw new PlanError(`chunk.column "${read.column}" is not a column of ${this.describe()}`);
-    const col = quoteIdent(read.column);
-    return read.nulls === true ? `${col} IS NULL` : rangeCondition(col, pgBounds(read.chunk, column, this.ctx));
+    return read.nulls === true ? nullCondition(read, quoteIdent) : rangeCondition(columnExpr(read, quoteIdent), pgBounds(read.chunk, column, this.ctx));
   }
 
   private baseTypes = new Map<string, string>();

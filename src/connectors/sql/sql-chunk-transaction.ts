@@ -1,6 +1,6 @@
 // The chunk transaction every SQL target runs: one sequence of steps, with per-database hooks for the statements that differ.
 
-import { rangeCondition } from '../../core/chunk.js';
+import { columnExpr, rangeCondition } from '../../core/chunk.js';
 import { LedgerError, PlanError } from '../../core/errors.js';
 import { quoteIdent } from '../../core/sql-text.js';
 import type { BackupTaken, ChunkWrite, Rejects } from '../connector.js';
@@ -127,7 +127,7 @@ export abstract class SqlChunkTransaction {
   protected async deleteRange(): Promise<void> {
     const range = this.w.range;
     if (range === undefined) throw new PlanError('replace mode needs the chunk column in the transform output');
-    await this.exec(`DELETE FROM ${this.table} WHERE ${rangeCondition(quoteIdent(range.column), range)}`);
+    await this.exec(`DELETE FROM ${this.table} WHERE ${rangeCondition(columnExpr(range, quoteIdent), range)}`);
   }
 
   /** A merge that can skip staging; undefined to stage. */

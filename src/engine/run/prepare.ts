@@ -3,7 +3,7 @@
 import { DateTime } from 'luxon';
 import type { Chunk } from '../../core/chunk.js';
 import type { ChunkRange } from '../../connectors/connector.js';
-import { chunkColumn, planChunks, type SourceBounds } from '../../core/planner.js';
+import { chunkColumn, chunkColumns, planChunks, type SourceBounds } from '../../core/planner.js';
 import { PlanError } from '../../core/errors.js';
 import { quoteIdent } from '../../core/sql-text.js';
 import type { ColumnInfo, Source } from '../../connectors/connector.js';
@@ -24,9 +24,16 @@ export interface PreparedPlan extends DescribedJob {
  * A chunk's scope in the output (and so in the target): the chunk column with its bounds' literals;
  * the whole table for a job without chunk column; undefined when the output lost the chunk column.
  */
-export function outputRange(job: Job, plan: Pick<DescribedJob, 'outputColumnType'>, chunk: Chunk, timezone: string): ChunkRange | undefined {
+export function outputRange(job: Job, plan: Pick<DescribedJob, 'outputColumnType' | 'outputColumns'>, chunk: Chunk, timezone: string): ChunkRange | undefined {
   if (chunk.kind === 'all') return { column: '' };
   if (plan.outputColumnType === undefined) return undefined;
+  const columns = chunkColumns(job.chunking);
+  if (columns.length > 1) {
+    // A tuple: every chunk column must reach the output, each typed as it is there.
+    const types = columns.map((c) => plan.outputColumns.find((o) => o.name === c)?.type);
+    if (types.some((t) => t === undefined)) return undefined;
+    return { column: columns[0] as string, columns, ...rangeLiterals(chunk, types as string[], timezone) };
+  }
   return { column: chunkColumn(job.chunking), ...rangeLiterals(chunk, plan.outputColumnType, timezone) };
 }
 

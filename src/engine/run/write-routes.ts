@@ -13,7 +13,7 @@ import { addRejects, diagnoseRejects, isReadError, NO_REJECTS, relationRejects, 
 import type { SchemaGuard } from '../safety/schema-drift.js';
 import type { OnePass } from './one-pass.js';
 import { outputRange, transformQuery, type PreparedPlan } from './prepare.js';
-import { chunkColumn } from '../../core/planner.js';
+import { chunkColumn, chunkColumns } from '../../core/planner.js';
 import { leaseId } from './recovery.js';
 import type { StagedChunk } from './stage.js';
 
@@ -96,7 +96,7 @@ export class ChunkWriter {
       const write: ChunkWrite = { ...request, maxRejects: this.budget() };
       return this.finish(await this.ctx.writeSlots(() => onePass.publishChunk(write, share.staged)));
     }
-    const read: ChunkRead = { chunk, column: chunkColumn(job.chunking), literals: rangeLiterals(chunk, plan.sourceColumnType, this.ctx.timezone) };
+    const read: ChunkRead = { chunk, column: chunkColumn(job.chunking), columns: chunkColumns(job.chunking), literals: rangeLiterals(chunk, plan.columnTypes, this.ctx.timezone) };
     this.read = read;
     if (this.ctx.route !== 'engine') return this.writeInDatabase(request, read);
     return this.writeThroughEngine(request, read);

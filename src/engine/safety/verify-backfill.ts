@@ -4,7 +4,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Chunk } from '../../core/chunk.js';
 import { PlanError, VerifyMismatchError } from '../../core/errors.js';
-import { chunkColumn, chunkTimezone, selectChunks } from '../../core/planner.js';
+import { chunkColumn, chunkColumns, chunkTimezone, selectChunks } from '../../core/planner.js';
 import { quoteIdent } from '../../core/sql-text.js';
 import { inPlace, type ColumnInfo, type OpenedChunk, type Source, type Target } from '../../connectors/connector.js';
 import { createSource, createTarget } from '../../connectors/open-connectors.js';
@@ -21,7 +21,7 @@ export interface ChunkSides {
   readonly job: Job;
   readonly source: Source;
   readonly target: Target;
-  readonly plan: Pick<PreparedPlan, 'outputColumns' | 'outputColumnType' | 'sourceColumnType'>;
+  readonly plan: Pick<PreparedPlan, 'outputColumns' | 'outputColumnType' | 'sourceColumnType' | 'columnTypes'>;
   readonly timezone: string;
 }
 
@@ -125,7 +125,7 @@ export async function openSourceOutput(sides: ChunkSides, conn: DuckConn, chunk:
   const opened =
     staged !== undefined
       ? inPlace(staged)
-      : await source.openChunk({ chunk, column: chunkColumn(job.chunking), literals: rangeLiterals(chunk, plan.sourceColumnType, timezone) }, conn, signal);
+      : await source.openChunk({ chunk, column: chunkColumn(job.chunking), columns: chunkColumns(job.chunking), literals: rangeLiterals(chunk, plan.columnTypes, timezone) }, conn, signal);
   const columns = plan.outputColumns.map((c) => quoteIdent(c.name)).join(', ');
   return { relation: `(SELECT ${columns} FROM (${transformQuery(job, opened.relation)}))`, close: () => opened.close() };
 }
