@@ -39,7 +39,16 @@ export function rangeLiterals(chunk: Chunk, columnTypes: string | readonly strin
 }
 
 export function rangePredicate(column: string, literals: RangeLiterals): string {
-  return rangeCondition(quoteIdent(column), literals);
+  return duckRangeCondition(quoteIdent(column), literals);
+}
+
+/**
+ * `rangeCondition` for DuckDB. DuckDB rewrites `x > lo AND x <= hi` into BETWEEN, which it
+ * refuses for row values (STRUCT): a tuple's lower bound is kept out of that rewrite.
+ */
+export function duckRangeCondition(col: string, literals: RangeLiterals): string {
+  if (!col.startsWith('(') || literals.lo === undefined || literals.hi === undefined) return rangeCondition(col, literals);
+  return `((${rangeCondition(col, { lo: literals.lo, holdsHi: literals.holdsHi })}) = TRUE AND ${rangeCondition(col, { hi: literals.hi, holdsHi: literals.holdsHi })})`;
 }
 
 /** Check that the chunk column exists and fits the chunking kind; returns its type ('' for a job without chunk column). */

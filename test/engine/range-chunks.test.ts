@@ -235,6 +235,28 @@ describe('DuckDB and CSV sources chunked by a text code', () => {
     expect(await duckRows(job, `code || ':' || n`)).toEqual(source);
   });
 
+  it('a DuckDB table by (region, n) as a tuple, and a CSV by (region, n) into a lake: row for row', async () => {
+    const dir = tempDir('range-duck-tuple');
+    dirs.push(dir);
+    const db = join(dir, 'source.duckdb');
+    await query(`ATTACH '${db}' AS s; CREATE TABLE s.sales AS SELECT CASE WHEN i <= 1500 THEN 'north' ELSE 'r' || (i % 17) END AS region, i AS n, i * 2 AS v FROM range(1, ${N + 1}) t(i)`);
+    const duck = jobOf('duck-tuple', { source: { type: 'duckdb', database: db, table: 'sales' }, chunk: { column: ['region', 'n'], rows: ROWS } });
+    expect(await runBackfill(duck)).toMatchObject({ status: 'done', rowsWritten: N });
+    await expectSized(duck, N);
+    const source = (await query<{ r: string }>(`ATTACH '${db}' AS s3 (READ_ONLY); SELECT region || ':' || n || ':' || v AS r FROM s3.sales`)).map((x) => x.r).sort();
+    expect(await duckRows(duck, `region || ':' || n || ':' || v`)).toEqual(source);
+    expect(await runBackfill(duck, { restate: true })).toMatchObject({ status: 'done', rowsWritten: N });
+    expect(await duckRows(duck, `region || ':' || n || ':' || v`)).toEqual(source);
+
+    const csv = join(dir, 'sales.csv');
+    await query(`ATTACH '${db}' AS s4 (READ_ONLY); COPY (SELECT * FROM s4.sales) TO '${csv}' (HEADER)`);
+    const lakeJob = jobOf('csv-tuple', { source: { type: 'csv', path: csv }, target: { type: 'parquet', path: join(dir, 'lake') }, chunk: { column: ['region', 'n'], rows: ROWS } });
+    expect(await runBackfill(lakeJob)).toMatchObject({ status: 'done', rowsWritten: N });
+    await expectSized(lakeJob, N);
+    const lake = (await query<{ r: string }>(`SELECT region || ':' || n || ':' || v AS r FROM read_parquet('${dir}/lake/**/*.parquet')`)).map((x) => x.r).sort();
+    expect(lake).toEqual(source);
+  });
+
   it('a CSV into a Parquet lake: each chunk its own files, row for row; a rerun does nothing', async () => {
     const dir = tempDir('range-csv');
     dirs.push(dir);

@@ -1,6 +1,7 @@
 // Backups of a DuckDB table's chunk rows: copied into a table of the run inside the chunk's transaction, put back on rollback.
 
-import { columnExpr, rangeCondition } from '../../core/chunk.js';
+import { columnExpr } from '../../core/chunk.js';
+import { duckRangeCondition } from '../../runtime/duckdb-sql.js';
 import { ConnectorError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import type { BackupRecord } from '../../ledger/ledger.js';
@@ -143,5 +144,5 @@ function keysOf(key: readonly string[], chunk: string): string {
 }
 
 function rangeOf(range: NonNullable<TableBackupDetail['range']>): string {
-  return rangeCondition(columnExpr(range, quoteIdent, 't.'), range);
+  return duckRangeCondition(columnExpr(range, quoteIdent, 't.'), range);
 }

@@ -127,7 +127,12 @@ export abstract class SqlChunkTransaction {
   protected async deleteRange(): Promise<void> {
     const range = this.w.range;
     if (range === undefined) throw new PlanError('replace mode needs the chunk column in the transform output');
-    await this.exec(`DELETE FROM ${this.table} WHERE ${rangeCondition(columnExpr(range, quoteIdent), range)}`);
+    await this.exec(`DELETE FROM ${this.table} WHERE ${this.rangeWhere(range)}`);
+  }
+
+  /** The chunk's range as a condition on the table; a database with its own quirks overrides it. */
+  protected rangeWhere(range: NonNullable<ChunkWrite['range']>): string {
+    return rangeCondition(columnExpr(range, quoteIdent), range);
   }
 
   /** A merge that can skip staging; undefined to stage. */

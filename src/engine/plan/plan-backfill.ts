@@ -99,7 +99,7 @@ async function planHistory(job: Job, options: { from?: string | undefined; to?: 
   // Read the ledger but never create or migrate it: a dry run leaves no trace.
   const ledger = await openLedgerReader(job);
   try {
-    const plan = windowChunkList === undefined ? await preparePlan(job, source, conn, ledger) : { chunks: [...windowChunkList], bounds: undefined };
+    const plan = windowChunkList === undefined ? await preparePlan(job, source, conn, undefined, ledger) : { chunks: [...windowChunkList], bounds: undefined };
     const timezone = chunkTimezone(job.chunking);
     const recorded = job.chunking.kind === 'rows' && (await ledger?.chunkPlan(job.name)) !== undefined;
     // A window's chunks run again whatever the ledger says of an earlier window with the same bounds.

@@ -35,7 +35,7 @@ export async function profileJob(job: Job, options: ProfileOptions = {}): Promis
   try {
     const described = await describeJob(job, source, conn);
     const ledger = chunking.kind === 'rows' ? await openLedgerReader(job).catch(() => undefined) : undefined;
-    const plan = await finishPlan(job, source, conn, ledger, described).finally(() => ledger?.close());
+    const plan = await finishPlan(job, source, conn, undefined, described, ledger).finally(() => ledger?.close());
     if (chunking.kind !== 'time' && chunking.kind !== 'key') return await profileCut(job, source, target, conn, plan, t0);
     const bounds = plan.bounds === undefined ? undefined : { min: Number(plan.bounds.min), max: Number(plan.bounds.max) };
     const own: SourceProfile =

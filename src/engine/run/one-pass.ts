@@ -1,7 +1,7 @@
 // The one pass over a source that cannot prune, writing every chunk's output at once; each chunk later publishes its share.
 
 import type { Chunk } from '../../core/chunk.js';
-import { chunkColumn, planChunks, type SourceBounds } from '../../core/planner.js';
+import { chunkColumn, chunkColumns, planChunks, type SourceBounds } from '../../core/planner.js';
 import { quoteIdent } from '../../core/sql-text.js';
 import { CHUNK_INDEX_COLUMN, type OnePassOutput, type Source, type Target } from '../../connectors/connector.js';
 import type { Job } from '../../job/job.js';
@@ -48,7 +48,7 @@ export async function tryOnePass(
   const writer = target.onePass;
   if (writer === undefined || !(target.capabilities.onePassModes ?? []).includes(job.write.mode)) return undefined;
   if (!(await isRowLocal(job, source, conn))) return undefined;
-  const relation = chunkIndexedRelation(source, todo, chunkColumn(job.chunking), plan.sourceColumnType, timezone, source.rejectReader?.relation());
+  const relation = chunkIndexedRelation(source, todo, { column: chunkColumn(job.chunking), columns: chunkColumns(job.chunking) }, plan.columnTypes, timezone, source.rejectReader?.relation());
   const query = transformQuery(job, relation);
   if (!(await describeQuery(conn, query)).some((c) => c.name === CHUNK_INDEX_COLUMN)) return undefined;
   const output = await writer.writeAll(conn, query, signal);

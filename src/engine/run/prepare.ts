@@ -53,9 +53,9 @@ export interface DescribedJob {
   readonly outputColumns: readonly ColumnInfo[];
 }
 
-export async function preparePlan(job: Job, source: Source, conn: DuckConn, ledger: Ledger | LedgerReader | undefined): Promise<PreparedPlan> {
+export async function preparePlan(job: Job, source: Source, conn: DuckConn, ledger: Ledger | undefined, reader: LedgerReader | undefined = ledger): Promise<PreparedPlan> {
   const described = await describeJob(job, source, conn);
-  return finishPlan(job, source, conn, ledger, described);
+  return finishPlan(job, source, conn, ledger, described, reader);
 }
 
 export async function describeJob(job: Job, source: Source, conn: DuckConn): Promise<DescribedJob> {
@@ -89,14 +89,18 @@ export async function describeJob(job: Job, source: Source, conn: DuckConn): Pro
   return { sourceColumnType, outputColumnType, outputColumns, columnTypes };
 }
 
-/** `ledger`: a run's ledger records what planning measures (bounds, chunks cut by rows); a reader only reads the recorded chunks. */
-export async function finishPlan(job: Job, source: Source, conn: DuckConn, ledger: Ledger | LedgerReader | undefined, described: DescribedJob): Promise<PreparedPlan> {
+/**
+ * `ledger`: a run's ledger, which records what planning measures (bounds, chunks cut by rows);
+ * `reader` (plan, verify, profile, which change nothing): only the recorded chunks are read.
+ */
+export async function finishPlan(
+  job: Job, source: Source, conn: DuckConn, ledger: Ledger | undefined, described: DescribedJob, reader: LedgerReader | undefined = ledger,
+): Promise<PreparedPlan> {
   const chunking = job.chunking;
   if (chunking.kind === 'all') return { ...described, chunks: planChunks(chunking, undefined), bounds: undefined };
-  if (chunking.kind === 'rows') return { ...described, ...(await planByRows(job, chunking, source, conn, ledger, described)), bounds: undefined };
+  if (chunking.kind === 'rows') return { ...described, ...(await planByRows(job, chunking, source, conn, { reader, ledger }, described)), bounds: undefined };
   const needBounds = chunking.from === undefined || chunking.to === undefined;
-  const writer = ledger !== undefined && 'saveBounds' in ledger ? ledger : undefined;
-  const bounds = needBounds ? await findBounds(job, source, conn, writer, described.sourceColumnType) : undefined;
+  const bounds = needBounds ? await findBounds(job, source, conn, ledger, described.sourceColumnType) : undefined;
   return { ...described, chunks: planChunks(chunking, bounds), bounds };
 }
 

@@ -27,16 +27,17 @@ export function rowsKind(columnTypes: readonly string[]): 'time' | 'key' | 'rang
 
 /**
  * The job's chunks: the recorded ones, then new ones cut from the rows past their end (all of
- * them on the first run) by one query to the source. A ledger given as `Ledger` records the new
- * ones; a reader (plan, verify, profile) only reads. A recorded plan cut for another column or
+ * them on the first run) by one query to the source. A run's `ledger` records the new ones; plan,
+ * verify and profile give only a `reader`. A recorded plan cut for another column or
  * size is refused: its chunks would move under data already written.
  */
 export async function planByRows(
-  job: Job, chunking: RowsChunking, source: Source, conn: DuckConn, ledger: LedgerReader | Ledger | undefined, described: ColumnTypes,
+  job: Job, chunking: RowsChunking, source: Source, conn: DuckConn, ledgers: { readonly reader: LedgerReader | undefined; readonly ledger: Ledger | undefined }, described: ColumnTypes,
 ): Promise<{ chunks: Chunk[]; chunkRows: readonly number[] | undefined }> {
+  const { reader, ledger } = ledgers;
   const kind = rowsKind(described.columnTypes);
   const spec = JSON.stringify({ columns: chunking.columns, rows: chunking.rows, ...(kind === 'time' ? { timezone: chunking.timezone } : {}) });
-  const recorded = await ledger?.chunkPlan(job.name);
+  const recorded = await reader?.chunkPlan(job.name);
   if (recorded !== undefined && recorded.spec !== spec) throw changedChunking(job, recorded, spec);
   const old = recorded?.chunks ?? [];
   const after = old[old.length - 1];
@@ -44,7 +45,7 @@ export async function planByRows(
   const rows = source.cumulativeCounts !== undefined ? await source.cumulativeCounts(request) : await countInDuckdb(conn, source, request, described, chunking.timezone);
   const cut = cutChunks(rows, kind, chunking, described.sourceColumnType, after, old.length);
   const chunks = [...old, ...cut.map((c) => c.chunk)];
-  if (cut.length > 0 && ledger !== undefined && 'saveChunkPlan' in ledger) await ledger.saveChunkPlan(job.name, { spec, chunks });
+  if (cut.length > 0 && ledger !== undefined) await ledger.saveChunkPlan(job.name, { spec, chunks });
   return { chunks, chunkRows: old.length === 0 ? cut.map((c) => c.rows) : undefined };
 }
 
@@ -63,13 +64,12 @@ function cutChunks(rows: readonly CumulativeRow[], kind: 'time' | 'key' | 'range
 /** Sources DuckDB reads (files, DuckDB tables): the same query over the source's relation, text ordered as DuckDB orders it. */
 async function countInDuckdb(conn: DuckConn, source: Source, request: CumulativeRequest, described: ColumnTypes, timezone: string): Promise<CumulativeRow[]> {
   const cols = request.columns.map(quoteIdent);
-  if (cols.length > 1) throw new PlanError(`chunk.column: a list of columns is cut in the database that holds them (PostgreSQL, MySQL); ${source.describe()} takes one column`);
   const type = described.sourceColumnType.toUpperCase();
   const text = (k: string): string => (request.kind === 'time' && type !== 'DATE' ? `CAST(epoch_ms(${k}) AS VARCHAR)` : `CAST(${k} AS VARCHAR)`);
   let where = 'TRUE';
   if (request.after !== undefined) {
-    const hi = rangeLiterals(request.after, described.sourceColumnType, timezone).hi as string;
-    where = `${cols[0] as string} ${request.after.kind === 'range' ? '>' : '>='} ${hi}`;
+    const hi = rangeLiterals(request.after, described.columnTypes, timezone).hi as string;
+    where = `${cols.length === 1 ? (cols[0] as string) : `(${cols.join(', ')})`} ${request.after.kind === 'range' ? '>' : '>='} ${hi}`;
   }
   const sql = cumulativeCountSql(source.relation(), cols, text, where, request.grain);
   const rows = await conn.all<Record<string, unknown>>(sql);

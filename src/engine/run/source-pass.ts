@@ -9,7 +9,7 @@ import { NULL_CHUNK_INDEX, type RunRejects } from '../safety/reject-rows.js';
 import type { SchemaGuard } from '../safety/schema-drift.js';
 import { tryOnePass, type OnePass } from './one-pass.js';
 import type { PreparedPlan } from './prepare.js';
-import { chunkColumn } from '../../core/planner.js';
+import { chunkColumn, chunkColumns } from '../../core/planner.js';
 import type { RunResources } from './run-resources.js';
 import { stageChunks, type StagedChunk } from './stage.js';
 import { sweepDeadScratch } from '../../runtime/scratch-dirs.js';
@@ -50,7 +50,7 @@ export async function passOverSource(
   let staged: Map<string, StagedChunk> | undefined;
   if (onePass === undefined) {
     sweepDeadScratch(join(job.stateDir, 'stage'));
-    staged = await stageChunks(main, source, todo, chunkColumn(job.chunking), plan.sourceColumnType, timezone, res.stageDir, ctx.signal, source.rejectReader?.relation());
+    staged = await stageChunks(main, source, todo, { column: chunkColumn(job.chunking), columns: chunkColumns(job.chunking) }, plan.columnTypes, timezone, res.stageDir, ctx.signal, source.rejectReader?.relation());
   }
   const rows = onePass?.rows ?? [...(staged?.values() ?? [])].reduce((n, s) => n + s.rows, 0);
   events.emit('stage:done', { runId, chunks: todo.length, rows, ms: ctx.clock.now() - t0, pass: onePass === undefined ? 'split' : 'one-pass' });

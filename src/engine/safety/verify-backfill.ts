@@ -204,7 +204,7 @@ export async function withChunkSides<T>(
   const stageDir = join(job.stateDir, 'stage', `${process.pid}-check-${Math.random().toString(36).slice(2, 8)}`);
   try {
     const described = await describeJob(job, source, conn);
-    const plan = await finishPlan(job, source, conn, ledger, described);
+    const plan = await finishPlan(job, source, conn, undefined, described, ledger);
     if (target.capabilities.replaceBy === 'range') await checkTargetRanges(job, source, plan.chunks, 'verify');
     // The target is not attached for writing: its read-back attaches what it needs, read-only.
     await source.attach(conn);
@@ -216,7 +216,7 @@ export async function withChunkSides<T>(
     }
     const staged =
       chunks.length > 0 && !source.capabilities.prunes && chunks[0]?.kind !== 'all'
-        ? await stageChunks(conn, source, chunks, chunkColumn(job.chunking), plan.sourceColumnType, timezone, stageDir, signal)
+        ? await stageChunks(conn, source, chunks, { column: chunkColumn(job.chunking), columns: chunkColumns(job.chunking) }, plan.columnTypes, timezone, stageDir, signal)
         : undefined;
     return await work({ job, source, target, plan, timezone }, conn, chunks, staged);
   } finally {
