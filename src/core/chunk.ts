@@ -51,7 +51,16 @@ export function allChunk(): Chunk {
 export function rangeChunk(lo: readonly RangeValue[] | undefined, hi: readonly RangeValue[], index: number): Chunk {
   const loText = lo === undefined ? '' : JSON.stringify(lo);
   const hiText = JSON.stringify(hi);
-  return { key: `${loText}/${hiText}`, kind: 'range', lo: loText, hi: hiText, tag: `r${String(index).padStart(6, '0')}` };
+  const tag = `r${String(index).padStart(6, '0')}`;
+  // Bounds can be long text; the key stays short (targets keep it in a VARCHAR(255) commit marker) and still names these bounds.
+  return { key: `${tag}-${fnv1a64(`${loText}/${hiText}`)}`, kind: 'range', lo: loText, hi: hiText, tag };
+}
+
+/** FNV-1a, 64 bits, as 16 hex digits: a short, stable name for a text. */
+function fnv1a64(text: string): string {
+  let h = 0xcbf29ce484222325n;
+  for (const byte of new TextEncoder().encode(text)) h = ((h ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return h.toString(16).padStart(16, '0');
 }
 
 /** One value of a range bound: text (also UUIDs and decimals, exactly as the source printed them) or a safe integer. */
