@@ -144,4 +144,17 @@ describe('a job without chunk:', () => {
     expect(report.chunking).toMatch(/one chunk/);
     expect(report.problems.map((p) => p.code)).not.toContain('one-chunk');
   });
+
+  it('profile warns, with the fix, when one chunk would hold more than 5,000,000 rows', async () => {
+    const dir = tempDir('whole-big');
+    dirs.push(dir);
+    const db = join(dir, 'big.duckdb');
+    await query(`ATTACH '${db}' AS b; CREATE TABLE b.codes AS SELECT 'c' || i AS code FROM range(5000001) t(i)`);
+    const job = defineJob({ name: 'whole-big', source: { type: 'duckdb', database: db, table: 'codes' }, target: { type: 'parquet', path: join(dir, 'lake') } }, { baseDir: dir });
+    const report = await profileJob(job, { estimate: false });
+    expect(report.rows?.value).toBe(5_000_001);
+    const problem = report.problems.find((p) => p.code === 'one-chunk');
+    expect(problem?.message).toMatch(/one chunk of 5,000,001 rows/);
+    expect(problem?.fix).toMatch(/rows: 1000000/);
+  });
 });
