@@ -3,7 +3,8 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineJob, planBackfill, runBackfill, SqliteLedger, verifyBackfill, type Job, type JobInput } from '../../src/index.js';
+import { defineJob, planBackfill, readStatus, runBackfill, SqliteLedger, verifyBackfill, type Job, type JobInput } from '../../src/index.js';
+import { historyGaps } from '../../src/engine/status/read-status.js';
 import { rangeValues } from '../../src/core/chunk.js';
 import { tempDir } from '../helpers/cli.js';
 import { query } from '../helpers/lake.js';
@@ -117,6 +118,18 @@ describe('PostgreSQL text key in a collation that is not byte order (en-x-icu)',
     await expectSized(job, N);
     expect(await duckRows(job, `code || ':' || n`)).toEqual(await pgRows(`SELECT code || ':' || n AS r FROM ${SCHEMA}.codes`));
     expect(await runBackfill(job)).toMatchObject({ done: 0, rowsWritten: 0 });
+    expect((await readStatus(job))?.gaps).toEqual([]);
+  });
+
+  it('status names runs of range chunks not done, in plan order', async () => {
+    const job = jobOf('codes-gaps', { source, chunk: { column: 'code', rows: ROWS }, write: { mode: 'merge', key: ['code'] } });
+    await runBackfill(job);
+    const records = (await chunkRecords(job)) as Parameters<typeof historyGaps>[0];
+    const gaps = historyGaps(records.map((r, i) => (i === 1 || i === 2 || i === records.length - 1 ? { ...r, status: 'pending' } : r)));
+    expect(gaps).toEqual([
+      { lo: records[1]?.lo, hi: records[2]?.hi, chunks: 2 },
+      { lo: records[records.length - 1]?.lo, hi: records[records.length - 1]?.hi, chunks: 1 },
+    ]);
   });
 });
 
