@@ -3,7 +3,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineJob, planBackfill, readStatus, runBackfill, SqliteLedger, verifyBackfill, type Job, type JobInput } from '../../src/index.js';
+import { defineJob, planBackfill, readStatus, runBackfill, SqliteLedger, verifyBackfill, type ChunkRecord, type Job, type JobInput } from '../../src/index.js';
 import { historyGaps } from '../../src/engine/status/read-status.js';
 import { rangeValues } from '../../src/core/chunk.js';
 import { tempDir } from '../helpers/cli.js';
@@ -26,7 +26,7 @@ function jobOf(name: string, input: Omit<JobInput, 'name' | 'target'> & { target
   return defineJob({ name, target: { type: 'duckdb', database: join(dir, 'target.duckdb'), table: 't' }, ...input } as JobInput, { baseDir: dir });
 }
 
-async function chunkRecords(job: Job): Promise<{ kind: string; lo: string; hi: string; rowsWritten: number | null }[]> {
+async function chunkRecords(job: Job): Promise<ChunkRecord[]> {
   const ledger = SqliteLedger.open(job.ledgerPath);
   try {
     return await ledger.listChunks(job.name);
@@ -124,7 +124,7 @@ describe('PostgreSQL text key in a collation that is not byte order (en-x-icu)',
   it('status names runs of range chunks not done, in plan order', async () => {
     const job = jobOf('codes-gaps', { source, chunk: { column: 'code', rows: ROWS }, write: { mode: 'merge', key: ['code'] } });
     await runBackfill(job);
-    const records = (await chunkRecords(job)) as Parameters<typeof historyGaps>[0];
+    const records = await chunkRecords(job);
     const gaps = historyGaps(records.map((r, i) => (i === 1 || i === 2 || i === records.length - 1 ? { ...r, status: 'pending' } : r)));
     expect(gaps).toEqual([
       { lo: records[1]?.lo, hi: records[2]?.hi, chunks: 2 },
