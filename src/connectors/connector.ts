@@ -101,10 +101,7 @@ export interface Source {
    * collation orders text. Sources without it are counted by DuckDB over `relation()`.
    */
   cumulativeCounts?(request: CumulativeRequest): Promise<readonly CumulativeRow[]>;
-  /**
-   * The collation a text chunk column is compared in, when it is not byte order (C, POSIX, *_bin):
-   * range chunks cut there cannot be found again by range in a target that compares bytes.
-   */
+  /** The collation a text chunk column sorts by when it is not byte order: its range chunks cannot be found again by range in a target. */
   textCollation?(column: string): Promise<string | undefined>;
   /** All rows of the source, counted in the source system (sources whose `relation()` is empty). */
   countRows?(): Promise<number>;
@@ -259,8 +256,11 @@ export interface ChunkWrite {
   readonly maxRejects?: number | undefined;
 }
 
-/** A chunk's scope in a table: the chunk column and its bounds' literals (none: the whole table, a job without chunk column). */
-export type ChunkRange = { readonly column: string; readonly columns?: readonly string[] | undefined } & RangeLiterals;
+/**
+ * A chunk's scope in a table: the chunk column(s) and its bounds' literals (none: the whole table,
+ * a job without chunk:); `bytewise`: text columns of range chunks, compared byte by byte.
+ */
+export type ChunkRange = { readonly column: string; readonly columns?: readonly string[] | undefined; readonly bytewise?: readonly string[] | undefined } & RangeLiterals;
 
 export interface OnePassOutput {
   /** Each chunk's share of the output, by the value of `__backfill_chunk` its rows carried. */

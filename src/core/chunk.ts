@@ -87,9 +87,16 @@ export interface RangeLiterals {
  * The chunk column(s) as one SQL expression: a quoted name, or a row of them compared as a tuple
  * (lexicographically, as PostgreSQL, MySQL and DuckDB compare row values).
  */
-export function columnExpr(on: { readonly column: string; readonly columns?: readonly string[] | undefined }, quote: (name: string) => string, prefix = ''): string {
+export function columnExpr(
+  on: { readonly column: string; readonly columns?: readonly string[] | undefined; readonly bytewise?: readonly string[] | undefined },
+  quote: (name: string) => string,
+  prefix = '',
+  /** How this database compares a text column byte by byte (PostgreSQL: `COLLATE "C"`), for the columns `on.bytewise` names. */
+  bytes?: (expr: string) => string,
+): string {
   const names = on.columns !== undefined && on.columns.length > 1 ? on.columns : [on.column];
-  return names.length === 1 ? `${prefix}${quote(names[0] as string)}` : `(${names.map((n) => `${prefix}${quote(n)}`).join(', ')})`;
+  const one = (n: string): string => (bytes !== undefined && on.bytewise?.includes(n) === true ? bytes(`${prefix}${quote(n)}`) : `${prefix}${quote(n)}`);
+  return names.length === 1 ? one(names[0] as string) : `(${names.map(one).join(', ')})`;
 }
 
 /** Rows with NULL in any chunk column: they belong to no chunk. */

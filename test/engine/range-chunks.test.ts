@@ -270,6 +270,23 @@ describe('DuckDB and CSV sources chunked by a text code', () => {
     expect(lake).toEqual(source);
   });
 
+  it('a CSV into a PostgreSQL table whose text column sorts by en-x-icu: replace compares bytes there, twice, row for row', async () => {
+    const dir = tempDir('range-csv-pg');
+    dirs.push(dir);
+    const csv = join(dir, 'codes.csv');
+    writeFileSync(csv, ['code,n', ...Array.from({ length: N }, (_, i) => `${i % 2 === 0 ? 'K' : 'k'}${((i * 7919) % N).toString(36)}x${i},${i}`)].join('\n') + '\n');
+    await pgQuery(`CREATE TABLE ${SCHEMA}.icu_codes (code text COLLATE "en-x-icu", n bigint)`);
+    await pgQuery(`CREATE INDEX ON ${SCHEMA}.icu_codes (code)`);
+    const job = jobOf('csv-icu', { source: { type: 'csv', path: csv }, target: { type: 'postgres', connection: POSTGRES_URL, table: `${SCHEMA}.icu_codes` }, chunk: { column: 'code', rows: ROWS } });
+    expect(await runBackfill(job)).toMatchObject({ status: 'done', rowsWritten: N });
+    const source = (await query<{ r: string }>(`SELECT code || ':' || n AS r FROM read_csv('${csv}')`)).map((x) => x.r).sort();
+    expect(await pgRows(`SELECT code || ':' || n AS r FROM ${SCHEMA}.icu_codes`)).toEqual(source);
+    // Each chunk's DELETE must take exactly its own rows, or a restate loses or doubles some.
+    expect(await runBackfill(job, { restate: true })).toMatchObject({ status: 'done', rowsWritten: N });
+    expect(await pgRows(`SELECT code || ':' || n AS r FROM ${SCHEMA}.icu_codes`)).toEqual(source);
+    expect((await verifyBackfill(job)).ok).toBe(true);
+  });
+
   it('a CSV into a Parquet lake: each chunk its own files, row for row; a rerun does nothing', async () => {
     const dir = tempDir('range-csv');
     dirs.push(dir);

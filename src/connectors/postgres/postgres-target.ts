@@ -29,6 +29,13 @@ export class PostgresTarget implements Target, OnePassWriter {
   private columns: readonly ColumnInfo[] = [];
   /** How chunks are merged and loaded, chosen at prepare; the chunk transactions may turn insert-first off. */
   private state: PgWriteState;
+  /** Text columns whose collation already orders bytes (learnt in prepare). */
+  private bytewiseAlready = new Set<string>();
+  /** The range with `bytewise` left to the text columns that need COLLATE "C" here. */
+  private ownRange<T extends { readonly range: ChunkWrite['range'] }>(r: T): T {
+    if (r.range?.bytewise === undefined) return r;
+    return { ...r, range: { ...r.range, bytewise: r.range.bytewise.filter((c) => !this.bytewiseAlready.has(c)) } };
+  }
   private readonly loadDir: string;
   readonly database: string;
 
@@ -76,6 +83,10 @@ export class PostgresTarget implements Target, OnePassWriter {
       }
       const copyFormat = await this.chooseCopyFormat(client, columns);
       this.state = { ...this.state, copyFormat };
+      // Text columns already compared byte by byte need no COLLATE "C" (which their index could not serve).
+      const bytewise = await client.query<{ name: string }>(`SELECT a.attname AS name FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation WHERE a.attrelid = to_regclass($1)
+        AND (CASE WHEN c.collname = 'default' THEN (SELECT datcollate FROM pg_database WHERE datname = current_database()) ELSE c.collname END) ~* '^(C|POSIX|C\.utf-?8|ucs_basic)$'`, [this.table]);
+      this.bytewiseAlready = new Set(bytewise.rows.map((r) => r.name));
       if (this.ctx.write.mode === 'merge') {
         const mergeWith = await this.chooseMerge(client);
         const leading = await client.query<{ name: string }>(
@@ -289,7 +300,8 @@ export class PostgresTarget implements Target, OnePassWriter {
   }
 
   /** The chunk's transaction (sql/sql-chunk-transaction.ts): clear its range (replace), load its rows, apply the mode, write the marks. */
-  private async commit(w: ChunkWrite, files: readonly string[]): Promise<WriteResult> {
+  private async commit(given: ChunkWrite, files: readonly string[]): Promise<WriteResult> {
+    const w = this.ownRange(given);
     try {
       const client = await this.connect(`writing chunk ${w.chunk.key}`);
       let broken = false;
@@ -336,7 +348,7 @@ export class PostgresTarget implements Target, OnePassWriter {
   }
 
   async readChunk(_conn: DuckConn, read: TargetRead, signal: AbortSignal): Promise<OpenedChunk> {
-    return readPgRange(this.readBack, read, signal);
+    return readPgRange(this.readBack, this.ownRange(read), signal);
   }
 
   async readKeys(conn: DuckConn, read: TargetKeyRead, signal: AbortSignal): Promise<OpenedChunk> {

@@ -28,13 +28,14 @@ export function outputRange(job: Job, plan: Pick<DescribedJob, 'outputColumnType
   if (chunk.kind === 'all') return { column: '' };
   if (plan.outputColumnType === undefined) return undefined;
   const columns = chunkColumns(job.chunking);
+  const bytewise = chunk.kind !== 'range' ? undefined : columns.filter((c) => /^(VARCHAR|TEXT|STRING)/i.test(plan.outputColumns.find((o) => o.name === c)?.type ?? ''));
   if (columns.length > 1) {
     // A tuple: every chunk column must reach the output, each typed as it is there.
     const types = columns.map((c) => plan.outputColumns.find((o) => o.name === c)?.type);
     if (types.some((t) => t === undefined)) return undefined;
-    return { column: columns[0] as string, columns, ...rangeLiterals(chunk, types as string[], timezone) };
+    return { column: columns[0] as string, columns, bytewise, ...rangeLiterals(chunk, types as string[], timezone) };
   }
-  return { column: chunkColumn(job.chunking), ...rangeLiterals(chunk, plan.outputColumnType, timezone) };
+  return { column: chunkColumn(job.chunking), bytewise, ...rangeLiterals(chunk, plan.outputColumnType, timezone) };
 }
 
 /** The transform's query over a relation named `source`; identity when the job has none. */
