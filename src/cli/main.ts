@@ -280,6 +280,7 @@ const print = printLine;
 function printPlan(plan: BackfillPlan): void {
   print(`job ${plan.job}: ${plan.source}`);
   if (plan.bounds !== undefined) print(`source bounds: ${plan.bounds.min} … ${plan.bounds.max}`);
+  print(`chunks: ${plan.chunking}`);
   print(`reading: ${plan.strategy === 'prune' ? 'each chunk reads only its own data' : 'one staging pass over the source, then chunk by chunk'}`);
   const routes = { engine: 'through the engine (DuckDB)', 'copy-stream': 'as a COPY stream from source to target', 'in-database': 'inside the database (INSERT … SELECT), no data leaves it' };
   print(`rows travel: ${routes[plan.route]}`);
@@ -293,7 +294,8 @@ function printPlan(plan: BackfillPlan): void {
   for (const c of plan.chunks) {
     const rows = c.rowsWritten === null ? '' : `  ${formatCount(c.rowsWritten)} rows`;
     const error = c.error === null || c.status !== 'failed' ? '' : `  ${c.error}`;
-    print(`${c.lo.padEnd(width)}  ${c.hi.padEnd(width)}  ${c.status.padEnd(7)}${rows}${error}`);
+    const [lo, hi] = c.kind === 'all' ? ['(whole source)', ''] : [c.lo === '' ? '(open)' : c.lo, c.hi];
+    print(`${lo.padEnd(width)}  ${hi.padEnd(width)}  ${c.status.padEnd(7)}${rows}${error}`);
   }
   print('');
   const { total, done, missing, failed, running } = plan.counts;

@@ -37,7 +37,8 @@ export function printProfile(r: ProfileReport, print: (line: string) => void): v
     print(`  duplicate merge keys: ${figure(r.duplicates)}${eg === '' ? '' : `, e.g. ${eg}`}`);
   }
   print('');
-  print(`rows per chunk (every ${r.chunking}; ${r.perChunk.source}):`);
+  // `1 month`, `1000000 keys` read as steps; a one-chunk or rows-cut job says what it is.
+  print(`rows per chunk (${/^\d/.test(r.chunking) ? `every ${r.chunking}` : r.chunking}; ${r.perChunk.source}):`);
   for (const line of bars(r.perChunk.chunks)) print(`  ${line}`);
   const s = r.skew;
   print('');

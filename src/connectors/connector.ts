@@ -1,8 +1,8 @@
 // The contract every connector folder implements: a source, a target, capabilities as data.
 
-import type { Chunk } from '../core/chunk.js';
+import type { Chunk, RangeLiterals } from '../core/chunk.js';
 import { SourceDataError } from '../core/errors.js';
-import type { Chunking, SourceBounds } from '../core/planner.js';
+import type { JobChunking, SourceBounds } from '../core/planner.js';
 import type { WriteMode } from '../core/write.js';
 import type { BackupRecord } from '../core/write.js';
 import type { ColumnInfo } from '../core/column.js';
@@ -10,6 +10,9 @@ import type { DuckConn } from '../runtime/duckdb-session.js';
 import type { ChangeSink, ChangeSinkSpec } from './change-sink.js';
 import type { ProfileRequest, SourceProfile } from './source-profile.js';
 import type { SourceHealth } from './source-health.js';
+import type { CumulativeRequest, CumulativeRow } from './source-cut.js';
+
+export type { CumulativeRequest, CumulativeRow } from './source-cut.js';
 
 export type { ColumnInfo } from '../core/column.js';
 
@@ -20,7 +23,7 @@ export type { ColumnInfo } from '../core/column.js';
 export interface ConnectorContext {
   readonly job: string;
   readonly stateDir: string;
-  readonly chunking: Chunking;
+  readonly chunking: JobChunking;
   readonly write: { readonly mode: WriteMode; readonly key: readonly string[] };
 }
 
@@ -59,8 +62,11 @@ export interface CopyOut {
 /** Everything the source needs to know about a chunk to read it. */
 export interface ChunkRead {
   readonly chunk: Chunk;
+  /** The chunk column ('' for the one chunk of a job without one: its literals are empty, every row). */
   readonly column: string;
-  readonly literals: { readonly lo: string; readonly hi: string };
+  /** Several chunk columns compared as a tuple (`chunk.column: [a, b]` with rows); `column` is then the first. */
+  readonly columns?: readonly string[] | undefined;
+  readonly literals: RangeLiterals;
   /** Read instead the rows whose chunk column is NULL (they belong to no chunk; the engine counts them as rejected). */
   readonly nulls?: boolean;
 }
@@ -91,6 +97,15 @@ export interface Source {
    * Sources without it are measured by DuckDB over `relation()`.
    */
   measureBounds?(column: string, kind: 'time' | 'key', columnType: string): Promise<{ min: string | null; max: string | null }>;
+  /**
+   * `chunk.rows` on a database server: `cumulativeCountSql` run in the source itself, so its own
+   * collation orders text. Sources without it are counted by DuckDB over `relation()`.
+   */
+  cumulativeCounts?(request: CumulativeRequest): Promise<readonly CumulativeRow[]>;
+  /** The collation a text chunk column sorts by when it is not byte order: its range chunks cannot be found again by range in a target. */
+  textCollation?(column: string): Promise<string | undefined>;
+  /** All rows of the source, counted in the source system (sources whose `relation()` is empty). */
+  countRows?(): Promise<number>;
   /** Text for messages, e.g. "csv data/*.csv (730 files)"; never holds a password. */
   describe(): string;
   close(): Promise<void>;
@@ -232,7 +247,7 @@ export interface ChunkWrite {
    */
   readonly markDone?: ((stats: { rowsRead: number; rowsWritten: number; bytes: number | null; rowsRejected?: number }) => { text: string; values: unknown[] }) | undefined;
   /** The chunk column in the output, with literals of its bounds typed for the output column. */
-  readonly range: { readonly column: string; readonly lo: string; readonly hi: string } | undefined;
+  readonly range: ChunkRange | undefined;
   /** Back up what this write will change, in the write itself and before it changes anything (`job.backup`). */
   readonly backup?: BackupRequest | undefined;
   readonly conn: DuckConn;
@@ -243,6 +258,12 @@ export interface ChunkWrite {
    */
   readonly maxRejects?: number | undefined;
 }
+
+/**
+ * A chunk's scope in a table: the chunk column(s) and its bounds' literals (none: the whole table,
+ * a job without chunk:); `bytewise`: text columns of range chunks, compared byte by byte.
+ */
+export type ChunkRange = { readonly column: string; readonly columns?: readonly string[] | undefined; readonly bytewise?: readonly string[] | undefined } & RangeLiterals;
 
 export interface OnePassOutput {
   /** Each chunk's share of the output, by the value of `__backfill_chunk` its rows carried. */

@@ -1,7 +1,7 @@
 // Chunk planning: turn a chunking rule and the source's bounds into contiguous half-open chunks.
 
 import { DateTime, IANAZone } from 'luxon';
-import { keyChunk, timeChunk, type Chunk } from './chunk.js';
+import { allChunk, keyChunk, timeChunk, type Chunk } from './chunk.js';
 import type { Step } from './duration.js';
 import { PlanError } from './errors.js';
 
@@ -24,12 +24,58 @@ export interface KeyChunking {
   readonly to?: bigint | undefined;
 }
 
+/**
+ * Chunks sized by the data (`chunk: { column, rows }`): boundaries cut from the column's
+ * distribution once and recorded in the ledger. Time and integer columns give time and key
+ * chunks with irregular bounds; any other ordered column (or several, compared as a tuple)
+ * gives range chunks whose bounds are values of the data.
+ */
+export interface RowsChunking {
+  readonly kind: 'rows';
+  /** The first (or only) chunk column. */
+  readonly column: string;
+  /** Every chunk column, in tuple order. */
+  readonly columns: readonly string[];
+  readonly rows: number;
+  readonly timezone: string;
+  readonly from?: undefined;
+  readonly to?: undefined;
+}
+
+/** No `chunk:` in the job: one chunk, the whole source. */
+export interface AllChunking {
+  readonly kind: 'all';
+  readonly column?: undefined;
+  readonly from?: undefined;
+  readonly to?: undefined;
+}
+
+/** Chunkings planned from the source's bounds alone: a calendar step or a key size. */
 export type Chunking = TimeChunking | KeyChunking;
+
+/** What a job's `chunk:` (or its absence) resolves to. */
+export type JobChunking = Chunking | RowsChunking | AllChunking;
 
 /** The smallest and largest chunk-column value in the source (ms for time, integers for keys). */
 export type SourceBounds = { readonly min: number; readonly max: number } | { readonly min: bigint; readonly max: bigint };
 
 export const MAX_CHUNKS = 1_000_000;
+
+/** The column chunk predicates are written on; '' for a job without one (its one chunk's predicate names no column). */
+export function chunkColumn(chunking: JobChunking): string {
+  return chunking.column ?? '';
+}
+
+/** Every chunk column: several for a tuple (`chunk.rows` on a list), none without chunk:. */
+export function chunkColumns(chunking: JobChunking): readonly string[] {
+  if (chunking.kind === 'rows') return chunking.columns;
+  return chunking.column === undefined ? [] : [chunking.column];
+}
+
+/** The zone chunk bounds are read in: the job's for time and rows chunkings, UTC otherwise. */
+export function chunkTimezone(chunking: JobChunking): string {
+  return chunking.kind === 'time' || chunking.kind === 'rows' ? chunking.timezone : 'UTC';
+}
 
 /**
  * Plan every chunk of the job. Chunks are contiguous (no gaps, no overlaps), aligned to
@@ -37,7 +83,8 @@ export const MAX_CHUNKS = 1_000_000;
  * job's from/to, and — when `to` is not given — the last chunk contains the source maximum.
  * `bounds` is undefined for an empty source; then both from and to must be known.
  */
-export function planChunks(chunking: Chunking, bounds: SourceBounds | undefined): Chunk[] {
+export function planChunks(chunking: Chunking | AllChunking, bounds: SourceBounds | undefined): Chunk[] {
+  if (chunking.kind === 'all') return [allChunk()];
   return chunking.kind === 'time' ? planTime(chunking, bounds) : planKeys(chunking, bounds);
 }
 
@@ -98,8 +145,9 @@ function floorDiv(a: bigint, b: bigint): bigint {
   return a % b !== 0n && (a < 0n) !== (b < 0n) ? q - 1n : q;
 }
 
-/** Numeric view of a chunk's bounds, for comparisons. */
+/** Numeric view of a time or key chunk's bounds, for comparisons. */
 export function chunkRange(chunk: Chunk): { lo: number; hi: number } | { lo: bigint; hi: bigint } {
+  if (chunk.kind === 'all' || chunk.kind === 'range') throw new PlanError(`chunk ${chunk.key} has no numeric bounds (${chunk.kind} chunk)`);
   return chunk.kind === 'time'
     ? { lo: Date.parse(chunk.lo), hi: Date.parse(chunk.hi) }
     : { lo: BigInt(chunk.lo), hi: BigInt(chunk.hi) };
@@ -108,6 +156,13 @@ export function chunkRange(chunk: Chunk): { lo: number; hi: number } | { lo: big
 /** The chunks that overlap [from, to); either side may be open. */
 export function selectChunks(chunks: readonly Chunk[], from: string | undefined, to: string | undefined, timezone: string): Chunk[] {
   if (from === undefined && to === undefined) return [...chunks];
+  const other = chunks.find((c) => c.kind === 'all' || c.kind === 'range');
+  if (other?.kind === 'all') throw new PlanError('--from/--to select part of a chunked history; this job has no chunk: and is one chunk, the whole source (run it without --from/--to)');
+  if (other !== undefined) {
+    throw new PlanError(
+      '--from/--to select time or key chunks; this job\'s chunks are ranges of values compared in the source\'s own order (chunk.rows on a column that is neither a time nor an integer): run without --from/--to',
+    );
+  }
   return chunks.filter((chunk) => {
     if (chunk.kind === 'time') {
       const lo = Date.parse(chunk.lo);

@@ -1,5 +1,6 @@
 // What the dashboard shows of one job, built from the ledger only: the status document, every chunk as a cell, throughput, the commands to act.
 
+import type { ChunkKind } from '../core/chunk.js';
 import { isAbsolute, relative } from 'node:path';
 import { redactSecrets } from '../core/errors.js';
 import { ledgerName } from '../ledger/open-ledger.js';
@@ -12,7 +13,7 @@ import { isWindowChunk } from '../core/watermark.js';
 /** One chunk as the page draws it: a cell. */
 export interface ChunkCell {
   readonly key: string;
-  readonly kind: 'time' | 'key';
+  readonly kind: ChunkKind;
   readonly lo: string;
   readonly hi: string;
   readonly status: ChunkRecord['status'];
@@ -127,7 +128,9 @@ export async function readJobView(job: Job, file: string, reader: LedgerReader |
 }
 
 function toCell(c: ChunkRecord, file: string): ChunkCell {
-  const retry = c.status === 'failed' && !isWindowChunk(c.key) ? command(['run', file, '--from', c.lo, '--to', c.hi]) : null;
+  // --from/--to name time and key chunks; value ranges and the whole-source chunk are retried with the job's other failed chunks.
+  const byBounds = c.kind === 'time' || c.kind === 'key';
+  const retry = c.status === 'failed' && !isWindowChunk(c.key) ? command(byBounds ? ['run', file, '--from', c.lo, '--to', c.hi] : ['run', file, '--retry-failed']) : null;
   return {
     key: c.key, kind: c.kind, lo: c.lo, hi: c.hi, status: c.status, window: isWindowChunk(c.key), attempts: c.attempts,
     rowsRead: c.rowsRead, rowsWritten: c.rowsWritten, rowsRejected: c.rowsRejected, bytes: c.bytes,

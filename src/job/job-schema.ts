@@ -27,16 +27,25 @@ const keySizeSchema = z.union([z.number().int().positive(), z.string().regex(/^\
 
 const chunkSchema = z
   .strictObject({
-    column: z.string().min(1).describe('The column history is split on: a timestamp or date (with every) or an integer key (with size).'),
+    column: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .describe('The column history is split on: a timestamp or date (with every), an integer key (with size), or any ordered column (with rows); with rows, a list of columns is compared as a tuple.'),
     every: stepSchema.optional().describe('Time chunks of this calendar step, e.g. "1 day" or "1 month".'),
     size: keySizeSchema.optional().describe('Key chunks of this many key values, e.g. 1000000.'),
+    rows: z.number().int().min(1).optional().describe('Chunks of about this many rows, cut from the data once and recorded in the ledger; any ordered column (time, integer, decimal, text, UUID) or a list of them.'),
     from: boundSchema.optional().describe("Where history starts (a date, or an integer for key chunks); default: the source's minimum."),
     to: boundSchema.optional().describe("Where history ends, exclusive; default: past the source's maximum."),
     timezone: z.string().min(1).default('UTC').describe('Day, week and month boundaries follow this IANA zone across DST.'),
   })
   .superRefine((c, ctx) => {
-    if ((c.every === undefined) === (c.size === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'give exactly one of every (time chunks, e.g. "1 day") or size (key chunks, e.g. 1000000)' });
+    if ([c.every, c.size, c.rows].filter((v) => v !== undefined).length !== 1) {
+      ctx.addIssue({ code: 'custom', message: 'give exactly one of every (time chunks, e.g. "1 day"), size (key chunks, e.g. 1000000) or rows (chunks of about that many rows, e.g. 500000)' });
+    }
+    if (Array.isArray(c.column) && c.rows === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['column'], message: 'a list of columns is chunked by rows (chunk: { column: [a, b], rows: N }); every and size take one column' });
+    }
+    if (c.rows !== undefined && (c.from !== undefined || c.to !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: [c.from !== undefined ? 'from' : 'to'], message: 'chunks by rows start at the data and grow with it; select a part of them with --from/--to on the command line instead' });
     }
     if (c.every !== undefined) {
       const step = parseStep(c.every);
@@ -47,7 +56,7 @@ const chunkSchema = z
     }
   })
   // The refinement above in JSON Schema's words, so editors flag it too.
-  .meta({ description: 'How history is split into chunks.', oneOf: [{ required: ['every'] }, { required: ['size'] }] });
+  .meta({ description: 'How history is split into chunks; without it the job is one chunk, the whole source.', oneOf: [{ required: ['every'] }, { required: ['size'] }, { required: ['rows'] }] });
 
 const incrementalSchema = z
   .strictObject({
@@ -83,7 +92,7 @@ export const jobSchema = z.strictObject({
   description: z.string().optional(),
   source: blockUnion<SourceConfig, SourceInput>(sourceSchemas()).describe(`Where rows come from; type: ${SOURCE_TYPES.join(' | ')}.`),
   target: blockUnion<TargetConfig, TargetInput>(targetSchemas()).describe(`Where rows go; type: ${TARGET_TYPES.join(' | ')}.`),
-  chunk: chunkSchema,
+  chunk: chunkSchema.optional(),
   transform: z.string().min(1).optional().describe('SQL over the relation `source`: DuckDB SQL run by the engine, or the source database\'s SQL with transformIn: source.'),
   transformIn: z.enum(['engine', 'source']).default('engine').describe('Who runs the transform: the engine (DuckDB SQL, default) or the source database (its own SQL, pushed down).'),
   write: z

@@ -3,7 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { IANAZone } from 'luxon';
-import type { Chunking } from '../core/planner.js';
+import type { JobChunking } from '../core/planner.js';
 import { parseInstant, parseKey } from '../core/planner.js';
 import { parseDuration, parseStep, type Step } from '../core/duration.js';
 import { JobSpecError, type JobIssue } from '../core/errors.js';
@@ -23,7 +23,7 @@ export interface Job {
   readonly baseDir: string;
   readonly source: JobSpec['source'];
   readonly target: JobSpec['target'];
-  readonly chunking: Chunking;
+  readonly chunking: JobChunking;
   /** DuckDB SQL over `source`, run by the engine. */
   readonly transform: string | undefined;
   /** SQL over `source` in the source database's own dialect, run there (`transformIn: source`). */
@@ -195,8 +195,15 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
   };
 }
 
-function resolveChunking(spec: JobSpec, at: (path: string, message: string) => void): Chunking {
+function resolveChunking(spec: JobSpec, at: (path: string, message: string) => void): JobChunking {
   const c = spec.chunk;
+  if (c === undefined) return { kind: 'all' };
+  if (c.rows !== undefined) {
+    const columns = Array.isArray(c.column) ? c.column : [c.column];
+    if (new Set(columns).size !== columns.length) at('chunk.column', `names a column twice (${columns.join(', ')})`);
+    return { kind: 'rows', column: columns[0] as string, columns, rows: c.rows, timezone: c.timezone };
+  }
+  const column = Array.isArray(c.column) ? (c.column[0] as string) : c.column;
   if (c.every !== undefined) {
     const step = parseStep(c.every);
     if (typeof step === 'string') at('chunk.every', step);
@@ -216,7 +223,7 @@ function resolveChunking(spec: JobSpec, at: (path: string, message: string) => v
     const from = bound('from');
     const to = bound('to');
     if (from !== undefined && to !== undefined && to <= from) at('chunk.to', 'must be after chunk.from');
-    return { kind: 'time', column: c.column, step: typeof step === 'string' ? { n: 1, unit: 'day' } : step, timezone: c.timezone, from, to };
+    return { kind: 'time', column, step: typeof step === 'string' ? { n: 1, unit: 'day' } : step, timezone: c.timezone, from, to };
   }
   const size = BigInt(c.size ?? 1);
   const bound = (name: 'from' | 'to'): bigint | undefined => {
@@ -237,7 +244,7 @@ function resolveChunking(spec: JobSpec, at: (path: string, message: string) => v
   const from = bound('from');
   const to = bound('to');
   if (from !== undefined && to !== undefined && to <= from) at('chunk.to', 'must be greater than chunk.from');
-  return { kind: 'key', column: c.column, size, from, to };
+  return { kind: 'key', column, size, from, to };
 }
 
 function resolveIncremental(spec: JobSpec, at: (path: string, message: string) => void): Incremental | undefined {
@@ -267,7 +274,7 @@ function resolveIncremental(spec: JobSpec, at: (path: string, message: string) =
     step: typeof step === 'string' ? { n: 1, unit: 'day' } : step,
     size: BigInt(inc.size ?? 1_000_000),
     timezone: inc.timezone ?? 'UTC',
-    alignZone: spec.chunk.timezone,
+    alignZone: spec.chunk?.timezone ?? 'UTC',
   };
 }
 

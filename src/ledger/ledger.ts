@@ -8,6 +8,12 @@ export type RunStatus = 'running' | 'done' | 'failed' | 'interrupted';
 export type { BackupRecord } from '../core/write.js';
 import type { BackupRecord } from '../core/write.js';
 
+/** Chunks cut by rows as the ledger keeps them: the chunking's spec (column(s) and rows, as JSON) and the chunks in order. */
+export interface RecordedPlan {
+  readonly spec: string;
+  readonly chunks: readonly Chunk[];
+}
+
 export interface ChunkRecord {
   readonly job: string;
   readonly key: string;
@@ -91,6 +97,8 @@ export interface WatermarkRecord {
 
 /** What `status` and the dashboard may see: reads only. */
 export interface LedgerReader {
+  /** The chunks a `chunk.rows` job recorded (in order) and the chunking they were cut for; undefined before the first run. */
+  chunkPlan(job: string): Promise<RecordedPlan | undefined>;
   listChunks(job: string): Promise<ChunkRecord[]>;
   getChunk(job: string, key: string): Promise<ChunkRecord | undefined>;
   listRuns(job: string, limit?: number): Promise<RunRecord[]>;
@@ -149,6 +157,9 @@ export interface Ledger extends LedgerReader {
   /** min/max measured earlier for this source fingerprint; null values mean the source was empty. */
   cachedBounds(job: string, fingerprint: string, column: string): Promise<{ min: string | null; max: string | null } | undefined>;
   saveBounds(job: string, fingerprint: string, column: string, min: string | null, max: string | null): Promise<void>;
+
+  /** Record (or extend) the job's chunks cut by rows. */
+  saveChunkPlan(job: string, plan: RecordedPlan): Promise<void>;
 
   /** The source's output columns recorded for the job (JSON text of `{ name, type }[]`), if any. */
   sourceSchema(job: string): Promise<string | undefined>;

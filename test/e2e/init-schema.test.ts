@@ -103,6 +103,21 @@ describe('backfill init', () => {
     expect(job.target).toMatchObject({ type: 'duckdb', database: join(dir, 'warehouse.duckdb'), table: 'events' });
   });
 
+  it('proposes rows: on a text primary key, and one chunk for reference data with neither a time column nor a key', async () => {
+    await pgQuery(`CREATE TABLE ${SCHEMA}.init_codes_pg (tenant text, code text, label text, PRIMARY KEY (tenant, code))`);
+    await pgQuery(`INSERT INTO ${SCHEMA}.init_codes_pg SELECT 't' || (g % 5), 'c' || g, 'l' || g FROM generate_series(1, 500) g`);
+    const url = `postgres://postgres@127.0.0.1:5432/test`;
+    const codes = await initAndPlan(['--source', url, '--table', `${SCHEMA}.init_codes_pg`, '--target', 'lake/codes'], 'codes.yaml');
+    expect(codes.text).toMatch(/no integer primary key: chunks of about 1,000,000 rows cut on the primary key \(tenant, code\)/);
+    expect(loadJobFile(join(dir, 'codes.yaml')).chunking).toMatchObject({ kind: 'rows', columns: ['tenant', 'code'], rows: 1_000_000 });
+
+    writeFileSync(join(dir, 'currencies.csv'), 'code,name\nEUR,Euro\nUSD,US Dollar\n');
+    const ref = await initAndPlan(['--source', 'currencies.csv', '--target', 'ref.duckdb'], 'currencies.yaml');
+    expect(ref.text).not.toMatch(/^chunk:/m);
+    expect(ref.text).toMatch(/a run loads it whole, as one chunk/);
+    expect(loadJobFile(join(dir, 'currencies.yaml')).chunking).toEqual({ kind: 'all' });
+  });
+
   it('never replaces an existing file without --force', async () => {
     const args = ['init', '--source', 'data/*.csv', '--target', 'lake/events', '-o', 'forced.yaml'];
     expect((await runCli(args, { cwd: dir })).code).toBe(0);

@@ -35,7 +35,7 @@ async function valuesTable(name: string, type: string, chunks: readonly Chunk[],
   const lits: string[] = ['NULL'];
   const step = type === 'DATE' ? 'INTERVAL 1 DAY' : /INT/.test(type) ? '1' : 'INTERVAL 1 MICROSECOND';
   for (const c of chunks) {
-    for (const bound of [rangeLiterals(c, type, timezone).lo, rangeLiterals(c, type, timezone).hi]) {
+    for (const bound of [rangeLiterals(c, type, timezone).lo as string, rangeLiterals(c, type, timezone).hi as string]) {
       lits.push(bound, `${bound} - ${step}`, `${bound} + ${step}`);
     }
   }

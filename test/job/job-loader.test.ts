@@ -158,7 +158,7 @@ describe('parseJobText: errors name the field', () => {
 
   it('both every and size', () => {
     const err = specError(job({ chunk: 'chunk:\n  column: ts\n  every: 1 day\n  size: 100' }));
-    expect(err.message).toMatch(/exactly one of every .* or size/);
+    expect(err.message).toMatch(/exactly one of every .*, size .* or rows/);
     expect(err.issues.some((i) => i.path.startsWith('chunk') && /exactly one of every/.test(i.message))).toBe(true);
   });
 

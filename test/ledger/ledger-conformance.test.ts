@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import { PostgresLedger } from '../../src/ledger/postgres/postgres-ledger.js';
-import { keyChunk, timeChunk, type Chunk } from '../../src/core/chunk.js';
+import { keyChunk, rangeChunk, timeChunk, type Chunk } from '../../src/core/chunk.js';
 import { ManualClock, type Clock } from '../../src/core/clock.js';
 import { LedgerError, describeError } from '../../src/core/errors.js';
 import type { ChunkRecord, Lease, Ledger, LedgerReader, RunRecord } from '../../src/ledger/ledger.js';
@@ -101,6 +101,7 @@ class SqliteStore implements Store {
       db.exec(`ALTER TABLE backfill_runs DROP COLUMN bytes_unknown`);
       db.exec(`ALTER TABLE backfill_runs DROP COLUMN throttle`);
       db.exec(`DROP TABLE backfill_controls`);
+      db.exec(`DROP TABLE backfill_chunk_plans`);
     } finally {
       db.close();
     }
@@ -165,6 +166,7 @@ class PostgresStore implements Store {
   async revertToVersion4(): Promise<void> {
     await this.admin.query(`ALTER TABLE "${this.schema}".backfill_runs DROP COLUMN bytes_unknown, DROP COLUMN throttle`);
     await this.admin.query(`DROP TABLE "${this.schema}".backfill_controls`);
+    await this.admin.query(`DROP TABLE "${this.schema}".backfill_chunk_plans`);
     await this.setSchemaVersion(4);
   }
 
@@ -616,6 +618,25 @@ for (const store of STORES) {
         await ledger.saveBounds(JOB, 'fp2', 'ts', null, null);
         expect(await ledger.cachedBounds(JOB, 'fp2', 'ts')).toEqual({ min: null, max: null });
         expect(await ledger.cachedBounds(JOB, 'fp1', 'ts')).toBeUndefined();
+      });
+    });
+
+    describe('chunks cut by rows', () => {
+      it('chunkPlan returns the recorded spec and chunks in order, and a later save extends them', async () => {
+        expect(await ledger.chunkPlan(JOB)).toBeUndefined();
+        const first = [rangeChunk(undefined, ['b'], 0), rangeChunk(['b'], ['m'], 1)];
+        await ledger.saveChunkPlan(JOB, { spec: '{"columns":["code"],"rows":10}', chunks: first });
+        expect(await ledger.chunkPlan(JOB)).toEqual({ spec: '{"columns":["code"],"rows":10}', chunks: first });
+        const more = [...first, rangeChunk(['m'], ['z'], 2)];
+        await ledger.saveChunkPlan(JOB, { spec: '{"columns":["code"],"rows":10}', chunks: more });
+        expect((await ledger.chunkPlan(JOB))?.chunks).toEqual(more);
+        expect(await ledger.chunkPlan('other')).toBeUndefined();
+      });
+
+      it('lists range chunks in plan order, whatever their bounds sort like as text', async () => {
+        const planned = [rangeChunk(undefined, ['zeta'], 0), rangeChunk(['zeta'], ['Alpha'], 1), rangeChunk(['Alpha'], ['beta'], 2)];
+        await ledger.syncChunks(JOB, planned);
+        expect((await ledger.listChunks(JOB)).map((c) => c.key)).toEqual(planned.map((c) => c.key));
       });
     });
 

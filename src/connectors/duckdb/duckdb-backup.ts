@@ -1,9 +1,11 @@
 // Backups of a DuckDB table's chunk rows: copied into a table of the run inside the chunk's transaction, put back on rollback.
 
+import { columnExpr } from '../../core/chunk.js';
+import { duckRangeCondition } from '../../runtime/duckdb-sql.js';
 import { ConnectorError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import type { BackupRecord } from '../../ledger/ledger.js';
-import { CHECKSUM_MODULUS, type BackupTaken, type ChunkWrite } from '../connector.js';
+import { CHECKSUM_MODULUS, type BackupTaken, type ChunkRange, type ChunkWrite } from '../connector.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
 
 export const BACKUP_SCHEMA = 'backfill_backup';
@@ -15,7 +17,7 @@ const KIND_COL = 'backfill_kind';
 export interface TableBackupDetail {
   readonly mode: ChunkWrite['mode'];
   /** replace and append: the chunk's range in the target (column, and SQL literals or driver values of its bounds). */
-  readonly range?: { readonly column: string; readonly lo: string; readonly hi: string };
+  readonly range?: ChunkRange;
   /** merge: the key columns; the keys the run wrote are kept as `new` rows. */
   readonly key: readonly string[];
 }
@@ -142,6 +144,5 @@ function keysOf(key: readonly string[], chunk: string): string {
 }
 
 function rangeOf(range: NonNullable<TableBackupDetail['range']>): string {
-  const col = `t.${quoteIdent(range.column)}`;
-  return `${col} >= ${range.lo} AND ${col} < ${range.hi}`;
+  return duckRangeCondition(columnExpr(range, quoteIdent, 't.'), range);
 }

@@ -1,6 +1,8 @@
 // A table or query in a DuckDB database file as a source; zone maps let range filters skip row groups.
 
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
+import { columnExpr, nullCondition } from '../../core/chunk.js';
+import { duckRangeCondition } from '../../runtime/duckdb-sql.js';
 import type { SourceBounds } from '../../core/planner.js';
 import { inPlace, type ChunkRead, type OpenedChunk, type Source, type SourceCapabilities } from '../connector.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
@@ -44,9 +46,9 @@ export class DuckdbSource implements Source {
   }
 
   chunkRelation(read: ChunkRead): string {
-    const col = quoteIdent(read.column);
-    if (read.nulls === true) return `(SELECT * FROM ${this.relation()} WHERE ${col} IS NULL)`;
-    return `(SELECT * FROM ${this.relation()} WHERE ${col} >= ${read.literals.lo} AND ${col} < ${read.literals.hi})`;
+    const col = columnExpr(read, quoteIdent);
+    if (read.nulls === true) return `(SELECT * FROM ${this.relation()} WHERE ${nullCondition(read, quoteIdent)})`;
+    return `(SELECT * FROM ${this.relation()} WHERE ${duckRangeCondition(col, read.literals)})`;
   }
 
   knownBounds(): SourceBounds | undefined {

@@ -1,6 +1,7 @@
 // A table in a DuckDB database file as a target: each chunk is one transaction with its commit marker.
 
-import type { Chunk } from '../../core/chunk.js';
+import { type Chunk, columnExpr } from '../../core/chunk.js';
+import { duckRangeCondition } from '../../runtime/duckdb-sql.js';
 import { PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
 import type { BackupRecord } from '../../core/write.js';
@@ -145,8 +146,8 @@ export class DuckdbTarget implements Target {
   async readChunk(conn: DuckConn, read: TargetRead): Promise<OpenedChunk> {
     if (read.range === undefined) throw new PlanError(`reading back chunk ${read.chunk.key} from ${this.describe()} needs the chunk column in the transform's output`);
     await this.attachForReading(conn);
-    const col = quoteIdent(read.range.column);
-    return inPlace(`(SELECT ${read.columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${this.table} WHERE ${col} >= ${read.range.lo} AND ${col} < ${read.range.hi})`);
+    const col = columnExpr(read.range, quoteIdent);
+    return inPlace(`(SELECT ${read.columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${this.table} WHERE ${duckRangeCondition(col, read.range)})`);
   }
 
   async readKeys(conn: DuckConn, read: TargetKeyRead): Promise<OpenedChunk> {
@@ -193,6 +194,10 @@ interface Isolated {
 
 /** DuckDB's statements for the shared chunk transaction: the chunk's query is the staged rows, and MERGE reads it directly. */
 class DuckChunkTransaction extends SqlChunkTransaction {
+  protected override rangeWhere(range: NonNullable<ChunkWrite['range']>): string {
+    return duckRangeCondition(columnExpr(range, quoteIdent), range);
+  }
+
   constructor(
     w: ChunkWrite,
     table: string,

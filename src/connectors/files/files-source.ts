@@ -1,5 +1,6 @@
 // Files read by DuckDB (CSV, JSON lines, Parquet): globbed, optionally pruned by the dates in their names.
 
+import { columnExpr, nullCondition } from '../../core/chunk.js';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
@@ -12,7 +13,7 @@ import { checkGzipFiles } from './files-gzip.js';
 import { CSV_KEEP_REJECTS, csvRejectReader, JSONL_KEEP_REJECTS, jsonlRejectReader } from './files-rejects.js';
 import { afterUnclosed, hiddenDelimiter, locateMalformed, oneColumnError, typesPastTrouble, type UnclosedQuote } from './files-malformed.js';
 import { DATA_CHECK_PREFIX, type DuckConn } from '../../runtime/duckdb-session.js';
-import { renderOptions, sqlList } from '../../runtime/duckdb-sql.js';
+import { renderOptions, sqlList, duckRangeCondition } from '../../runtime/duckdb-sql.js';
 import type { CsvSourceConfig, JsonlSourceConfig } from './files-config.js';
 import type { ProfileRequest, SourceProfile } from '../source-profile.js';
 import type { ParquetSourceConfig } from '../parquet/parquet-config.js';
@@ -249,7 +250,7 @@ export class FilesSource implements Source, FileSet {
   }
 
   chunkFiles(read: ChunkRead): readonly string[] {
-    if (this.config.pruneBy !== 'filename') return this.files.map((f) => f.path);
+    if (this.config.pruneBy !== 'filename' || read.chunk.kind !== 'time') return this.files.map((f) => f.path);
     return this.filesOf(read);
   }
 
@@ -277,9 +278,9 @@ export class FilesSource implements Source, FileSet {
 
   /** `keepRejects`: bad lines are set aside on the connection (see files-rejects.ts) instead of failing the read. */
   chunkRelation(read: ChunkRead, keepRejects = false): string {
-    const col = quoteIdent(read.column);
-    const inRange = `${col} >= ${read.literals.lo} AND ${col} < ${read.literals.hi}`;
-    if (read.nulls === true) return `(SELECT * FROM ${this.read(this.files.map((f) => f.path), false, keepRejects)} WHERE ${col} IS NULL)`;
+    const col = columnExpr(read, quoteIdent);
+    const inRange = duckRangeCondition(col, read.literals);
+    if (read.nulls === true) return `(SELECT * FROM ${this.read(this.files.map((f) => f.path), false, keepRejects)} WHERE ${nullCondition(read, quoteIdent)})`;
     if (this.config.pruneBy !== 'filename') return `(SELECT * FROM ${this.read(this.files.map((f) => f.path), false, keepRejects)} WHERE ${inRange})`;
 
     const lo = Date.parse(read.chunk.lo);

@@ -1,11 +1,12 @@
 // Backups of a MySQL table's chunk rows: copied into a table of the run inside the chunk's transaction, put back on rollback.
 
+import { columnExpr } from '../../core/chunk.js';
 import type { PoolConnection } from 'mysql2/promise';
 import { ConnectorError } from '../../core/errors.js';
 import type { BackupRecord } from '../../ledger/ledger.js';
 import { CHECKSUM_MODULUS, type BackupTaken, type ChunkWrite } from '../connector.js';
 import { backupTableName } from '../duckdb/duckdb-backup.js';
-import { quoteMysqlIdent } from './mysql-pool.js';
+import { mysqlCondition, quoteMysqlIdent, type MysqlBounds } from './mysql-pool.js';
 
 const PREFIX = 'backfill_backup_';
 const CHUNK_COL = 'backfill_chunk';
@@ -16,7 +17,7 @@ const MAX_NAME = 64;
 interface MysqlBackupDetail {
   readonly mode: ChunkWrite['mode'];
   /** replace and append: the chunk column and its bounds as driver values (integers as digits). */
-  readonly range?: { readonly column: string; readonly lo: string; readonly hi: string; readonly integer: boolean };
+  readonly range?: { readonly column: string; readonly columns?: readonly string[] | undefined; readonly integer?: boolean } & Partial<MysqlBounds>;
   readonly key: readonly string[];
 }
 
@@ -46,7 +47,7 @@ export async function ensureMysqlBackupTable(conn: PoolConnection, target: strin
  * A merge's `changed` names a temporary table to fill with the staged rows the merge will really change.
  */
 export async function backupMysqlRows(
-  conn: PoolConnection, w: ChunkWrite, target: string, location: string, stage: string, columns: readonly string[], bounds: readonly (string | bigint)[] | undefined,
+  conn: PoolConnection, w: ChunkWrite, target: string, location: string, stage: string, columns: readonly string[], bounds: MysqlBounds | undefined,
   changed?: string,
 ): Promise<BackupTaken> {
   const table = quoted(location);
@@ -61,7 +62,7 @@ export async function backupMysqlRows(
     detail = { mode: w.mode, key: w.key };
   } else {
     if (w.range === undefined || bounds === undefined) throw new ConnectorError(`backing up chunk ${w.chunk.key} needs the chunk column in the transform output`);
-    const range = { column: w.range.column, lo: String(bounds[0]), hi: String(bounds[1]), integer: typeof bounds[0] === 'bigint' };
+    const range = { column: w.range.column, columns: w.range.columns, ...bounds };
     const scope = rangeOf(range);
     await conn.query(`INSERT INTO ${table} SELECT ?, 'old', t.* FROM ${target} AS t WHERE ${scope.where}`, [w.chunk.key, ...scope.values]);
     detail = { mode: w.mode, range, key: w.key };
@@ -178,11 +179,7 @@ async function checksum(conn: PoolConnection, scope: Scope, columns: readonly st
 }
 
 function rangeOf(range: NonNullable<MysqlBackupDetail['range']>): { where: string; values: unknown[] } {
-  const col = `t.${quoteMysqlIdent(range.column)}`;
-  if (range.integer) {
-    // Bound as digits: a string parameter would compare as a double and lose precision past 2^53.
-    if (!/^-?\d+$/.test(range.lo) || !/^-?\d+$/.test(range.hi)) throw new ConnectorError(`backup range ${range.lo} … ${range.hi} is not a key range`);
-    return { where: `${col} >= ${range.lo} AND ${col} < ${range.hi}`, values: [] };
-  }
-  return { where: `${col} >= ? AND ${col} < ?`, values: [range.lo, range.hi] };
+  // Backups taken before range chunks say `integer: true|false` instead of `as`.
+  const as = range.as ?? (range.integer === true ? 'integer' : 'value');
+  return mysqlCondition(columnExpr(range, quoteMysqlIdent, 't.'), { lo: range.lo, hi: range.hi, holdsHi: range.holdsHi, as });
 }

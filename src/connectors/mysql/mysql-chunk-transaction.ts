@@ -1,12 +1,13 @@
 // MySQL's statements for the shared chunk transaction: staging before the transaction, READ COMMITTED, LOAD DATA, ON DUPLICATE KEY UPDATE.
 
+import { columnExpr } from '../../core/chunk.js';
 import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
 import { ConnectorError } from '../../core/errors.js';
 import type { BackupTaken, ChunkWrite, ColumnInfo } from '../connector.js';
 import { SqlChunkTransaction, type ChunkLoad } from '../sql/sql-chunk-transaction.js';
 import { backupMysqlRows, ensureMysqlBackupTable } from './mysql-backup.js';
 import { insertRows, loadData, loadDataSql, type LoadInto } from './mysql-load.js';
-import { quoteMysqlIdent } from './mysql-pool.js';
+import { mysqlCondition, quoteMysqlIdent, type MysqlBounds } from './mysql-pool.js';
 import { loadDataIsolating } from './mysql-rejects.js';
 
 export const MYSQL_MARKERS = 'backfill_chunk_commits';
@@ -24,7 +25,7 @@ export interface MysqlChunkFile {
   readonly file: string;
   readonly rows: number;
   /** The chunk's bounds as driver values for the chunk column (replace's DELETE, the range backup). */
-  readonly bounds: [bigint, bigint] | [string, string] | undefined;
+  readonly bounds: MysqlBounds | undefined;
 }
 
 export class MysqlChunkTransaction extends SqlChunkTransaction {
@@ -82,8 +83,9 @@ export class MysqlChunkTransaction extends SqlChunkTransaction {
 
   protected override async deleteRange(): Promise<void> {
     const range = this.w.range as NonNullable<ChunkWrite['range']>;
-    const col = quoteMysqlIdent(range.column);
-    await this.conn.query(`DELETE FROM ${this.table} WHERE ${col} >= ? AND ${col} < ?`, this.chunk.bounds as unknown[]);
+    const col = columnExpr(range, quoteMysqlIdent);
+    const scope = mysqlCondition(col, this.chunk.bounds as MysqlBounds);
+    await this.conn.query(`DELETE FROM ${this.table} WHERE ${scope.where}`, scope.values);
   }
 
   // Loading straight into the table inside the transaction saves a copy; any warning or a short count rolls it back.

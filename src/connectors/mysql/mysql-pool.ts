@@ -2,7 +2,7 @@
 
 import { DateTime } from 'luxon';
 import mysql from 'mysql2/promise';
-import type { Chunk } from '../../core/chunk.js';
+import { rangeValues, type Chunk } from '../../core/chunk.js';
 import { AbortedError, ConnectorError, PlanError, redactSecrets, SourceDataError } from '../../core/errors.js';
 import { connectionFields, describeConnection, explicitTls, type ConnectionConfig, type ConnectionFields, type TlsConfig } from '../connection-config.js';
 
@@ -193,16 +193,65 @@ function abortReason(signal: AbortSignal): string {
 }
 
 /**
- * The chunk's bounds as parameter values for a MySQL column: integers for keys, local dates (in the
- * job's zone) for DATE, `YYYY-MM-DD HH:MM:SS.ffffff` UTC for DATETIME / TIMESTAMP (UTC sessions).
+ * A chunk's bounds as MySQL takes them (kept as JSON in range backups): `integer` bounds are
+ * written as digits (a string parameter would compare as a double past 2^53), `decimal` ones cast
+ * from text, `value` ones are parameters compared in the column's own collation.
  */
-export function mysqlBounds(chunk: Chunk, duckType: string, timezone: string): [bigint, bigint] | [string, string] {
-  if (chunk.kind === 'key') return [BigInt(chunk.lo), BigInt(chunk.hi)];
+export interface MysqlBounds {
+  /** One value, or one per column of a tuple. */
+  readonly lo?: string | readonly string[] | undefined;
+  readonly hi?: string | readonly string[] | undefined;
+  /** (lo, hi] as range chunks; [lo, hi) otherwise. */
+  readonly holdsHi?: boolean | undefined;
+  /** How each value is written (one per tuple column). */
+  readonly as: MysqlValue | readonly MysqlValue[];
+}
+
+type MysqlValue = 'integer' | 'decimal' | 'value';
+
+/**
+ * The chunk's bounds for a MySQL column: integers for keys, local dates (in the job's zone) for
+ * DATE, `YYYY-MM-DD HH:MM:SS.ffffff` UTC for DATETIME / TIMESTAMP (UTC sessions), the data's own
+ * values for range chunks, none for the one chunk of a job without chunk column.
+ */
+export function mysqlBounds(chunk: Chunk, duckTypes: string | readonly string[], timezone: string): MysqlBounds {
+  const types = typeof duckTypes === 'string' ? [duckTypes] : duckTypes;
+  const duckType = types[0] ?? '';
+  if (chunk.kind === 'all') return { as: 'value' };
+  if (chunk.kind === 'key') return { lo: chunk.lo, hi: chunk.hi, as: 'integer' };
+  if (chunk.kind === 'range') {
+    const as = (t: string): MysqlValue => (/^(DECIMAL|NUMERIC)/i.test(t) ? 'decimal' : /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|U?(TINY|SMALL|BIG|HUGE)?INT\w*)$/i.test(t) ? 'integer' : 'value');
+    const values = (text: string): string | string[] | undefined => {
+      const v = rangeValues(text);
+      if (v !== undefined && v.length !== types.length) throw new PlanError(`chunk ${chunk.key}: a bound of ${v.length} values for ${types.length} chunk column(s)`);
+      return v === undefined ? undefined : v.length === 1 ? String(v[0]) : v.map(String);
+    };
+    return { lo: values(chunk.lo), hi: values(chunk.hi), holdsHi: true, as: types.length === 1 ? as(duckType) : types.map(as) };
+  }
   if (duckType.toUpperCase() === 'DATE') {
     const local = (iso: string): string => DateTime.fromISO(iso, { zone: timezone }).toISODate() as string;
-    return [local(chunk.lo), local(chunk.hi)];
+    return { lo: local(chunk.lo), hi: local(chunk.hi), as: 'value' };
   }
-  return [mysqlDatetime(chunk.lo), mysqlDatetime(chunk.hi)];
+  return { lo: mysqlDatetime(chunk.lo), hi: mysqlDatetime(chunk.hi), as: 'value' };
+}
+
+/** The condition selecting a chunk's rows in MySQL, for a quoted column, with its parameter values. */
+export function mysqlCondition(col: string, b: MysqlBounds): { where: string; values: unknown[] } {
+  const parts: string[] = [];
+  const values: unknown[] = [];
+  const one = (v: string, as: MysqlValue): string => {
+    if (as === 'integer') {
+      if (!/^-?\d+$/.test(v)) throw new ConnectorError(`chunk bound ${v} is not an integer key`);
+      return v;
+    }
+    values.push(v);
+    return as === 'decimal' ? 'CAST(? AS DECIMAL(65,30))' : '?';
+  };
+  const bound = (v: string | readonly string[]): string =>
+    typeof v === 'string' ? one(v, typeof b.as === 'string' ? b.as : (b.as[0] ?? 'value')) : `(${v.map((x, i) => one(x, typeof b.as === 'string' ? b.as : (b.as[i] ?? 'value'))).join(', ')})`;
+  if (b.lo !== undefined) parts.push(`${col} ${b.holdsHi === true ? '>' : '>='} ${bound(b.lo)}`);
+  if (b.hi !== undefined) parts.push(`${col} ${b.holdsHi === true ? '<=' : '<'} ${bound(b.hi)}`);
+  return { where: parts.length === 0 ? 'TRUE' : parts.join(' AND '), values };
 }
 
 function mysqlDatetime(iso: string): string {

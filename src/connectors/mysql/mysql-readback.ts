@@ -36,7 +36,7 @@ export class MysqlReadBack {
     if (range === undefined) throw new PlanError(`reading back chunk ${read.chunk.key} from ${this.describe} needs the chunk column in the transform's output`);
     return this.oneReadAtATime(async () => {
       const reader = await this.reader();
-      const opened = await reader.openChunk({ chunk: read.chunk, column: range.column, literals: { lo: range.lo, hi: range.hi } }, conn, signal);
+      const opened = await reader.openChunk({ chunk: read.chunk, column: range.column, columns: range.columns, literals: range }, conn, signal);
       return materialise(conn, opened, read, signal);
     });
   }

@@ -1,23 +1,25 @@
 // A MySQL / MariaDB table or query as a source: each chunk streams out of an index-served query into a local CSV.
 
+import { columnExpr, nullCondition } from '../../core/chunk.js';
 import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Connection as CoreConnection } from 'mysql2';
 import type mysql from 'mysql2/promise';
 import { PlanError } from '../../core/errors.js';
-import type { SourceBounds } from '../../core/planner.js';
+import { chunkTimezone, type SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
 import { emptyRelation } from '../../runtime/duckdb-sql.js';
 import { sweepDeadScratch } from '../../runtime/scratch-dirs.js';
 import { connectionFields, describeConnection } from '../connection-config.js';
-import type { ChunkRead, OpenedChunk, Source, SourceCapabilities, SourceContext } from '../connector.js';
+import type { ChunkRead, CumulativeRequest, CumulativeRow, OpenedChunk, Source, SourceCapabilities, SourceContext } from '../connector.js';
+import { cumulativeCountSql } from '../../core/row-cut.js';
 import type { MysqlSourceConfig } from './mysql-config.js';
 import type { ProfileRequest, SourceProfile } from '../source-profile.js';
 import { CsvEncoder } from './mysql-csv-encoder.js';
 import { MysqlHealth } from './mysql-health.js';
-import { createMysqlPool, MYSQL_PORT, mysqlBounds, mysqlError, quoteMysqlIdent, quoteMysqlTable, withConnection, type MysqlPool } from './mysql-pool.js';
+import { createMysqlPool, MYSQL_PORT, mysqlBounds, mysqlCondition, mysqlError, quoteMysqlIdent, quoteMysqlTable, splitMysqlTable, withConnection, type MysqlPool } from './mysql-pool.js';
 import { duckTypeOf, type FieldInfo, type SourceColumn } from './mysql-types.js';
 
 const FETCH_DIR = 'fetch';
@@ -106,14 +108,67 @@ export class MysqlSource implements Source {
     }
   }
 
+  async cumulativeCounts(request: CumulativeRequest): Promise<readonly CumulativeRow[]> {
+    const cols = request.columns.map(quoteMysqlIdent);
+    const types = request.columns.map((c) => this.columns.find((x) => x.name === c)?.type ?? '');
+    let where = 'TRUE';
+    let values: unknown[] = [];
+    if (request.after !== undefined) {
+      const b = mysqlBounds(request.after, types, chunkTimezone(this.ctx.chunking));
+      ({ where, values } = mysqlCondition(cols.length === 1 ? (cols[0] as string) : `(${cols.join(', ')})`, { lo: b.hi, holdsHi: b.holdsHi, as: b.as }));
+    }
+    const sql = cumulativeCountSql(this.from, cols, (k) => k, where, request.grain);
+    const db = this.pool;
+    try {
+      const rows = await withConnection(db, undefined, async (conn) => {
+        const [r] = await conn.query({ sql, values, rowsAsArray: true, typeCast: false });
+        return r as (Buffer | null)[][];
+      });
+      const dates = types[0]?.toUpperCase() === 'DATE';
+      // Values arrive as the server prints them: DATETIME / TIMESTAMP in UTC sessions, read back as instants.
+      const render = (b: Buffer): string => {
+        const t = b.toString('utf8');
+        if (request.kind !== 'time' || dates) return dates ? t.slice(0, 10) : t;
+        return String(Date.parse(`${t.replace(' ', 'T')}Z`));
+      };
+      return rows.map((r) => ({ values: request.columns.map((_, i) => render(r[i] as Buffer)), cum: Number((r[request.columns.length] as Buffer).toString()) }));
+    } catch (err) {
+      throw mysqlError(err, `counting rows by ${request.columns.join(', ')} to cut chunks`, db);
+    }
+  }
+
+  async textCollation(column: string): Promise<string | undefined> {
+    if (this.config.table === undefined) return undefined;
+    const { schema, table } = splitMysqlTable(this.config.table);
+    const db = this.pool;
+    try {
+      const [rows] = await withConnection(db, undefined, (conn) =>
+        conn.query(`SELECT COLLATION_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = ?`, [schema ?? null, table, column]));
+      const name = (rows as { name: string | null }[])[0]?.name ?? null;
+      return name === null || /(_bin|^binary)$/i.test(name) ? undefined : name;
+    } catch (err) {
+      throw mysqlError(err, `reading the collation of ${column}`, db);
+    }
+  }
+
+  async countRows(): Promise<number> {
+    const db = this.pool;
+    try {
+      const [rows] = await withConnection(db, undefined, (conn) => conn.query(`SELECT COUNT(*) AS n FROM ${this.from}`));
+      return Number((rows as { n: number | string }[])[0]?.n ?? 0);
+    } catch (err) {
+      throw mysqlError(err, 'counting rows', db);
+    }
+  }
+
   async openChunk(read: ChunkRead, _conn: DuckConn, signal: AbortSignal): Promise<OpenedChunk> {
     const column = this.columns.find((c) => c.name === read.column);
-    if (column === undefined) throw new PlanError(`chunk.column "${read.column}" is not a column of ${this.describe()}`);
-    const timezone = this.ctx.chunking.kind === 'time' ? this.ctx.chunking.timezone : 'UTC';
-    const col = quoteMysqlIdent(read.column);
-    const sql = read.nulls === true ? `SELECT * FROM ${this.from} WHERE ${col} IS NULL` : `SELECT * FROM ${this.from} WHERE ${col} >= ? AND ${col} < ?`;
-    const values = read.nulls === true ? [] : mysqlBounds(read.chunk, column.type, timezone);
-    return this.fetch(sql, values, async () => {}, `${read.chunk.tag}${read.nulls === true ? '-nulls' : ''}`, `reading chunk ${read.chunk.key}`, signal);
+    if (column === undefined && read.chunk.kind !== 'all') throw new PlanError(`chunk.column "${read.column}" is not a column of ${this.describe()}`);
+    const types = (read.columns ?? [read.column]).map((c) => this.columns.find((x) => x.name === c)?.type ?? '');
+    const scope =
+      read.nulls === true ? { where: nullCondition(read, quoteMysqlIdent), values: [] } : mysqlCondition(columnExpr(read, quoteMysqlIdent), mysqlBounds(read.chunk, types, chunkTimezone(this.ctx.chunking)));
+    const sql = `SELECT * FROM ${this.from} WHERE ${scope.where}`;
+    return this.fetch(sql, scope.values, async () => {}, `${read.chunk.tag}${read.nulls === true ? '-nulls' : ''}`, `reading chunk ${read.chunk.key}`, signal);
   }
 
   /**
@@ -155,8 +210,8 @@ export class MysqlSource implements Source {
   }
 
   async profile(request: ProfileRequest): Promise<SourceProfile> {
-    const type = this.columns.find((c) => c.name === request.column)?.type ?? 'BIGINT';
-    return (await import('./mysql-profile.js')).profileMysql({ db: this.pool, from: this.from, table: this.config.table, values: (c) => mysqlBounds(c, type, request.timezone) }, request);
+    const type = [this.columns.find((c) => c.name === request.column)?.type ?? 'BIGINT'];
+    return (await import('./mysql-profile.js')).profileMysql({ db: this.pool, from: this.from, table: this.config.table, values: (c) => { const b = mysqlBounds(c, type, request.timezone); return [b.lo, b.hi]; } }, request);
   }
 
   async close(): Promise<void> {

@@ -17,6 +17,7 @@ import { dropMysqlBackups, restoreMysqlRows } from './mysql-backup.js';
 import { MYSQL_MARKERS, MysqlChunkTransaction } from './mysql-chunk-transaction.js';
 import type { MysqlTargetConfig } from './mysql-config.js';
 import { loadData } from './mysql-load.js';
+import { chunkTimezone } from '../../core/planner.js';
 import { createMysqlPool, MYSQL_PORT, mysqlBounds, mysqlError, quoteMysqlIdent, quoteMysqlTable, splitMysqlTable, withConnection, type MysqlPool } from './mysql-pool.js';
 import { MysqlReadBack } from './mysql-readback.js';
 import { exportColumn, loadDataCsvOptions, mysqlTypeOf } from './mysql-types.js';
@@ -170,9 +171,8 @@ export class MysqlTarget implements Target {
       );
       const rows = Number(copied[0]?.Count ?? 0);
       const bytes = statSync(file).size;
-      const timezone = this.ctx.chunking.kind === 'time' ? this.ctx.chunking.timezone : 'UTC';
       const range = write.range;
-      const bounds = range === undefined ? undefined : mysqlBounds(write.chunk, this.columns.find((c) => c.name === range.column)?.type ?? 'TIMESTAMP', timezone);
+      const bounds = range === undefined ? undefined : mysqlBounds(write.chunk, (range.columns ?? [range.column]).map((n) => this.columns.find((c) => c.name === n)?.type ?? 'TIMESTAMP'), chunkTimezone(this.ctx.chunking));
       const chunk = {
         job: this.ctx.job, tableName: this.config.table, schema: splitMysqlTable(this.config.table).schema, columns: this.columns,
         readCommitted: this.readCommitted, loadWith: this.config.loadWith, file, rows, bounds,
@@ -241,8 +241,9 @@ export class MysqlTarget implements Target {
 
   /** Replace into an existing table whose indexes do not lead with the chunk column: the statement that adds one. */
   async indexAdvice(): Promise<readonly string[]> {
-    if (this.ctx.write.mode !== 'replace') return [];
     const column = this.ctx.chunking.column;
+    // A job without chunk column replaces the whole table: no range to find.
+    if (this.ctx.write.mode !== 'replace' || column === undefined) return [];
     const { schema, table } = splitMysqlTable(this.config.table);
     const leads = await withConnection(this.pool, undefined, async (conn) => {
       const [rows] = await conn.query(
@@ -263,13 +264,13 @@ export class MysqlTarget implements Target {
   private createTableSql(columns: readonly ColumnInfo[]): string {
     const key = this.ctx.write.key;
     const chunkColumn = this.ctx.chunking.column;
-    const indexed = new Set([...key, chunkColumn]);
+    const indexed = new Set(chunkColumn === undefined ? key : [...key, chunkColumn]);
     const defs = columns.map((c) => `${quoteMysqlIdent(c.name)} ${mysqlTypeOf(c.type, indexed.has(c.name))}`);
     const keyList = key.map(quoteMysqlIdent).join(', ');
     // Append mode may add a chunk's rows twice on purpose (restate), so its key is an index, not a constraint.
     if (key.length > 0) defs.push(this.ctx.write.mode === 'append' ? `KEY backfill_key (${keyList})` : `PRIMARY KEY (${keyList})`);
     // Replace mode deletes each chunk's range: an index on the chunk column keeps that from scanning the table.
-    if (columns.some((c) => c.name === chunkColumn) && key[0] !== chunkColumn) defs.push(`KEY backfill_chunk (${quoteMysqlIdent(chunkColumn)})`);
+    if (chunkColumn !== undefined && columns.some((c) => c.name === chunkColumn) && key[0] !== chunkColumn) defs.push(`KEY backfill_chunk (${quoteMysqlIdent(chunkColumn)})`);
     return `CREATE TABLE IF NOT EXISTS ${this.table} (${defs.join(', ')}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`;
   }
 

@@ -1,5 +1,7 @@
 // Backups of a PostgreSQL table's chunk rows: copied into a table of the run beside the target inside the chunk's transaction, put back on rollback.
 
+import { columnExpr, rangeCondition } from '../../core/chunk.js';
+import { PG_BYTES } from './postgres-pool.js';
 import type pg from 'pg';
 import { ConnectorError } from '../../core/errors.js';
 import { quoteIdent, quoteQualified } from '../../core/sql-text.js';
@@ -188,6 +190,5 @@ async function checksum(
 }
 
 function rangeOf(range: NonNullable<TableBackupDetail['range']>): string {
-  const col = `t.${quoteIdent(range.column)}`;
-  return `${col} >= ${range.lo} AND ${col} < ${range.hi}`;
+  return rangeCondition(columnExpr(range, quoteIdent, 't.', PG_BYTES), range);
 }

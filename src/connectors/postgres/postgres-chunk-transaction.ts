@@ -1,5 +1,7 @@
 // PostgreSQL's statements for the shared chunk transaction: COPY loads, a temporary staging table, insert-first merges, ON CONFLICT upserts.
 
+import { columnExpr, rangeCondition } from '../../core/chunk.js';
+import { PG_BYTES } from './postgres-pool.js';
 import { createReadStream } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -28,6 +30,10 @@ export interface PgWriteState {
 }
 
 export class PgChunkTransaction extends SqlChunkTransaction {
+  protected override rangeWhere(range: NonNullable<ChunkWrite['range']>): string {
+    return rangeCondition(columnExpr(range, quoteIdent, '', PG_BYTES), range);
+  }
+
   private readonly quoted: readonly string[];
   /** The connection failed to roll back: it must not go back to the pool. */
   broken = false;
@@ -134,8 +140,8 @@ export class PgChunkTransaction extends SqlChunkTransaction {
       // A range that holds rows already is a re-merge, most likely over the same keys: its range
       // backup would copy every row only to be rolled back at the first existing key, while the
       // staged path keeps just what changes. One probe of the index decides.
-      const col = quoteIdent(range.column);
-      const held = await this.client.query(`SELECT 1 FROM ${this.table} WHERE ${col} >= ${range.lo} AND ${col} < ${range.hi} LIMIT 1`);
+      const col = columnExpr(range, quoteIdent, '', PG_BYTES);
+      const held = await this.client.query(`SELECT 1 FROM ${this.table} WHERE ${rangeCondition(col, range)} LIMIT 1`);
       if ((held.rowCount ?? 0) > 0) return undefined;
     }
     await this.client.query('SAVEPOINT backfill_insert_first');
@@ -143,8 +149,8 @@ export class PgChunkTransaction extends SqlChunkTransaction {
       const backup = backupTable === undefined ? undefined : await backupPgRows(this.client, { ...w, mode: 'replace' }, this.table, backupTable, this.names);
       const n = (await this.loadInto(this.table)).read;
       if (backup !== undefined && range !== undefined) {
-        const col = quoteIdent(range.column);
-        const inRange = await this.client.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.table} WHERE ${col} >= ${range.lo} AND ${col} < ${range.hi}`);
+        const col = columnExpr(range, quoteIdent, '', PG_BYTES);
+        const inRange = await this.client.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.table} WHERE ${rangeCondition(col, range)}`);
         if (Number(inRange.rows[0]?.n) !== backup.rows + n) {
           state.rangeBackups = false;
           await this.client.query('ROLLBACK TO SAVEPOINT backfill_insert_first');

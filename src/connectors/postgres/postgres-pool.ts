@@ -97,3 +97,10 @@ export function pgTypeOf(duckType: string): string {
   if (decimal !== null) return `numeric(${decimal[1]},${decimal[2]})`;
   return 'text';
 }
+
+/**
+ * A text column compared byte by byte, whatever the table's or database's collation: range chunks
+ * on text are cut in byte order (collated sources are refused for replace and verify), so a
+ * target finds a chunk's rows by the same order. (An index in another collation cannot serve it.)
+ */
+export const PG_BYTES = (expr: string): string => `${expr} COLLATE "C"`;

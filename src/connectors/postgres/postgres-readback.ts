@@ -1,5 +1,6 @@
 // A PostgreSQL target's rows read back into DuckDB (verify, diff): COPY … TO STDOUT into a local CSV file.
 
+import { columnExpr, rangeCondition } from '../../core/chunk.js';
 import { createReadStream, createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -9,7 +10,7 @@ import { BackfillError, PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import type { OpenedChunk, TargetKeyRead, TargetRead } from '../connector.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
-import { duckTypeOf, pgError, type PgPool } from './postgres-pool.js';
+import { duckTypeOf, pgError, type PgPool, PG_BYTES } from './postgres-pool.js';
 
 export interface PgReadBack {
   readonly db: PgPool;
@@ -22,8 +23,7 @@ export interface PgReadBack {
 /** The target's rows in the chunk's range, by the same predicate replace mode deletes with. */
 export async function readPgRange(rb: PgReadBack, read: TargetRead, signal: AbortSignal): Promise<OpenedChunk> {
   if (read.range === undefined) throw new PlanError(`reading back chunk ${read.chunk.key} from ${rb.table} needs the chunk column in the transform's output`);
-  const col = quoteIdent(read.range.column);
-  return readPg(rb, read, `t.${col} >= ${read.range.lo} AND t.${col} < ${read.range.hi}`, signal, async () => {});
+  return readPg(rb, read, rangeCondition(columnExpr(read.range, quoteIdent, 't.', PG_BYTES), read.range), signal, async () => {});
 }
 
 /**

@@ -6,12 +6,13 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DateTime } from 'luxon';
 import { to as copyTo } from 'pg-copy-streams';
-import type { Chunk } from '../../core/chunk.js';
+import { columnExpr, nullCondition, rangeCondition, rangeValues, type Chunk, type RangeLiterals } from '../../core/chunk.js';
 import { PlanError } from '../../core/errors.js';
-import type { SourceBounds } from '../../core/planner.js';
+import { chunkTimezone, type SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
 import { sweepDeadScratch } from '../../runtime/scratch-dirs.js';
-import type { ChunkRead, ColumnInfo, CopyFormat, CopyOut, CopySource, OpenedChunk, Source, SourceCapabilities, SourceContext } from '../connector.js';
+import type { ChunkRead, ColumnInfo, CopyFormat, CopyOut, CopySource, CumulativeRequest, CumulativeRow, OpenedChunk, Source, SourceCapabilities, SourceContext } from '../connector.js';
+import { cumulativeCountSql } from '../../core/row-cut.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
 import { emptyRelation } from '../../runtime/duckdb-sql.js';
 import type { PostgresSourceConfig } from './postgres-config.js';
@@ -59,11 +60,10 @@ export class PostgresSource implements Source, CopySource {
   }
 
   private predicate(read: ChunkRead): string {
+    if (read.chunk.kind === 'all') return 'TRUE';
     const column = this.baseTypes.get(read.column);
     if (column === undefined) throw new PlanError(`chunk.column "${read.column}" is not a column of ${this.describe()}`);
-    const [lo, hi] = pgBounds(read.chunk, column, this.ctx);
-    const col = quoteIdent(read.column);
-    return read.nulls === true ? `${col} IS NULL` : `${col} >= ${lo} AND ${col} < ${hi}`;
+    return read.nulls === true ? nullCondition(read, quoteIdent) : rangeCondition(columnExpr(read, quoteIdent), pgBounds(read.chunk, column, this.ctx));
   }
 
   private baseTypes = new Map<string, string>();
@@ -123,6 +123,47 @@ export class PostgresSource implements Source, CopySource {
       return { min: min.rows[0]?.v ?? null, max: max.rows[0]?.v ?? null };
     } catch (err) {
       throw pgError(err, `measuring min/max of ${column}`, this.db);
+    }
+  }
+
+  async cumulativeCounts(request: CumulativeRequest): Promise<readonly CumulativeRow[]> {
+    const cols = request.columns.map(quoteIdent);
+    const types = request.columns.map((c) => (this.baseTypes.get(c) ?? '').toLowerCase());
+    const text = (k: string, i: number): string =>
+      request.kind !== 'time' ? `${k}::text` : types[i] === 'date' ? `to_char(${k}, 'YYYY-MM-DD')` : `floor(extract(epoch from ${k}) * 1000)::bigint::text`;
+    let where = 'TRUE';
+    if (request.after !== undefined) {
+      const hi = pgBounds(request.after, types[0] ?? '', this.ctx).hi as string;
+      const col = cols.length === 1 ? (cols[0] as string) : `ROW(${cols.join(', ')})`;
+      where = `${col} ${request.after.kind === 'range' ? '>' : '>='} ${hi}`;
+    }
+    try {
+      const res = await this.db.pool.query<Record<string, string>>({ text: cumulativeCountSql(this.from, cols, text, where, request.grain) });
+      return res.rows.map((r) => ({ values: request.columns.map((_, i) => r[`v${i}`] as string), cum: Number(r.cum) }));
+    } catch (err) {
+      throw pgError(err, `counting rows by ${request.columns.join(', ')} to cut chunks`, this.db);
+    }
+  }
+
+  async textCollation(column: string): Promise<string | undefined> {
+    if (!/^(text|character varying|character|varchar|char|name|citext)/.test((this.baseTypes.get(column) ?? '').toLowerCase())) return undefined;
+    try {
+      const own = this.config.table === undefined ? undefined : await this.db.pool.query<{ name: string }>(
+        `SELECT c.collname AS name FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation WHERE a.attrelid = to_regclass($1) AND a.attname = $2`, [this.config.table, column]);
+      let name = own?.rows[0]?.name ?? 'default';
+      if (name === 'default') name = (await this.db.pool.query<{ name: string }>(`SELECT datcollate AS name FROM pg_database WHERE datname = current_database()`)).rows[0]?.name ?? 'default';
+      return /^(C|POSIX|C\.utf-?8|ucs_basic)$/i.test(name) ? undefined : name;
+    } catch (err) {
+      throw pgError(err, `reading the collation of ${column}`, this.db);
+    }
+  }
+
+  async countRows(): Promise<number> {
+    try {
+      const res = await this.db.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${this.from}`);
+      return Number(res.rows[0]?.n ?? 0);
+    } catch (err) {
+      throw pgError(err, 'counting rows', this.db);
     }
   }
 
@@ -186,20 +227,32 @@ export class PostgresSource implements Source, CopySource {
   }
 
   async profile(request: ProfileRequest): Promise<SourceProfile> {
-    return (await import('./postgres-profile.js')).profilePostgres({ db: this.db, from: this.from, table: this.config.table, types: this.baseTypes, literals: (c) => pgBounds(c, this.baseTypes.get(request.column) ?? 'bigint', this.ctx) }, request);
+    return (await import('./postgres-profile.js')).profilePostgres({ db: this.db, from: this.from, table: this.config.table, types: this.baseTypes, literals: (c) => { const l = pgBounds(c, this.baseTypes.get(request.column) ?? 'bigint', this.ctx); return [l.lo ?? 'NULL', l.hi ?? 'NULL'] as const; } }, request);
   }
 }
 
-/** Literals of the chunk's bounds typed for the PostgreSQL column (COPY takes no parameters). */
-function pgBounds(chunk: Chunk, pgType: string, ctx: SourceContext): [string, string] {
-  if (chunk.kind === 'key') return [chunk.lo, chunk.hi];
+/**
+ * Literals of the chunk's bounds typed for the PostgreSQL column (COPY takes no parameters). A
+ * range chunk's values are untyped literals, which PostgreSQL reads as the column's type and
+ * compares in the column's collation: the order the boundaries were cut in.
+ */
+export function pgBounds(chunk: Chunk, pgType: string, ctx: Pick<SourceContext, 'chunking'>): RangeLiterals {
+  if (chunk.kind === 'all') return {};
+  if (chunk.kind === 'key') return { lo: chunk.lo, hi: chunk.hi };
+  if (chunk.kind === 'range') {
+    const literal = (text: string): string | undefined => {
+      const values = rangeValues(text);
+      return values === undefined ? undefined : values.length === 1 ? quoteLiteral(String(values[0])) : `ROW(${values.map((v) => quoteLiteral(String(v))).join(', ')})`;
+    };
+    return { lo: literal(chunk.lo), hi: literal(chunk.hi), holdsHi: true };
+  }
   const t = pgType.toLowerCase();
   if (t === 'date') {
-    const zone = ctx.chunking.kind === 'time' ? ctx.chunking.timezone : 'UTC';
+    const zone = chunkTimezone(ctx.chunking);
     const local = (iso: string): string => `DATE ${quoteLiteral(DateTime.fromISO(iso, { zone }).toISODate() as string)}`;
-    return [local(chunk.lo), local(chunk.hi)];
+    return { lo: local(chunk.lo), hi: local(chunk.hi) };
   }
-  if (t.includes('with time zone')) return [`TIMESTAMPTZ ${quoteLiteral(chunk.lo)}`, `TIMESTAMPTZ ${quoteLiteral(chunk.hi)}`];
+  if (t.includes('with time zone')) return { lo: `TIMESTAMPTZ ${quoteLiteral(chunk.lo)}`, hi: `TIMESTAMPTZ ${quoteLiteral(chunk.hi)}` };
   const naive = (iso: string): string => `TIMESTAMP ${quoteLiteral(iso.replace('T', ' ').replace('Z', ''))}`;
-  return [naive(chunk.lo), naive(chunk.hi)];
+  return { lo: naive(chunk.lo), hi: naive(chunk.hi) };
 }

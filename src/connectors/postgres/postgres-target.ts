@@ -29,6 +29,13 @@ export class PostgresTarget implements Target, OnePassWriter {
   private columns: readonly ColumnInfo[] = [];
   /** How chunks are merged and loaded, chosen at prepare; the chunk transactions may turn insert-first off. */
   private state: PgWriteState;
+  /** Text columns whose collation already orders bytes (learnt in prepare). */
+  private bytewiseAlready = new Set<string>();
+  /** The range with `bytewise` left to the text columns that need COLLATE "C" here. */
+  private ownRange<T extends { readonly range: ChunkWrite['range'] }>(r: T): T {
+    if (r.range?.bytewise === undefined) return r;
+    return { ...r, range: { ...r.range, bytewise: r.range.bytewise.filter((c) => !this.bytewiseAlready.has(c)) } };
+  }
   private readonly loadDir: string;
   readonly database: string;
 
@@ -67,7 +74,7 @@ export class PostgresTarget implements Target, OnePassWriter {
         // Replace deletes each chunk's range, and a backed-up merge may keep it: an index that leads
         // with the chunk column finds it without scanning the whole table (DESIGN, rule 7).
         const chunkColumn = this.ctx.chunking.column;
-        if (columns.some((c) => c.name === chunkColumn) && this.ctx.write.key[0] !== chunkColumn) await client.query(this.chunkIndexSql(true));
+        if (chunkColumn !== undefined && columns.some((c) => c.name === chunkColumn) && this.ctx.write.key[0] !== chunkColumn) await client.query(this.chunkIndexSql(true, chunkColumn));
       } else {
         const have = await client.query<{ name: string }>(`SELECT attname AS name FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped`, [oid]);
         const names = new Set(have.rows.map((r) => r.name));
@@ -76,6 +83,10 @@ export class PostgresTarget implements Target, OnePassWriter {
       }
       const copyFormat = await this.chooseCopyFormat(client, columns);
       this.state = { ...this.state, copyFormat };
+      // Text columns already compared byte by byte need no COLLATE "C" (which their index could not serve).
+      const bytewise = await client.query<{ name: string }>(`SELECT a.attname AS name FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation WHERE a.attrelid = to_regclass($1)
+        AND (CASE WHEN c.collname = 'default' THEN (SELECT datcollate FROM pg_database WHERE datname = current_database()) ELSE c.collname END) ~* '^(C|POSIX|C\.utf-?8|ucs_basic)$'`, [this.table]);
+      this.bytewiseAlready = new Set(bytewise.rows.map((r) => r.name));
       if (this.ctx.write.mode === 'merge') {
         const mergeWith = await this.chooseMerge(client);
         const leading = await client.query<{ name: string }>(
@@ -93,8 +104,7 @@ export class PostgresTarget implements Target, OnePassWriter {
   }
 
   /** The index that leads with the chunk column, named after the table so that two runs racing to create it make one. */
-  private chunkIndexSql(ifNotExists: boolean): string {
-    const column = this.ctx.chunking.column;
+  private chunkIndexSql(ifNotExists: boolean, column: string): string {
     const table = this.config.table.split('.').pop() as string;
     const name = `${table}_${column}_backfill_idx`.slice(0, 63);
     return `CREATE INDEX ${ifNotExists ? 'IF NOT EXISTS ' : ''}${quoteIdent(name)} ON ${this.table} (${quoteIdent(column)})`;
@@ -103,8 +113,9 @@ export class PostgresTarget implements Target, OnePassWriter {
   /** Replace into an existing table whose indexes do not lead with the chunk column: the statement that adds one. */
   async indexAdvice(): Promise<readonly string[]> {
     if (this.ctx.write.mode === 'merge') return this.mergeKeyAdvice();
-    if (this.ctx.write.mode !== 'replace') return [];
     const column = this.ctx.chunking.column;
+    // A job without chunk column replaces the whole table: no range to find.
+    if (this.ctx.write.mode !== 'replace' || column === undefined) return [];
     const res = await this.db.pool.query<{ has_column: boolean; leads: boolean }>(
       `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped) AS has_column,
               EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
@@ -115,7 +126,7 @@ export class PostgresTarget implements Target, OnePassWriter {
     if (row === undefined || !row.has_column || row.leads) return [];
     return [
       `${this.config.table} has no index that leads with the chunk column "${column}": replace deletes each chunk's range by scanning the whole table, ` +
-        `so every chunk gets slower as the table grows. Add one: ${this.chunkIndexSql(false)};`,
+        `so every chunk gets slower as the table grows. Add one: ${this.chunkIndexSql(false, column)};`,
     ];
   }
 
@@ -289,7 +300,8 @@ export class PostgresTarget implements Target, OnePassWriter {
   }
 
   /** The chunk's transaction (sql/sql-chunk-transaction.ts): clear its range (replace), load its rows, apply the mode, write the marks. */
-  private async commit(w: ChunkWrite, files: readonly string[]): Promise<WriteResult> {
+  private async commit(given: ChunkWrite, files: readonly string[]): Promise<WriteResult> {
+    const w = this.ownRange(given);
     try {
       const client = await this.connect(`writing chunk ${w.chunk.key}`);
       let broken = false;
@@ -336,7 +348,7 @@ export class PostgresTarget implements Target, OnePassWriter {
   }
 
   async readChunk(_conn: DuckConn, read: TargetRead, signal: AbortSignal): Promise<OpenedChunk> {
-    return readPgRange(this.readBack, read, signal);
+    return readPgRange(this.readBack, this.ownRange(read), signal);
   }
 
   async readKeys(conn: DuckConn, read: TargetKeyRead, signal: AbortSignal): Promise<OpenedChunk> {

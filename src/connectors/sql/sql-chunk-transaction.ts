@@ -1,5 +1,6 @@
 // The chunk transaction every SQL target runs: one sequence of steps, with per-database hooks for the statements that differ.
 
+import { columnExpr, rangeCondition } from '../../core/chunk.js';
 import { LedgerError, PlanError } from '../../core/errors.js';
 import { quoteIdent } from '../../core/sql-text.js';
 import type { BackupTaken, ChunkWrite, Rejects } from '../connector.js';
@@ -126,8 +127,12 @@ export abstract class SqlChunkTransaction {
   protected async deleteRange(): Promise<void> {
     const range = this.w.range;
     if (range === undefined) throw new PlanError('replace mode needs the chunk column in the transform output');
-    const col = quoteIdent(range.column);
-    await this.exec(`DELETE FROM ${this.table} WHERE ${col} >= ${range.lo} AND ${col} < ${range.hi}`);
+    await this.exec(`DELETE FROM ${this.table} WHERE ${this.rangeWhere(range)}`);
+  }
+
+  /** The chunk's range as a condition on the table; a database with its own quirks overrides it. */
+  protected rangeWhere(range: NonNullable<ChunkWrite['range']>): string {
+    return rangeCondition(columnExpr(range, quoteIdent), range);
   }
 
   /** A merge that can skip staging; undefined to stage. */

@@ -73,10 +73,11 @@ export class ChunkMap {
     this.cells.clear();
     this.element.replaceChildren();
     const time = all.filter((c) => c.kind === 'time' && !c.window);
-    const keys = all.filter((c) => c.kind === 'key' && !c.window);
+    // Key ranges, value ranges (chunk.rows on text, UUID or composite keys) and a job's one whole-source chunk: a strip in ledger order.
+    const keys = all.filter((c) => c.kind !== 'time' && !c.window);
     const windows = all.filter((c) => c.window);
     if (time.length > 0) this.element.append(this.calendar(time));
-    if (keys.length > 0) this.element.append(h('div', { class: 'muted' }, `key ranges ${keys[0]?.lo} … ${keys[keys.length - 1]?.hi}`), this.strip(keys));
+    if (keys.length > 0) this.element.append(h('div', { class: 'muted' }, keys[0]?.kind === 'all' ? 'one chunk: the whole source' : `${keys[0]?.kind === 'range' ? 'value' : 'key'} ranges ${keys[0]?.lo} … ${keys[keys.length - 1]?.hi}`), this.strip(keys));
     if (windows.length > 0) this.element.append(h('div', { class: 'muted' }, 'incremental windows'), this.strip(windows));
     if (all.length === 0) this.element.append(h('div', { class: 'empty' }, 'no chunks in the ledger yet'));
   }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Chunk } from '../../core/chunk.js';
 import { formatStep, type CalendarUnit, type Step } from '../../core/duration.js';
-import { AbortedError, UsageError } from '../../core/errors.js';
+import { AbortedError, PlanError, UsageError } from '../../core/errors.js';
 import type { Chunking } from '../../core/planner.js';
 import type { ScratchTarget } from '../../connectors/scratch-target.js';
 import { createScratchTarget } from '../../connectors/open-connectors.js';
@@ -134,6 +134,10 @@ const UNITS: readonly CalendarUnit[] = ['hour', 'day', 'week', 'month', 'year'];
 export function benchStrategies(
   job: Job, scratch: ScratchTarget<TargetConfig>, sample: readonly Chunk[], dir: string, benchName: string, cores: number, dimensions: readonly BenchDimension[],
 ): BenchStrategy[] {
+  const own = job.chunking;
+  if (own.kind !== 'time' && own.kind !== 'key') {
+    throw new PlanError(`bench compares chunk sizes and strategies over a sample of chunk.every or chunk.size chunks; this job ${own.kind === 'all' ? 'has no chunk: (one chunk)' : 'uses chunk.rows'}: give it chunk.every or chunk.size to bench it`);
+  }
   const first = sample[0] as Chunk;
   const last = sample[sample.length - 1] as Chunk;
   // Every strategy covers exactly the sample's rows, however it chunks them.
@@ -142,10 +146,10 @@ export function benchStrategies(
       ? { ...chunking, from: Date.parse(first.lo), to: Date.parse(last.hi) }
       : { ...chunking, from: BigInt(first.lo), to: BigInt(last.hi) };
   let n = 0;
-  const variant = (change: Partial<Pick<Job, 'chunking' | 'concurrency' | 'target' | 'write'>>): Job => {
+  const variant = (change: Partial<Pick<Job, 'concurrency' | 'target' | 'write'>> & { chunking?: Chunking }): Job => {
     n++;
     return {
-      ...job, name: benchName, target: scratch.target, chunking: clip(job.chunking), ...change,
+      ...job, name: benchName, target: scratch.target, chunking: clip(own), ...change,
       ...(change.chunking === undefined ? {} : { chunking: clip(change.chunking) }),
       ledgerPath: join(dir, `strategy-${n}.ledger.sqlite`), ledgerUrl: undefined, stateDir: join(dir, `strategy-${n}`),
       // A strategy that fails is reported, not retried.
@@ -160,7 +164,7 @@ export function benchStrategies(
     }
   }
   if (dimensions.includes('chunk size')) {
-    const c = job.chunking;
+    const c = own;
     if (c.kind === 'time') {
       const i = UNITS.indexOf(c.step.unit);
       const steps: Step[] = [];

@@ -44,6 +44,10 @@ export interface CursorProbe {
 
 /** A job whose chunks run over the cursor instead of the chunk column, from `lo` to `hi`. */
 export function windowJob(job: Job, kind: 'time' | 'key', lo?: bigint, hi?: bigint, naive = false): Job {
+  return { ...job, chunking: windowChunking(job, kind, lo, hi, naive) };
+}
+
+function windowChunking(job: Job, kind: 'time' | 'key', lo?: bigint, hi?: bigint, naive = false): Chunking {
   const inc = job.incremental as Incremental;
   // Wall-clock values are aligned as they are (their midnight is the zone's midnight already).
   const timezone = naive ? 'UTC' : inc.alignZone;
@@ -51,12 +55,12 @@ export function windowJob(job: Job, kind: 'time' | 'key', lo?: bigint, hi?: bigi
     kind === 'time'
       ? { kind: 'time', column: inc.cursor, step: inc.step, timezone, from: lo === undefined ? undefined : Number(lo), to: hi === undefined ? undefined : Number(hi) }
       : { kind: 'key', column: inc.cursor, size: inc.size, from: lo, to: hi };
-  return { ...job, chunking };
+  return chunking;
 }
 
 /** The chunks of the window [lo, hi), keyed apart from the history chunks. */
 export function windowChunks(job: Job, kind: 'time' | 'key', lo: bigint, hi: bigint, naive = false): Chunk[] {
-  return planChunks(windowJob(job, kind, lo, hi, naive).chunking, undefined).map(windowChunk);
+  return planChunks(windowChunking(job, kind, lo, hi, naive), undefined).map(windowChunk);
 }
 
 /** Read the cursor column's type from the source (and an integer cursor's largest value). */

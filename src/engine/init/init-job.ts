@@ -2,7 +2,6 @@
 // holds, and write a commented job file that loads as written.
 
 import { relative, sep } from 'node:path';
-import { UsageError } from '../../core/errors.js';
 import type { InspectedColumn, InspectedRange, SourceInspection } from '../../connectors/descriptor.js';
 import { inspectForInit } from '../../connectors/open-connectors.js';
 import { parseJobText } from '../../job/job-loader.js';
@@ -40,19 +39,20 @@ export async function initJob(options: InitOptions): Promise<InitResult> {
   const inspection = found.source;
   try {
     const choice = chooseColumn(inspection);
-    const range = await inspection.range(choice.column);
-    const chunk = chunkSection(inspection, choice, range);
+    const chunk = choice === undefined ? cutSection(inspection) : chunkSection(inspection, choice, await inspection.range(choice.column));
     const name = jobName(inspection.name);
     const toJobDir = (path: string): string => relative(options.jobDir, path).split(sep).join('/') || '.';
     const key = inspection.primaryKey;
     const sections: JobFileSection[] = [
       { comments: [], key: 'name', value: name },
       { comments: [`Read from the ${inspection.description}.`], key: 'source', value: found.relocate(inspection.block, 'source', toJobDir) },
-      chunk,
-      { comments: ['Where rows go (see README: "Targets and write modes").'], key: 'target', value: found.relocate(found.target, 'target', toJobDir) },
+      ...(chunk.key === '' ? [] : [chunk]),
+      { comments: [...(chunk.key === '' ? chunk.comments : []), 'Where rows go (see README: "Targets and write modes").'], key: 'target', value: found.relocate(found.target, 'target', toJobDir) },
       key.length > 0
         ? { comments: [`Merge by the primary key (${key.join(', ')}): a re-run or a retried chunk updates rows instead of adding them again.`], key: 'write', value: { mode: 'merge', key } }
-        : { comments: ['No primary key: each chunk replaces its own range of the chunk column in the target.'], key: 'write', value: { mode: 'replace' } },
+        : chunk.key === ''
+          ? { comments: ['No primary key: each run replaces the whole target with the source.'], key: 'write', value: { mode: 'replace' } }
+          : { comments: ['No primary key: each chunk replaces its own range of the chunk column in the target.'], key: 'write', value: { mode: 'replace' } },
     ];
     const header = [
       `Written by \`backfill init\` from ${inspection.description}.`,
@@ -75,7 +75,8 @@ interface ColumnChoice {
   readonly warning?: string;
 }
 
-function chooseColumn(s: SourceInspection): ColumnChoice {
+/** A time column or an integer primary key to chunk on; undefined when the source has neither. */
+function chooseColumn(s: SourceInspection): ColumnChoice | undefined {
   const time = s.columns.filter((c) => c.kind === 'time');
   const pk = s.primaryKey.length === 1 ? s.columns.find((c) => c.name === s.primaryKey[0]) : undefined;
   const indexedTime = time.find((c) => c.indexed);
@@ -95,8 +96,36 @@ function chooseColumn(s: SourceInspection): ColumnChoice {
       warning: `no index leads with ${first.name}: every chunk would scan the table; create one before running (CREATE INDEX ON <table> (${first.name}))`,
     };
   }
+  return undefined;
+}
+
+/**
+ * Neither a time column nor an integer primary key: chunks of about a million rows cut on the
+ * primary key (text, UUID, decimal or several columns, in the source's own order); without a
+ * primary key, one chunk (no chunk:), which suits reference data — `profile` says when it is too big.
+ */
+function cutSection(s: SourceInspection): JobFileSection {
+  const count = s.rows === undefined ? 'an unknown number of rows' : `about ${Math.round(s.rows).toLocaleString('en-US')} rows (${s.rowsFrom})`;
+  if (s.primaryKey.length > 0) {
+    const [only] = s.primaryKey;
+    return {
+      comments: [
+        `No timestamp or date column and no integer primary key: chunks of about 1,000,000 rows cut on the primary key (${s.primaryKey.join(', ')}), ${count}.`,
+        'The boundaries are taken from the data in the source\'s own order and recorded in the ledger on the first run.',
+      ],
+      key: 'chunk',
+      value: { column: s.primaryKey.length === 1 ? only : [...s.primaryKey], rows: 1_000_000 },
+    };
+  }
   const columns = s.columns.map((c) => `${c.name} ${c.type}`).join(', ');
-  throw new UsageError(`cannot choose a chunk column in the ${s.description}: no timestamp or date column and no integer primary key (columns: ${columns}); write the job's chunk: block yourself`);
+  return {
+    comments: [
+      `No chunk: — the source has no timestamp or date column and no primary key (columns: ${columns}), so a run loads it whole, as one chunk (${count}).`,
+      'For a large source add chunk: { column: <an ordered column>, rows: 1000000 }; `backfill profile` warns past 5 million rows.',
+    ],
+    key: '',
+    value: undefined,
+  };
 }
 
 function chunkSection(s: SourceInspection, choice: ColumnChoice, range: InspectedRange | undefined): JobFileSection {

@@ -1,7 +1,7 @@
 // The dry run: every chunk the job has, and what the ledger says about each. Changes nothing.
 
 import type { Chunk } from '../../core/chunk.js';
-import { selectChunks, type SourceBounds } from '../../core/planner.js';
+import { chunkTimezone, selectChunks, type SourceBounds } from '../../core/planner.js';
 import { createSource, createTarget } from '../../connectors/open-connectors.js';
 import { chooseRoute } from '../run/write-routes.js';
 import { DuckSession } from '../../runtime/duckdb-session.js';
@@ -32,6 +32,8 @@ export interface BackfillPlan {
   /** How rows travel to the target: through the engine, as a COPY stream, or inside one database. */
   readonly route: 'engine' | 'copy-stream' | 'in-database';
   readonly bounds: { readonly min: string; readonly max: string } | undefined;
+  /** How the chunks were made, in words: a calendar step, a key size, cut by rows (recorded or not yet), or one chunk. */
+  readonly chunking: string;
   readonly chunks: readonly PlannedChunk[];
   readonly counts: Readonly<Record<PlannedStatus, number>> & { readonly total: number };
   /** Problems a run would meet, worth fixing first: an index the writes need, with the statement that adds it. */
@@ -97,8 +99,9 @@ async function planHistory(job: Job, options: { from?: string | undefined; to?: 
   // Read the ledger but never create or migrate it: a dry run leaves no trace.
   const ledger = await openLedgerReader(job);
   try {
-    const plan = windowChunkList === undefined ? await preparePlan(job, source, conn, undefined) : { chunks: [...windowChunkList], bounds: undefined };
-    const timezone = job.chunking.kind === 'time' ? job.chunking.timezone : 'UTC';
+    const plan = windowChunkList === undefined ? await preparePlan(job, source, conn, undefined, ledger) : { chunks: [...windowChunkList], bounds: undefined };
+    const timezone = chunkTimezone(job.chunking);
+    const recorded = job.chunking.kind === 'rows' && (await ledger?.chunkPlan(job.name)) !== undefined;
     // A window's chunks run again whatever the ledger says of an earlier window with the same bounds.
     const records = new Map<string, ChunkRecord>(windowChunkList !== undefined ? [] : ((await ledger?.listChunks(job.name)) ?? []).map((r) => [r.key, r]));
     const chunks = selectChunks(plan.chunks, options.from, options.to, timezone).map((chunk): PlannedChunk => {
@@ -114,6 +117,7 @@ async function planHistory(job: Job, options: { from?: string | undefined; to?: 
       strategy: source.capabilities.prunes ? 'prune' : 'stage',
       route: chooseRoute(job, source, target),
       bounds: formatBounds(job, plan.bounds),
+      chunking: describeChunking(job, recorded),
       chunks,
       counts,
       warnings: await indexWarnings(target, conn),
@@ -125,6 +129,17 @@ async function planHistory(job: Job, options: { from?: string | undefined; to?: 
     await source.close().catch(() => {});
     await target.close().catch(() => {});
   }
+}
+
+function describeChunking(job: Job, recorded: boolean): string {
+  const c = job.chunking;
+  if (c.kind === 'all') return 'one chunk: the whole source (the job has no chunk:); a run replaces, appends or merges all of it at once';
+  if (c.kind === 'rows') {
+    const how = recorded ? 'recorded in the ledger; rows past the last chunk get new chunks' : 'cut from the data now; the first run records them';
+    return `about ${c.rows.toLocaleString('en-US')} rows per chunk on ${c.columns.join(', ')} (${how})`;
+  }
+  if (c.kind === 'key') return `${c.size} keys per chunk on ${c.column}`;
+  return `${c.step.n} ${c.step.unit}${c.step.n === 1 ? '' : 's'} per chunk on ${c.column} (${c.timezone})`;
 }
 
 function formatBounds(job: Job, bounds: SourceBounds | undefined): BackfillPlan['bounds'] {

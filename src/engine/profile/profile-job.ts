@@ -5,47 +5,22 @@ import { parseSize } from '../../core/duration.js';
 import { PlanError } from '../../core/errors.js';
 import type { Job } from '../../job/job.js';
 import { createSource, createTarget, isCdcJob } from '../../connectors/open-connectors.js';
-import type { Figure, SourceProfile } from '../../connectors/source-profile.js';
+import type { SourceProfile } from '../../connectors/source-profile.js';
 import { DuckSession } from '../../runtime/duckdb-session.js';
 import { describeJob, finishPlan } from '../run/prepare.js';
+import { chunkTimezone } from '../../core/planner.js';
+import { openLedgerReader } from '../../ledger/open-ledger.js';
+import { profileCut } from './profile-cut.js';
+import type { ProfileOptions, ProfileReport } from './profile-report.js';
 import { indexWarnings } from '../run/index-advice.js';
 import { countOverRelation, duplicatesOverRelation } from './profile-measure.js';
 import { rowsPerChunk } from './profile-spread.js';
-import { skewOf, type ChunkRows, type Skew } from './profile-skew.js';
-import { findProblems, type Problem } from './profile-problems.js';
-import { adviseChunking, type ChunkingAdvice } from './profile-recommend.js';
+import { skewOf } from './profile-skew.js';
+import { findProblems } from './profile-problems.js';
+import { adviseChunking } from './profile-recommend.js';
 import { estimateSeconds, pickSlice, timeSlice } from './profile-estimate.js';
 
-export interface ProfileOptions {
-  /** Count rows per chunk with one aggregate query instead of reading statistics. */
-  readonly exact?: boolean | undefined;
-  /** Time a sampled slice into a scratch target for the duration estimate (default true). */
-  readonly estimate?: boolean | undefined;
-}
-
-export interface ProfileReport {
-  readonly job: string;
-  readonly source: string;
-  readonly column: string;
-  /** `1 month`, or `1000000 keys`. */
-  readonly chunking: string;
-  readonly rows: Figure<number> | undefined;
-  readonly bytes: Figure<number> | undefined;
-  readonly min: string | undefined;
-  readonly max: string | undefined;
-  /** Rows of each chunk of the plan, and where those counts came from. */
-  readonly perChunk: { readonly source: string; readonly chunks: readonly ChunkRows[] };
-  readonly skew: Skew;
-  readonly nullRows: Figure<number> | undefined;
-  readonly duplicates: (Figure<number> & { readonly examples: readonly { readonly key: string; readonly rows: number }[] }) | undefined;
-  readonly problems: readonly Problem[];
-  readonly estimate:
-    | { readonly seconds: number; readonly source: string; readonly sample: { readonly lo: string; readonly hi: string; readonly rows: number; readonly seconds: number } }
-    | { readonly seconds: undefined; readonly source: string };
-  readonly recommended: ChunkingAdvice | undefined;
-  /** How long the profile itself took. */
-  readonly profileSeconds: number;
-}
+export type { ProfileOptions, ProfileReport } from './profile-report.js';
 
 export async function profileJob(job: Job, options: ProfileOptions = {}): Promise<ProfileReport> {
   if (isCdcJob(job)) throw new PlanError(`job ${job.name} captures changes (source.cdc): profile the table with a job without cdc:`);
@@ -55,21 +30,24 @@ export async function profileJob(job: Job, options: ProfileOptions = {}): Promis
   const conn = await session.connect();
   const source = await createSource(job);
   const target = await createTarget(job);
-  const timezone = job.chunking.kind === 'time' ? job.chunking.timezone : 'UTC';
+  const chunking = job.chunking;
+  const timezone = chunkTimezone(chunking);
   try {
     const described = await describeJob(job, source, conn);
-    const plan = await finishPlan(job, source, conn, undefined, described);
+    const ledger = chunking.kind === 'rows' ? await openLedgerReader(job).catch(() => undefined) : undefined;
+    const plan = await finishPlan(job, source, conn, undefined, described, ledger).finally(() => ledger?.close());
+    if (chunking.kind !== 'time' && chunking.kind !== 'key') return await profileCut(job, source, target, conn, plan, t0);
     const bounds = plan.bounds === undefined ? undefined : { min: Number(plan.bounds.min), max: Number(plan.bounds.max) };
     const own: SourceProfile =
       source.profile === undefined
         ? {}
-        : await source.profile({ column: job.chunking.column, kind: job.chunking.kind, columnType: described.sourceColumnType, chunks: plan.chunks, exact, key: job.write.key, bounds, timezone, conn });
+        : await source.profile({ column: chunking.column, kind: chunking.kind, columnType: described.sourceColumnType, chunks: plan.chunks, exact, key: job.write.key, bounds, timezone, conn });
     // What the source left out is measured with DuckDB over its relation (sources DuckDB reads).
     let spread = own.spread;
     let nullRows = own.nullRows;
     let rows = own.rows;
     if (spread === undefined || (exact && spread.kind !== 'counts')) {
-      const counted = await countOverRelation(conn, source.relation(), job.chunking.column, described.sourceColumnType, plan.chunks, timezone);
+      const counted = await countOverRelation(conn, source.relation(), chunking.column, described.sourceColumnType, plan.chunks, timezone);
       spread = { kind: 'counts', counts: counted.counts, source: 'exact count (one grouped DuckDB query)' };
       nullRows = { value: counted.nullRows, source: 'exact count' };
       rows = { value: counted.rows, source: 'exact count' };
@@ -84,15 +62,15 @@ export async function profileJob(job: Job, options: ProfileOptions = {}): Promis
     const memory = job.duckdb.memoryLimit === undefined ? undefined : parseSize(job.duckdb.memoryLimit);
     const cores = availableParallelism();
     const recommended = adviseChunking({
-      chunking: job.chunking, chunks: plan.chunks, rows: counts, bytesPerRow, memoryLimitBytes: typeof memory === 'number' ? memory : undefined, cores,
+      chunking: chunking, chunks: plan.chunks, rows: counts, bytesPerRow, memoryLimitBytes: typeof memory === 'number' ? memory : undefined, cores,
     });
     const problems = findProblems({
-      column: job.chunking.column, timezone: job.chunking.kind === 'time' ? timezone : undefined, key: job.write.key, source: own,
+      column: chunking.column, timezone: chunking.kind === 'time' ? timezone : undefined, key: job.write.key, source: own,
       nullRows: nullRows?.value, skew, targetAdvice: await indexWarnings(target, conn), recommended: recommended?.setting,
     });
     let estimate: ProfileReport['estimate'] = { seconds: undefined, source: 'not measured (--no-estimate)' };
     if (options.estimate !== false) {
-      const slice = pickSlice(job.chunking, plan.chunks, counts);
+      const slice = pickSlice(chunking, plan.chunks, counts);
       if (slice === undefined) estimate = { seconds: undefined, source: 'not measured: no rows to sample' };
       else {
         const timing = await timeSlice(job, slice);
@@ -104,12 +82,12 @@ export async function profileJob(job: Job, options: ProfileOptions = {}): Promis
       }
     }
     const render = (v: number | undefined): string | undefined =>
-      v === undefined ? undefined : job.chunking.kind === 'key' ? String(v) : new Date(v).toISOString();
+      v === undefined ? undefined : chunking.kind === 'key' ? String(v) : new Date(v).toISOString();
     return {
       job: job.name,
       source: source.describe(),
-      column: job.chunking.column,
-      chunking: job.chunking.kind === 'time' ? `${job.chunking.step.n} ${job.chunking.step.unit}${job.chunking.step.n === 1 ? '' : 's'}` : `${job.chunking.size} keys`,
+      column: chunking.column,
+      chunking: chunking.kind === 'time' ? `${chunking.step.n} ${chunking.step.unit}${chunking.step.n === 1 ? '' : 's'}` : `${chunking.size} keys`,
       rows, bytes: own.bytes, min: render(bounds?.min), max: render(bounds?.max),
       perChunk: { source: spread.source, chunks: plan.chunks.map((c, i) => ({ lo: c.lo, hi: c.hi, rows: counts[i] ?? 0 })) },
       skew, nullRows,

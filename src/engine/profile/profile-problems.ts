@@ -4,7 +4,7 @@ import { DateTime, IANAZone } from 'luxon';
 import type { SourceProfile } from '../../connectors/source-profile.js';
 import type { Skew } from './profile-skew.js';
 
-export type ProblemCode = 'source-chunk-index' | 'target-index' | 'null-chunk-values' | 'duplicate-keys' | 'zoneless-dst' | 'skew';
+export type ProblemCode = 'source-chunk-index' | 'target-index' | 'null-chunk-values' | 'duplicate-keys' | 'zoneless-dst' | 'skew' | 'one-chunk';
 
 export interface Problem {
   readonly code: ProblemCode;

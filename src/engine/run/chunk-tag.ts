@@ -68,7 +68,8 @@ interface CellScheme {
  */
 export function chunkIndexExpr(col: string, chunks: readonly Chunk[], columnType: string, timezone: string): string | undefined {
   const first = chunks[0];
-  if (first === undefined) return undefined;
+  // Range chunks compare values in the source's order: only the CASE tree follows it.
+  if (first === undefined || first.kind === 'range' || first.kind === 'all') return undefined;
   const cls = typeClass(columnType, first.kind);
   if (cls === undefined) return undefined;
   // Segment bounds P[0] < P[1] < … and each segment's label: a chunk's index, or a gap.

@@ -1,7 +1,7 @@
 // The one pass over a source that cannot prune, writing every chunk's output at once; each chunk later publishes its share.
 
 import type { Chunk } from '../../core/chunk.js';
-import { planChunks, type SourceBounds } from '../../core/planner.js';
+import { chunkColumn, chunkColumns, planChunks, type SourceBounds } from '../../core/planner.js';
 import { quoteIdent } from '../../core/sql-text.js';
 import { CHUNK_INDEX_COLUMN, type OnePassOutput, type Source, type Target } from '../../connectors/connector.js';
 import type { Job } from '../../job/job.js';
@@ -48,7 +48,7 @@ export async function tryOnePass(
   const writer = target.onePass;
   if (writer === undefined || !(target.capabilities.onePassModes ?? []).includes(job.write.mode)) return undefined;
   if (!(await isRowLocal(job, source, conn))) return undefined;
-  const relation = chunkIndexedRelation(source, todo, job.chunking.column, plan.sourceColumnType, timezone, source.rejectReader?.relation());
+  const relation = chunkIndexedRelation(source, todo, { column: chunkColumn(job.chunking), columns: chunkColumns(job.chunking) }, plan.columnTypes, timezone, source.rejectReader?.relation());
   const query = transformQuery(job, relation);
   if (!(await describeQuery(conn, query)).some((c) => c.name === CHUNK_INDEX_COLUMN)) return undefined;
   const output = await writer.writeAll(conn, query, signal);
@@ -67,18 +67,21 @@ export async function onePassBeforePlan(
   const writer = target.onePass;
   if (source.capabilities.prunes || writer === undefined) return undefined;
   if (!(target.capabilities.onePassModes ?? []).includes(job.write.mode)) return undefined;
-  if (job.chunking.from !== undefined || job.chunking.to !== undefined) return undefined;
+  const chunking = job.chunking;
+  // Rows chunkings are cut from the data before any pass; a job without chunk: is one chunk.
+  if (chunking.kind !== 'time' && chunking.kind !== 'key') return undefined;
+  if (chunking.from !== undefined || chunking.to !== undefined) return undefined;
   if (!(await boundsNeedScan(job, source, ledger))) return undefined;
-  const col = quoteIdent(job.chunking.column);
+  const col = quoteIdent(chunking.column);
   let bucket: string;
   // A time tag names its unit; the chunks and bounds are read back through it.
   let unit: ReturnType<typeof unitTag>;
-  if (job.chunking.kind === 'key') {
-    const size = job.chunking.size.toString();
+  if (chunking.kind === 'key') {
+    const size = chunking.size.toString();
     bucket = `(${col} - (((${col} % ${size}) + ${size}) % ${size}))`;
   } else {
-    if (job.chunking.step.n !== 1 || job.chunking.timezone !== 'UTC') return undefined;
-    unit = unitTag(col, described.sourceColumnType, job.chunking.step.unit);
+    if (chunking.step.n !== 1 || chunking.timezone !== 'UTC') return undefined;
+    unit = unitTag(col, described.sourceColumnType, chunking.step.unit);
     if (unit === undefined) return undefined;
     bucket = unit.sql;
   }
@@ -94,15 +97,15 @@ export async function onePassBeforePlan(
   const lowest = min === undefined || unit === undefined ? min : BigInt(unit.lowerMs(min));
   const highest = max === undefined || unit === undefined ? max : BigInt(unit.lowerMs(max));
   const bounds: SourceBounds | undefined =
-    lowest === undefined || highest === undefined ? undefined : job.chunking.kind === 'key' ? { min: lowest, max: highest } : { min: Number(lowest), max: Number(highest) };
+    lowest === undefined || highest === undefined ? undefined : chunking.kind === 'key' ? { min: lowest, max: highest } : { min: Number(lowest), max: Number(highest) };
   const fingerprint = source.fingerprint();
   if (fingerprint !== undefined) {
     // Saved as `findBounds` reads them back: a DATE column's bounds are dates, not instants.
     const isDate = described.sourceColumnType.toUpperCase() === 'DATE';
     const text = (v: bigint | undefined): string | null => (v === undefined ? null : isDate ? new Date(Number(v)).toISOString().slice(0, 10) : String(v));
-    await ledger.saveBounds(job.name, fingerprint, job.chunking.column, text(lowest), text(highest));
+    await ledger.saveBounds(job.name, fingerprint, chunking.column, text(lowest), text(highest));
   }
-  const plan: PreparedPlan = { ...described, chunks: planChunks(job.chunking, bounds), bounds };
+  const plan: PreparedPlan = { ...described, chunks: planChunks(chunking, bounds), bounds };
   const keyOf = (chunk: Chunk): string => (chunk.kind === 'key' || unit === undefined ? chunk.lo : String(unit.tagOf(Date.parse(chunk.lo))));
   return { onePass: onePassOf(output, keyOf), plan };
 }

@@ -5,12 +5,13 @@ import type { Chunk } from '../../core/chunk.js';
 import type { Clock } from '../../core/clock.js';
 import { PlanError } from '../../core/errors.js';
 import type { EventBus } from '../../core/events.js';
-import { selectChunks } from '../../core/planner.js';
+import { chunkTimezone, selectChunks } from '../../core/planner.js';
 import type { Job } from '../../job/job.js';
 import { checkBackup } from '../safety/backup-run.js';
 import { SchemaGuard } from '../safety/schema-drift.js';
 import { onePassBeforePlan, type OnePass } from './one-pass.js';
 import { describeJob, finishPlan, type PreparedPlan } from './prepare.js';
+import { checkTargetRanges } from './rows-plan.js';
 import { recoverStale } from './recovery.js';
 import type { RunResources } from './run-resources.js';
 import type { RunOptions, RunWindow } from './run-options.js';
@@ -38,7 +39,7 @@ export async function planRun(
   await drift.prepareTarget(target, main);
   // Before any data moves: an index the writes need and the table lacks makes every chunk scan it.
   await warnIndexes(target, main, events, runId);
-  if (job.write.mode === 'replace' && target.capabilities.replaceBy === 'range' && described.outputColumnType === undefined) {
+  if (job.write.mode === 'replace' && target.capabilities.replaceBy === 'range' && described.outputColumnType === undefined && job.chunking.kind !== 'all') {
     throw new PlanError(`write.mode replace deletes the chunk's range in ${target.describe()}, so the transform's output must keep the chunk column "${job.chunking.column}"`);
   }
   checkBackup(job, target, described.outputColumnType !== undefined);
@@ -51,6 +52,8 @@ export async function planRun(
   const early = found === undefined ? undefined : { onePass: found.onePass, ms: clock.now() - t0 };
   const plan: PreparedPlan =
     window !== undefined ? { ...described, chunks: [...window.chunks], bounds: undefined } : (found?.plan ?? (await finishPlan(job, source, main, ledger, described)));
+  const rangeUse = job.write.mode === 'replace' && target.capabilities.replaceBy === 'range' ? 'replace' : job.verify ? 'verify' : undefined;
+  await checkTargetRanges(job, source, plan.chunks, rangeUse);
   return { plan, drift, early };
 }
 
@@ -71,7 +74,7 @@ export async function selectTodo(job: Job, res: RunResources, plan: PreparedPlan
   });
 }
 
-/** The zone chunk bounds are read in: the job's for time chunks, UTC for key chunks. */
+/** The zone chunk bounds are read in: the job's for time and rows chunkings, UTC otherwise. */
 export function timezoneOf(job: Job): string {
-  return job.chunking.kind === 'time' ? job.chunking.timezone : 'UTC';
+  return chunkTimezone(job.chunking);
 }

@@ -9,6 +9,7 @@ import { NULL_CHUNK_INDEX, type RunRejects } from '../safety/reject-rows.js';
 import type { SchemaGuard } from '../safety/schema-drift.js';
 import { tryOnePass, type OnePass } from './one-pass.js';
 import type { PreparedPlan } from './prepare.js';
+import { chunkColumn, chunkColumns } from '../../core/planner.js';
 import type { RunResources } from './run-resources.js';
 import { stageChunks, type StagedChunk } from './stage.js';
 import { sweepDeadScratch } from '../../runtime/scratch-dirs.js';
@@ -42,14 +43,14 @@ export async function passOverSource(
     events.emit('stage:done', { runId, chunks: todo.length, rows: early.onePass.rows, ms: early.ms, pass: 'one-pass' });
     return { onePass: early.onePass, staged: undefined };
   }
-  if (todo.length === 0 || source.capabilities.prunes || stopping) return { onePass: undefined, staged: undefined };
+  if (todo.length === 0 || source.capabilities.prunes || stopping || todo[0]?.kind === 'all') return { onePass: undefined, staged: undefined };
   const t0 = ctx.clock.now();
   events.emit('stage:start', { runId, chunks: todo.length });
   const onePass = drift.clean && !job.verify ? await tryOnePass(job, source, target, main, todo, plan, timezone, ctx.signal) : undefined;
   let staged: Map<string, StagedChunk> | undefined;
   if (onePass === undefined) {
     sweepDeadScratch(join(job.stateDir, 'stage'));
-    staged = await stageChunks(main, source, todo, job.chunking.column, plan.sourceColumnType, timezone, res.stageDir, ctx.signal, source.rejectReader?.relation());
+    staged = await stageChunks(main, source, todo, { column: chunkColumn(job.chunking), columns: chunkColumns(job.chunking) }, plan.columnTypes, timezone, res.stageDir, ctx.signal, source.rejectReader?.relation());
   }
   const rows = onePass?.rows ?? [...(staged?.values() ?? [])].reduce((n, s) => n + s.rows, 0);
   events.emit('stage:done', { runId, chunks: todo.length, rows, ms: ctx.clock.now() - t0, pass: onePass === undefined ? 'split' : 'one-pass' });
@@ -61,5 +62,5 @@ export async function chargePassRejects(job: Job, res: RunResources, pass: Sourc
   const { source, target, main } = res;
   const nulls = pass.staged?.get(String(NULL_CHUNK_INDEX))?.relation ?? target.onePass?.shareRelation(pass.onePass?.output.chunks.get(String(NULL_CHUNK_INDEX)));
   const first = plan.chunks[0];
-  await rejects.collectPass(main, source.rejectReader, nulls, job.chunking.column, todo.find((c) => c.key === first?.key));
+  await rejects.collectPass(main, source.rejectReader, nulls, chunkColumn(job.chunking), todo.find((c) => c.key === first?.key));
 }

@@ -1,13 +1,16 @@
 // One pass over a source that cannot prune: split the pending chunks' rows into per-chunk Parquet files.
 
 import { mkdirSync, rmSync } from 'node:fs';
-import type { Chunk } from '../../core/chunk.js';
+import { columnExpr, nullCondition, type Chunk, type RangeLiterals } from '../../core/chunk.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import { CHUNK_INDEX_COLUMN, type Source } from '../../connectors/connector.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
-import { rangeLiterals, sqlList } from '../../runtime/duckdb-sql.js';
+import { duckRangeCondition, rangeLiterals, sqlList } from '../../runtime/duckdb-sql.js';
 import { NULL_CHUNK_INDEX } from '../safety/reject-rows.js';
 import { chunkIndexExpr, GAP_TAG } from './chunk-tag.js';
+
+/** The chunk column, or several compared as a tuple. */
+export type ChunkOn = string | { readonly column: string; readonly columns?: readonly string[] | undefined };
 
 export interface StagedChunk {
   readonly relation: string;
@@ -22,8 +25,8 @@ export async function stageChunks(
   conn: DuckConn,
   source: Source,
   chunks: readonly Chunk[],
-  column: string,
-  columnType: string,
+  column: ChunkOn,
+  columnType: string | readonly string[],
   timezone: string,
   dir: string,
   signal: AbortSignal,
@@ -69,31 +72,32 @@ export async function stageChunks(
  * row. Either streams in bounded memory (an ASOF join would sort the whole input first).
  */
 export function chunkIndexedRelation(
-  source: Source, chunks: readonly Chunk[], column: string, columnType: string, timezone: string, from: string = source.relation(),
+  source: Source, chunks: readonly Chunk[], column: ChunkOn, columnType: string | readonly string[], timezone: string, from: string = source.relation(),
 ): string {
-  const col = quoteIdent(column);
+  const on = typeof column === 'string' ? { column } : column;
+  const col = columnExpr(on, quoteIdent);
+  const isNull = nullCondition(on, quoteIdent);
   const bounds = chunks.map((chunk) => rangeLiterals(chunk, columnType, timezone));
   const first = bounds[0];
   const last = bounds[bounds.length - 1];
   if (first === undefined || last === undefined) return `(SELECT *, CAST(NULL AS INTEGER) AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${from} WHERE false)`;
-  const inRange = `(${col} >= ${first.lo} AND ${col} < ${last.hi}) OR ${col} IS NULL`;
-  const lookup = chunkIndexExpr(col, chunks, columnType, timezone);
+  const inRange = `${duckRangeCondition(col, { lo: first.lo, hi: last.hi, holdsHi: first.holdsHi })} OR ${isNull}`;
+  const lookup = chunkIndexExpr(col, chunks, typeof columnType === 'string' ? columnType : (columnType[0] ?? ''), timezone);
   if (lookup !== undefined) {
-    return `(SELECT * FROM (SELECT *, CASE WHEN ${col} IS NULL THEN ${NULL_CHUNK_INDEX} ELSE ${lookup} END AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${from}
+    return `(SELECT * FROM (SELECT *, CASE WHEN ${isNull} THEN ${NULL_CHUNK_INDEX} ELSE ${lookup} END AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${from}
      WHERE ${inRange}) WHERE ${quoteIdent(CHUNK_INDEX_COLUMN)} <> ${GAP_TAG})`;
   }
-  const index = `CASE WHEN ${col} IS NULL THEN ${NULL_CHUNK_INDEX} ELSE ${bisect(col, bounds, 0, bounds.length)} END`;
+  const index = `CASE WHEN ${isNull} THEN ${NULL_CHUNK_INDEX} ELSE ${bisect(col, bounds, 0, bounds.length)} END`;
   return `(SELECT * FROM (SELECT *, ${index} AS ${quoteIdent(CHUNK_INDEX_COLUMN)} FROM ${from}
      WHERE ${inRange}) WHERE ${quoteIdent(CHUNK_INDEX_COLUMN)} IS NOT NULL)`;
 }
 
-/** CASE tree finding i with lo_i <= col < hi_i among sorted, non-overlapping bounds [from, to). */
-export function bisect(col: string, bounds: readonly { lo: string; hi: string }[], from: number, to: number): string {
-  if (to - from === 1) {
-    const b = bounds[from] as { lo: string; hi: string };
-    return `CASE WHEN ${col} >= ${b.lo} AND ${col} < ${b.hi} THEN ${from} END`;
-  }
+/** CASE tree finding the chunk i holding col among sorted, non-overlapping bounds: [lo_i, hi_i), or (lo_i, hi_i] for range chunks. */
+export function bisect(col: string, bounds: readonly RangeLiterals[], from: number, to: number): string {
+  if (to - from === 1) return `CASE WHEN ${duckRangeCondition(col, bounds[from] as RangeLiterals)} THEN ${from} END`;
   const mid = Math.floor((from + to) / 2);
-  const pivot = (bounds[mid] as { lo: string }).lo;
-  return `CASE WHEN ${col} < ${pivot} THEN ${bisect(col, bounds, from, mid)} ELSE ${bisect(col, bounds, mid, to)} END`;
+  const left = bounds[mid - 1] as RangeLiterals;
+  // Range chunks hold their upper bound: the left half ends at the previous chunk's hi, inclusive.
+  const goLeft = left.holdsHi === true ? `${col} <= ${left.hi}` : `${col} < ${(bounds[mid] as RangeLiterals).lo}`;
+  return `CASE WHEN ${goLeft} THEN ${bisect(col, bounds, from, mid)} ELSE ${bisect(col, bounds, mid, to)} END`;
 }

@@ -12,7 +12,8 @@ import { backupRequest, recordBackup } from '../safety/backup-run.js';
 import { addRejects, diagnoseRejects, isReadError, NO_REJECTS, relationRejects, type RunRejects } from '../safety/reject-rows.js';
 import type { SchemaGuard } from '../safety/schema-drift.js';
 import type { OnePass } from './one-pass.js';
-import { transformQuery, type PreparedPlan } from './prepare.js';
+import { outputRange, transformQuery, type PreparedPlan } from './prepare.js';
+import { chunkColumn, chunkColumns } from '../../core/planner.js';
 import { leaseId } from './recovery.js';
 import type { StagedChunk } from './stage.js';
 
@@ -95,7 +96,7 @@ export class ChunkWriter {
       const write: ChunkWrite = { ...request, maxRejects: this.budget() };
       return this.finish(await this.ctx.writeSlots(() => onePass.publishChunk(write, share.staged)));
     }
-    const read: ChunkRead = { chunk, column: job.chunking.column, literals: rangeLiterals(chunk, plan.sourceColumnType, this.ctx.timezone) };
+    const read: ChunkRead = { chunk, column: chunkColumn(job.chunking), columns: chunkColumns(job.chunking), literals: rangeLiterals(chunk, plan.columnTypes, this.ctx.timezone) };
     this.read = read;
     if (this.ctx.route !== 'engine') return this.writeInDatabase(request, read);
     return this.writeThroughEngine(request, read);
@@ -145,11 +146,11 @@ export class ChunkWriter {
     this.opened = stage !== undefined ? inPlace(stage.relation) : keepLines ? inPlace(reader.chunkRelation(read)) : await source.openChunk(read, conn, signal);
     const relation = this.opened.relation;
     const countLines = keepLines && source.capabilities.prunes;
-    if (source.capabilities.prunes && !source.capabilities.cheapBounds && chunk.key === plan.chunks[0]?.key) {
+    if (source.capabilities.prunes && !source.capabilities.cheapBounds && chunk.key === plan.chunks[0]?.key && chunk.kind !== 'all') {
       // Rows with NULL in the chunk column fall in no range; the first chunk counts them (cheap where the source prunes).
       const nulls = await source.openChunk({ ...read, nulls: true }, conn, signal);
       try {
-        this.early = addRejects(this.early, await relationRejects(conn, nulls.relation, `NULL in the chunk column "${job.chunking.column}"`, rejects.keep));
+        this.early = addRejects(this.early, await relationRejects(conn, nulls.relation, `NULL in the chunk column "${chunkColumn(job.chunking)}"`, rejects.keep));
       } finally {
         await nulls.close().catch(() => {});
       }
@@ -176,7 +177,7 @@ export class ChunkWriter {
   private request(): ChunkWrite {
     const { job, plan, ledger, target } = this.ctx;
     const { chunk, lease } = this;
-    const range = plan.outputColumnType === undefined ? undefined : { column: job.chunking.column, ...rangeLiterals(chunk, plan.outputColumnType, this.ctx.timezone) };
+    const range = outputRange(job, plan, chunk, this.ctx.timezone);
     // A ledger in the target's own database commits the chunk's mark in the data's transaction.
     // (Not with `verify: true`: the mark waits for the check after the commit.)
     const completeSql = ledger.completeSql?.bind(ledger);

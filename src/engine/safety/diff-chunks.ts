@@ -5,7 +5,7 @@ import { PlanError } from '../../core/errors.js';
 import { quoteIdent } from '../../core/sql-text.js';
 import type { ColumnInfo, OpenedChunk } from '../../connectors/connector.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
-import { rangeLiterals } from '../../runtime/duckdb-sql.js';
+import { outputRange } from '../run/prepare.js';
 import type { Job, WriteMode } from '../../job/job.js';
 import { canonicalRow, openSourceOutput, openTargetRows, targetTypes, withChunkSides, type ChunkSides } from './verify-backfill.js';
 
@@ -94,7 +94,7 @@ async function diffChunk(sides: ChunkSides, conn: DuckConn, chunk: Chunk, staged
   let old: OpenedChunk;
   if (job.write.mode === 'merge' && target.readKeys !== undefined) {
     // A merge matches keys anywhere in the target, not only in the chunk's range.
-    const range = sides.plan.outputColumnType === undefined ? undefined : { column: job.chunking.column, ...rangeLiterals(chunk, sides.plan.outputColumnType, sides.timezone) };
+    const range = outputRange(job, sides.plan, chunk, sides.timezone);
     old = await target.readKeys(conn, { chunk, columns: sides.plan.outputColumns, range, keys: STAGE, key }, signal);
   } else {
     old = await openTargetRows(sides, conn, chunk, signal);

@@ -4,7 +4,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Chunk } from '../../core/chunk.js';
 import { PlanError, VerifyMismatchError } from '../../core/errors.js';
-import { selectChunks } from '../../core/planner.js';
+import { chunkColumn, chunkColumns, chunkTimezone, selectChunks } from '../../core/planner.js';
 import { quoteIdent } from '../../core/sql-text.js';
 import { inPlace, type ColumnInfo, type OpenedChunk, type Source, type Target } from '../../connectors/connector.js';
 import { createSource, createTarget } from '../../connectors/open-connectors.js';
@@ -12,7 +12,8 @@ import { DuckSession, type DuckConn } from '../../runtime/duckdb-session.js';
 import { describeQuery, rangeLiterals } from '../../runtime/duckdb-sql.js';
 import type { Job } from '../../job/job.js';
 import { openLedgerReader } from '../../ledger/open-ledger.js';
-import { describeJob, finishPlan, transformQuery, type PreparedPlan } from '../run/prepare.js';
+import { describeJob, finishPlan, outputRange, transformQuery, type PreparedPlan } from '../run/prepare.js';
+import { checkTargetRanges } from '../run/rows-plan.js';
 import { stageChunks } from '../run/stage.js';
 
 /** What reading both sides of a chunk needs: the job, its connectors and the output's shape. */
@@ -20,7 +21,7 @@ export interface ChunkSides {
   readonly job: Job;
   readonly source: Source;
   readonly target: Target;
-  readonly plan: Pick<PreparedPlan, 'outputColumns' | 'outputColumnType' | 'sourceColumnType'>;
+  readonly plan: Pick<PreparedPlan, 'outputColumns' | 'outputColumnType' | 'sourceColumnType' | 'columnTypes'>;
   readonly timezone: string;
 }
 
@@ -124,7 +125,7 @@ export async function openSourceOutput(sides: ChunkSides, conn: DuckConn, chunk:
   const opened =
     staged !== undefined
       ? inPlace(staged)
-      : await source.openChunk({ chunk, column: job.chunking.column, literals: rangeLiterals(chunk, plan.sourceColumnType, timezone) }, conn, signal);
+      : await source.openChunk({ chunk, column: chunkColumn(job.chunking), columns: chunkColumns(job.chunking), literals: rangeLiterals(chunk, plan.columnTypes, timezone) }, conn, signal);
   const columns = plan.outputColumns.map((c) => quoteIdent(c.name)).join(', ');
   return { relation: `(SELECT ${columns} FROM (${transformQuery(job, opened.relation)}))`, close: () => opened.close() };
 }
@@ -132,7 +133,7 @@ export async function openSourceOutput(sides: ChunkSides, conn: DuckConn, chunk:
 /** The target's rows of the chunk, through the target's own read-back. */
 export async function openTargetRows(sides: ChunkSides, conn: DuckConn, chunk: Chunk, signal: AbortSignal): Promise<OpenedChunk> {
   const { job, target, plan, timezone } = sides;
-  const range = plan.outputColumnType === undefined ? undefined : { column: job.chunking.column, ...rangeLiterals(chunk, plan.outputColumnType, timezone) };
+  const range = outputRange(job, plan, chunk, timezone);
   return target.readChunk(conn, { chunk, columns: plan.outputColumns, range }, signal);
 }
 
@@ -198,22 +199,24 @@ export async function withChunkSides<T>(
   const conn = await session.connect();
   const source = await createSource(job);
   const target = await createTarget(job);
-  const ledger = selection === 'done' ? await openLedgerReader(job) : undefined;
+  // Chunks cut by rows are the recorded ones, whichever are checked.
+  const ledger = selection === 'done' || job.chunking.kind === 'rows' ? await openLedgerReader(job) : undefined;
   const stageDir = join(job.stateDir, 'stage', `${process.pid}-check-${Math.random().toString(36).slice(2, 8)}`);
   try {
     const described = await describeJob(job, source, conn);
-    const plan = await finishPlan(job, source, conn, undefined, described);
+    const plan = await finishPlan(job, source, conn, undefined, described, ledger);
+    if (target.capabilities.replaceBy === 'range') await checkTargetRanges(job, source, plan.chunks, 'verify');
     // The target is not attached for writing: its read-back attaches what it needs, read-only.
     await source.attach(conn);
-    const timezone = job.chunking.kind === 'time' ? job.chunking.timezone : 'UTC';
+    const timezone = chunkTimezone(job.chunking);
     let chunks = selectChunks(plan.chunks, options.from, options.to, timezone);
     if (selection === 'done') {
       const done = new Set(((await ledger?.listChunks(job.name)) ?? []).filter((r) => r.status === 'done').map((r) => r.key));
       chunks = chunks.filter((c) => done.has(c.key));
     }
     const staged =
-      chunks.length > 0 && !source.capabilities.prunes
-        ? await stageChunks(conn, source, chunks, job.chunking.column, plan.sourceColumnType, timezone, stageDir, signal)
+      chunks.length > 0 && !source.capabilities.prunes && chunks[0]?.kind !== 'all'
+        ? await stageChunks(conn, source, chunks, { column: chunkColumn(job.chunking), columns: chunkColumns(job.chunking) }, plan.columnTypes, timezone, stageDir, signal)
         : undefined;
     return await work({ job, source, target, plan, timezone }, conn, chunks, staged);
   } finally {

@@ -122,6 +122,13 @@ export function historyGaps(chunks: readonly ChunkRecord[]): { lo: string; hi: s
       out.push({ lo: text(gap.lo), hi: text(gap.hi), chunks: inside });
     }
   }
+  // Range chunks (and the one chunk of a job without chunk:) have no arithmetic: runs of chunks not done, in plan order (the ledger lists them so).
+  let run: { lo: string; hi: string; chunks: number } | undefined;
+  for (const c of chunks.filter((x) => x.kind === 'range' || x.kind === 'all')) {
+    if (c.status === 'done') run = undefined;
+    else if (run === undefined) out.push((run = { lo: c.lo, hi: c.hi, chunks: 1 }));
+    else Object.assign(run, { hi: c.hi, chunks: run.chunks + 1 });
+  }
   return out;
 }
 

@@ -3,7 +3,7 @@
 
 import type { Chunk, ChunkStats } from '../../core/chunk.js';
 import { systemClock, type Clock } from '../../core/clock.js';
-import type { BackupRecord, ChunkRecord, JobPause, Lease, Ledger, LedgerReader, RunRecord, RunStatus, WatermarkRecord } from '../ledger.js';
+import type { BackupRecord, ChunkRecord, JobPause, Lease, Ledger, LedgerReader, RecordedPlan, RunRecord, RunStatus, WatermarkRecord } from '../ledger.js';
 import { leaseLost } from '../ledger-errors.js';
 import { PostgresConnection, databaseIdentity, parseLocation } from './postgres-connection.js';
 import { checkReadable, migrate } from './postgres-migrate.js';
@@ -222,6 +222,15 @@ export class PostgresLedger implements Ledger {
 
   async saveBounds(job: string, fingerprint: string, column: string, min: string | null, max: string | null): Promise<void> {
     await this.conn.query('save bounds', this.sql.saveBounds, [job, fingerprint, column, min, max, this.clock.now()]);
+  }
+
+  async chunkPlan(job: string): Promise<RecordedPlan | undefined> {
+    const row = (await this.conn.query<{ spec: string; chunks: string }>('read the recorded chunks', this.sql.chunkPlan, [job])).rows[0];
+    return row === undefined ? undefined : { spec: row.spec, chunks: JSON.parse(row.chunks) as Chunk[] };
+  }
+
+  async saveChunkPlan(job: string, plan: RecordedPlan): Promise<void> {
+    await this.conn.query('record the chunks', this.sql.saveChunkPlan, [job, plan.spec, JSON.stringify(plan.chunks), this.clock.now()]);
   }
 
   async sourceSchema(job: string): Promise<string | undefined> {

@@ -140,4 +140,14 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   -- What each run is doing about its limits: JSON of ThrottleState (core/throttle.ts).
   ALTER TABLE ${s}.backfill_runs ADD COLUMN throttle TEXT;
   `,
+  /* 7 */ (s) => `
+  -- Chunks cut by rows (chunk.rows): the chunking they were cut for and every chunk in order, so
+  -- later runs reuse the same boundaries and only add chunks past the end.
+  CREATE TABLE ${s}.backfill_chunk_plans (
+    job         TEXT PRIMARY KEY,
+    spec        TEXT NOT NULL,
+    chunks      TEXT NOT NULL,
+    updated_at  BIGINT NOT NULL
+  );
+  `,
 ];

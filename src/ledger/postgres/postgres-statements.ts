@@ -50,7 +50,7 @@ export function postgresStatements(schema: string) {
     // ---- chunks ------------------------------------------------------------------------------
     // COLLATE "C" sorts like SQLite's BINARY collation whatever the database's locale.
     listChunks: `SELECT ${CHUNK_COLUMNS} FROM ${chunks} WHERE job = $1
-      ORDER BY kind COLLATE "C", CASE WHEN kind = 'key' THEN lo::numeric END, lo COLLATE "C"`,
+      ORDER BY kind COLLATE "C", CASE WHEN kind = 'key' THEN lo::numeric END, CASE WHEN kind = 'range' THEN tag END COLLATE "C", lo COLLATE "C"`,
     changeMarker: `SELECT
       (SELECT count(*) || ':' || coalesce(max(updated_at), 0) || ':' || coalesce(sum(fencing_token), 0) || ':' || coalesce(sum(generation), 0)
          || ':' || count(*) FILTER (WHERE status = 'done') || ':' || count(*) FILTER (WHERE status = 'failed')
@@ -159,6 +159,11 @@ export function postgresStatements(schema: string) {
       VALUES ($1, $2, $3, $4, $5, $6)
       ON CONFLICT (job) DO UPDATE SET fingerprint = excluded.fingerprint, column_name = excluded.column_name,
         min_value = excluded.min_value, max_value = excluded.max_value, measured_at = excluded.measured_at`,
+    // ---- chunks cut by rows ----------------------------------------------------------------------
+    chunkPlan: `SELECT spec, chunks FROM ${s}.backfill_chunk_plans WHERE job = $1`,
+    /** $1 job, $2 spec, $3 chunks (JSON), $4 now. */
+    saveChunkPlan: `INSERT INTO ${s}.backfill_chunk_plans (job, spec, chunks, updated_at) VALUES ($1, $2, $3, $4)
+      ON CONFLICT (job) DO UPDATE SET spec = excluded.spec, chunks = excluded.chunks, updated_at = excluded.updated_at`,
     // ---- reference schema ----------------------------------------------------------------------
     sourceSchema: `SELECT columns FROM ${schemas} WHERE job = $1`,
     /** $1 job, $2 columns (JSON), $3 now. */

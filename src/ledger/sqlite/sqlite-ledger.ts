@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import type { Chunk, ChunkStats } from '../../core/chunk.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { LedgerError } from '../../core/errors.js';
-import type { BackupRecord, ChunkRecord, JobPause, Lease, Ledger, LedgerReader, RunRecord, RunStatus, WatermarkRecord } from '../ledger.js';
+import type { BackupRecord, ChunkRecord, JobPause, Lease, Ledger, LedgerReader, RecordedPlan, RunRecord, RunStatus, WatermarkRecord } from '../ledger.js';
 import { leaseLost } from '../ledger-errors.js';
 import { checkVersion, migrate } from './sqlite-migrate.js';
 import { SQL } from './sqlite-statements.js';
@@ -184,6 +184,17 @@ export class SqliteLedger implements Ledger {
 
   async cachedBounds(job: string, fingerprint: string, column: string): Promise<{ min: string | null; max: string | null } | undefined> {
     return this.db.prepare(SQL.cachedBounds).get(job, fingerprint, column) as { min: string | null; max: string | null } | undefined;
+  }
+
+  async chunkPlan(job: string): Promise<RecordedPlan | undefined> {
+    // A reader may open a ledger older than the table (schema 5): nothing was recorded there.
+    if (this.db.prepare(SQL.hasChunkPlans).get() === undefined) return undefined;
+    const row = this.db.prepare(SQL.chunkPlan).get(job) as { spec: string; chunks: string } | undefined;
+    return row === undefined ? undefined : { spec: row.spec, chunks: JSON.parse(row.chunks) as Chunk[] };
+  }
+
+  async saveChunkPlan(job: string, plan: RecordedPlan): Promise<void> {
+    this.db.prepare(SQL.saveChunkPlan).run({ job, spec: plan.spec, chunks: JSON.stringify(plan.chunks), now: this.clock.now() });
   }
 
   async saveBounds(job: string, fingerprint: string, column: string, min: string | null, max: string | null): Promise<void> {

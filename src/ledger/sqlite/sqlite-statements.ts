@@ -23,7 +23,7 @@ export const SQL = {
     ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
 
   // ---- chunks, runs and the rest -------------------------------------------------------------
-  listChunks: `SELECT ${CHUNK_COLUMNS} FROM backfill_chunks WHERE job = ? ORDER BY kind, CASE kind WHEN 'key' THEN CAST(lo AS INTEGER) END, lo`,
+  listChunks: `SELECT ${CHUNK_COLUMNS} FROM backfill_chunks WHERE job = ? ORDER BY kind, CASE kind WHEN 'key' THEN CAST(lo AS INTEGER) END, CASE kind WHEN 'range' THEN tag END, lo`,
   changeMarker: `SELECT
     (SELECT count(*) || ':' || coalesce(max(updated_at), 0) || ':' || coalesce(sum(fencing_token), 0) || ':' || coalesce(sum(generation), 0)
        || ':' || coalesce(sum(status = 'done'), 0) || ':' || coalesce(sum(status = 'failed'), 0) || ':' || coalesce(sum(status = 'running'), 0)
@@ -96,6 +96,10 @@ export const SQL = {
     VALUES (@job, @fingerprint, @column, @min, @max, @now)
     ON CONFLICT (job) DO UPDATE SET fingerprint = excluded.fingerprint, column_name = excluded.column_name,
       min_value = excluded.min_value, max_value = excluded.max_value, measured_at = excluded.measured_at`,
+  hasChunkPlans: `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'backfill_chunk_plans'`,
+  chunkPlan: `SELECT spec, chunks FROM backfill_chunk_plans WHERE job = ?`,
+  saveChunkPlan: `INSERT INTO backfill_chunk_plans (job, spec, chunks, updated_at) VALUES (@job, @spec, @chunks, @now)
+    ON CONFLICT (job) DO UPDATE SET spec = excluded.spec, chunks = excluded.chunks, updated_at = excluded.updated_at`,
   sourceSchema: `SELECT columns FROM backfill_source_schemas WHERE job = ?`,
   saveSourceSchema: `INSERT INTO backfill_source_schemas (job, columns, recorded_at) VALUES (@job, @columns, @now)
     ON CONFLICT (job) DO UPDATE SET columns = excluded.columns, recorded_at = excluded.recorded_at`,
