@@ -3,8 +3,7 @@
 import type { Chunk, RangeLiterals } from '../core/chunk.js';
 import { SourceDataError } from '../core/errors.js';
 import type { JobChunking, SourceBounds } from '../core/planner.js';
-import type { WriteMode } from '../core/write.js';
-import type { BackupRecord } from '../core/write.js';
+import type { BackupRecord, WriteMode } from '../core/write.js';
 import type { ColumnInfo } from '../core/column.js';
 import type { DuckConn } from '../runtime/duckdb-session.js';
 import type { ChangeSink, ChangeSinkSpec } from './change-sink.js';

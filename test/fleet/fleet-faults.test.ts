@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir, writeJob } from '../helpers/cli.js';
 import { compareTables, dropQueue, fleetJob, freePort, freshDatabase, queueCounts, startJson, startRedis, writeHistory, type Proc } from '../helpers/fleet.js';
-import { ensurePostgres, pgQuery } from '../helpers/services.js';
+import { ensurePostgres, ensureRedis, pgQuery } from '../helpers/services.js';
 
 const DAYS = 6;
 const ROWS = 30_000;
@@ -16,6 +16,7 @@ const queues: string[] = [];
 
 beforeAll(async () => {
   await ensurePostgres();
+  await ensureRedis();
   db = await freshDatabase('fleet_faults');
   dir = tempDir('fleet-faults');
   writeHistory(dir, DAYS, ROWS);

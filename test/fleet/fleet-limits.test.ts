@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir, writeJob } from '../helpers/cli.js';
 import { dropQueue, fleetJob, freshDatabase, jobStarts, startJson, writeHistory, type Proc } from '../helpers/fleet.js';
-import { ensurePostgres, pgQuery } from '../helpers/services.js';
+import { ensurePostgres, ensureRedis, pgQuery } from '../helpers/services.js';
 
 const DAYS = 6;
 const REDIS = 'redis://127.0.0.1:6379';
@@ -14,6 +14,7 @@ const procs: Proc[] = [];
 
 beforeAll(async () => {
   await ensurePostgres();
+  await ensureRedis();
   db = await freshDatabase('fleet_limits');
   dir = tempDir('fleet-limits');
   writeHistory(dir, DAYS, 2000);

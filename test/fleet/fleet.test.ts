@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir, writeJob } from '../helpers/cli.js';
 import { compareTables, dropQueue, fleetJob, freshDatabase, queueCounts, queuedJobs, startJson, writeHistory, type Proc } from '../helpers/fleet.js';
-import { ensurePostgres, pgQuery } from '../helpers/services.js';
+import { ensurePostgres, ensureRedis, pgQuery } from '../helpers/services.js';
 
 const DAYS = 8;
 const REDIS = 'redis://127.0.0.1:6379';
@@ -17,6 +17,7 @@ const workers: Proc[] = [];
 
 beforeAll(async () => {
   await ensurePostgres();
+  await ensureRedis();
   db = await freshDatabase('fleet_basic');
   dir = tempDir('fleet-basic');
   writeHistory(dir, DAYS, 4000);

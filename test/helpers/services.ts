@@ -74,6 +74,19 @@ export function ensureMariadb(): Promise<void> {
   return mariadbReady;
 }
 
+let redisReady: Promise<void> | undefined;
+
+/** Resolve once the shared Redis (127.0.0.1:6379, nothing kept on disk) accepts connections; start it first if it does not. */
+export function ensureRedis(): Promise<void> {
+  redisReady ??= (async () => {
+    if (await portOpen('127.0.0.1', 6379)) return;
+    const output = tryRun('redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no');
+    await waitFor(() => portOpen('127.0.0.1', 6379), `Redis on 127.0.0.1:6379 did not come up (${output})`);
+  })();
+  redisReady.catch(() => (redisReady = undefined));
+  return redisReady;
+}
+
 async function postgresAnswers(): Promise<boolean> {
   const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 2_000 });
   client.on('error', () => undefined);
