@@ -4,9 +4,13 @@
 // data (daily CSV files → Parquet lake) and on a skewed PostgreSQL table made here (the last month
 // holds 100× the rows of the first). Run `npm run build` first (the engine is loaded from dist/).
 //
-//   node scripts/bench-profile.mjs [--rows 2000000] [--pg-rows 2000000] [--dir .bench-profile] [--postgres postgres://postgres@127.0.0.1:5432/test]
+//   node scripts/bench-profile.mjs [--rows 5000000,10000000] [--pg-rows 5000000,10000000] [--reps 3]
+//                                  [--dir .bench-profile] [--postgres postgres://postgres@127.0.0.1:5432/test]
 //
-// Prints one line per scenario; progress goes to stderr. Figures are only meaningful on a quiet machine.
+// Each data set is made once; then, rep after rep, every data set is profiled and backfilled in
+// turn (interleaved, so a machine busy with other work slows every configuration alike). The run
+// is the job the profile sized, from scratch (empty target, no ledger). `--rows 0` or `--pg-rows 0`
+// leaves a scenario out. One line per measurement, then the medians; progress goes to stderr.
 
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -18,44 +22,51 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const lib = await import(pathToFileURL(path.join(ROOT, 'dist', 'index.js')).href);
 const { values } = parseArgs({
   options: {
-    rows: { type: 'string', default: '2000000' },
-    'pg-rows': { type: 'string', default: '2000000' },
+    rows: { type: 'string', default: '5000000' },
+    'pg-rows': { type: 'string', default: '5000000' },
+    reps: { type: 'string', default: '3' },
     dir: { type: 'string', default: '.bench-profile' },
     postgres: { type: 'string', default: process.env.BACKFILL_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
 const COST_GOAL = 0.02;
 const ESTIMATE_GOAL = 0.3;
+const sizes = (text) => text.split(',').map(Number).filter((n) => n > 0);
+const reps = Number(values.reps);
 const dir = path.resolve(values.dir);
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
 const log = (line) => process.stderr.write(`${line}\n`);
+const pct = (x) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(0)}%`;
 
-/** Profile the job (default: statistics, one sampled slice), then run the backfill from scratch; both timed. */
-async function measure(label, job, clean) {
+/** Profile the job (default: statistics, the sampled slices), then run the backfill from scratch; both timed. */
+async function measure(scenario, rep) {
   const t0 = performance.now();
-  const report = await lib.profileJob(job);
+  const report = await lib.profileJob(scenario.job);
   const profileS = (performance.now() - t0) / 1000;
-  clean();
+  scenario.clean();
   const t1 = performance.now();
-  const result = await lib.runBackfill(job);
+  const result = await lib.runBackfill(scenario.job);
   const runS = (performance.now() - t1) / 1000;
-  if (result.failed > 0) throw new Error(`${label}: the backfill failed`);
-  const cost = profileS / runS;
-  const error = report.estimate.seconds === undefined ? NaN : report.estimate.seconds / runS - 1;
+  scenario.clean();
+  if (result.failed > 0) throw new Error(`${scenario.label}: the backfill failed`);
+  const m = { profileS, runS, cost: profileS / runS, error: (report.estimate.seconds ?? NaN) / runS - 1, estimateS: report.estimate.seconds, sampleS: report.estimate.sample?.seconds ?? 0 };
+  const fit = report.estimate.fit;
   console.log(
-    `${label}: rows ${result.rowsWritten}; profile ${profileS.toFixed(2)} s = ${(100 * cost).toFixed(1)}% of the run (goal ≤ ${100 * COST_GOAL}%: ${cost <= COST_GOAL ? 'met' : 'missed'}); ` +
-      `estimate ${report.estimate.seconds?.toFixed(1)} s vs run ${runS.toFixed(1)} s = ${error >= 0 ? '+' : ''}${(100 * error).toFixed(0)}% (goal ±${100 * ESTIMATE_GOAL}%: ${Math.abs(error) <= ESTIMATE_GOAL ? 'met' : 'missed'}); ` +
-      `rows per chunk from ${report.perChunk.source}; recommended ${report.recommended?.setting ?? '–'}`,
+    `${scenario.label} rep ${rep + 1}: rows ${result.rowsWritten.toLocaleString('en-US')} in ${result.total} chunks; ` +
+      `profile ${profileS.toFixed(2)} s (statistics ${(profileS - m.sampleS).toFixed(2)} s, sample ${m.sampleS.toFixed(2)} s) = ${(100 * m.cost).toFixed(1)}% of the run; ` +
+      `estimate ${m.estimateS?.toFixed(1)} s vs run ${runS.toFixed(1)} s = ${pct(m.error)}` +
+      (fit === undefined ? '' : ` (fit ${fit.perChunkMs.toFixed(0)} ms/chunk + ${fit.perRowUs.toFixed(2)} µs/row, warm-up ${fit.warmSeconds.toFixed(2)} s, outside chunks ${fit.outsideSeconds.toFixed(2)} s)`) +
+      `; rows per chunk from ${report.perChunk.source}`,
   );
+  return m;
 }
 
-// 1. The demo: daily CSV files (every third gzipped) → month-partitioned Parquet lake.
-{
-  const rows = Number(values.rows);
+/** The demo: daily CSV files (every third gzipped) → month-partitioned Parquet lake. */
+async function demoScenario(rows) {
+  const base = path.join(dir, `demo-${rows}`);
   log(`generating ${rows} demo events …`);
-  await lib.generateEvents({ dir: path.join(dir, 'demo', 'events'), rows });
-  const base = path.join(dir, 'demo');
+  await lib.generateEvents({ dir: path.join(base, 'events'), rows });
   const job = lib.defineJob(
     {
       name: 'bench-profile-demo',
@@ -67,54 +78,83 @@ async function measure(label, job, clean) {
     },
     { baseDir: base },
   );
-  await measure('demo csv → parquet', job, () => {
+  const clean = () => {
     rmSync(path.join(base, 'lake'), { recursive: true, force: true });
     rmSync(path.join(base, '.backfill'), { recursive: true, force: true });
-  });
+  };
+  return { label: `demo csv → parquet, ${rows.toLocaleString('en-US')} rows`, job, clean, drop: async () => rmSync(base, { recursive: true, force: true }) };
 }
 
-// 2. A skewed PostgreSQL table: twelve months, rows per day growing so the last month holds 100× the first.
-{
-  const rows = Number(values['pg-rows']);
-  const schema = `bench_profile_${process.pid}`;
+/** A skewed PostgreSQL table: twelve months, rows per day growing so the last month holds 100× the first. */
+async function pgScenario(rows) {
+  const schema = `bench_profile_${process.pid}_${rows}`;
   const client = new pg.Client({ connectionString: values.postgres });
   await client.connect();
-  try {
-    await client.query(`CREATE SCHEMA ${schema}`);
-    await client.query(`CREATE TABLE ${schema}.events (id bigint, ts timestamptz, kind text, amount numeric(12,2))`);
-    // Month m gets a share proportional to 100^(m/11).
-    const weights = Array.from({ length: 12 }, (_, m) => 100 ** (m / 11));
-    const sum = weights.reduce((a, b) => a + b, 0);
-    log(`filling ${schema}.events with ${rows} skewed rows …`);
-    let id = 0;
-    for (const [m, w] of weights.entries()) {
-      const n = Math.round((rows * w) / sum);
-      await client.query(
-        `INSERT INTO ${schema}.events SELECT ${id} + s, timestamptz '2024-${String(m + 1).padStart(2, '0')}-01 00:00:00+00' + (s::float8 / ${n}) * interval '28 days', 'k' || (s % 7), (s % 10000) / 100.0 FROM generate_series(1, ${n}) s`,
-      );
-      id += n;
-    }
-    await client.query(`CREATE INDEX ON ${schema}.events (ts)`);
-    await client.query(`ANALYZE ${schema}.events`);
-    const base = path.join(dir, 'pg');
-    mkdirSync(base, { recursive: true });
-    const job = lib.defineJob(
-      {
-        name: 'bench-profile-pg',
-        source: { type: 'postgres', connection: values.postgres, table: `${schema}.events` },
-        chunk: { column: 'ts', every: '1 week', timezone: 'UTC' },
-        target: { type: 'parquet', path: 'lake' },
-        write: { mode: 'replace' },
-      },
-      { baseDir: base },
+  await client.query(`CREATE SCHEMA ${schema}`);
+  await client.query(`CREATE TABLE ${schema}.events (id bigint, ts timestamptz, kind text, amount numeric(12,2))`);
+  // Month m gets a share proportional to 100^(m/11).
+  const weights = Array.from({ length: 12 }, (_, m) => 100 ** (m / 11));
+  const sum = weights.reduce((a, b) => a + b, 0);
+  log(`filling ${schema}.events with ${rows} skewed rows …`);
+  let id = 0;
+  for (const [m, w] of weights.entries()) {
+    const n = Math.round((rows * w) / sum);
+    await client.query(
+      `INSERT INTO ${schema}.events SELECT ${id} + s, timestamptz '2024-${String(m + 1).padStart(2, '0')}-01 00:00:00+00' + (s::float8 / ${n}) * interval '28 days', 'k' || (s % 7), (s % 10000) / 100.0 FROM generate_series(1, ${n}) s`,
     );
-    await measure('skewed postgres → parquet', job, () => {
-      rmSync(path.join(base, 'lake'), { recursive: true, force: true });
-      rmSync(path.join(base, '.backfill'), { recursive: true, force: true });
-    });
-  } finally {
+    id += n;
+  }
+  await client.query(`CREATE INDEX ON ${schema}.events (ts)`);
+  await client.query(`ANALYZE ${schema}.events`);
+  const base = path.join(dir, `pg-${rows}`);
+  mkdirSync(base, { recursive: true });
+  const job = lib.defineJob(
+    {
+      name: 'bench-profile-pg',
+      source: { type: 'postgres', connection: values.postgres, table: `${schema}.events` },
+      chunk: { column: 'ts', every: '1 week', timezone: 'UTC' },
+      target: { type: 'parquet', path: 'lake' },
+      write: { mode: 'replace' },
+    },
+    { baseDir: base },
+  );
+  const clean = () => {
+    rmSync(path.join(base, 'lake'), { recursive: true, force: true });
+    rmSync(path.join(base, '.backfill'), { recursive: true, force: true });
+  };
+  const drop = async () => {
     await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     await client.end();
-  }
+  };
+  return { label: `skewed postgres → parquet, ${rows.toLocaleString('en-US')} rows`, job, clean, drop };
 }
-rmSync(dir, { recursive: true, force: true });
+
+const scenarios = [];
+try {
+  for (const rows of sizes(values.rows)) scenarios.push(await demoScenario(rows));
+  for (const rows of sizes(values['pg-rows'])) scenarios.push(await pgScenario(rows));
+  const results = new Map(scenarios.map((s) => [s, []]));
+  for (let rep = 0; rep < reps; rep++) {
+    for (const s of scenarios) results.get(s).push(await measure(s, rep));
+  }
+  const median = (xs) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  };
+  console.log(`\nmedians of ${reps} interleaved rep(s):`);
+  for (const s of scenarios) {
+    const ms = results.get(s);
+    const cost = median(ms.map((m) => m.cost));
+    const errors = ms.map((m) => m.error);
+    const worst = errors.reduce((a, b) => (Math.abs(b) > Math.abs(a) ? b : a), 0);
+    console.log(
+      `${s.label}: run ${median(ms.map((m) => m.runS)).toFixed(1)} s, profile ${median(ms.map((m) => m.profileS)).toFixed(2)} s = ${(100 * cost).toFixed(1)}% ` +
+        `(goal ≤ ${100 * COST_GOAL}%: ${cost <= COST_GOAL ? 'met' : 'missed'}); estimate ${pct(median(errors))} (worst ${pct(worst)}; goal ±${100 * ESTIMATE_GOAL}%: ` +
+        `${errors.every((e) => Math.abs(e) <= ESTIMATE_GOAL) ? 'met' : 'missed'})`,
+    );
+  }
+} finally {
+  for (const s of scenarios) await s.drop().catch((err) => log(`cleanup: ${err.message}`));
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -14,7 +14,7 @@ import { rowsPerChunk } from './profile-spread.js';
 import { skewOf, type ChunkRows, type Skew } from './profile-skew.js';
 import { findProblems, type Problem } from './profile-problems.js';
 import { adviseChunking, type ChunkingAdvice } from './profile-recommend.js';
-import { estimateSeconds, pickSlice, timeSlice } from './profile-estimate.js';
+import { estimateDuration, type DurationEstimate } from './profile-estimate.js';
 
 export interface ProfileOptions {
   /** Count rows per chunk with one aggregate query instead of reading statistics. */
@@ -39,9 +39,7 @@ export interface ProfileReport {
   readonly nullRows: Figure<number> | undefined;
   readonly duplicates: (Figure<number> & { readonly examples: readonly { readonly key: string; readonly rows: number }[] }) | undefined;
   readonly problems: readonly Problem[];
-  readonly estimate:
-    | { readonly seconds: number; readonly source: string; readonly sample: { readonly lo: string; readonly hi: string; readonly rows: number; readonly seconds: number } }
-    | { readonly seconds: undefined; readonly source: string };
+  readonly estimate: DurationEstimate;
   readonly recommended: ChunkingAdvice | undefined;
   /** How long the profile itself took. */
   readonly profileSeconds: number;
@@ -79,7 +77,6 @@ export async function profileJob(job: Job, options: ProfileOptions = {}): Promis
     const duplicates = !checkKeys ? undefined : (own.duplicates ?? (await duplicatesOverRelation(conn, source.relation(), job.write.key)));
     const counts = rowsPerChunk(spread, plan.chunks);
     const skew = skewOf(plan.chunks, counts);
-    const inChunks = counts.reduce((a, b) => a + b, 0);
     const bytesPerRow = own.bytes !== undefined && rows !== undefined && rows.value > 0 ? own.bytes.value / rows.value : undefined;
     const memory = job.duckdb.memoryLimit === undefined ? undefined : parseSize(job.duckdb.memoryLimit);
     const cores = availableParallelism();
@@ -90,19 +87,8 @@ export async function profileJob(job: Job, options: ProfileOptions = {}): Promis
       column: job.chunking.column, timezone: job.chunking.kind === 'time' ? timezone : undefined, key: job.write.key, source: own,
       nullRows: nullRows?.value, skew, targetAdvice: await indexWarnings(target, conn), recommended: recommended?.setting,
     });
-    let estimate: ProfileReport['estimate'] = { seconds: undefined, source: 'not measured (--no-estimate)' };
-    if (options.estimate !== false) {
-      const slice = pickSlice(job.chunking, plan.chunks, counts);
-      if (slice === undefined) estimate = { seconds: undefined, source: 'not measured: no rows to sample' };
-      else {
-        const timing = await timeSlice(job, slice);
-        estimate = {
-          seconds: estimateSeconds(timing, inChunks, plan.chunks.length, job.concurrency, cores),
-          source: `sample of 1 chunk (${timing.rows.toLocaleString('en-US')} rows of ${slice.chunk.lo} … ${slice.chunk.hi}) into a scratch target, scaled to ${inChunks.toLocaleString('en-US')} rows`,
-          sample: { lo: timing.lo, hi: timing.hi, rows: timing.rows, seconds: timing.fixedSeconds + timing.chunkSeconds },
-        };
-      }
-    }
+    const estimate: DurationEstimate =
+      options.estimate === false ? { seconds: undefined, source: 'not measured (--no-estimate)' } : await estimateDuration(job, plan.chunks, counts, cores);
     const render = (v: number | undefined): string | undefined =>
       v === undefined ? undefined : job.chunking.kind === 'key' ? String(v) : new Date(v).toISOString();
     return {
