@@ -11,12 +11,12 @@ import { runChunks } from '../run/run-chunks.js';
 import { chunkSpan } from './profile-spread.js';
 
 /** Rows of a large slice as a share of all rows: the profile must cost a small part of the run it sizes. */
-export const LARGE_SHARE = 0.0025;
+export const LARGE_SHARE = 0.002;
 /** Bounds of a large slice: fewer rows drown the rate in a chunk's fixed cost; more only cost time. */
 export const MIN_LARGE_ROWS = 50_000;
 export const MAX_LARGE_ROWS = 500_000;
 /** A small slice holds this share of a large one: far enough apart to tell a chunk's fixed cost from its rows' cost. */
-export const SMALL_RATIO = 0.2;
+export const SMALL_RATIO = 0.1;
 /** The first slices only warm up the process (connections, the first write); their rows barely matter. */
 export const WARM_RATIO = 0.02;
 
@@ -90,8 +90,13 @@ export interface SampleTiming {
   readonly hi: string;
 }
 
-/** Run the slices as a job of their own into a scratch copy of the target (never the real one), with a ledger of its own. */
-export async function timeSample(job: Job, sample: SamplePlan): Promise<SampleTiming> {
+/**
+ * Run the slices as a job of their own into a scratch copy of the target (never the real one),
+ * with a ledger of its own. The job's own reject budget by default: where rows may be set aside
+ * the read takes a slower path, and the sample must time the path the run takes. `keepRejects`
+ * sets aside every bad row instead, for a sample that failed on them.
+ */
+export async function timeSample(job: Job, sample: SamplePlan, keepRejects = false): Promise<SampleTiming> {
   const id = `p${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
   const dir = join(job.stateDir, 'profile', id);
   mkdirSync(dir, { recursive: true });
@@ -111,15 +116,16 @@ export async function timeSample(job: Job, sample: SamplePlan): Promise<SampleTi
     const sampleJob: Job = {
       ...job, name, target: scratch.target as Job['target'], incremental: undefined, concurrency: sample.slots, verify: false,
       ledgerPath: join(dir, 'ledger.sqlite'), ledgerUrl: undefined, stateDir: join(dir, 'state'), retries: { ...job.retries, attempts: 1 },
-      // Rows a run would reject (NULL chunk values, bad lines) are the profile's findings, not a reason to lose the timing.
-      rejects: { perChunk: Number.MAX_SAFE_INTEGER, perRun: undefined, dir: join(dir, 'rejects') },
+      rejects: { perChunk: keepRejects ? Number.MAX_SAFE_INTEGER : job.rejects.perChunk, perRun: undefined, dir: join(dir, 'rejects') },
     };
     const t0 = performance.now();
     // The slices are the run's chunks, in this order, instead of the job's plan.
     const window = { chunks: sample.slices.map((s) => s.chunk), runId: ulid(), chunkDone: async () => {}, prune: async () => {} };
     const result = await runChunks(sampleJob, { events }, { window });
     const wallMs = performance.now() - t0;
-    const failed = result.chunks.find((c) => c.outcome === 'failed');
+    // The first slice alone counts the rows with NULL chunk values, as the plan's first chunk does: a
+    // warm-up slice failing on them costs the estimate nothing.
+    const failed = result.chunks.find((c) => c.outcome === 'failed' && roles.get(c.key) !== 'warm');
     if (failed !== undefined) throw new Error(`a sampled slice failed: ${failed.error ?? 'unknown error'}`);
     const phaseMs = points.length === 0 ? 0 : last - first;
     const slices = sample.slices.map((s) => s.chunk);
@@ -201,7 +207,12 @@ export async function estimateDuration(job: Job, chunks: readonly Chunk[], rowsP
   const slots = slotsFor(job.concurrency, cores, chunks.length);
   const sample = planSample(chunks, rowsPerChunk, slots);
   if (sample === undefined) return { seconds: undefined, source: 'not measured: no rows to sample' };
-  const timing = await timeSample(job, sample);
+  // Rows a run would reject (NULL chunk values, bad lines) are the profile's findings, not a reason to lose the timing.
+  let keptAside = '';
+  const timing = await timeSample(job, sample).catch(async () => {
+    keptAside = ' (bad rows set aside: with the job\'s reject budget a slice failed)';
+    return timeSample(job, sample, true);
+  });
   const run = estimateRun(timing, rowsPerChunk);
   const n = (v: number): string => Math.round(v).toLocaleString('en-US');
   const sizes = (role: SliceRole): string => {
@@ -213,7 +224,7 @@ export async function estimateDuration(job: Job, chunks: readonly Chunk[], rowsP
   const source =
     `slices of ${sample.from.lo} … ${sample.from.hi} (${sizes('small')} and ${sizes('large')} rows, after ${sizes('warm')} to warm up) run into a scratch target ` +
     `${slots} at a time; fitted ${(run.cost.perChunkSeconds * 1000).toFixed(0)} ms a chunk + ${(run.cost.perRowSeconds * 1e6).toFixed(2)} µs a row, ` +
-    `over the ${n(chunks.length)} planned chunks (${n(total)} rows) ${slots} at a time, plus ${run.outsideSeconds.toFixed(2)} s outside chunks`;
+    `over the ${n(chunks.length)} planned chunks (${n(total)} rows) ${slots} at a time, plus ${run.outsideSeconds.toFixed(2)} s outside chunks${keptAside}`;
   return {
     seconds: run.seconds, source,
     sample: { lo: timing.lo, hi: timing.hi, rows, slices: timing.points.length, seconds: timing.wallSeconds },
