@@ -77,12 +77,12 @@ describe('findProblems', () => {
 
 describe('the sample and the estimate', () => {
   it('cuts the heaviest chunk into warm-up, small and large slices, one of each per slot, in that order', () => {
-    // 40 million rows: a large slice holds 0.2% of them (80,000), a small one 8,000, a warm-up 1,600.
+    // 40 million rows: a large slice holds 0.2% of them (80,000), a small one and a warm-up 8,000.
     const sample = planSample(days(4), [1e7, 1e7, 2e7, 0], 2);
     expect(sample?.from.lo).toBe(days(4)[2]?.lo);
     expect(sample?.slices.map((s) => s.role)).toEqual(['warm', 'warm', 'small', 'small', 'large', 'large']);
     sample?.slices.forEach((s, i) => {
-      const want = { warm: 1_600, small: 8_000, large: 80_000 }[s.role];
+      const want = { warm: 8_000, small: 8_000, large: 80_000 }[s.role];
       expect(Math.abs(s.expectedRows - want)).toBeLessThanOrEqual(250);
       // consecutive, inside the sampled chunk
       if (i > 0) expect(s.chunk.lo).toBe(sample.slices[i - 1]?.chunk.hi);
@@ -92,7 +92,7 @@ describe('the sample and the estimate', () => {
   });
   it('a chunk too small for the slices gives each its share of it; key chunks get key slices', () => {
     const sample = planSample([keyChunk(0n, 1000n)], [1000], 1);
-    expect(sample?.slices.map((s) => [s.role, s.chunk.lo, s.chunk.hi])).toEqual([['warm', '0', '18'], ['small', '18', '107'], ['large', '107', '1000']]);
+    expect(sample?.slices.map((s) => [s.role, s.chunk.lo, s.chunk.hi])).toEqual([['warm', '0', '83'], ['small', '83', '166'], ['large', '166', '1000']]);
     expect(planSample(days(2), [0, 0], 2)).toBeUndefined();
   });
   it('slots: the concurrency, at most one per core and per chunk', () => {

@@ -17,8 +17,11 @@ export const MIN_LARGE_ROWS = 50_000;
 export const MAX_LARGE_ROWS = 500_000;
 /** A small slice holds this share of a large one: far enough apart to tell a chunk's fixed cost from its rows' cost. */
 export const SMALL_RATIO = 0.1;
-/** The first slices only warm up the process (connections, the first write); their rows barely matter. */
-export const WARM_RATIO = 0.02;
+/**
+ * The first slices warm the process up (connections, the first write, code not yet compiled) and
+ * are the size of small ones: what they take beyond the small ones is the warm-up a run pays once.
+ */
+export const WARM_RATIO = SMALL_RATIO;
 
 export type SliceRole = 'warm' | 'small' | 'large';
 
@@ -64,7 +67,9 @@ export function planSample(chunks: readonly Chunk[], rows: readonly number[], sl
   let cursor = span.lo;
   for (const [role, n] of want) {
     for (let s = 0; s < slots && cursor < span.hi; s++) {
-      const hi = Math.min(span.hi, cursor + Math.max(1, Math.round((n * scale) / density)));
+      // A chunk that holds fewer rows than the slices want is taken whole, to its last value.
+      const last = scale < 1 && role === 'large' && s === slots - 1;
+      const hi = last ? span.hi : Math.min(span.hi, cursor + Math.max(1, Math.round((n * scale) / density)));
       slices.push({ chunk: chunk.kind === 'time' ? timeChunk(cursor, hi) : keyChunk(BigInt(cursor), BigInt(hi)), role, expectedRows: Math.round((hi - cursor) * density) });
       cursor = hi;
     }
