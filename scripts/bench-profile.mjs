@@ -16,6 +16,7 @@
 
 import { fork } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -30,8 +31,11 @@ const CHILD = process.env.BENCH_PROFILE_CHILD === '1';
 if (CHILD) {
   process.once('message', async ({ what, job }) => {
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const out = what === 'profile' ? { report: await lib.profileJob(job) } : { result: await lib.runBackfill(job) };
-    process.send({ ...out, seconds: (performance.now() - t0) / 1000 }, () => process.exit(0));
+    const cpu = process.cpuUsage(cpu0);
+    // CPU time of every thread of the process (DuckDB's included; a database server's not).
+    process.send({ ...out, seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 }, () => process.exit(0));
   });
 }
 const { values } = parseArgs({
@@ -65,16 +69,16 @@ function inChild(what, job) {
 
 /** Profile the job (default: statistics, the sampled slices), then run the backfill from scratch; both timed. */
 async function measure(scenario, rep) {
-  const { report, seconds: profileS } = await inChild('profile', scenario.job);
+  const { report, seconds: profileS, cpuSeconds: profileCpu } = await inChild('profile', scenario.job);
   scenario.clean();
-  const { result, seconds: runS } = await inChild('run', scenario.job);
+  const { result, seconds: runS, cpuSeconds: runCpu } = await inChild('run', scenario.job);
   scenario.clean();
   if (result.failed > 0) throw new Error(`${scenario.label}: the backfill failed`);
-  const m = { profileS, runS, cost: profileS / runS, error: (report.estimate.seconds ?? NaN) / runS - 1, estimateS: report.estimate.seconds, sampleS: report.estimate.sample?.seconds ?? 0 };
+  const m = { profileS, runS, cost: profileS / runS, cpuCost: profileCpu / runCpu, error: (report.estimate.seconds ?? NaN) / runS - 1, estimateS: report.estimate.seconds, sampleS: report.estimate.sample?.seconds ?? 0 };
   const fit = report.estimate.fit;
   console.log(
-    `${scenario.label} rep ${rep + 1}: rows ${result.rowsWritten.toLocaleString('en-US')} in ${result.total} chunks; ` +
-      `profile ${profileS.toFixed(2)} s (statistics ${(profileS - m.sampleS).toFixed(2)} s, sample ${m.sampleS.toFixed(2)} s) = ${(100 * m.cost).toFixed(1)}% of the run; ` +
+    `${scenario.label} rep ${rep + 1} (load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores): rows ${result.rowsWritten.toLocaleString('en-US')} in ${result.total} chunks; ` +
+      `profile ${profileS.toFixed(2)} s (statistics ${(profileS - m.sampleS).toFixed(2)} s, sample ${m.sampleS.toFixed(2)} s) = ${(100 * m.cost).toFixed(1)}% of the run (CPU time ${(100 * m.cpuCost).toFixed(1)}%); ` +
       `estimate ${m.estimateS?.toFixed(1)} s vs run ${runS.toFixed(1)} s = ${pct(m.error)}` +
       (fit === undefined ? '' : ` (fit ${fit.perChunkMs.toFixed(0)} ms/chunk + ${fit.perRowUs.toFixed(2)} µs/row, warm-up ${fit.warmSeconds.toFixed(2)} s, outside chunks ${fit.outsideSeconds.toFixed(2)} s)`) +
       `; rows per chunk from ${report.perChunk.source}`,
@@ -182,11 +186,12 @@ if (!CHILD) {
     for (const s of scenarios) {
       const ms = results.get(s);
       const cost = median(ms.map((m) => m.cost));
+      const cpuCost = median(ms.map((m) => m.cpuCost));
       const errors = ms.map((m) => m.error);
       const worst = errors.reduce((a, b) => (Math.abs(b) > Math.abs(a) ? b : a), 0);
       console.log(
         `${s.label}: run ${median(ms.map((m) => m.runS)).toFixed(1)} s, profile ${median(ms.map((m) => m.profileS)).toFixed(2)} s = ${(100 * cost).toFixed(1)}% ` +
-          `(goal ≤ ${100 * COST_GOAL}%: ${cost <= COST_GOAL ? 'met' : 'missed'}); estimate ${pct(median(errors))} (worst ${pct(worst)}; goal ±${100 * ESTIMATE_GOAL}%: ` +
+          `(goal ≤ ${100 * COST_GOAL}%: ${cost <= COST_GOAL ? 'met' : 'missed'}; CPU time ${(100 * cpuCost).toFixed(1)}%); estimate ${pct(median(errors))} (worst ${pct(worst)}; goal ±${100 * ESTIMATE_GOAL}%: ` +
           `${errors.every((e) => Math.abs(e) <= ESTIMATE_GOAL) ? 'met' : 'missed'})`,
       );
     }
