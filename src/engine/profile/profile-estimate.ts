@@ -62,6 +62,8 @@ export function planSample(chunks: readonly Chunk[], rows: readonly number[], sl
   const want: [SliceRole, number][] = [['warm', large * WARM_RATIO], ['small', large * SMALL_RATIO], ['large', large]];
   const scale = Math.min(1, chunkRows / (slots * want.reduce((a, [, n]) => a + n, 0)));
   const span = chunkSpan(chunk);
+  // Only chunks with numeric bounds (time, integer keys) can be cut.
+  if (!Number.isFinite(span.lo) || !Number.isFinite(span.hi) || span.hi <= span.lo) return undefined;
   const density = chunkRows / Math.max(1, span.hi - span.lo);
   const slices: SampleSlice[] = [];
   let cursor = span.lo;
@@ -211,7 +213,7 @@ export type DurationEstimate =
 export async function estimateDuration(job: Job, chunks: readonly Chunk[], rowsPerChunk: readonly number[], cores: number): Promise<DurationEstimate> {
   const slots = slotsFor(job.concurrency, cores, chunks.length);
   const sample = planSample(chunks, rowsPerChunk, slots);
-  if (sample === undefined) return { seconds: undefined, source: 'not measured: no rows to sample' };
+  if (sample === undefined) return { seconds: undefined, source: 'not measured: no chunk with rows to cut slices from' };
   // Rows a run would reject (NULL chunk values, bad lines) are the profile's findings, not a reason to lose the timing.
   let keptAside = '';
   const timing = await timeSample(job, sample).catch(async () => {
