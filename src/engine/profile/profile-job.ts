@@ -72,8 +72,10 @@ export async function profileJob(job: Job, options: ProfileOptions = {}): Promis
       nullRows = { value: counted.nullRows, source: 'exact count' };
       rows = { value: counted.rows, source: 'exact count' };
     }
-    const sourceColumns = new Set((await conn.all<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM ${source.relation()})`)).map((c) => c.column_name));
-    const checkKeys = job.write.mode === 'merge' && job.write.key.length > 0 && job.write.key.every((k) => sourceColumns.has(k));
+    // The source's columns are asked for only when a merge key may have duplicates to look for.
+    const merges = job.write.mode === 'merge' && job.write.key.length > 0;
+    const sourceColumns = !merges ? new Set<string>() : new Set((await conn.all<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM ${source.relation()})`)).map((c) => c.column_name));
+    const checkKeys = merges && job.write.key.every((k) => sourceColumns.has(k));
     const duplicates = !checkKeys ? undefined : (own.duplicates ?? (await duplicatesOverRelation(conn, source.relation(), job.write.key)));
     const counts = rowsPerChunk(spread, plan.chunks);
     const skew = skewOf(plan.chunks, counts);
