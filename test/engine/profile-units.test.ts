@@ -5,7 +5,7 @@ import { rowsPerChunk } from '../../src/engine/profile/profile-spread.js';
 import { skewOf } from '../../src/engine/profile/profile-skew.js';
 import { adviseChunking } from '../../src/engine/profile/profile-recommend.js';
 import { findProblems, hasDst } from '../../src/engine/profile/profile-problems.js';
-import { estimateSeconds, pickSlice } from '../../src/engine/profile/profile-estimate.js';
+import { estimateRun, fitChunkCost, planSample, poolSeconds, slotsFor, type SampleTiming } from '../../src/engine/profile/profile-estimate.js';
 
 const DAY = 86_400_000;
 const days = (n: number) => Array.from({ length: n }, (_, i) => timeChunk(i * DAY, (i + 1) * DAY));
@@ -76,14 +76,56 @@ describe('findProblems', () => {
 });
 
 describe('the sample and the estimate', () => {
-  it('cuts the heaviest chunk to about 1% of all rows', () => {
-    const chunking = { kind: 'time' as const, column: 'ts', step: { n: 1, unit: 'day' as const }, timezone: 'UTC' };
-    const slice = pickSlice(chunking, days(4), [1e6, 1e6, 1e7, 1e6]);
-    expect(slice?.chunk.lo).toBe(days(4)[2]?.lo);
-    expect(slice?.expectedRows).toBeGreaterThan(1.2e5);
-    expect(slice?.expectedRows).toBeLessThan(1.4e5);
+  it('cuts the heaviest chunk into warm-up, small and large slices, one of each per slot, in that order', () => {
+    // 40 million rows: a large slice holds 0.2% of them (80,000), a small one and a warm-up 8,000.
+    const sample = planSample(days(4), [1e7, 1e7, 2e7, 0], 2);
+    expect(sample?.from.lo).toBe(days(4)[2]?.lo);
+    expect(sample?.slices.map((s) => s.role)).toEqual(['warm', 'warm', 'small', 'small', 'large', 'large']);
+    sample?.slices.forEach((s, i) => {
+      const want = { warm: 8_000, small: 8_000, large: 80_000 }[s.role];
+      expect(Math.abs(s.expectedRows - want)).toBeLessThanOrEqual(250);
+      // consecutive, inside the sampled chunk
+      if (i > 0) expect(s.chunk.lo).toBe(sample.slices[i - 1]?.chunk.hi);
+    });
+    expect(Date.parse(sample?.slices[0]?.chunk.lo ?? '')).toBe(2 * DAY);
+    expect(Date.parse(sample?.slices[5]?.chunk.hi ?? '')).toBeLessThan(3 * DAY);
   });
-  it('scales the chunk time by rows over the slots that run at once, plus the fixed part once', () => {
-    expect(estimateSeconds({ fixedSeconds: 1, chunkSeconds: 2, rows: 1000, lo: '', hi: '' }, 100_000, 10, 4, 2)).toBe(1 + 200 / 2);
+  it('a chunk too small for the slices gives each its share of it; key chunks get key slices', () => {
+    const sample = planSample([keyChunk(0n, 1000n)], [1000], 1);
+    expect(sample?.slices.map((s) => [s.role, s.chunk.lo, s.chunk.hi])).toEqual([['warm', '0', '83'], ['small', '83', '166'], ['large', '166', '1000']]);
+    expect(planSample(days(2), [0, 0], 2)).toBeUndefined();
+  });
+  it('slots: the concurrency, at most one per core and per chunk', () => {
+    expect([slotsFor(8, 2, 50), slotsFor(1, 4, 50), slotsFor(4, 8, 3), slotsFor(4, 8, 0)]).toEqual([2, 1, 3, 1]);
+  });
+  it('fits a cost per chunk apart from the cost per row', () => {
+    const line = (rows: number) => ({ rows, seconds: 0.04 + rows * 1e-6 });
+    const cost = fitChunkCost([line(20_000), line(21_000), line(100_000), line(99_000)]);
+    expect(cost.perChunkSeconds).toBeCloseTo(0.04, 9);
+    expect(cost.perRowSeconds).toBeCloseTo(1e-6, 12);
+  });
+  it('noise that tilts the line below zero puts all the cost on the rows', () => {
+    // The small slices took longer than the large ones: no sensible line; through the origin instead.
+    const cost = fitChunkCost([{ rows: 1000, seconds: 0.5 }, { rows: 2000, seconds: 0.2 }]);
+    expect(cost.perChunkSeconds).toBe(0);
+    expect(cost.perRowSeconds).toBeCloseTo((1000 * 0.5 + 2000 * 0.2) / (1000 ** 2 + 2000 ** 2), 12);
+    expect(fitChunkCost([{ rows: 0, seconds: 0.3 }])).toEqual({ perChunkSeconds: 0.3, perRowSeconds: 0 });
+  });
+  it('lays the chunks over the slots as the pool takes them', () => {
+    expect(poolSeconds([4, 1, 1, 1, 1], 2)).toBe(4);
+    expect(poolSeconds([1, 1, 1, 1, 4], 2)).toBe(6);
+    expect(poolSeconds([3, 3, 3], 1)).toBe(9);
+  });
+  it('the run: time outside chunks once, the warm-up beyond the line once, the chunks at the fitted cost over the slots', () => {
+    const at = (role: 'warm' | 'small' | 'large', rows: number, extra = 0) => ({ role, rows, seconds: 0.05 + rows * 2e-6 + extra });
+    const timing: SampleTiming = {
+      outsideSeconds: 0.5, wallSeconds: 2, slots: 2, lo: '', hi: '',
+      points: [at('warm', 1000, 0.3), at('warm', 1000, 0.1), at('small', 10_000), at('small', 10_000), at('large', 50_000), at('large', 50_000)],
+    };
+    const run = estimateRun(timing, [1e6, 1e6, 1e6, 1e6]);
+    expect(run.cost.perChunkSeconds).toBeCloseTo(0.05, 9);
+    expect(run.warmSeconds).toBeCloseTo(0.3, 9);
+    // four chunks of 2.05 s on two slots
+    expect(run.seconds).toBeCloseTo(0.5 + 0.3 + 2 * 2.05, 9);
   });
 });

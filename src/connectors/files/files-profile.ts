@@ -22,10 +22,17 @@ export async function profileFiles(input: FilesProfileInput, request: ProfileReq
   if (input.format === 'parquet') return { ...(await parquetFooters(input, request)), bytes, zoneless };
   // Other compressions say nothing about their rows without reading them: the engine counts.
   if (request.exact || input.files.some((f) => /\.(zst|bz2)$/i.test(f.path))) return { bytes, zoneless };
-  const sample = sampleLines(input.files.map((f) => f.path), input.format === 'csv');
-  if (sample === undefined) return { bytes, zoneless };
-  const perFile = sizes.map((s) => Math.max(0, Math.round(s / sample.bytesPerLine) - (input.format === 'csv' ? 1 : 0)));
-  const rows = { value: perFile.reduce((a, b) => a + b, 0), source: `file sizes ÷ bytes per line (sample of ${sample.lines.toLocaleString('en-US')} lines)` };
+  // Gzip files hold several times the lines per byte of plain ones: each kind is sampled apart.
+  const paths = input.files.map((f) => f.path);
+  const gz = sampleLines(paths.filter(isGzip), input.format === 'csv');
+  const plain = sampleLines(paths.filter((p) => !isGzip(p)), input.format === 'csv');
+  if (gz === undefined && plain === undefined) return { bytes, zoneless };
+  const lines = (gz?.lines ?? 0) + (plain?.lines ?? 0);
+  const perFile = sizes.map((s, i) => {
+    const sample = (isGzip(paths[i] ?? '') ? gz : plain) ?? gz ?? plain;
+    return Math.max(0, Math.round(s / (sample?.bytesPerLine ?? 1)) - (input.format === 'csv' ? 1 : 0));
+  });
+  const rows = { value: perFile.reduce((a, b) => a + b, 0), source: `file sizes ÷ bytes per line (sample of ${lines.toLocaleString('en-US')} lines)` };
   let spread: RowSpread | undefined;
   if (request.kind === 'time' && input.files.every((f) => f.period !== undefined)) {
     spread = {
@@ -39,6 +46,8 @@ export async function profileFiles(input: FilesProfileInput, request: ProfileReq
   return { bytes, rows, zoneless, ...(spread === undefined ? {} : { spread }) };
 }
 
+const isGzip = (path: string): boolean => path.endsWith('.gz');
+
 /** Average bytes per line over the start of the first, middle and last files. */
 function sampleLines(paths: readonly string[], header: boolean): { bytesPerLine: number; lines: number } | undefined {
   const picks = [...new Set([0, Math.floor(paths.length / 2), paths.length - 1])].map((i) => paths[i]).filter((p): p is string => p !== undefined);
@@ -50,7 +59,7 @@ function sampleLines(paths: readonly string[], header: boolean): { bytesPerLine:
       const buf = Buffer.alloc(SAMPLE_BYTES);
       const n = readSync(fd, buf, 0, SAMPLE_BYTES, 0);
       // A gzip file: lines per compressed byte, from the start of the file inflated as far as it goes.
-      const gz = path.endsWith('.gz');
+      const gz = isGzip(path);
       const text = gz ? gunzipSync(buf.subarray(0, n), { finishFlush: zlibConstants.Z_SYNC_FLUSH }) : buf.subarray(0, n);
       if (gz) {
         let count = 0;

@@ -34,6 +34,9 @@ const FILE_COLUMN = '__backfill_file';
  */
 const CAPPED_CSV_BUFFER = 4 * 1024 * 1024;
 
+/** What `prepare` learned by sniffing, by source settings and files (paths, sizes, modification times); the last few only. */
+const SNIFFED = new Map<string, { pinned: Record<string, unknown> | undefined; groupOf: Map<string, number>; groupCount: number; unclosed: readonly UnclosedQuote[] }>();
+
 interface DataFile {
   readonly path: string;
   readonly period: FilePeriod | undefined;
@@ -102,6 +105,20 @@ export class FilesSource implements Source, FileSet {
         );
       }
     }
+    const hash = createHash('sha256');
+    for (const f of this.files) {
+      const st = statSync(f.path);
+      hash.update(`${f.path}\0${st.size}\0${st.mtimeMs}\n`);
+    }
+    this.fingerprintText = hash.digest('hex');
+    // The same files read the same way were sniffed already in this process (a profile, then its sampled run).
+    const key = `${JSON.stringify([this.config, this.timezone, this.memoryCapped])}\0${this.fingerprintText}`;
+    const known = SNIFFED.get(key);
+    if (known !== undefined) {
+      ({ pinned: this.pinned, groupOf: this.groupOf, groupCount: this.groupCount, unclosed: this.unclosed } = known);
+      await gzipChecked;
+      return;
+    }
     try {
       this.pinned = this.config.type === 'csv' ? await this.sniffOnce(conn) : this.config.type === 'jsonl' ? await this.jsonColumnsPastMalformed(conn) : undefined;
       await this.groupFiles(conn);
@@ -110,13 +127,9 @@ export class FilesSource implements Source, FileSet {
       await gzipChecked;
       throw error;
     }
-    const hash = createHash('sha256');
-    for (const f of this.files) {
-      const st = statSync(f.path);
-      hash.update(`${f.path}\0${st.size}\0${st.mtimeMs}\n`);
-    }
-    this.fingerprintText = hash.digest('hex');
     await gzipChecked;
+    if (SNIFFED.size >= 8) SNIFFED.delete(SNIFFED.keys().next().value as string);
+    SNIFFED.set(key, { pinned: this.pinned, groupOf: this.groupOf, groupCount: this.groupCount, unclosed: this.unclosed });
   }
 
   /**

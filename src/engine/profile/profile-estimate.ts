@@ -1,91 +1,240 @@
-// The duration estimate: one sampled slice of one chunk run for real into a scratch target, its rate scaled to the whole plan.
+// The duration estimate: slices of the heaviest chunk run for real into a scratch target at the job's concurrency, a cost per chunk and a cost per row fitted to their times, and every planned chunk laid out over the slots.
 
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Chunk } from '../../core/chunk.js';
+import { ulid } from 'ulid';
+import { keyChunk, timeChunk, type Chunk } from '../../core/chunk.js';
 import { EventBus } from '../../core/events.js';
-import type { Chunking } from '../../core/planner.js';
 import { createScratchTarget } from '../../connectors/open-connectors.js';
 import type { Job } from '../../job/job.js';
-import { runBackfill } from '../run/run-backfill.js';
+import { runChunks } from '../run/run-chunks.js';
 import { chunkSpan } from './profile-spread.js';
 
-/** Share of the rows the sample takes: the profile must cost a small part of the run it sizes. */
-export const SAMPLE_SHARE = 0.01;
-/** Fewest rows worth timing: below this a chunk's fixed cost drowns its rate. */
-export const MIN_SAMPLE_ROWS = 20_000;
+/** Rows of a large slice as a share of all rows: the profile must cost a small part of the run it sizes. */
+export const LARGE_SHARE = 0.002;
+/** Bounds of a large slice: fewer rows drown the rate in a chunk's fixed cost; more only cost time. */
+export const MIN_LARGE_ROWS = 50_000;
+export const MAX_LARGE_ROWS = 500_000;
+/** A small slice holds this share of a large one: far enough apart to tell a chunk's fixed cost from its rows' cost. */
+export const SMALL_RATIO = 0.1;
+/**
+ * The first slices warm the process up (connections, the first write, code not yet compiled) and
+ * are the size of small ones: what they take beyond the small ones is the warm-up a run pays once.
+ */
+export const WARM_RATIO = SMALL_RATIO;
+
+export type SliceRole = 'warm' | 'small' | 'large';
 
 export interface SampleSlice {
-  /** The chunk sampled, and the part of it read. */
   readonly chunk: Chunk;
-  readonly chunking: Chunking;
+  readonly role: SliceRole;
+  /** Rows the slice should hold if rows are even within the sampled chunk. */
   readonly expectedRows: number;
 }
 
-/** The heaviest chunk, cut to about `share` of all rows (rows are assumed even within it). */
-export function pickSlice(chunking: Chunking, chunks: readonly Chunk[], rows: readonly number[], share = SAMPLE_SHARE): SampleSlice | undefined {
+export interface SamplePlan {
+  /** The planned chunk the slices are cut from: the heaviest. */
+  readonly from: Chunk;
+  /** Run in this order: one warm-up, one small and one large slice per slot. */
+  readonly slices: readonly SampleSlice[];
+  /** Chunks in flight at once, in the sample and in the estimate. */
+  readonly slots: number;
+}
+
+/** Chunks in flight at once: the job's concurrency, at most one per core and per chunk (more than the cores share them). */
+export function slotsFor(concurrency: number, cores: number, chunks: number): number {
+  return Math.max(1, Math.min(concurrency, cores, chunks));
+}
+
+/**
+ * Cut the heaviest chunk into consecutive slices — `slots` warm-up, `slots` small, `slots` large
+ * ones — so that each group runs side by side as the run's chunks do. Slices are sized in rows
+ * (rows are assumed even within the chunk), scaled down together when the chunk holds fewer.
+ */
+export function planSample(chunks: readonly Chunk[], rows: readonly number[], slots: number): SamplePlan | undefined {
   const total = rows.reduce((a, b) => a + b, 0);
   let best = -1;
   for (let i = 0; i < chunks.length; i++) if (best < 0 || (rows[i] ?? 0) > (rows[best] ?? 0)) best = i;
   const chunk = chunks[best];
   const chunkRows = rows[best] ?? 0;
-  if (chunk === undefined || chunkRows === 0) return undefined;
-  const want = Math.min(chunkRows, Math.max(MIN_SAMPLE_ROWS, total * share));
+  if (chunk === undefined || chunkRows <= 0) return undefined;
+  const large = Math.min(MAX_LARGE_ROWS, Math.max(MIN_LARGE_ROWS, total * LARGE_SHARE));
+  const want: [SliceRole, number][] = [['warm', large * WARM_RATIO], ['small', large * SMALL_RATIO], ['large', large]];
+  const scale = Math.min(1, chunkRows / (slots * want.reduce((a, [, n]) => a + n, 0)));
   const span = chunkSpan(chunk);
-  const width = Math.max(1, Math.ceil(((span.hi - span.lo) * want) / chunkRows));
-  const hi = Math.min(span.hi, span.lo + width);
-  const clipped: Chunking =
-    chunking.kind === 'time' ? { ...chunking, from: span.lo, to: hi } : { ...chunking, from: BigInt(span.lo), to: BigInt(hi) };
-  return { chunk, chunking: clipped, expectedRows: Math.round((chunkRows * (hi - span.lo)) / (span.hi - span.lo)) };
+  // Only chunks with numeric bounds (time, integer keys) can be cut.
+  if (!Number.isFinite(span.lo) || !Number.isFinite(span.hi) || span.hi <= span.lo) return undefined;
+  const density = chunkRows / Math.max(1, span.hi - span.lo);
+  const slices: SampleSlice[] = [];
+  let cursor = span.lo;
+  for (const [role, n] of want) {
+    for (let s = 0; s < slots && cursor < span.hi; s++) {
+      // A chunk that holds fewer rows than the slices want is taken whole, to its last value.
+      const last = scale < 1 && role === 'large' && s === slots - 1;
+      const hi = last ? span.hi : Math.min(span.hi, cursor + Math.max(1, Math.round((n * scale) / density)));
+      slices.push({ chunk: chunk.kind === 'time' ? timeChunk(cursor, hi) : keyChunk(BigInt(cursor), BigInt(hi)), role, expectedRows: Math.round((hi - cursor) * density) });
+      cursor = hi;
+    }
+  }
+  return { from: chunk, slices, slots };
+}
+
+export interface SlicePoint {
+  readonly role: SliceRole;
+  readonly rows: number;
+  /** Inside the chunk: claim to commit. */
+  readonly seconds: number;
 }
 
 export interface SampleTiming {
-  /** The run's time outside its chunks (opening, planning, ledger): paid once by a real run too. */
-  readonly fixedSeconds: number;
-  /** Time inside the sampled chunk. */
-  readonly chunkSeconds: number;
-  readonly rows: number;
+  /** The sample run's time outside every chunk (opening, planning, the ledger): a real run pays it once too. */
+  readonly outsideSeconds: number;
+  /** The whole sample run, as the profile paid it. */
+  readonly wallSeconds: number;
+  readonly points: readonly SlicePoint[];
+  readonly slots: number;
   readonly lo: string;
   readonly hi: string;
 }
 
-/** Run the slice as its own job into a scratch copy of the target (never the real one), with a ledger of its own. */
-export async function timeSlice(job: Job, slice: SampleSlice): Promise<SampleTiming> {
+/**
+ * Run the slices as a job of their own into a scratch copy of the target (never the real one),
+ * with a ledger of its own. The job's own reject budget by default: where rows may be set aside
+ * the read takes a slower path, and the sample must time the path the run takes. `keepRejects`
+ * sets aside every bad row instead, for a sample that failed on them.
+ */
+export async function timeSample(job: Job, sample: SamplePlan, keepRejects = false): Promise<SampleTiming> {
   const id = `p${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
   const dir = join(job.stateDir, 'profile', id);
   mkdirSync(dir, { recursive: true });
   const name = `${job.name}-profile-${id}`.slice(0, 128);
   const scratch = await createScratchTarget(job, id, dir, name);
   const events = new EventBus();
-  let chunkMs = 0;
-  events.on('chunk:done', (e) => (chunkMs += e.ms));
+  const roles = new Map(sample.slices.map((s) => [s.chunk.key, s.role]));
+  const points: SlicePoint[] = [];
+  let first = Infinity;
+  let last = -Infinity;
+  events.on('chunk:start', () => (first = Math.min(first, performance.now())));
+  events.on('chunk:done', (e) => {
+    last = Math.max(last, performance.now());
+    points.push({ role: roles.get(e.chunk.key) ?? 'large', rows: e.stats.rowsRead, seconds: e.ms / 1000 });
+  });
   try {
     const sampleJob: Job = {
-      ...job, name, target: scratch.target as Job['target'], chunking: slice.chunking, incremental: undefined, concurrency: 1, verify: false,
+      ...job, name, target: scratch.target as Job['target'], incremental: undefined, concurrency: sample.slots, verify: false,
       ledgerPath: join(dir, 'ledger.sqlite'), ledgerUrl: undefined, stateDir: join(dir, 'state'), retries: { ...job.retries, attempts: 1 },
-      // Rows a run would reject (NULL chunk values, bad lines) are the profile's findings, not a reason to lose the timing.
-      rejects: { perChunk: Number.MAX_SAFE_INTEGER, perRun: undefined, dir: join(dir, 'rejects') },
+      rejects: { perChunk: keepRejects ? Number.MAX_SAFE_INTEGER : job.rejects.perChunk, perRun: undefined, dir: join(dir, 'rejects') },
     };
     const t0 = performance.now();
-    const result = await runBackfill(sampleJob, { events });
-    const totalMs = performance.now() - t0;
-    const failed = result.chunks.find((c) => c.outcome === 'failed');
-    if (failed !== undefined) throw new Error(`the sampled chunk failed: ${failed.error ?? 'unknown error'}`);
-    const lo = slice.chunking.kind === 'time' ? new Date(Number(slice.chunking.from)).toISOString() : String(slice.chunking.from);
-    const hi = slice.chunking.kind === 'time' ? new Date(Number(slice.chunking.to)).toISOString() : String(slice.chunking.to);
-    return { fixedSeconds: Math.max(0, totalMs - chunkMs) / 1000, chunkSeconds: chunkMs / 1000, rows: result.rowsRead, lo, hi };
+    // The slices are the run's chunks, in this order, instead of the job's plan.
+    const window = { chunks: sample.slices.map((s) => s.chunk), runId: ulid(), chunkDone: async () => {}, prune: async () => {} };
+    const result = await runChunks(sampleJob, { events }, { window });
+    const wallMs = performance.now() - t0;
+    // The first slice alone counts the rows with NULL chunk values, as the plan's first chunk does: a
+    // warm-up slice failing on them costs the estimate nothing.
+    const failed = result.chunks.find((c) => c.outcome === 'failed' && roles.get(c.key) !== 'warm');
+    if (failed !== undefined) throw new Error(`a sampled slice failed: ${failed.error ?? 'unknown error'}`);
+    const phaseMs = points.length === 0 ? 0 : last - first;
+    const slices = sample.slices.map((s) => s.chunk);
+    return {
+      outsideSeconds: Math.max(0, wallMs - phaseMs) / 1000, wallSeconds: wallMs / 1000, points, slots: sample.slots,
+      lo: (slices[0] as Chunk).lo, hi: (slices[slices.length - 1] as Chunk).hi,
+    };
   } finally {
     await scratch.drop().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
+export interface ChunkCost {
+  /** What every chunk costs whatever its rows (claim, opening its read and write, commit). */
+  readonly perChunkSeconds: number;
+  readonly perRowSeconds: number;
+}
+
 /**
- * The run's duration: its fixed part once, then every chunk at the sample's rate, the chunks
- * shared among the slots that run at once (`concurrency`, at most one per core and per chunk).
+ * The least-squares line through (rows, seconds) of the slices. Noise can tilt it below zero
+ * on either side: then it goes through the origin (all cost per row).
  */
-export function estimateSeconds(timing: SampleTiming, totalRows: number, chunks: number, concurrency: number, cores: number): number {
-  if (timing.rows <= 0) return timing.fixedSeconds + timing.chunkSeconds * chunks / Math.max(1, Math.min(concurrency, cores, chunks));
-  const slots = Math.max(1, Math.min(concurrency, cores, chunks));
-  return timing.fixedSeconds + ((timing.chunkSeconds / timing.rows) * totalRows) / slots;
+export function fitChunkCost(points: readonly { readonly rows: number; readonly seconds: number }[]): ChunkCost {
+  const n = points.length;
+  if (n === 0) return { perChunkSeconds: 0, perRowSeconds: 0 };
+  const mx = points.reduce((a, p) => a + p.rows, 0) / n;
+  const my = points.reduce((a, p) => a + p.seconds, 0) / n;
+  const sxx = points.reduce((a, p) => a + (p.rows - mx) ** 2, 0);
+  const sxy = points.reduce((a, p) => a + (p.rows - mx) * (p.seconds - my), 0);
+  const slope = sxx > 0 ? sxy / sxx : NaN;
+  if (Number.isFinite(slope) && slope > 0 && my - slope * mx >= 0) return { perChunkSeconds: my - slope * mx, perRowSeconds: slope };
+  const sq = points.reduce((a, p) => a + p.rows * p.rows, 0);
+  if (sq === 0) return { perChunkSeconds: my, perRowSeconds: 0 };
+  return { perChunkSeconds: 0, perRowSeconds: points.reduce((a, p) => a + p.rows * p.seconds, 0) / sq };
+}
+
+/** When the last of `seconds` ends, taken in order by `slots` workers, each chunk by the first one free (as the run's pool does). */
+export function poolSeconds(seconds: readonly number[], slots: number): number {
+  const free = Array.from({ length: Math.max(1, slots) }, () => 0);
+  for (const s of seconds) {
+    let i = 0;
+    for (let j = 1; j < free.length; j++) if ((free[j] as number) < (free[i] as number)) i = j;
+    free[i] = (free[i] as number) + s;
+  }
+  return Math.max(...free);
+}
+
+export interface RunEstimate {
+  readonly seconds: number;
+  readonly cost: ChunkCost;
+  /** What the first slices took beyond the fitted line: warming up, paid once per run. */
+  readonly warmSeconds: number;
+  readonly outsideSeconds: number;
+}
+
+/** The run: its time outside chunks once, the warm-up once, then the planned chunks at the fitted cost laid over the slots. */
+export function estimateRun(timing: SampleTiming, rowsPerChunk: readonly number[]): RunEstimate {
+  const measured = timing.points.filter((p) => p.role !== 'warm');
+  const cost = fitChunkCost(measured.length > 0 ? measured : timing.points);
+  const predicted = (rows: number): number => cost.perChunkSeconds + cost.perRowSeconds * rows;
+  const warm = timing.points.filter((p) => p.role === 'warm').map((p) => p.seconds - predicted(p.rows));
+  const warmSeconds = Math.max(0, ...warm);
+  const pool = poolSeconds(rowsPerChunk.map(predicted), timing.slots);
+  return { seconds: timing.outsideSeconds + warmSeconds + pool, cost, warmSeconds, outsideSeconds: timing.outsideSeconds };
+}
+
+export type DurationEstimate =
+  | {
+      readonly seconds: number;
+      readonly source: string;
+      readonly sample: { readonly lo: string; readonly hi: string; readonly rows: number; readonly slices: number; readonly seconds: number };
+      readonly fit: { readonly perChunkMs: number; readonly perRowUs: number; readonly warmSeconds: number; readonly outsideSeconds: number; readonly slots: number };
+    }
+  | { readonly seconds: undefined; readonly source: string };
+
+/** Sample, time and estimate; every figure says where it came from. */
+export async function estimateDuration(job: Job, chunks: readonly Chunk[], rowsPerChunk: readonly number[], cores: number): Promise<DurationEstimate> {
+  const slots = slotsFor(job.concurrency, cores, chunks.length);
+  const sample = planSample(chunks, rowsPerChunk, slots);
+  if (sample === undefined) return { seconds: undefined, source: 'not measured: no chunk with rows to cut slices from' };
+  // Rows a run would reject (NULL chunk values, bad lines) are the profile's findings, not a reason to lose the timing.
+  let keptAside = '';
+  const timing = await timeSample(job, sample).catch(async () => {
+    keptAside = ' (bad rows set aside: with the job\'s reject budget a slice failed)';
+    return timeSample(job, sample, true);
+  });
+  const run = estimateRun(timing, rowsPerChunk);
+  const n = (v: number): string => Math.round(v).toLocaleString('en-US');
+  const sizes = (role: SliceRole): string => {
+    const rows = timing.points.filter((p) => p.role === role).map((p) => p.rows);
+    return rows.length === 0 ? '0' : `${rows.length} × ${n(rows.reduce((a, b) => a + b, 0) / rows.length)}`;
+  };
+  const rows = timing.points.reduce((a, p) => a + p.rows, 0);
+  const total = rowsPerChunk.reduce((a, b) => a + b, 0);
+  const source =
+    `slices of ${sample.from.lo} … ${sample.from.hi} (${sizes('small')} and ${sizes('large')} rows, after ${sizes('warm')} to warm up) run into a scratch target ` +
+    `${slots} at a time; fitted ${(run.cost.perChunkSeconds * 1000).toFixed(0)} ms a chunk + ${(run.cost.perRowSeconds * 1e6).toFixed(2)} µs a row, ` +
+    `over the ${n(chunks.length)} planned chunks (${n(total)} rows) ${slots} at a time, plus ${run.outsideSeconds.toFixed(2)} s outside chunks${keptAside}`;
+  return {
+    seconds: run.seconds, source,
+    sample: { lo: timing.lo, hi: timing.hi, rows, slices: timing.points.length, seconds: timing.wallSeconds },
+    fit: { perChunkMs: run.cost.perChunkSeconds * 1000, perRowUs: run.cost.perRowSeconds * 1e6, warmSeconds: run.warmSeconds, outsideSeconds: run.outsideSeconds, slots },
+  };
 }

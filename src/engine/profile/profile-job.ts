@@ -18,7 +18,7 @@ import { rowsPerChunk } from './profile-spread.js';
 import { skewOf } from './profile-skew.js';
 import { findProblems } from './profile-problems.js';
 import { adviseChunking } from './profile-recommend.js';
-import { estimateSeconds, pickSlice, timeSlice } from './profile-estimate.js';
+import { estimateDuration, type DurationEstimate } from './profile-estimate.js';
 
 export type { ProfileOptions, ProfileReport } from './profile-report.js';
 
@@ -52,12 +52,13 @@ export async function profileJob(job: Job, options: ProfileOptions = {}): Promis
       nullRows = { value: counted.nullRows, source: 'exact count' };
       rows = { value: counted.rows, source: 'exact count' };
     }
-    const sourceColumns = new Set((await conn.all<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM ${source.relation()})`)).map((c) => c.column_name));
-    const checkKeys = job.write.mode === 'merge' && job.write.key.length > 0 && job.write.key.every((k) => sourceColumns.has(k));
+    // The source's columns are asked for only when a merge key may have duplicates to look for.
+    const merges = job.write.mode === 'merge' && job.write.key.length > 0;
+    const sourceColumns = !merges ? new Set<string>() : new Set((await conn.all<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM ${source.relation()})`)).map((c) => c.column_name));
+    const checkKeys = merges && job.write.key.every((k) => sourceColumns.has(k));
     const duplicates = !checkKeys ? undefined : (own.duplicates ?? (await duplicatesOverRelation(conn, source.relation(), job.write.key)));
     const counts = rowsPerChunk(spread, plan.chunks);
     const skew = skewOf(plan.chunks, counts);
-    const inChunks = counts.reduce((a, b) => a + b, 0);
     const bytesPerRow = own.bytes !== undefined && rows !== undefined && rows.value > 0 ? own.bytes.value / rows.value : undefined;
     const memory = job.duckdb.memoryLimit === undefined ? undefined : parseSize(job.duckdb.memoryLimit);
     const cores = availableParallelism();
@@ -68,19 +69,8 @@ export async function profileJob(job: Job, options: ProfileOptions = {}): Promis
       column: chunking.column, timezone: chunking.kind === 'time' ? timezone : undefined, key: job.write.key, source: own,
       nullRows: nullRows?.value, skew, targetAdvice: await indexWarnings(target, conn), recommended: recommended?.setting,
     });
-    let estimate: ProfileReport['estimate'] = { seconds: undefined, source: 'not measured (--no-estimate)' };
-    if (options.estimate !== false) {
-      const slice = pickSlice(chunking, plan.chunks, counts);
-      if (slice === undefined) estimate = { seconds: undefined, source: 'not measured: no rows to sample' };
-      else {
-        const timing = await timeSlice(job, slice);
-        estimate = {
-          seconds: estimateSeconds(timing, inChunks, plan.chunks.length, job.concurrency, cores),
-          source: `sample of 1 chunk (${timing.rows.toLocaleString('en-US')} rows of ${slice.chunk.lo} … ${slice.chunk.hi}) into a scratch target, scaled to ${inChunks.toLocaleString('en-US')} rows`,
-          sample: { lo: timing.lo, hi: timing.hi, rows: timing.rows, seconds: timing.fixedSeconds + timing.chunkSeconds },
-        };
-      }
-    }
+    const estimate: DurationEstimate =
+      options.estimate === false ? { seconds: undefined, source: 'not measured (--no-estimate)' } : await estimateDuration(job, plan.chunks, counts, cores);
     const render = (v: number | undefined): string | undefined =>
       v === undefined ? undefined : chunking.kind === 'key' ? String(v) : new Date(v).toISOString();
     return {

@@ -1,5 +1,6 @@
 // What `backfill profile` reports: the shape profile-job.ts and profile-cut.ts fill in.
 
+import type { DurationEstimate } from './profile-estimate.js';
 import type { Figure } from '../../connectors/source-profile.js';
 import type { ChunkRows, Skew } from './profile-skew.js';
 import type { Problem } from './profile-problems.js';
@@ -28,9 +29,7 @@ export interface ProfileReport {
   readonly nullRows: Figure<number> | undefined;
   readonly duplicates: (Figure<number> & { readonly examples: readonly { readonly key: string; readonly rows: number }[] }) | undefined;
   readonly problems: readonly Problem[];
-  readonly estimate:
-    | { readonly seconds: number; readonly source: string; readonly sample: { readonly lo: string; readonly hi: string; readonly rows: number; readonly seconds: number } }
-    | { readonly seconds: undefined; readonly source: string };
+  readonly estimate: DurationEstimate;
   readonly recommended: ChunkingAdvice | undefined;
   /** How long the profile itself took. */
   readonly profileSeconds: number;
