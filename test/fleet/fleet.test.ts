@@ -80,7 +80,11 @@ describe.each([
     const run = await runCli(['run', file, '--json']);
     expect(run.code, run.stderr).toBe(0);
     expect(await compareTables(db, 'ref', name)).toEqual({ rows: DAYS * 4000, lost: 0, extra: 0, duplicateIds: 0 });
-    expect(await queueCounts(queueUrl(), queueName)).toMatchObject({ waiting: 0, active: 0, completed: DAYS, failed: 0 });
+    // Nothing is left waiting or failed. A busy machine can make the run's reconciliation hand a chunk out once more;
+    // that delivery finds the chunk done in the ledger and ends without effect (the rows above are exact).
+    const counts = await queueCounts(queueUrl(), queueName);
+    expect(counts).toMatchObject({ waiting: 0, active: 0, failed: 0 });
+    expect(counts.completed).toBeGreaterThanOrEqual(DAYS);
     expect(await w.stop()).toBe(0);
   }, 180_000);
 });
