@@ -2,6 +2,7 @@
 //
 //   node scripts/trials.mjs --target postgres --count 100 [--seed 1] [--rows 3000] [--days 30]
 //                           [--concurrency 2] [--faults 5] [--json] [--keep]
+//   node scripts/trials.mjs --fleet [--count 100] [--seed 1] …   (npm run trials -- --fleet: the fleet's trials)
 //
 // Per trial: a fresh target and ledger; `bin/backfill.js run` is started as a child process and
 // killed with SIGKILL (at a random time, on a random chunk event, or by the engine itself right
@@ -38,6 +39,12 @@ const MODES = ['append', 'replace', 'merge'];
 const PG_URL = process.env.BACKFILL_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const MY = { host: '127.0.0.1', port: 3306, user: 'root' };
 const RUN_LIMIT_MS = 300_000;
+
+// `--fleet`: the fleet's trials instead (workers killed and frozen at random moments; scripts/trials-fleet.mjs takes the other flags).
+if (process.argv.includes('--fleet')) {
+  const child = spawn(process.execPath, [join(ROOT, 'scripts', 'trials-fleet.mjs'), ...process.argv.slice(2).filter((a) => a !== '--fleet')], { stdio: 'inherit' });
+  process.exit(await new Promise((done) => child.on('exit', (code) => done(code ?? 1))));
+}
 
 const { values: flags } = parseArgs({
   options: {

@@ -1,5 +1,6 @@
 // The fleet's side of the CLI: `backfill worker`, `run --queue/--workers/--detach`, and the fleet part of `status`. Parsing and printing only.
 
+import { metricsOption, withMetrics, type MetricsAddress } from './metrics-option.js';
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { describeError, UsageError } from '../core/errors.js';
@@ -68,7 +69,8 @@ export function addWorkerCommand(program: Command, print: (text: string) => void
     .addOption(new Option('--concurrency <n>', 'chunks this worker runs at once (default: the job\'s concurrency)').argParser(positiveInt))
     .option('--json', 'print events and the result as JSON lines on stdout')
     .option('--quiet', 'print only the result')
-    .action(async (file: string, flags: { queue?: string; concurrency?: number; json?: boolean; quiet?: boolean }) => {
+    .addOption(metricsOption())
+    .action(async (file: string, flags: { queue?: string; concurrency?: number; json?: boolean; quiet?: boolean; metrics?: MetricsAddress }) => {
       const job = loadJobFile(file);
       const queue = fleetSettings(job, flags.queue);
       if (queue === undefined) throw new UsageError('worker: the job names no queue; set queue: in the job or give --queue');
@@ -88,10 +90,10 @@ export function addWorkerCommand(program: Command, print: (text: string) => void
       const detach = attachProgress(events, mode);
       try {
         const { runWorker } = await import('../fleet/fleet-worker.js');
-        const result = await runWorker({
+        const result = await withMetrics(job, flags.metrics, events, () => runWorker({
           job, queue, concurrency: flags.concurrency, signal: graceful.signal, hardSignal: hard.signal, events,
           onReady: (worker) => (mode === 'quiet' ? undefined : printError(`worker ${worker} takes chunks from queue ${queue.name}`)),
-        });
+        }));
         if (flags.json === true) print(JSON.stringify({ event: 'result', ...result }));
         else print(`worker ${result.worker} stopped: ${result.chunks.done} chunks done, ${result.chunks.failed} failed, ${result.chunks.skipped} already done elsewhere, ${result.chunks.interrupted} given back; ${formatCount(result.rowsWritten)} rows written`);
       } finally {

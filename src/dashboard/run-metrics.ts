@@ -33,6 +33,14 @@ export function jobMetrics(job: Job, events: EventBus, registry = new Registry()
   const retries = counter('backfill_chunk_retries_total', 'Chunk attempts that failed and were tried again');
   const duration = new Histogram({ name: 'backfill_chunk_duration_seconds', help: 'Time from claiming a chunk to its ledger mark', labelNames, buckets: DURATION_BUCKETS, registers: [registry] });
   for (const c of [rowsRead, rowsWritten, rowsRejected, bytes, chunksDone, chunksFailed, retries]) c.inc(labels, 0);
+  // Time the run took no new chunk because a limit held or the job was paused (docs/limits.md), by which.
+  const held = new Counter({ name: 'backfill_throttled_seconds_total', help: 'Seconds this process took no new chunk: state paused (backfill pause, pauseFile) or throttled (a limit held)', labelNames: ['job', 'state'], registers: [registry] });
+  const holding = new Gauge({ name: 'backfill_throttled', help: '1 while a limit or a pause holds new chunks, by state', labelNames: ['job', 'state'], registers: [registry] });
+  for (const state of ['paused', 'throttled'] as const) {
+    held.inc({ ...labels, state }, 0);
+    holding.set({ ...labels, state }, 0);
+  }
+  let heldAs: 'paused' | 'throttled' | undefined;
 
   let reader: LedgerReader | undefined;
   const ledgerRead = async (): Promise<Awaited<ReturnType<typeof statusFromLedger>> | undefined> => {
@@ -66,6 +74,17 @@ export function jobMetrics(job: Job, events: EventBus, registry = new Registry()
     }),
     events.on('chunk:failed', () => chunksFailed.inc(labels)),
     events.on('chunk:retry', () => retries.inc(labels)),
+    events.on('throttle:start', (e) => {
+      if (heldAs !== undefined) holding.set({ ...labels, state: heldAs }, 0);
+      heldAs = e.state;
+      holding.set({ ...labels, state: e.state }, 1);
+    }),
+    events.on('throttle:end', (e) => {
+      const state = heldAs ?? 'throttled';
+      held.inc({ ...labels, state }, e.ms / 1000);
+      holding.set({ ...labels, state }, 0);
+      heldAs = undefined;
+    }),
   ];
   const detach = (): void => offs.forEach((off) => off());
   return {

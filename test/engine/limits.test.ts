@@ -1,5 +1,6 @@
 // Limits against real sources (docs/limits.md): the pause file, the job's pause, load and critical load read by a query the
 // test controls, the rate limit (counted from chunk start times, never timed), database limits refused where they cannot be read.
+import { jobMetrics } from '../../src/dashboard/run-metrics.js';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -115,9 +116,11 @@ describe('pause file and pause', () => {
     events.on('chunk:done', () => {
       if (++done === 2) writeFileSync(pauseFile, '');
     });
+    const metrics = jobMetrics(job, events);
     const run = runBackfill(job, { events });
     await when((e) => e === 'throttle:start');
     expect(seen.filter((s) => s.event === 'chunk:start')).toHaveLength(0);
+    expect(await metrics.registry.getSingleMetricAsString('backfill_throttled')).toContain('backfill_throttled{job="files",state="paused"} 1');
     expect(reasonsOf(seen.find((s) => s.event === 'throttle:start')?.payload)).toEqual([
       { limit: 'pauseFile', value: null, threshold: null, text: `pause file ${pauseFile} exists` },
     ]);
@@ -135,6 +138,13 @@ describe('pause file and pause', () => {
     expect(result.limits?.throttledMs).toBe(0);
     expect(seen.filter((s) => s.event === 'throttle:end')).toHaveLength(2);
     expect(await targetRows(dir)).toEqual({ n: String(ROWS), ids: String(ROWS) });
+    // The Prometheus series count the same held time the events report, as paused, and nothing holds at the end.
+    const heldMs = seen.filter((s) => s.event === 'throttle:end').reduce((sum, s) => sum + (s.payload as { ms: number }).ms, 0);
+    const text = await metrics.registry.metrics();
+    expect(Number(/backfill_throttled_seconds_total\{job="files",state="paused"\} ([0-9.e-]+)/.exec(text)?.[1])).toBeCloseTo(heldMs / 1000, 6);
+    expect(text).toContain('backfill_throttled_seconds_total{job="files",state="throttled"} 0');
+    expect(text).toContain('backfill_throttled{job="files",state="paused"} 0');
+    await metrics.close();
   });
 
   it('obeys `pause` given through the ledger, and shows who paused in status until `resume`', async () => {
