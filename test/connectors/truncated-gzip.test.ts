@@ -1,6 +1,6 @@
 // A `.gz` source file cut short (an interrupted copy): DuckDB alone would read it as far as it
 // inflates and report success; the run must fail naming the file, with nothing written.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -53,6 +53,15 @@ describe('a truncated .gz source file', () => {
     const rows = await query(`SELECT count(*) AS n FROM read_parquet('${join(dir, 'lake')}/**/*.parquet')`);
     expect(Number(rows[0]?.n)).toBe(55_000);
     expect(readFileSync(cut).length).toBe(whole.length);
+
+    // The file found whole is remembered in the job's state folder (later runs do not inflate it again) …
+    const record = JSON.parse(readFileSync(join(dir, '.backfill', 'gzip-whole', 'truncated-gzip.json'), 'utf8')) as string[];
+    expect(record.some((id) => id.startsWith(`${cut}\0${whole.length}\0`))).toBe(true);
+    // … by its size and modification time: cut again, with its old modification time put back, it is checked again and refused.
+    const { atime, mtime } = statSync(cut);
+    writeFileSync(cut, whole.subarray(0, whole.length - 100));
+    utimesSync(cut, atime, mtime);
+    await expect(runBackfill(jobIn(dir), { restate: true })).rejects.toThrow(/events-2024-01-02\.csv\.gz is not a whole gzip stream/);
   });
 
   it('names the cut file even when the cut ends mid-line and the reader complains about that line first', async () => {

@@ -1,6 +1,7 @@
 // CSV and JSON-lines files as sources (read in place by DuckDB); Parquet files are read by the
 // same source through the Parquet connector. Files are never a target: output goes to a lake.
 
+import { join } from 'node:path';
 import type { z } from 'zod';
 import { defineConnector, type ResolvePath, type SourceSide } from '../descriptor.js';
 import type { SourceContext } from '../connector.js';
@@ -19,7 +20,7 @@ export function filesSourceSide<S extends FilesSchema | z.ZodType<ParquetSourceC
     resolvePaths: (config, resolve) => withAbsolutePaths(config, resolve),
     open: async (config: FilesConfig, ctx: SourceContext) => {
       const { FilesSource } = await import('./files-source.js');
-      return new FilesSource(config, ctx.chunking.kind === 'time' ? ctx.chunking.timezone : 'UTC', ctx.memoryLimited);
+      return new FilesSource(config, ctx.chunking.kind === 'time' ? ctx.chunking.timezone : 'UTC', ctx.memoryLimited, join(ctx.stateDir, 'gzip-whole', `${ctx.job}.json`));
     },
   };
 }

@@ -60,6 +60,8 @@ export class FilesSource implements Source, FileSet {
     private readonly config: FilesConfig,
     private readonly timezone: string,
     private readonly memoryCapped = false,
+    /** Where the gzip files found whole are remembered (the job's state folder); undefined: only in this process. */
+    private readonly gzipRecord?: string,
   ) {
     const byName = config.pruneBy === 'filename';
     // Parquet row groups carry min/max statistics, so a range filter skips what it does not need.
@@ -94,7 +96,7 @@ export class FilesSource implements Source, FileSet {
     }
     this.files = [...found].sort().map((path) => ({ path, period: filePeriod(path, this.timezone) }));
     // Runs beside the sniffing below; a damaged file fails the job before any row is read.
-    const gzipChecked = checkGzipFiles(this.files.map((f) => f.path));
+    const gzipChecked = checkGzipFiles(this.files.map((f) => f.path), this.gzipRecord);
     gzipChecked.catch(() => {});
     if (this.config.pruneBy === 'filename') {
       const undated = this.files.filter((f) => f.period === undefined);
