@@ -1,4 +1,4 @@
-// A scratch Parquet lake for `backfill bench`: a folder of its own, compared across compressions.
+// A scratch lake for `backfill bench` (Parquet here, Avro beside it): a folder of its own, compared across codecs.
 
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,12 +7,14 @@ import type { ParquetTargetConfig } from './parquet-config.js';
 
 const CODECS = ['zstd', 'snappy', 'gzip', 'uncompressed'] as const;
 
-export class ParquetScratch implements ScratchTarget<ParquetTargetConfig> {
-  readonly target: ParquetTargetConfig;
+/** A scratch lake for `backfill bench`: a folder of its own, compared across the values of its codec setting. */
+export class LakeScratch<T extends { readonly path: string }, K extends keyof T & string> implements ScratchTarget<T> {
+  readonly target: T;
 
   constructor(
-    private readonly real: ParquetTargetConfig,
+    private readonly real: T,
     dir: string,
+    private readonly codec: { readonly key: K; readonly values: readonly T[K][]; readonly format: string },
   ) {
     this.target = { ...real, path: join(dir, 'lake') };
   }
@@ -25,9 +27,10 @@ export class ParquetScratch implements ScratchTarget<ParquetTargetConfig> {
     return folderBytes(this.target.path);
   }
 
-  variants(): readonly TargetVariant<ParquetTargetConfig>[] {
-    return CODECS.filter((c) => c !== this.real.compression).map((compression) => ({
-      dimension: 'compression', label: `compression ${compression}`, target: { ...this.target, compression }, setting: `target.compression: ${compression}`,
+  variants(): readonly TargetVariant<T>[] {
+    const { key, values } = this.codec;
+    return values.filter((v) => v !== this.real[key]).map((value) => ({
+      dimension: 'compression', label: `${key} ${String(value)}`, target: { ...this.target, [key]: value }, setting: `target.${key}: ${String(value)}`,
     }));
   }
 
@@ -36,7 +39,13 @@ export class ParquetScratch implements ScratchTarget<ParquetTargetConfig> {
   }
 
   describe(): string {
-    return `a scratch Parquet lake (${this.real.compression})`;
+    return `a scratch ${this.codec.format} lake (${String(this.real[this.codec.key])})`;
+  }
+}
+
+export class ParquetScratch extends LakeScratch<ParquetTargetConfig, 'compression'> {
+  constructor(real: ParquetTargetConfig, dir: string) {
+    super(real, dir, { key: 'compression', values: CODECS, format: 'Parquet' });
   }
 }
 
