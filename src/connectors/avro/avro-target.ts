@@ -1,13 +1,14 @@
 // An Avro lake as a target: each chunk's files written to a temporary folder by the Avro encoder
 // and renamed in as `part-<chunk>-<n>.avro`, hive folders when partitioned; the Parquet lake's rules.
 
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { dirname, join, relative, sep } from 'node:path';
-import { ConnectorError, PlanError } from '../../core/errors.js';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join, sep } from 'node:path';
+import { PlanError } from '../../core/errors.js';
 import { quoteIdent } from '../../core/sql-text.js';
 import type { ChunkWrite, ColumnInfo, OpenedChunk, Target, TargetCapabilities, TargetContext, TargetRead, WriteResult } from '../connector.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
 import type { BackupRecord } from '../../core/write.js';
+import { partPattern, publishLakeFiles, TMP_DIR, walkLake } from '../parquet/lake-files.js';
 import { sweepDeadScratch } from '../../runtime/scratch-dirs.js';
 import { backupChunkFiles, dropChunkBackups, restoreChunkFiles } from '../parquet/parquet-backup.js';
 import { recordNameOf, type AvroTargetConfig } from './avro-config.js';
@@ -15,8 +16,7 @@ import type { AvroCodec } from './avro-container.js';
 import { fileColumns, writeAvroFiles, type AvroLayout, type WrittenFile } from './avro-encode.js';
 import { avroChecksum, openLakeFiles } from './avro-readback.js';
 
-const TMP_DIR = '.backfill-tmp';
-const PART = /^part-(.+?)(?:-g(\d+))?-(\d+)\.avro$/;
+const PART = partPattern('avro');
 
 /**
  * Output files are named `part-<chunk tag>-<n>.avro` (append mode adds `-g<generation>`), so a
@@ -64,7 +64,7 @@ export class AvroTarget implements Target {
   private scan(): void {
     this.index.clear();
     if (existsSync(this.config.path)) {
-      for (const file of walk(this.config.path)) {
+      for (const file of walkLake(this.config.path, 'avro')) {
         const match = PART.exec(file.slice(file.lastIndexOf(sep) + 1));
         if (match?.[1] !== undefined) this.entry(match[1]).add(file);
       }
@@ -124,7 +124,7 @@ export class AvroTarget implements Target {
   async restoreBackup(conn: DuckConn, backup: BackupRecord): Promise<{ rows: number; checksum: string }> {
     const { tag } = JSON.parse(backup.detail) as { tag: string };
     mkdirSync(this.config.path, { recursive: true });
-    const current = [...walk(this.config.path)].filter((file) => PART.exec(file.slice(file.lastIndexOf(sep) + 1))?.[1] === tag);
+    const current = [...walkLake(this.config.path, 'avro')].filter((file) => PART.exec(file.slice(file.lastIndexOf(sep) + 1))?.[1] === tag);
     return restoreChunkFiles(conn, this.config.path, current, backup, avroChecksum(this.tmpRoot));
   }
 
@@ -139,37 +139,9 @@ export class AvroTarget implements Target {
   }
 
   private publish(w: ChunkWrite, tmp: string, produced: readonly WrittenFile[]): WriteResult {
-    const generation = w.mode === 'append' ? `-g${w.generation}` : '';
-    const perFolder = new Map<string, number>();
-    const published = new Set<string>();
-    let rows = 0;
-    let bytes = 0;
-    for (const p of [...produced].filter((f) => f.rows > 0).sort((a, b) => a.file.localeCompare(b.file, 'en', { numeric: true }))) {
-      const folder = relative(tmp, dirname(p.file));
-      if (folder.startsWith('..')) throw new ConnectorError(`the Avro encoder wrote ${p.file} outside ${tmp}`);
-      const n = perFolder.get(folder) ?? 0;
-      perFolder.set(folder, n + 1);
-      const dest = join(this.config.path, folder, `part-${w.chunk.tag}${generation}-${n}.avro`);
-      mkdirSync(dirname(dest), { recursive: true });
-      renameSync(p.file, dest);
-      published.add(dest);
-      rows += p.rows;
-      bytes += p.bytes;
-    }
-    // Files this chunk produced before but not now: older output (replace, merge) or a crashed
-    // attempt of the same generation (append).
-    const files = this.entry(w.chunk.tag);
-    for (const file of [...files]) {
-      if (published.has(file)) continue;
-      const gen = PART.exec(file.slice(file.lastIndexOf(sep) + 1))?.[2];
-      const sameGeneration = gen === undefined ? generation === '' : `-g${gen}` === generation;
-      if (w.mode !== 'append' || sameGeneration) {
-        rmSync(file, { force: true });
-        files.delete(file);
-      }
-    }
-    for (const file of published) files.add(file);
-    return { rowsWritten: rows, bytes };
+    const ordered = produced.filter((f) => f.rows > 0).sort((a, b) => a.file.localeCompare(b.file, 'en', { numeric: true }));
+    const lake = { path: this.config.path, extension: 'avro', writer: 'the Avro encoder' };
+    return publishLakeFiles(lake, { tag: w.chunk.tag, mode: w.mode, generation: w.generation }, tmp, ordered, this.entry(w.chunk.tag));
   }
 
   private entry(tag: string): Set<string> {
@@ -190,11 +162,3 @@ function mergeQuery(w: ChunkWrite, old: string): string {
     SELECT * FROM n UNION ALL BY NAME SELECT o.* FROM o WHERE NOT EXISTS (SELECT 1 FROM n WHERE ${match})`;
 }
 
-function* walk(dir: string): Generator<string> {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.name === TMP_DIR) continue;
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) yield* walk(path);
-    else if (entry.isFile() && entry.name.endsWith('.avro')) yield path;
-  }
-}

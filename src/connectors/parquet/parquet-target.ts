@@ -1,19 +1,19 @@
 // A hive-partitioned Parquet lake as a target: each chunk's files appear by rename, named by the chunk.
 
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { dirname, join, relative, sep } from 'node:path';
-import { ConnectorError, PlanError } from '../../core/errors.js';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join, sep } from 'node:path';
+import { PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import { CHUNK_INDEX_COLUMN, inPlace, type ChunkWrite, type ColumnInfo, type OnePassOutput, type OnePassWriter, type OpenedChunk, type Target, type TargetCapabilities, type TargetRead, type WriteResult } from '../connector.js';
 import type { DuckConn } from '../../runtime/duckdb-session.js';
 import { emptyRelation, sqlList } from '../../runtime/duckdb-sql.js';
 import type { BackupRecord, WriteMode } from '../../core/write.js';
+import { partPattern, publishLakeFiles, TMP_DIR, walkLake } from './lake-files.js';
 import { sweepDeadScratch } from '../../runtime/scratch-dirs.js';
 import { backupChunkFiles, dropChunkBackups, restoreChunkFiles } from './parquet-backup.js';
 import type { ParquetTargetConfig } from './parquet-config.js';
 
-const TMP_DIR = '.backfill-tmp';
-const PART = /^part-(.+?)(?:-g(\d+))?-(\d+)\.parquet$/;
+const PART = partPattern('parquet');
 
 interface StatsRow {
   readonly filename: string;
@@ -63,7 +63,7 @@ export class ParquetTarget implements Target, OnePassWriter {
   private scan(): void {
     this.index.clear();
     if (existsSync(this.config.path)) {
-      for (const file of walk(this.config.path)) {
+      for (const file of walkLake(this.config.path, 'parquet')) {
         const match = PART.exec(file.slice(file.lastIndexOf(sep) + 1));
         if (match?.[1] !== undefined) this.entry(match[1]).add(file);
       }
@@ -148,7 +148,7 @@ export class ParquetTarget implements Target, OnePassWriter {
   async restoreBackup(conn: DuckConn, backup: BackupRecord): Promise<{ rows: number; checksum: string }> {
     const { tag } = JSON.parse(backup.detail) as { tag: string };
     mkdirSync(this.config.path, { recursive: true });
-    const current = [...walk(this.config.path)].filter((file) => PART.exec(file.slice(file.lastIndexOf(sep) + 1))?.[1] === tag);
+    const current = [...walkLake(this.config.path, 'parquet')].filter((file) => PART.exec(file.slice(file.lastIndexOf(sep) + 1))?.[1] === tag);
     return restoreChunkFiles(conn, this.config.path, current, backup);
   }
 
@@ -192,37 +192,8 @@ export class ParquetTarget implements Target, OnePassWriter {
       .map((s) => ({ file: s.filename, rows: Number(s.count), bytes: Number(s.file_size_bytes) }))
       .filter((s) => s.rows > 0)
       .sort((a, b) => a.file.localeCompare(b.file));
-    const generation = w.mode === 'append' ? `-g${w.generation}` : '';
-    const perFolder = new Map<string, number>();
-    const published = new Set<string>();
-    let rows = 0;
-    let bytes = 0;
-    for (const p of produced) {
-      const folder = relative(tmp, dirname(p.file));
-      if (folder.startsWith('..')) throw new ConnectorError(`DuckDB wrote ${p.file} outside ${tmp}`);
-      const n = perFolder.get(folder) ?? 0;
-      perFolder.set(folder, n + 1);
-      const dest = join(this.config.path, folder, `part-${w.chunk.tag}${generation}-${n}.parquet`);
-      mkdirSync(dirname(dest), { recursive: true });
-      renameSync(p.file, dest);
-      published.add(dest);
-      rows += p.rows;
-      bytes += p.bytes;
-    }
-    // Files this chunk produced before but not now: older output (replace, merge) or a crashed
-    // attempt of the same generation (append).
-    const files = this.entry(w.chunk.tag);
-    for (const file of [...files]) {
-      if (published.has(file)) continue;
-      const gen = PART.exec(file.slice(file.lastIndexOf(sep) + 1))?.[2];
-      const sameGeneration = gen === undefined ? generation === '' : `-g${gen}` === generation;
-      if (w.mode !== 'append' || sameGeneration) {
-        rmSync(file, { force: true });
-        files.delete(file);
-      }
-    }
-    for (const file of published) files.add(file);
-    return { rowsWritten: rows, bytes };
+    const lake = { path: this.config.path, extension: 'parquet', writer: 'DuckDB' };
+    return publishLakeFiles(lake, { tag: w.chunk.tag, mode: w.mode, generation: w.generation }, tmp, produced, this.entry(w.chunk.tag));
   }
 
   private entry(tag: string): Set<string> {
@@ -240,12 +211,4 @@ export class ParquetTarget implements Target, OnePassWriter {
   }
 }
 
-function* walk(dir: string): Generator<string> {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.name === TMP_DIR) continue;
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) yield* walk(path);
-    else if (entry.isFile() && entry.name.endsWith('.parquet')) yield path;
-  }
-}
 
