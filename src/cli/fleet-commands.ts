@@ -1,9 +1,10 @@
 // The fleet's side of the CLI: `backfill worker`, `run --queue/--workers/--detach`, and the fleet part of `status`. Parsing and printing only.
 
+import { runWithSignals } from './run-signals.js';
 import { metricsOption, withMetrics, type MetricsAddress } from './metrics-option.js';
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { describeError, UsageError } from '../core/errors.js';
+import { UsageError } from '../core/errors.js';
 import { EventBus } from '../core/events.js';
 import type { RunResult } from '../engine/run/run-options.js';
 import { loadJobFile } from '../job/job-loader.js';
@@ -13,8 +14,8 @@ import { fleetSettings } from '../fleet/fleet-settings.js';
 import type { FleetRunOptions } from '../fleet/fleet-run.js';
 import type { FleetStatus } from '../fleet/fleet-status.js';
 import { formatCount, formatDuration } from './format.js';
-import { printError, stopWhenOutputCloses } from './output-guard.js';
-import { attachProgress, type ProgressMode } from './progress.js';
+import { printError } from './output-guard.js';
+import type { ProgressMode } from './progress.js';
 
 export interface FleetRunFlags {
   queue?: string;
@@ -74,34 +75,14 @@ export function addWorkerCommand(program: Command, print: (text: string) => void
       const job = loadJobFile(file);
       const queue = fleetSettings(job, flags.queue);
       if (queue === undefined) throw new UsageError('worker: the job names no queue; set queue: in the job or give --queue');
-      const graceful = new AbortController();
-      const hard = new AbortController();
-      const onSignal = (name: string): void => {
-        if (!graceful.signal.aborted) graceful.abort(`received ${name}`);
-        else hard.abort(`received ${name} again`);
-      };
-      const onInt = (): void => onSignal('SIGINT');
-      const onTerm = (): void => onSignal('SIGTERM');
-      process.on('SIGINT', onInt);
-      process.on('SIGTERM', onTerm);
-      const unwatch = stopWhenOutputCloses(graceful);
-      const events = new EventBus((err) => printError(`progress display failed: ${describeError(err)}`));
       const mode: ProgressMode = flags.json === true ? 'json' : flags.quiet === true ? 'quiet' : 'lines';
-      const detach = attachProgress(events, mode);
-      try {
-        const { runWorker } = await import('../fleet/fleet-worker.js');
-        const result = await withMetrics(job, flags.metrics, events, () => runWorker({
-          job, queue, concurrency: flags.concurrency, signal: graceful.signal, hardSignal: hard.signal, events,
-          onReady: (worker) => (mode === 'quiet' ? undefined : printError(`worker ${worker} takes chunks from queue ${queue.name}`)),
-        }));
-        if (flags.json === true) print(JSON.stringify({ event: 'result', ...result }));
-        else print(`worker ${result.worker} stopped: ${result.chunks.done} chunks done, ${result.chunks.failed} failed, ${result.chunks.skipped} already done elsewhere, ${result.chunks.interrupted} given back; ${formatCount(result.rowsWritten)} rows written`);
-      } finally {
-        unwatch();
-        detach();
-        process.off('SIGINT', onInt);
-        process.off('SIGTERM', onTerm);
-      }
+      const { runWorker } = await import('../fleet/fleet-worker.js');
+      const result = await runWithSignals((signal, hardSignal, events) => withMetrics(job, flags.metrics, events, () => runWorker({
+        job, queue, concurrency: flags.concurrency, signal, hardSignal, events,
+        onReady: (worker) => (mode === 'quiet' ? undefined : printError(`worker ${worker} takes chunks from queue ${queue.name}`)),
+      })), mode);
+      if (flags.json === true) print(JSON.stringify({ event: 'result', ...result }));
+      else print(`worker ${result.worker} stopped: ${result.chunks.done} chunks done, ${result.chunks.failed} failed, ${result.chunks.skipped} already done elsewhere, ${result.chunks.interrupted} given back; ${formatCount(result.rowsWritten)} rows written`);
     });
 }
 

@@ -2,13 +2,12 @@
 
 import { Command, Option } from 'commander';
 import { BackfillError, describeError, JobSpecError, UsageError } from '../core/errors.js';
-import { EventBus } from '../core/events.js';
 import { loadJobFile } from '../job/job-loader.js';
 import { planBackfill, type BackfillPlan } from '../engine/plan/plan-backfill.js';
 import { readStatus, statusDocument, type JobStatus } from '../engine/status/read-status.js';
 import { ledgerName } from '../ledger/open-ledger.js';
 import { runBackfill, type RunResult } from '../engine/run/run-backfill.js';
-import { attachProgress, type ProgressMode } from './progress.js';
+import type { ProgressMode } from './progress.js';
 import { formatBytes, formatCount, formatDuration, formatKnownBytes } from './format.js';
 import { runDemo } from './demo-command.js';
 import { guardOutput, printError, printLine, stopWhenOutputCloses } from './output-guard.js';
@@ -23,6 +22,7 @@ import { addInitCommand } from './init-command.js';
 import { addSchemaCommand } from './schema-command.js';
 import { addProfileCommand } from './profile-command.js';
 import { addUiCommand } from './ui-command.js';
+import { runWithSignals } from './run-signals.js';
 import { metricsOption, refuseCdcMetrics, withMetrics, type MetricsAddress } from './metrics-option.js';
 import { addLimitsCommands, formatLimitTimes, printThrottleStatus } from './limits-commands.js';
 import { addWorkerCommand, fleetStatusOf, isFleetRun, printFleetStatus, runFleetCommand } from './fleet-commands.js';
@@ -221,37 +221,6 @@ function progressMode(flags: { json?: boolean; quiet?: boolean }): ProgressMode 
   if (flags.json === true) return 'json';
   if (flags.quiet === true) return 'quiet';
   return process.stderr.isTTY ? 'bar' : 'lines';
-}
-
-/**
- * First SIGINT/SIGTERM, or stdout/stderr closing under the run: stop taking chunks and let
- * in-flight ones finish; a signal after that interrupts them.
- */
-async function runWithSignals(
-  fn: (signal: AbortSignal, hardSignal: AbortSignal, events: EventBus) => Promise<RunResult>,
-  mode: ProgressMode,
-): Promise<RunResult> {
-  const graceful = new AbortController();
-  const hard = new AbortController();
-  const onSignal = (name: string): void => {
-    if (!graceful.signal.aborted) graceful.abort(`received ${name}`);
-    else hard.abort(`received ${name} again`);
-  };
-  const onInt = (): void => onSignal('SIGINT');
-  const onTerm = (): void => onSignal('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
-  const unwatch = stopWhenOutputCloses(graceful);
-  const events = new EventBus((err) => printError(`progress display failed: ${describeError(err)}`));
-  const detach = attachProgress(events, mode);
-  try {
-    return await fn(graceful.signal, hard.signal, events);
-  } finally {
-    unwatch();
-    detach();
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
-  }
 }
 
 function reportError(err: unknown): number {
