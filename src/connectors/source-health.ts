@@ -1,6 +1,8 @@
 // What a database source may offer so a run can spare it (docs/limits.md): its replicas' lag, a load query's number, the latency of a trivial query.
 
 import { ConnectorError } from '../core/errors.js';
+import { performance } from 'node:perf_hooks';
+import { median } from '../core/throttle.js';
 
 /** Replica lag as read; `ms` null when it cannot be known now (replication stopped), with why in `detail`. */
 export interface ReplicaLag {
@@ -33,4 +35,15 @@ export function numberOf(row: Record<string, unknown> | undefined, query: string
     throw new ConnectorError(`the load query returned ${row === undefined ? 'no row' : JSON.stringify(value)}, not a number: ${query}`);
   }
   return n;
+}
+
+/** The median of three timings of `run` (one query), in milliseconds: what adaptive concurrency compares with its baseline. */
+export async function medianLatency(run: () => Promise<unknown>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    await run();
+    times.push(performance.now() - t0);
+  }
+  return median(times);
 }

@@ -1,9 +1,7 @@
 // MySQL's and MariaDB's side of a run's limits (docs/limits.md): the lag of the replica read from, load queries, query latency — on a connection of their own.
 
-import { performance } from 'node:perf_hooks';
 import { ConnectorError } from '../../core/errors.js';
-import { median } from '../../core/throttle.js';
-import { numberOf, type ReplicaLag, type SourceHealth } from '../source-health.js';
+import { medianLatency, numberOf, type ReplicaLag, type SourceHealth } from '../source-health.js';
 import type { MysqlSourceConfig } from './mysql-config.js';
 import { createMysqlPool, mysqlError, type MysqlPool } from './mysql-pool.js';
 
@@ -65,13 +63,7 @@ export class MysqlHealth implements SourceHealth {
   }
 
   async latency(query = 'SELECT 1'): Promise<number> {
-    const times: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const t0 = performance.now();
-      await this.query('measuring query latency', query);
-      times.push(performance.now() - t0);
-    }
-    return median(times);
+    return medianLatency(() => this.query('measuring query latency', query));
   }
 
   async close(): Promise<void> {
