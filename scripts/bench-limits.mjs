@@ -5,7 +5,7 @@
 // backfill's own wall time beside them. Scenarios are interleaved within each repetition (the order
 // rotates), because the machine is shared and its load drifts.
 //
-//   node scripts/bench-limits.mjs [--rows 3000000] [--reps 3] [--dir .bench/limits] [--only unlimited,adaptive]
+//   node scripts/bench-limits.mjs [--rows 3000000] [--reps 3] [--dir .bench/limits] [--only unlimited,default]
 //
 // Needs the PostgreSQL server at 127.0.0.1:5432 (user postgres, database test) and a built dist/.
 
@@ -38,13 +38,14 @@ const { values: args } = parseArgs({
 /** The limits each scenario's job sets (`null`: no backfill at all). */
 const SCENARIOS = {
   'no backfill': null,
-  // What a job without `limits:` does: `concurrency: auto` is the cores (2 on the machine measured).
-  unlimited: {},
-  adaptive: { concurrency: 'adaptive' },
+  // Unthrottled: `concurrency: auto` is the cores (2 on the machine measured).
+  unlimited: { concurrency: 'auto' },
+  // What a job that says nothing does: a database source's default is `concurrency: adaptive`.
+  default: {},
   'adaptive with user query probe': { concurrency: `{ adaptive: { max: 2, probe: "${USER_QUERY.replace('$1', '17').replace(/\$2/g, "'2024-03-01'")}" } }` },
-  'example limits': { limits: ['rowsPerSecond: 200000', "maxLoad: { query: \"select count(*) from pg_stat_activity where state = 'active'\", above: 40 }"] },
-  'rate 100k/s': { limits: ['rowsPerSecond: 100000'] },
-  'rate 50k/s': { limits: ['rowsPerSecond: 50000'] },
+  'example limits': { concurrency: 'auto', limits: ['rowsPerSecond: 200000', "maxLoad: { query: \"select count(*) from pg_stat_activity where state = 'active'\", above: 40 }"] },
+  'rate 100k/s': { concurrency: 'auto', limits: ['rowsPerSecond: 100000'] },
+  'rate 50k/s': { concurrency: 'auto', limits: ['rowsPerSecond: 50000'] },
 };
 
 if (args.probe) await probe(Number(args.seconds ?? '0'));

@@ -42,7 +42,7 @@ function printPause(r: PauseResult, json: boolean, print: (text: string) => void
 
 /** A run's wall time held by limits, for its result line. */
 export function formatLimitTimes(t: RunLimitTimes): string {
-  return `limits: ${formatDuration(t.workingMs)} working, ${formatDuration(t.pausedMs)} paused, ${formatDuration(t.throttledMs)} throttled; ${formatDuration(t.rateWaitMs)} waited for the rate limit`;
+  return `limits: ${formatDuration(t.workingMs)} working, ${formatDuration(t.pausedMs)} paused, ${formatDuration(t.throttledMs)} throttled; ${formatDuration(t.rateWaitMs)} waited between chunks (rate limit, adaptive spacing)`;
 }
 
 /** `status`: the pause and what holds each live run. */

@@ -77,7 +77,7 @@ export function attachProgress(events: EventBus, mode: ProgressMode, out: NodeJS
     events.on('throttle:start', (e) => log(`${e.state}: ${e.reasons.map((r) => r.text).join('; ')} (chunks in flight finish; no new one starts)`)),
     events.on('throttle:end', (e) => log(`resumed after ${formatDuration(e.ms)} held by limits`)),
     events.on('throttle:concurrency', (e) =>
-      log(`${e.concurrency < 1 ? `one chunk at a time, ${Math.round(e.concurrency * 100)}% of the time` : `concurrency ${e.concurrency}`}: source query latency ${e.latencyMs < 0 ? 'unreadable' : `${e.latencyMs.toFixed(1)} ms`} against a baseline of ${e.baselineMs.toFixed(1)} ms`),
+      log(`${e.concurrency < 1 ? `one chunk at a time, ${Math.round(e.concurrency * 100)}% of the time` : `concurrency ${e.concurrency}`}: source query latency p95 ${e.latencyMs < 0 ? 'unreadable' : `${e.latencyMs.toFixed(1)} ms`} against a baseline of ${e.baselineMs.toFixed(1)} ms`),
     ),
     events.on('run:done', () => {
       if (bar !== undefined) {

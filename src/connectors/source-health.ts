@@ -2,7 +2,6 @@
 
 import { ConnectorError } from '../core/errors.js';
 import { performance } from 'node:perf_hooks';
-import { median } from '../core/throttle.js';
 
 /** Replica lag as read; `ms` null when it cannot be known now (replication stopped), with why in `detail`. */
 export interface ReplicaLag {
@@ -21,7 +20,7 @@ export interface SourceHealth {
   replicaLag(): Promise<ReplicaLag>;
   /** Run `query`; the first column of its first row, as a number. */
   load(query: string): Promise<number>;
-  /** Milliseconds `query` (default a trivial one) takes, round trip: the median of a few runs. */
+  /** Milliseconds `query` (default a trivial one) takes, round trip, once. */
   latency(query?: string): Promise<number>;
   /** Close the probes' connection; the source's `close` does it too. */
   close(): Promise<void>;
@@ -37,13 +36,9 @@ export function numberOf(row: Record<string, unknown> | undefined, query: string
   return n;
 }
 
-/** The median of three timings of `run` (one query), in milliseconds: what adaptive concurrency compares with its baseline. */
-export async function medianLatency(run: () => Promise<unknown>): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const t0 = performance.now();
-    await run();
-    times.push(performance.now() - t0);
-  }
-  return median(times);
+/** Milliseconds one run of `run` (one query) takes, round trip: one sample of what adaptive concurrency watches. */
+export async function roundTripMs(run: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await run();
+  return performance.now() - t0;
 }

@@ -24,7 +24,7 @@ export interface ThrottleState {
   /** Wall time so far with the run paused, or throttled by lag or load (not counting pauses). */
   readonly pausedMs: number;
   readonly throttledMs: number;
-  /** Time a free slot waited for the rate limit (`rowsPerSecond`) to let the next chunk start. */
+  /** Time a free slot waited before the next chunk could start: the rate limit (`rowsPerSecond`), or adaptive concurrency spacing chunks below one at a time. */
   readonly rateWaitMs: number;
   /**
    * Chunks the run lets run at once now; under `concurrency: adaptive` it moves, and below 1 it is
@@ -66,48 +66,63 @@ export function rowsCostMs(rows: number, rowsPerSecond: number): number {
 
 export interface AimdOptions {
   readonly max: number;
-  /** Latency at or under baseline × (1 + grow) + 0.2 ms: grow. */
-  readonly grow?: number;
-  /** Latency over baseline × (1 + shrink) + 0.5 ms: halve. Between the two: hold. */
-  readonly shrink?: number;
+  /** The shortest window a rise in latency is judged on (ms); a window must also hold MIN_SAMPLES. */
+  readonly minWindowMs?: number;
+  /** The shortest window a level must have been held for before it may grow (ms). */
+  readonly growWindowMs?: number;
 }
 
-/** How far below one chunk at a time adaptive concurrency may go: one chunk, an eighth of the time. */
-export const MIN_LEVEL = 1 / 8;
+/** How far below one chunk at a time adaptive concurrency may go: one chunk, a 32nd of the time. */
+export const MIN_LEVEL = 1 / 32;
+/** A window's tail is judged on at least this many samples. */
+export const MIN_SAMPLES = 20;
+/** The percentile of the probe's latency the controller watches: the tail, where a loaded source shows first. */
+export const WATCHED_PERCENTILE = 95;
+
+/** The tail is "near the baseline" at or under baseline × 1.25 + 0.15 ms: grow; "risen" over baseline × 1.75 + 0.3 ms: halve; hold between. */
+const GROW_FACTOR = 1.25;
+const GROW_SLACK_MS = 0.15;
+const SHRINK_FACTOR = 1.75;
+const SHRINK_SLACK_MS = 0.3;
 
 /**
- * Additive increase, multiplicative decrease of the run's level from the source's query latency
- * against its baseline (measured before the run's first chunk, lowered by any lower sample). The level is the chunks in flight
- * (`concurrency`, whole) above 1 and, below 1, the share of time one chunk runs (the others wait
- * between chunks): a run already at one chunk can still back off. Starts at one chunk (a run
- * that began at full strength would hurt the source before its first sample could tell); grows by
- * one above 1 and doubles below it while latency is near the baseline, up to `max`; halves when
- * latency rises (down to MIN_LEVEL); after a halving it waits one sample before deciding again (the
- * chunks in flight still finish at the old level).
+ * Additive increase, multiplicative decrease of the run's level from the tail (p95) of the
+ * source's probe latency, sampled continuously, against the same tail measured before the first
+ * chunk (lowered by any quieter window since, and by the samples taken while none of the run's
+ * chunks was in flight). The tail, not the median: on a source whose cores a
+ * backfill shares, a trivial query's median hardly moves while one query in ten waits several
+ * milliseconds for a core — which is what the source's users see in their own p95.
+ *
+ * The level is the chunks in flight (`concurrency`, whole) above 1 and, below 1, the share of time
+ * one chunk runs (the others wait between chunks). Each level is judged on the samples taken since
+ * it was set (a window): a risen tail halves it (down to MIN_LEVEL) once the window holds
+ * MIN_SAMPLES over at least `minWindowMs`; a tail near the baseline grows it — by one chunk above
+ * 1, by half again below it — once the window spans `growWindowMs` and two of the run's duty
+ * cycles (below one chunk at a time a window must see chunks run, not only the waits between
+ * them). Starts at one chunk: a run that began at full strength would hurt the source before its
+ * first window could tell.
  */
 export class Aimd {
-  private current: number;
-  private cooling = false;
-  private readonly grow: number;
-  private readonly shrink: number;
-
+  private current = 1;
   private baseline: number;
+  private window: number[] = [];
+  private idle: number[] = [];
+  private windowStart: number;
+  private readonly minWindowMs: number;
+  private readonly growWindowMs: number;
 
   constructor(
     baselineMs: number,
     private readonly options: AimdOptions,
+    now: number,
   ) {
     this.baseline = baselineMs;
-    this.current = 1;
-    this.grow = options.grow ?? 0.2;
-    this.shrink = options.shrink ?? 0.5;
+    this.windowStart = now;
+    this.minWindowMs = options.minWindowMs ?? 1000;
+    this.growWindowMs = options.growWindowMs ?? 3000;
   }
 
-  /**
-   * The latency the source has when nothing presses on it: the baseline measured before the run,
-   * lowered by any lower sample since. A baseline taken while other work happened to load the
-   * source would otherwise let the run press as hard as that work did.
-   */
+  /** The probe's tail latency when nothing presses on the source: measured before the run, lowered by any quieter window. */
   get baselineMs(): number {
     return this.baseline;
   }
@@ -122,22 +137,55 @@ export class Aimd {
     return Math.max(1, Math.floor(this.current));
   }
 
-  /** Take one latency sample (ms); returns the new level. */
-  sample(latencyMs: number): number {
-    this.baseline = Math.min(this.baseline, latencyMs);
-    if (this.cooling) {
-      this.cooling = false;
-      return this.current;
-    }
-    if (latencyMs > this.baselineMs * (1 + this.shrink) + 0.5) {
-      const halved = Math.max(MIN_LEVEL, this.current / 2);
-      this.cooling = halved !== this.current;
-      this.current = halved;
-    } else if (latencyMs <= this.baselineMs * (1 + this.grow) + 0.2) {
-      this.current = this.current < 1 ? Math.min(1, this.current * 2) : Math.min(this.options.max, Math.floor(this.current) + 1);
-    }
-    return this.current;
+  /**
+   * One probe round trip (ms; Infinity when the probe failed, which counts as slow). `idle`: no
+   * chunk of the run was in flight — the source as its users have it without the run, which may
+   * lower the baseline (a baseline measured while something else loaded the source would let the
+   * run press as hard as that did).
+   */
+  add(latencyMs: number, idle = false): void {
+    this.window.push(latencyMs);
+    if (idle) this.idle.push(latencyMs);
   }
+
+  /**
+   * Judge the window at `now`; `chunkMs` is how long a chunk runs lately (0 when none has yet).
+   * Returns the new level and the window's tail it was judged on (undefined: no decision yet).
+   */
+  decide(now: number, chunkMs: number): { readonly level: number; readonly tailMs: number | undefined } {
+    const span = now - this.windowStart;
+    if (this.idle.length >= MIN_SAMPLES) {
+      this.baseline = Math.min(this.baseline, percentile(this.idle, WATCHED_PERCENTILE));
+      this.idle = [];
+    }
+    if (this.window.length < MIN_SAMPLES || span < this.minWindowMs) return { level: this.current, tailMs: undefined };
+    const tail = percentile(this.window, WATCHED_PERCENTILE);
+    if (tail > this.baseline * SHRINK_FACTOR + SHRINK_SLACK_MS) {
+      if (this.current > MIN_LEVEL) this.current = Math.max(MIN_LEVEL, this.current / 2);
+      this.restart(now);
+      return { level: this.current, tailMs: tail };
+    }
+    const cycleMs = this.current < 1 ? chunkMs / this.current : chunkMs;
+    if (span < Math.max(this.growWindowMs, 2 * cycleMs)) return { level: this.current, tailMs: undefined };
+    this.baseline = Math.min(this.baseline, tail);
+    if (tail <= this.baseline * GROW_FACTOR + GROW_SLACK_MS) {
+      this.current = this.current < 1 ? Math.min(1, this.current * 1.5) : Math.min(this.options.max, Math.floor(this.current) + 1);
+    }
+    this.restart(now);
+    return { level: this.current, tailMs: tail };
+  }
+
+  private restart(now: number): void {
+    this.window = [];
+    this.windowStart = now;
+  }
+}
+
+/** The p-th percentile (nearest rank) of `values`. */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
 /** The median of a few samples: one slow reply (a page fault, a context switch) should not halve a run. */

@@ -112,8 +112,8 @@ export const jobSchema = z.strictObject({
         probe: z.string().min(1).optional().describe('The query whose latency is watched (default SELECT 1); one like your users\' queries reacts as they do.'),
       }),
     })])
-    .default('auto')
-    .describe("Chunks in flight at once; auto = the number of cores (at least 2); adaptive (database sources) = up to that many, halved while the source's query latency rises above its baseline (below one chunk at a time, chunks are spaced), or { adaptive: { max: N, probe: \"<query>\" } }."),
+    .optional()
+    .describe("Chunks in flight at once; auto = the number of cores (at least 2), unthrottled; adaptive = up to that many, halved while the tail of the source's query latency rises above its baseline (below one chunk at a time, chunks are spaced), or { adaptive: { max: N, probe: \"<query>\" } }. Default: adaptive for database sources (PostgreSQL, MySQL), auto for the others."),
   limits: limitsSchema.optional(),
   retries: z
     .strictObject({

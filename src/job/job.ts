@@ -138,7 +138,7 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
   if (spec.transformIn === 'source' && spec.transform === undefined) at('transformIn', '"source" needs a transform to run');
   if (!sourceSide(spec.source.type).traits.probes) {
     const probing = SOURCE_TYPES.filter((t) => sourceSide(t).traits.probes).join(', ');
-    const wanted = [...databaseLimits(spec.limits), ...(adaptive(spec.concurrency) ? ['concurrency'] : [])];
+    const wanted = [...databaseLimits(spec.limits), ...(spec.concurrency !== undefined && adaptive(spec.concurrency) ? ['concurrency'] : [])];
     for (const path of wanted) at(path, `needs a database source that reports it (${probing}); a ${spec.source.type} source has no replicas, load or query latency to read`);
   }
 
@@ -154,6 +154,9 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
   const target = targetConnector.resolvePaths?.(spec.target, abs) ?? spec.target;
   const stateDir = join(baseDir, '.backfill');
   const cores = availableParallelism();
+  // A source that can report its latency is spared by default: a run presses only as hard as the
+  // tail of its query latency allows (docs/limits.md); `concurrency: auto` or a number runs unthrottled.
+  const concurrency = spec.concurrency ?? (sourceConnector.traits.probes ? 'adaptive' : 'auto');
   return {
     name: spec.name,
     file: options.file,
@@ -169,9 +172,9 @@ function resolveJob(spec: JobSpec, options: DefineJobOptions): Job {
     backup: spec.backup,
     // Chunks share one DuckDB thread pool sized to the cores, so more chunks in flight than
     // cores only adds memory; two keep the pool busy while one chunk commits.
-    concurrency: typeof spec.concurrency === 'number' ? spec.concurrency : typeof spec.concurrency === 'object' ? spec.concurrency.adaptive.max : Math.max(2, cores),
-    adaptiveConcurrency: adaptive(spec.concurrency),
-    adaptiveProbe: typeof spec.concurrency === 'object' ? spec.concurrency.adaptive.probe : undefined,
+    concurrency: typeof concurrency === 'number' ? concurrency : typeof concurrency === 'object' ? concurrency.adaptive.max : Math.max(2, cores),
+    adaptiveConcurrency: adaptive(concurrency),
+    adaptiveProbe: typeof concurrency === 'object' ? concurrency.adaptive.probe : undefined,
     limits: resolveLimits(spec.limits, abs),
     verify: spec.verify,
     retries: { attempts: spec.retries.attempts, backoffMs: spec.retries.backoff, maxBackoffMs: spec.retries.maxBackoff },
@@ -278,7 +281,7 @@ function resolveIncremental(spec: JobSpec, at: (path: string, message: string) =
   };
 }
 
-function adaptive(concurrency: JobSpec['concurrency']): boolean {
+function adaptive(concurrency: NonNullable<JobSpec['concurrency']>): boolean {
   return concurrency === 'adaptive' || typeof concurrency === 'object';
 }
 

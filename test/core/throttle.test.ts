@@ -22,38 +22,84 @@ describe('reserve (rate pacing)', () => {
 });
 
 describe('Aimd', () => {
-  it('starts at one chunk, grows by one while latency is near the baseline, halves on a rise and waits one sample', () => {
-    const aimd = new Aimd(2, { max: 8 });
+  /** Feed `n` samples of `ms`, then judge the window `spanMs` after the last decision. */
+  function windowOf(aimd: Aimd, at: { t: number }, ms: number, spanMs = 3000, n = 40, chunkMs = 0): number {
+    for (let i = 0; i < n; i++) aimd.add(ms);
+    at.t += spanMs;
+    return aimd.decide(at.t, chunkMs).level;
+  }
+
+  it('starts at one chunk, grows by one while the tail stays near the baseline, halves when it rises', () => {
+    const at = { t: 0 };
+    const aimd = new Aimd(1, { max: 4 }, at.t);
     expect([aimd.level, aimd.concurrency]).toEqual([1, 1]);
-    const steps = [2, 2, 2, 2, 2, 2, 2, 2, 4, 4, 4, 4, 4, 2.5, 2.5, 3, 2].map((ms) => aimd.sample(ms));
-    // 2 ≤ 2 × 1.2 + 0.2: grow by one up to 8; 4 ms > 2 × 1.5 + 0.5: halve (8 → 4), hold a sample,
-    // halve (→ 2), hold, halve (→ 1); 2.5 grows; 3 ms is between the two bounds: hold.
-    expect(steps).toEqual([2, 3, 4, 5, 6, 7, 8, 8, 4, 4, 2, 2, 1, 1, 2, 2, 3]);
+    // 1.2 ms ≤ 1 × 1.25 + 0.15: grow by one up to 4; 2.1 ms > 1 × 1.75 + 0.3: halve; 1.8 ms is between: hold.
+    const steps = [1.2, 1.2, 1.2, 1.2, 2.1, 1.8, 2.1, 1].map((ms) => windowOf(aimd, at, ms));
+    expect(steps).toEqual([2, 3, 4, 4, 2, 2, 1, 2]);
   });
 
-  it('below one chunk at a time it halves the share of time down to an eighth, and doubles it back to one', () => {
-    const aimd = new Aimd(1, { max: 2 });
-    const levels = [0, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 0, 0, 0, 0, 0].map((ms) => aimd.sample(ms));
-    expect(levels).toEqual([2, 1, 1, 0.5, 0.5, 0.25, 0.25, MIN_LEVEL, MIN_LEVEL, MIN_LEVEL, MIN_LEVEL, 0.25, 0.5, 1, 2, 2]);
+  it('judges the tail, not the median: one slow probe in ten halves the level', () => {
+    const at = { t: 0 };
+    const aimd = new Aimd(0.3, { max: 4 }, at.t);
+    expect(windowOf(aimd, at, 0.3)).toBe(2);
+    for (let i = 0; i < 36; i++) aimd.add(0.3);
+    for (let i = 0; i < 4; i++) aimd.add(5);
+    at.t += 3000;
+    expect(aimd.decide(at.t, 0)).toEqual({ level: 1, tailMs: 5 });
+    // One slow probe in forty is under the 95th percentile: grow.
+    for (let i = 0; i < 39; i++) aimd.add(0.3);
+    aimd.add(5);
+    at.t += 3000;
+    expect(aimd.decide(at.t, 0).level).toBe(2);
+  });
+
+  it('below one chunk at a time it halves the share of time down to MIN_LEVEL, and grows it back by half again up to one', () => {
+    const at = { t: 0 };
+    const aimd = new Aimd(1, { max: 2 }, at.t);
+    const down = Array.from({ length: 7 }, () => windowOf(aimd, at, 9, 1000));
+    expect(down).toEqual([0.5, 0.25, 0.125, 0.0625, MIN_LEVEL, MIN_LEVEL, MIN_LEVEL]);
+    const up = Array.from({ length: 10 }, () => windowOf(aimd, at, 1, 3000));
+    expect(up).toEqual([0.046875, 0.0703125, 0.10546875, 0.158203125, 0.2373046875, 0.35595703125, 0.533935546875, 0.8009033203125, 1, 2]);
     expect(aimd.concurrency).toBe(2);
   });
 
-  it('a lower sample lowers the baseline: a baseline taken while the source was busy does not let the run press as hard', () => {
-    const aimd = new Aimd(3, { max: 4 });
-    // 3 ms ≤ 3 × 1.2 + 0.2 grows; a quiet 0.5 ms sample lowers the baseline; then 3 ms is a rise.
-    expect([3, 0.5, 3].map((ms) => aimd.sample(ms))).toEqual([2, 3, 1.5]);
+  it('decides nothing on a window too short or too thin, and grows only once the window spans two duty cycles', () => {
+    const at = { t: 0 };
+    const aimd = new Aimd(1, { max: 2 }, at.t);
+    expect(windowOf(aimd, at, 9, 500)).toBe(1); // shorter than a second
+    expect(windowOf(aimd, at, 9, 1000, 5)).toBe(0.5); // now 45 samples over 1.5 s: halve
+    // At half the time, a chunk of 2 s makes a cycle of 4 s: a quiet window of 3 s has not seen one.
+    expect(windowOf(aimd, at, 1, 3000, 40, 2000)).toBe(0.5);
+    expect(windowOf(aimd, at, 1, 5000, 40, 2000)).toBe(0.75);
+  });
+
+  it('a quieter window lowers the baseline: a baseline taken while the source was busy does not let the run press as hard', () => {
+    const at = { t: 0 };
+    const aimd = new Aimd(3, { max: 4 }, at.t);
+    expect(windowOf(aimd, at, 0.5)).toBe(2);
+    expect(aimd.baselineMs).toBe(0.5);
+    expect(windowOf(aimd, at, 3)).toBe(1);
+  });
+
+  it('samples taken while no chunk is in flight lower the baseline: a run that started while the source was busy does not keep pressing', () => {
+    const at = { t: 0 };
+    const aimd = new Aimd(4, { max: 2 }, at.t);
+    for (let i = 0; i < 20; i++) aimd.add(0.5, true);
+    // 3 ms is near a baseline of 4 ms, but the idle samples say the source alone answers in 0.5 ms.
+    expect(windowOf(aimd, at, 3, 1000)).toBe(0.5);
     expect(aimd.baselineMs).toBe(0.5);
   });
 
-  it('an unreadable latency counts as a rise; the chunks in flight never go under one', () => {
-    const aimd = new Aimd(1, { max: 2 });
-    aimd.sample(0);
-    aimd.sample(Infinity);
-    expect([aimd.level, aimd.concurrency]).toEqual([1, 1]);
-    aimd.sample(Infinity);
-    expect([aimd.level, aimd.concurrency]).toEqual([1, 1]);
-    aimd.sample(Infinity);
-    expect([aimd.level, aimd.concurrency]).toEqual([0.5, 1]);
+  it('a probe that fails counts as slow; the chunks in flight never go under one', () => {
+    const at = { t: 0 };
+    const aimd = new Aimd(1, { max: 2 }, at.t);
+    expect(aimd.concurrency).toBe(1);
+    for (let i = 0; i < 38; i++) aimd.add(1);
+    aimd.add(Infinity);
+    aimd.add(Infinity);
+    at.t += 1000;
+    expect(aimd.decide(at.t, 0).level).toBe(0.5);
+    expect(aimd.concurrency).toBe(1);
   });
 });
 

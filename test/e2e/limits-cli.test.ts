@@ -89,7 +89,7 @@ describe('pause and resume across processes', () => {
     const { rmSync } = await import('node:fs');
     rmSync(join(dir, 'stop-now'));
     expect(await exited).toBe(0);
-    expect(stdout).toMatch(/^limits: .* working, .* paused, 0 ms throttled; 0 ms waited for the rate limit$/m);
+    expect(stdout).toMatch(/^limits: .* working, .* paused, 0 ms throttled; 0 ms waited between chunks \(rate limit, adaptive spacing\)$/m);
   }, 60_000);
 });
 

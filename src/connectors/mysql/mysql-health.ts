@@ -1,7 +1,7 @@
 // MySQL's and MariaDB's side of a run's limits (docs/limits.md): the lag of the replica read from, load queries, query latency — on a connection of their own.
 
 import { ConnectorError } from '../../core/errors.js';
-import { medianLatency, numberOf, type ReplicaLag, type SourceHealth } from '../source-health.js';
+import { roundTripMs, numberOf, type ReplicaLag, type SourceHealth } from '../source-health.js';
 import type { MysqlSourceConfig } from './mysql-config.js';
 import { createMysqlPool, mysqlError, type MysqlPool } from './mysql-pool.js';
 
@@ -63,7 +63,7 @@ export class MysqlHealth implements SourceHealth {
   }
 
   async latency(query = 'SELECT 1'): Promise<number> {
-    return medianLatency(() => this.query('measuring query latency', query));
+    return roundTripMs(() => this.query('measuring query latency', query));
   }
 
   async close(): Promise<void> {

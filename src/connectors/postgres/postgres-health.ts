@@ -1,7 +1,7 @@
 // PostgreSQL's side of a run's limits (docs/limits.md): replica lag on a primary or a standby, load queries, query latency — on a connection of their own.
 
 import { ConnectorError } from '../../core/errors.js';
-import { medianLatency, numberOf, type ReplicaLag, type SourceHealth } from '../source-health.js';
+import { roundTripMs, numberOf, type ReplicaLag, type SourceHealth } from '../source-health.js';
 import type { PostgresSourceConfig } from './postgres-config.js';
 import { createPool, pgError, type PgPool } from './postgres-pool.js';
 
@@ -111,7 +111,7 @@ export class PostgresHealth implements SourceHealth {
   }
 
   async latency(query = 'SELECT 1'): Promise<number> {
-    return medianLatency(() => this.query('measuring query latency', query));
+    return roundTripMs(() => this.query('measuring query latency', query));
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,7 @@
 import { describeError, PlanError } from '../../core/errors.js';
 import type { Clock } from '../../core/clock.js';
 import type { EventBus, RunLimitTimes } from '../../core/events.js';
-import { Aimd, median, rowsCostMs, stateOf, type ThrottleReason, type ThrottleState } from '../../core/throttle.js';
+import { Aimd, percentile, rowsCostMs, stateOf, WATCHED_PERCENTILE, type ThrottleReason, type ThrottleState } from '../../core/throttle.js';
 import type { Source } from '../../connectors/connector.js';
 import type { Job } from '../../job/job.js';
 import type { Ledger } from '../../ledger/ledger.js';
@@ -11,8 +11,10 @@ import { sleep } from '../run/retry.js';
 import type { StopController } from '../run/stop-controller.js';
 import { limitChecks, unreadable, verifyLimits, type LimitCheck } from './limit-checks.js';
 
-/** Latency samples taken before the first chunk; their median is the baseline adaptive concurrency compares with. */
-const BASELINE_SAMPLES = 5;
+/** Probe round trips taken before the first chunk; their tail is the baseline adaptive concurrency compares with. */
+const BASELINE_SAMPLES = 30;
+/** The pause between two probe round trips while the run goes: about 40 samples a second, a trivial load. */
+const SAMPLE_GAP_MS = 20;
 
 /** What a chunk was let in with: the rate cost it reserved, settled once its real rows are known. */
 export interface Admission {
@@ -50,6 +52,13 @@ export class RunThrottle {
   /** Rows per chunk so far, to estimate the rate cost of the next one. */
   private settled = { chunks: 0, rows: 0 };
   private finished: Promise<RunLimitTimes> | undefined;
+  /** Adaptive concurrency's probe, sampling until the run finishes. */
+  private sampling: Promise<void> | undefined;
+  private closing = false;
+  /** Chunks let in and not yet settled: a probe sample taken while none is in flight is the source without the run. */
+  private inFlight = 0;
+  /** How long a chunk runs lately (ms, a moving average): below one chunk at a time, a window must see chunks run. */
+  private chunkMs = 0;
 
   constructor(private readonly o: RunThrottleOptions) {
     const { hold, critical } = limitChecks(o.job, o.ledger, o.source);
@@ -63,16 +72,19 @@ export class RunThrottle {
     const { job, source } = this.o;
     await verifyLimits([...this.hold, ...(this.critical === undefined ? [] : [this.critical])], source);
     if (job.adaptiveConcurrency) {
-      if (source.health === undefined) throw new PlanError(`concurrency: adaptive needs a source that reports its query latency, not ${source.describe()}`);
+      const health = source.health;
+      if (health === undefined) throw new PlanError(`concurrency: adaptive needs a source that reports its query latency, not ${source.describe()}`);
       const samples: number[] = [];
       try {
-        for (let i = 0; i < BASELINE_SAMPLES; i++) samples.push(await source.health.latency(job.adaptiveProbe));
+        for (let i = 0; i < BASELINE_SAMPLES; i++) samples.push(await health.latency(job.adaptiveProbe));
       } catch (err) {
         throw new PlanError(`concurrency: adaptive cannot measure query latency on ${source.describe()}: ${describeError(err)}`, { cause: err });
       }
       // The most the pool had at the start: the job's concurrency, or `--concurrency`.
-      this.aimd = new Aimd(median(samples), { max: this.o.pool.concurrency });
-      this.o.pool.concurrency = this.aimd.concurrency;
+      const aimd = new Aimd(percentile(samples, WATCHED_PERCENTILE), { max: this.o.pool.concurrency }, this.o.clock.now());
+      this.aimd = aimd;
+      this.o.pool.concurrency = aimd.concurrency;
+      this.sampling = this.sample(aimd, health);
     }
     await this.check({ fresh: false });
     // Not unref'd: while every slot waits for a pause to lift, this timer is all that keeps the process alive.
@@ -94,7 +106,10 @@ export class RunThrottle {
         await this.nextCheck();
         continue;
       }
-      if (admission !== undefined) return admission;
+      if (admission !== undefined) {
+        this.inFlight++;
+        return admission;
+      }
       await this.wait(this.spacedUntil - clock.now());
       const rate = job.limits.rowsPerSecond;
       const costMs = rate === undefined || this.settled.chunks === 0 ? 0 : rowsCostMs(this.settled.rows / this.settled.chunks, rate);
@@ -115,6 +130,8 @@ export class RunThrottle {
    * cost, and below one chunk at a time keep the next one waiting for its share.
    */
   async settle(admission: Admission, rows: number, ms: number): Promise<void> {
+    this.inFlight = Math.max(0, this.inFlight - 1);
+    this.chunkMs = this.chunkMs === 0 ? ms : 0.7 * this.chunkMs + 0.3 * ms;
     const level = this.aimd?.level ?? 1;
     if (level < 1) this.spacedUntil = Math.max(this.spacedUntil, this.o.clock.now() + ms * (1 / level - 1));
     const rate = this.o.job.limits.rowsPerSecond;
@@ -132,6 +149,8 @@ export class RunThrottle {
 
   private async close(totalMs: number): Promise<RunLimitTimes> {
     if (this.timer !== undefined) clearInterval(this.timer);
+    this.closing = true;
+    await this.sampling;
     await this.checking?.catch(() => undefined);
     this.account(this.o.clock.now());
     this.wake();
@@ -198,18 +217,26 @@ export class RunThrottle {
     await this.record();
   }
 
-  /** Adaptive concurrency: one latency sample per reading moves the pool's size (AIMD). */
+  /** Adaptive concurrency's probe: one round trip after another, with a short gap, until the run finishes. */
+  private async sample(aimd: Aimd, health: NonNullable<Source['health']>): Promise<void> {
+    while (!this.closing && this.o.stop.stopping === undefined) {
+      // A probe that fails counts as slow: the run backs off rather than press on blind.
+      const idle = this.inFlight === 0;
+      const ms = await health.latency(this.o.job.adaptiveProbe).catch(() => Number.POSITIVE_INFINITY);
+      aimd.add(ms, idle && this.inFlight === 0);
+      await sleep(SAMPLE_GAP_MS, this.o.stop.noMoreWork);
+    }
+  }
+
+  /** Adaptive concurrency: at each reading, judge the probe's window and move the pool's size (AIMD). */
   private async steer(): Promise<void> {
     const { aimd } = this;
-    const health = this.o.source.health;
-    if (aimd === undefined || health === undefined || this.o.stop.stopping !== undefined) return;
-    const latency = await health.latency(this.o.job.adaptiveProbe).catch(() => undefined);
+    if (aimd === undefined || this.o.stop.stopping !== undefined) return;
     const before = aimd.level;
-    // A latency that cannot be read counts as a rise: halve rather than press on blind.
-    const level = aimd.sample(latency ?? Number.POSITIVE_INFINITY);
+    const { level, tailMs } = aimd.decide(this.o.clock.now(), this.chunkMs);
     if (level !== before) {
       this.o.pool.concurrency = aimd.concurrency;
-      this.o.events.emit('throttle:concurrency', { runId: this.o.runId, concurrency: level, latencyMs: latency ?? -1, baselineMs: aimd.baselineMs });
+      this.o.events.emit('throttle:concurrency', { runId: this.o.runId, concurrency: level, latencyMs: tailMs === undefined || !Number.isFinite(tailMs) ? -1 : tailMs, baselineMs: aimd.baselineMs });
       await this.record();
     }
   }
