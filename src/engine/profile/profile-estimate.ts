@@ -121,7 +121,8 @@ export async function timeSample(job: Job, sample: SamplePlan, keepRejects = fal
   });
   try {
     const sampleJob: Job = {
-      ...job, name, target: scratch.target as Job['target'], incremental: undefined, concurrency: sample.slots, verify: false,
+      // Timed at full speed: adaptive concurrency would time the source's load of the moment, not the work.
+      ...job, name, target: scratch.target as Job['target'], incremental: undefined, concurrency: sample.slots, adaptiveConcurrency: false, verify: false,
       ledgerPath: join(dir, 'ledger.sqlite'), ledgerUrl: undefined, stateDir: join(dir, 'state'), retries: { ...job.retries, attempts: 1 },
       rejects: { perChunk: keepRejects ? Number.MAX_SAFE_INTEGER : job.rejects.perChunk, perRun: undefined, dir: join(dir, 'rejects') },
     };
@@ -231,7 +232,8 @@ export async function estimateDuration(job: Job, chunks: readonly Chunk[], rowsP
   const source =
     `slices of ${sample.from.lo} … ${sample.from.hi} (${sizes('small')} and ${sizes('large')} rows, after ${sizes('warm')} to warm up) run into a scratch target ` +
     `${slots} at a time; fitted ${(run.cost.perChunkSeconds * 1000).toFixed(0)} ms a chunk + ${(run.cost.perRowSeconds * 1e6).toFixed(2)} µs a row, ` +
-    `over the ${n(chunks.length)} planned chunks (${n(total)} rows) ${slots} at a time, plus ${run.outsideSeconds.toFixed(2)} s outside chunks${keptAside}`;
+    `over the ${n(chunks.length)} planned chunks (${n(total)} rows) ${slots} at a time, plus ${run.outsideSeconds.toFixed(2)} s outside chunks${keptAside}` +
+    (job.adaptiveConcurrency ? '; at full speed: under adaptive concurrency (this job\'s) the run takes longer while the tail of the source\'s latency rises' : '');
   return {
     seconds: run.seconds, source,
     sample: { lo: timing.lo, hi: timing.hi, rows, slices: timing.points.length, seconds: timing.wallSeconds },
