@@ -150,6 +150,8 @@ export function benchStrategies(
     n++;
     return {
       ...job, name: benchName, target: scratch.target, chunking: clip(own), ...change,
+      // A concurrency tried is the setting `concurrency: N`: a fixed number, never adaptive.
+      ...(change.concurrency === undefined ? {} : { adaptiveConcurrency: false }),
       ...(change.chunking === undefined ? {} : { chunking: clip(change.chunking) }),
       ledgerPath: join(dir, `strategy-${n}.ledger.sqlite`), ledgerUrl: undefined, stateDir: join(dir, `strategy-${n}`),
       // A strategy that fails is reported, not retried.
