@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSyn
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { defineJob, runBackfill } from '../../src/index.js';
+import { defineJob, profileJob, runBackfill } from '../../src/index.js';
 import { tempDir } from '../helpers/cli.js';
 import { query } from '../helpers/lake.js';
 
@@ -14,11 +14,11 @@ function dayCsv(day: string, rows: number): string {
   return lines.join('\n') + '\n';
 }
 
-function jobIn(dir: string) {
+function jobIn(dir: string, pruneBy: 'filename' | 'none' = 'none') {
   return defineJob(
     {
       name: 'truncated-gzip',
-      source: { type: 'csv', path: 'data/events-*.csv*' },
+      source: { type: 'csv', path: 'data/events-*.csv*', pruneBy },
       chunk: { column: 'ts', every: '1 day' },
       target: { type: 'parquet', path: 'lake' },
       write: { mode: 'replace' },
@@ -71,5 +71,39 @@ describe('a truncated .gz source file', () => {
     writeFileSync(join(dir, 'data', 'events-2024-01-02.csv.gz'), whole.subarray(0, Math.floor(whole.length / 2)));
     await expect(runBackfill(jobIn(dir))).rejects.toThrow(/events-2024-01-02\.csv\.gz is not a whole gzip stream/);
     expect(existsSync(join(dir, 'lake'))).toBe(false);
+  });
+
+  it('pruned by file name: a look inflates nothing; the run fails only the chunk that reads the cut file, naming it, and loads the others', async () => {
+    const dir = tempDir('truncated-gzip-pruned');
+    mkdirSync(join(dir, 'data'), { recursive: true });
+    writeFileSync(join(dir, 'data', 'events-2024-01-01.csv'), dayCsv('2024-01-01', 5_000));
+    writeFileSync(join(dir, 'data', 'events-2024-01-03.csv.gz'), gzipSync(dayCsv('2024-01-03', 7_000)));
+    const whole = gzipSync(dayCsv('2024-01-02', 50_000));
+    const cut = join(dir, 'data', 'events-2024-01-02.csv.gz');
+    writeFileSync(cut, whole.subarray(0, Math.floor(whole.length / 2)));
+    const record = join(dir, '.backfill', 'gzip-whole', 'truncated-gzip.json');
+
+    // The profile reads the files' sizes and first lines, not their whole contents: nothing is found whole or refused.
+    const profile = await profileJob(jobIn(dir, 'filename'), { estimate: false });
+    expect(profile.perChunk.chunks.length).toBe(3);
+    expect(existsSync(record)).toBe(false);
+
+    const result = await runBackfill(jobIn(dir, 'filename'));
+    expect(result.status).toBe('failed');
+    const failed = result.chunks.filter((c) => c.outcome === 'failed');
+    expect(failed.map((c) => c.key)).toEqual([expect.stringContaining('2024-01-02')]);
+    expect(failed[0]?.error).toMatch(/events-2024-01-02\.csv\.gz is not a whole gzip stream/);
+    const rows = await query(`SELECT count(*) AS n FROM read_parquet('${join(dir, 'lake')}/**/*.parquet')`);
+    expect(Number(rows[0]?.n)).toBe(12_000);
+    // The two whole files are remembered, the cut one is not.
+    const ids = JSON.parse(readFileSync(record, 'utf8')) as string[];
+    expect(ids.some((id) => id.includes('events-2024-01-03.csv.gz'))).toBe(true);
+    expect(ids.some((id) => id.includes('events-2024-01-02.csv.gz'))).toBe(false);
+
+    writeFileSync(cut, whole);
+    const retried = await runBackfill(jobIn(dir, 'filename'), { retryFailed: true });
+    expect(retried.status).toBe('done');
+    const all = await query(`SELECT count(*) AS n FROM read_parquet('${join(dir, 'lake')}/**/*.parquet')`);
+    expect(Number(all[0]?.n)).toBe(62_000);
   });
 });

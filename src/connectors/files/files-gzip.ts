@@ -13,31 +13,61 @@ import { ConnectorError } from '../../core/errors.js';
 
 /** Files already found whole in this process, by path, size and modification time. */
 const whole = new Set<string>();
+/** Inflations under way, by identity: two chunks that read the same file wait for one check. */
+const checking = new Map<string, Promise<void>>();
+/** Each state record as this process knows it: what its file said, plus what was found whole since. */
+const records = new Map<string, Set<string>>();
+let saves = 0;
 
 /**
  * Inflate each `.gz` file to its end (zlib checks the trailer's CRC and length), a few at a time on
- * the thread pool; throws naming the first file that ends early or is damaged.
+ * the thread pool; throws naming the first file that ends early or is damaged. A source that reads
+ * every file at once checks them all before its first read; one pruned by file name checks the
+ * files of each chunk as the chunk opens them, so a look (`profile`, `plan`) inflates nothing and
+ * the first run pays for each file beside the other chunks' work.
  */
 export async function checkGzipFiles(paths: readonly string[], record?: string): Promise<void> {
   const gz = paths.filter((p) => /\.gz$/i.test(p));
   if (gz.length === 0) return;
-  if (record !== undefined) for (const id of readRecord(record)) whole.add(id);
-  const todo = gz.map((path) => ({ path, id: identity(path) })).filter((f) => !whole.has(f.id));
+  const known = record === undefined ? undefined : recordOf(record);
+  if (known !== undefined) for (const id of known) whole.add(id);
+  const files = gz.map((path) => ({ path, id: identity(path) }));
+  const todo = files.filter((f) => !whole.has(f.id));
   if (todo.length === 0) return;
   let next = 0;
   const worker = async (): Promise<void> => {
     for (let i = next++; i < todo.length; i = next++) {
       const file = todo[i] as { path: string; id: string };
-      await inflateWhole(file.path);
-      whole.add(file.id);
+      let check = checking.get(file.id);
+      if (check === undefined) {
+        check = inflateWhole(file.path).then(() => void whole.add(file.id)).finally(() => checking.delete(file.id));
+        checking.set(file.id, check);
+      }
+      await check;
     }
   };
   try {
     await Promise.all(Array.from({ length: Math.min(todo.length, Math.max(2, availableParallelism())) }, worker));
   } finally {
     // What was found whole stays found whole, even when another file was not.
-    if (record !== undefined) saveRecord(record, gz.map(identity).filter((id) => whole.has(id)));
+    if (record !== undefined && known !== undefined) {
+      for (const f of files) {
+        // A file replaced since (another size or time) drops its old version.
+        for (const id of known) if (id.startsWith(`${f.path}\0`) && id !== f.id) known.delete(id);
+        if (whole.has(f.id)) known.add(f.id);
+      }
+      saveRecord(record, [...known]);
+    }
   }
+}
+
+function recordOf(record: string): Set<string> {
+  let known = records.get(record);
+  if (known === undefined) {
+    known = new Set(readRecord(record));
+    records.set(record, known);
+  }
+  return known;
 }
 
 function readRecord(record: string): string[] {
@@ -49,11 +79,11 @@ function readRecord(record: string): string[] {
   }
 }
 
-/** The record keeps the files of the latest check (a file replaced or removed drops out); written whole, then renamed in. */
+/** The record is written whole, then renamed in (each write under its own name: chunks save beside each other). */
 function saveRecord(record: string, ids: readonly string[]): void {
   try {
     mkdirSync(dirname(record), { recursive: true });
-    const tmp = `${record}.${process.pid}.tmp`;
+    const tmp = `${record}.${process.pid}.${saves++}.tmp`;
     writeFileSync(tmp, JSON.stringify(ids));
     renameSync(tmp, record);
   } catch {

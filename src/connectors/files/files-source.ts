@@ -95,8 +95,12 @@ export class FilesSource implements Source, FileSet {
       for (const row of rows) found.add(row.file);
     }
     this.files = [...found].sort().map((path) => ({ path, period: filePeriod(path, this.timezone) }));
-    // Runs beside the sniffing below; a damaged file fails the job before any row is read.
-    const gzipChecked = checkGzipFiles(this.files.map((f) => f.path), this.gzipRecord);
+    // Every read of a source not pruned by file name covers every file: check them all, beside the
+    // sniffing below, so a damaged file fails the job before any row is read. A pruned source's
+    // files are checked as each chunk opens them (openChunk).
+    const pruned = this.config.pruneBy === 'filename';
+    const checkAll = (): Promise<void> => checkGzipFiles(this.files.map((f) => f.path), this.gzipRecord);
+    const gzipChecked = pruned ? Promise.resolve() : checkAll();
     gzipChecked.catch(() => {});
     if (this.config.pruneBy === 'filename') {
       const undated = this.files.filter((f) => f.period === undefined);
@@ -126,7 +130,7 @@ export class FilesSource implements Source, FileSet {
       await this.groupFiles(conn);
     } catch (error) {
       // A file cut short explains a failed sniff better than the reader's complaint about its last line.
-      await gzipChecked;
+      await (pruned ? checkAll() : gzipChecked);
       throw error;
     }
     await gzipChecked;
@@ -286,6 +290,8 @@ export class FilesSource implements Source, FileSet {
   }
 
   async openChunk(read: ChunkRead): Promise<OpenedChunk> {
+    // The chunk's own files, found whole before any of their rows is read (prepare checked them all otherwise).
+    if (this.config.pruneBy === 'filename') await checkGzipFiles(read.nulls === true ? this.files.map((f) => f.path) : this.chunkFiles(read), this.gzipRecord);
     return inPlace(this.chunkRelation(read));
   }
 
