@@ -1,7 +1,6 @@
 // What a database source may offer so a run can spare it (docs/limits.md): its replicas' lag, a load query's number, the latency of a trivial query.
 
 import { ConnectorError } from '../core/errors.js';
-import { performance } from 'node:perf_hooks';
 
 /** Replica lag as read; `ms` null when it cannot be known now (replication stopped), with why in `detail`. */
 export interface ReplicaLag {
@@ -20,8 +19,8 @@ export interface SourceHealth {
   replicaLag(): Promise<ReplicaLag>;
   /** Run `query`; the first column of its first row, as a number. */
   load(query: string): Promise<number>;
-  /** Milliseconds `query` (default a trivial one) takes, round trip, once. */
-  latency(query?: string): Promise<number>;
+  /** How to time `query` (default a trivial one) round trip from a thread of its own: adaptive concurrency's probe. */
+  latencyProbe(query?: string): LatencyProbeSpec;
   /** Close the probes' connection; the source's `close` does it too. */
   close(): Promise<void>;
 }
@@ -36,9 +35,15 @@ export function numberOf(row: Record<string, unknown> | undefined, query: string
   return n;
 }
 
-/** Milliseconds one run of `run` (one query) takes, round trip: one sample of what adaptive concurrency watches. */
-export async function roundTripMs(run: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await run();
-  return performance.now() - t0;
+/**
+ * A latency probe as plain data, so it can run on a thread of its own (engine/limits/latency-probe.ts)
+ * whose timings the run's own work on the main thread cannot stretch: the driver package to load,
+ * the options it connects with, the query to time.
+ */
+export interface LatencyProbeSpec {
+  readonly driver: 'pg' | 'mysql2/promise';
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly query: string;
+  /** Names the server in messages, without secrets. */
+  readonly name: string;
 }

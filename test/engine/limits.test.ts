@@ -274,7 +274,7 @@ describe('load and critical load (PostgreSQL source, queries the test controls)'
     await expect(runBackfill(job)).rejects.toThrow(/limits\.maxReplicaLag cannot be checked on postgres source .*no streaming replica \(pg_stat_replication is empty\)/);
   });
 
-  it('adaptive concurrency measures a baseline and completes the run, its level within [1/8, max]', async () => {
+  it('adaptive concurrency measures a baseline and completes the run, its level within [MIN_LEVEL, max]', async () => {
     const dir = tempDir('adaptive');
     const job = pgJob(dir, {}, { concurrency: { adaptive: { max: 3 } } });
     const events = new EventBus();
@@ -289,6 +289,61 @@ describe('load and critical load (PostgreSQL source, queries the test controls)'
     expect(status?.runs[0]?.throttle?.concurrency).toBe(levels.length === 0 ? 1 : levels[levels.length - 1]);
     expect(await targetRows(dir)).toEqual({ n: String(ROWS), ids: String(ROWS) });
   });
+});
+
+describe('adaptive concurrency on the tail of the latency', () => {
+  it('is the default for a database source; concurrency: auto or a number, and any file source, run unthrottled', async () => {
+    const pgDefault = defineJob(
+      { name: 'pg', source: { type: 'postgres', connection: POSTGRES_URL, table: `${SCHEMA}.events` }, chunk: { column: 'id', size: 500 }, target: { type: 'duckdb', database: 't.duckdb', table: 't' } },
+      { baseDir: '/d' },
+    );
+    expect([pgDefault.adaptiveConcurrency, pgDefault.concurrency >= 2]).toEqual([true, true]);
+    expect(pgJob('/d', {}, { concurrency: 'auto' }).adaptiveConcurrency).toBe(false);
+    expect(pgJob('/d', {}, { concurrency: 3 })).toMatchObject({ adaptiveConcurrency: false, concurrency: 3 });
+    const files = defineJob({ name: 'f', source: { type: 'parquet', path: 'in.parquet' }, chunk: { column: 'id', size: 500 }, target: { type: 'duckdb', database: 't.duckdb', table: 't' } }, { baseDir: '/d' });
+    expect(files.adaptiveConcurrency).toBe(false);
+  });
+
+  it('spaces chunks below one at a time when the probe\'s tail rises, and still loads every row', async () => {
+    const dir = tempDir('adaptive-tail');
+    await setLoad('load', 0);
+    // The probe sleeps as many milliseconds as the load row says: 0 while the baseline is taken, then 25.
+    const probe = `select pg_sleep(value / 1000.0) from ${SCHEMA}.load where name = 'load'`;
+    const job = defineJob(
+      {
+        name: 'pg-tail', source: { type: 'postgres', connection: POSTGRES_URL, query: `SELECT e.* FROM ${SCHEMA}.events e CROSS JOIN (SELECT pg_sleep(0.25)) w` },
+        chunk: { column: 'id', size: 500 }, target: { type: 'duckdb', database: 't.duckdb', table: 't' }, write: { mode: 'replace' },
+        concurrency: { adaptive: { max: 2, probe } },
+      },
+      { baseDir: dir },
+    );
+    const events = new EventBus();
+    const moves: { concurrency: number; latencyMs: number; baselineMs: number }[] = [];
+    events.on('throttle:concurrency', (e) => {
+      moves.push(e);
+      // Once it backed off, the source is quiet again: the run grows back and finishes.
+      if (e.concurrency < 1) void setLoad('load', 0);
+    });
+    let started = false;
+    events.on('chunk:start', () => {
+      if (!started) void setLoad('load', 25);
+      started = true;
+    });
+    try {
+      const result = await runBackfill(job, { events });
+      expect(result).toMatchObject({ status: 'done', done: 8 });
+      // The slow probe halved the level below one chunk at a time, judged on a tail of at least 25 ms against a baseline under it.
+      const below = moves.find((m) => m.concurrency < 1);
+      expect(below).toBeDefined();
+      expect(below?.latencyMs).toBeGreaterThanOrEqual(25);
+      expect(below?.baselineMs).toBeLessThan(25);
+      // Below one chunk, chunks waited for their share of time.
+      expect(result.limits?.rateWaitMs).toBeGreaterThan(0);
+      expect(await targetRows(dir)).toEqual({ n: String(ROWS), ids: String(ROWS) });
+    } finally {
+      await setLoad('load', 0);
+    }
+  }, 60_000);
 });
 
 describe('MySQL source', () => {

@@ -1,9 +1,9 @@
 // MySQL's and MariaDB's side of a run's limits (docs/limits.md): the lag of the replica read from, load queries, query latency — on a connection of their own.
 
 import { ConnectorError } from '../../core/errors.js';
-import { roundTripMs, numberOf, type ReplicaLag, type SourceHealth } from '../source-health.js';
+import { numberOf, type LatencyProbeSpec, type ReplicaLag, type SourceHealth } from '../source-health.js';
 import type { MysqlSourceConfig } from './mysql-config.js';
-import { createMysqlPool, mysqlError, type MysqlPool } from './mysql-pool.js';
+import { createMysqlPool, mysqlConnectionOptions, mysqlError, type MysqlPool } from './mysql-pool.js';
 
 const PROBE_TIMEOUT_MS = 10_000;
 
@@ -62,8 +62,8 @@ export class MysqlHealth implements SourceHealth {
     return numberOf((await this.query('running a load query', query))[0], query);
   }
 
-  async latency(query = 'SELECT 1'): Promise<number> {
-    return roundTripMs(() => this.query('measuring query latency', query));
+  latencyProbe(query = 'SELECT 1'): LatencyProbeSpec {
+    return { driver: 'mysql2/promise', options: { ...mysqlConnectionOptions(this.config.connection, this.config.ssl), timezone: 'Z' }, query, name: `MySQL ${this.pool.name}` };
   }
 
   async close(): Promise<void> {

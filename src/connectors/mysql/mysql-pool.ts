@@ -21,14 +21,10 @@ export interface MysqlPool {
   end(): Promise<void>;
 }
 
-export function createMysqlPool(
-  connection: ConnectionConfig,
-  ssl: TlsConfig | undefined,
-  max: number,
-  options: { readonly foundRows: boolean; readonly session: readonly string[] },
-): MysqlPool {
+/** Where and as whom a connection of ours connects: plain data (it also crosses to the latency probe's thread). */
+export function mysqlConnectionOptions(connection: ConnectionConfig, ssl: TlsConfig | undefined): mysql.ConnectionOptions {
   const fields = connectionFields(connection);
-  const base: mysql.ConnectionOptions = {
+  return {
     host: fields.host,
     port: fields.port ?? MYSQL_PORT,
     user: fields.user ?? 'root',
@@ -36,6 +32,16 @@ export function createMysqlPool(
     database: fields.database,
     ssl: tlsOptions(ssl, fields),
   };
+}
+
+export function createMysqlPool(
+  connection: ConnectionConfig,
+  ssl: TlsConfig | undefined,
+  max: number,
+  options: { readonly foundRows: boolean; readonly session: readonly string[] },
+): MysqlPool {
+  const fields = connectionFields(connection);
+  const base = mysqlConnectionOptions(connection, ssl);
   const pool = mysql.createPool({
     ...base,
     connectionLimit: max,

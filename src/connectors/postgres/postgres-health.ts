@@ -1,9 +1,9 @@
 // PostgreSQL's side of a run's limits (docs/limits.md): replica lag on a primary or a standby, load queries, query latency — on a connection of their own.
 
 import { ConnectorError } from '../../core/errors.js';
-import { roundTripMs, numberOf, type ReplicaLag, type SourceHealth } from '../source-health.js';
+import { numberOf, type LatencyProbeSpec, type ReplicaLag, type SourceHealth } from '../source-health.js';
 import type { PostgresSourceConfig } from './postgres-config.js';
-import { createPool, pgError, type PgPool } from './postgres-pool.js';
+import { createPool, pgClientOptions, pgError, type PgPool } from './postgres-pool.js';
 
 /** A probe that does not answer in this long is a failure, not a wait that holds the run's checks. */
 const PROBE_TIMEOUT_MS = 10_000;
@@ -110,8 +110,8 @@ export class PostgresHealth implements SourceHealth {
     return numberOf(rows[0], query);
   }
 
-  async latency(query = 'SELECT 1'): Promise<number> {
-    return roundTripMs(() => this.query('measuring query latency', query));
+  latencyProbe(query = 'SELECT 1'): LatencyProbeSpec {
+    return { driver: 'pg', options: { ...pgClientOptions(this.config.connection, this.config.ssl, 'latency-probe') }, query, name: `PostgreSQL ${this.pool.name}` };
   }
 
   async close(): Promise<void> {

@@ -10,20 +10,25 @@ export interface PgPool {
   readonly name: string;
 }
 
-export function createPool(connection: ConnectionConfig, ssl: TlsConfig | undefined, max: number, purpose: string): PgPool {
+/** What a client of ours connects with: plain data (it also crosses to the latency probe's thread). */
+export function pgClientOptions(connection: ConnectionConfig, ssl: TlsConfig | undefined, purpose: string): pg.ClientConfig {
   const fields = connectionFields(connection);
-  const pool = new pg.Pool({
+  return {
     host: fields.host,
     port: fields.port ?? 5432,
     user: fields.user ?? process.env.PGUSER ?? 'postgres',
     password: fields.password,
     database: fields.database,
-    max,
     application_name: `backfill-${purpose}`,
     ssl: tlsOptions(ssl, fields),
     // Timestamps travel as text in UTC so naive and zoned values survive unchanged.
     options: '-c TimeZone=UTC -c DateStyle=ISO,YMD -c extra_float_digits=3',
-  });
+  };
+}
+
+export function createPool(connection: ConnectionConfig, ssl: TlsConfig | undefined, max: number, purpose: string): PgPool {
+  const fields = connectionFields(connection);
+  const pool = new pg.Pool({ ...pgClientOptions(connection, ssl, purpose), max });
   // An idle client's error (server restart) must not crash the process; the next query reports it.
   pool.on('error', () => {});
   // Nor may a checked-out client's (a terminated backend mid-query): pg emits 'error' on the client

@@ -1,6 +1,6 @@
 // A run's limits at work (docs/limits.md): read them on an interval and before each chunk, hold new chunks while one holds, space chunks for the rate limit, stop on critical load, steer adaptive concurrency, and tell every observer.
 
-import { describeError, PlanError } from '../../core/errors.js';
+import { PlanError } from '../../core/errors.js';
 import type { Clock } from '../../core/clock.js';
 import type { EventBus, RunLimitTimes } from '../../core/events.js';
 import { Aimd, percentile, rowsCostMs, stateOf, WATCHED_PERCENTILE, type ThrottleReason, type ThrottleState } from '../../core/throttle.js';
@@ -9,12 +9,15 @@ import type { Job } from '../../job/job.js';
 import type { Ledger } from '../../ledger/ledger.js';
 import { sleep } from '../run/retry.js';
 import type { StopController } from '../run/stop-controller.js';
+import { LatencyProbe } from './latency-probe.js';
 import { limitChecks, unreadable, verifyLimits, type LimitCheck } from './limit-checks.js';
 
 /** Probe round trips taken before the first chunk; their tail is the baseline adaptive concurrency compares with. */
 const BASELINE_SAMPLES = 30;
 /** The pause between two probe round trips while the run goes: about 40 samples a second, a trivial load. */
 const SAMPLE_GAP_MS = 20;
+/** A probe round trip slower than this fails, and counts as slow. */
+const PROBE_TIMEOUT_MS = 10_000;
 
 /** What a chunk was let in with: the rate cost it reserved, settled once its real rows are known. */
 export interface Admission {
@@ -52,11 +55,12 @@ export class RunThrottle {
   /** Rows per chunk so far, to estimate the rate cost of the next one. */
   private settled = { chunks: 0, rows: 0 };
   private finished: Promise<RunLimitTimes> | undefined;
-  /** Adaptive concurrency's probe, sampling until the run finishes. */
-  private sampling: Promise<void> | undefined;
-  private closing = false;
+  /** Adaptive concurrency's probe, on a thread of its own, sampling until the run finishes. */
+  private probe: LatencyProbe | undefined;
   /** Chunks let in and not yet settled: a probe sample taken while none is in flight is the source without the run. */
   private inFlight = 0;
+  /** When the last chunk in flight finished (epoch ms): a sample started before it saw the run's work. */
+  private busyUntil = 0;
   /** How long a chunk runs lately (ms, a moving average): below one chunk at a time, a window must see chunks run. */
   private chunkMs = 0;
 
@@ -74,17 +78,20 @@ export class RunThrottle {
     if (job.adaptiveConcurrency) {
       const health = source.health;
       if (health === undefined) throw new PlanError(`concurrency: adaptive needs a source that reports its query latency, not ${source.describe()}`);
-      const samples: number[] = [];
-      try {
-        for (let i = 0; i < BASELINE_SAMPLES; i++) samples.push(await health.latency(job.adaptiveProbe));
-      } catch (err) {
-        throw new PlanError(`concurrency: adaptive cannot measure query latency on ${source.describe()}: ${describeError(err)}`, { cause: err });
+      const spec = health.latencyProbe(job.adaptiveProbe);
+      const baseline: number[] = [];
+      this.probe = await LatencyProbe.start(spec, { burst: BASELINE_SAMPLES, gapMs: SAMPLE_GAP_MS, timeoutMs: PROBE_TIMEOUT_MS }, (sample) => {
+        if (this.aimd === undefined) baseline.push(sample.ms);
+        else this.aimd.add(sample.ms, this.inFlight === 0 && sample.at > this.busyUntil);
+      });
+      const tail = percentile(baseline, WATCHED_PERCENTILE);
+      if (!Number.isFinite(tail)) {
+        await this.probe.stop();
+        throw new PlanError(`concurrency: adaptive cannot measure query latency on ${spec.name}: the probe query failed (${spec.query})`);
       }
       // The most the pool had at the start: the job's concurrency, or `--concurrency`.
-      const aimd = new Aimd(percentile(samples, WATCHED_PERCENTILE), { max: this.o.pool.concurrency }, this.o.clock.now());
-      this.aimd = aimd;
-      this.o.pool.concurrency = aimd.concurrency;
-      this.sampling = this.sample(aimd, health);
+      this.aimd = new Aimd(tail, { max: this.o.pool.concurrency }, this.o.clock.now());
+      this.o.pool.concurrency = this.aimd.concurrency;
     }
     await this.check({ fresh: false });
     // Not unref'd: while every slot waits for a pause to lift, this timer is all that keeps the process alive.
@@ -131,6 +138,7 @@ export class RunThrottle {
    */
   async settle(admission: Admission, rows: number, ms: number): Promise<void> {
     this.inFlight = Math.max(0, this.inFlight - 1);
+    this.busyUntil = Date.now();
     this.chunkMs = this.chunkMs === 0 ? ms : 0.7 * this.chunkMs + 0.3 * ms;
     const level = this.aimd?.level ?? 1;
     if (level < 1) this.spacedUntil = Math.max(this.spacedUntil, this.o.clock.now() + ms * (1 / level - 1));
@@ -149,8 +157,7 @@ export class RunThrottle {
 
   private async close(totalMs: number): Promise<RunLimitTimes> {
     if (this.timer !== undefined) clearInterval(this.timer);
-    this.closing = true;
-    await this.sampling;
+    await this.probe?.stop();
     await this.checking?.catch(() => undefined);
     this.account(this.o.clock.now());
     this.wake();
@@ -215,17 +222,6 @@ export class RunThrottle {
       events.emit('throttle:start', { runId, state: stateOf(reasons) === 'paused' ? 'paused' : 'throttled', reasons });
     }
     await this.record();
-  }
-
-  /** Adaptive concurrency's probe: one round trip after another, with a short gap, until the run finishes. */
-  private async sample(aimd: Aimd, health: NonNullable<Source['health']>): Promise<void> {
-    while (!this.closing && this.o.stop.stopping === undefined) {
-      // A probe that fails counts as slow: the run backs off rather than press on blind.
-      const idle = this.inFlight === 0;
-      const ms = await health.latency(this.o.job.adaptiveProbe).catch(() => Number.POSITIVE_INFINITY);
-      aimd.add(ms, idle && this.inFlight === 0);
-      await sleep(SAMPLE_GAP_MS, this.o.stop.noMoreWork);
-    }
   }
 
   /** Adaptive concurrency: at each reading, judge the probe's window and move the pool's size (AIMD). */
