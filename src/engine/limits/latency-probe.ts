@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { PlanError } from '../../core/errors.js';
+import { ConnectorError } from '../../core/errors.js';
 import type { LatencyProbeSpec } from '../../connectors/source-health.js';
 
 /** One round trip: when it started (epoch ms) and what it took (ms; Infinity when it failed). */
@@ -118,9 +118,13 @@ export class LatencyProbe {
       connected = resolve;
       refused = reject;
     });
+    // The server cannot be reached or refuses us: a connector's failure (exit 3), without the password.
+    const password = typeof spec.options.password === 'string' && spec.options.password !== '' ? spec.options.password : undefined;
+    const failed = (reason: string, cause?: unknown): ConnectorError =>
+      new ConnectorError(`concurrency: adaptive cannot measure query latency on ${spec.name}: ${password === undefined ? reason : reason.split(password).join('***')}`, { cause });
     const ended = new Promise<void>((resolve) => {
       worker.on('message', (m: ThreadMessage) => {
-        if (m.error !== undefined) refused(new PlanError(`concurrency: adaptive cannot measure query latency on ${spec.name}: ${m.error}`));
+        if (m.error !== undefined) refused(failed(m.error));
         for (const [at, ms] of m.samples ?? []) {
           connected();
           onSample({ at, ms: ms ?? Number.POSITIVE_INFINITY });
@@ -128,11 +132,11 @@ export class LatencyProbe {
         if (m.done === true) resolve();
       });
       worker.on('error', (err) => {
-        refused(new PlanError(`concurrency: adaptive cannot measure query latency on ${spec.name}: ${err.message}`, { cause: err }));
+        refused(failed(err.message, err));
         resolve();
       });
       worker.on('exit', () => {
-        refused(new PlanError(`concurrency: adaptive cannot measure query latency on ${spec.name}: the probe stopped`));
+        refused(failed('the probe stopped'));
         resolve();
       });
     });
