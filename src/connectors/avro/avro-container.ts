@@ -164,7 +164,7 @@ export class AvroFileWriter {
   }
 
   private async writeBlock(data: Buffer, count: number): Promise<void> {
-    // Compressed on libuv's thread pool (zlib's, snappy's), not on the main thread that encodes the next block.
+    // deflate runs on libuv's thread pool, not on the main thread that encodes the next block (snappy: see snappyBlock).
     const body = this.codec === 'deflate' ? [await deflate(data)] : this.codec === 'snappy' ? await snappyBlock(data) : [data];
     const bytes = body.reduce((sum, b) => sum + b.length, 0);
     const head = Buffer.concat([varInt(count), varInt(bytes)]);
