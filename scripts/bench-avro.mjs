@@ -7,6 +7,8 @@
 //
 //   node scripts/bench-avro.mjs [--rows 1000000,10000000] [--reps 3 | --reps 3,1] [--dir .bench-avro] [--only engine-avro,script-tuned] [--doc docs/benchmarks.md]
 //
+// `--only engine-avro-snappy` runs the engine's job with codec snappy (not among the default runs).
+//
 // Results accumulate in <dir>/results.json (one entry per size and run, the latest invocation
 // winning), so sizes can be measured by separate invocations; `--doc` rewrites the Avro section
 // of that file (between its bench-avro markers) from everything accumulated, naming the commands.
@@ -33,6 +35,8 @@ const SCRIPT = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SCRIPT), '..');
 const DIST = path.join(ROOT, 'dist', 'index.js');
 const RUNS = ['script-stream', 'script-tuned', 'engine-avro', 'engine-parquet'];
+/** Runs made only when `--only` names them. */
+const EXTRA = ['engine-avro-snappy'];
 const TAG = 'BENCH_AVRO ';
 
 const { values: flags } = parseArgs({
@@ -162,9 +166,9 @@ async function scriptTuned(source, out) {
   return rows;
 }
 
-async function engine(kind, source, out) {
+async function engine(kind, source, out, codec = 'deflate') {
   const { defineJob, runBackfill } = await import(pathToFileURL(DIST).href);
-  const target = kind === 'avro' ? { type: 'avro', path: 'lake', partitionBy: ['month'], codec: 'deflate' } : { type: 'parquet', path: 'lake', partitionBy: ['month'], compression: 'zstd' };
+  const target = kind === 'avro' ? { type: 'avro', path: 'lake', partitionBy: ['month'], codec } : { type: 'parquet', path: 'lake', partitionBy: ['month'], compression: 'zstd' };
   const job = defineJob(
     {
       name: `bench-${kind}`, source: { type: 'parquet', path: source }, target,
@@ -194,6 +198,7 @@ if (flags.child !== undefined) {
   const rows =
     flags.child === 'script-stream' ? await scriptStream(flags.source, out)
     : flags.child === 'script-tuned' ? await scriptTuned(flags.source, out)
+    : flags.child === 'engine-avro-snappy' ? await engine('avro', flags.source, out, 'snappy')
     : await engine(flags.child === 'engine-avro' ? 'avro' : 'parquet', flags.source, out);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const usage = process.resourceUsage();
@@ -281,7 +286,8 @@ if (flags.doc !== undefined) {
 }
 
 function render(entries) {
-  const sorted = [...entries].sort((a, b) => a.rows - b.rows || RUNS.indexOf(a.run) - RUNS.indexOf(b.run));
+  const order = [...RUNS, ...EXTRA];
+  const sorted = [...entries].sort((a, b) => a.rows - b.rows || order.indexOf(a.run) - order.indexOf(b.run));
   const ref = (rows, name) => sorted.find((x) => x.rows === rows && x.run === name)?.seconds;
   const ratio = (t, name) => (ref(t.rows, name) === undefined ? '–' : (ref(t.rows, name) / t.seconds).toFixed(2));
   const cpuOf = (rows, name) => sorted.find((x) => x.rows === rows && x.run === name)?.cpuSeconds;
@@ -296,6 +302,7 @@ function render(entries) {
     '- **script-tuned**: the same read, one reused record encoded by avsc\'s compiled `type.encode` into 256 KiB blocks, deflated: the engine\'s encoding without the engine (no chunks, no partitions, no ledger). The limit in this stack.',
     '- **engine-avro**: `runBackfill`, monthly chunks on `ts`, the transform adding `month`, an Avro lake partitioned by month, deflate, replace mode, default concurrency.',
     '- **engine-parquet**: the same job into a Parquet lake (zstd).',
+    ...(sorted.some((t) => t.run === 'engine-avro-snappy') ? ['- **engine-avro-snappy**: the engine-avro job with `codec: snappy`.'] : []),
     '- Seconds: wall time inside the child process (DuckDB start-up included, Node start-up not), the median of the repetitions. CPU s: user + system CPU time of the process (all its threads), the median. Peak RSS: `process.resourceUsage().maxRSS`, the largest over the repetitions. ×tuned = script-tuned seconds ÷ this run\'s seconds (above 1 is faster than the script); CPU ×tuned the same with CPU seconds, which a loaded machine skews less than wall time.',
     '',
     '| rows | run | reps | median s | each s | rows/s | CPU s | peak RSS MiB | output MiB | ×tuned | ×stream | CPU ×tuned |',
@@ -308,7 +315,7 @@ function render(entries) {
     out.push('**Goal: the engine ≥ 0.7× the bare script (script-tuned).** ' + goal.map((t) => `${t.rows.toLocaleString('en-US')} rows: ${ratio(t, 'script-tuned')}× by wall time (${Number(ratio(t, 'script-tuned')) >= 0.7 ? 'met' : '**missed**'}), ${cpuRatio(t)}× by CPU time`).join('; ') + '.', '');
   }
   // The goal is about large runs: from the first size of at least 10M rows to the largest.
-  for (const run of ['engine-avro', 'engine-parquet']) {
+  for (const run of ['engine-avro', 'engine-avro-snappy', 'engine-parquet']) {
     const mem = sorted.filter((t) => t.run === run);
     const from = mem.find((t) => t.rows >= 10_000_000) ?? mem[0];
     const hi = mem[mem.length - 1];

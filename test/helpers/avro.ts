@@ -3,6 +3,8 @@
 import { createRequire } from 'node:module';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
+import { crc32, inflateRaw } from 'node:zlib';
+import { compressSync, uncompressSync } from 'snappy';
 
 const require = createRequire(import.meta.url);
 interface AvroJsType {
@@ -28,6 +30,33 @@ const BIG_LONG = avroJs.types.LongType.using({
   isValid: (n: unknown) => typeof n === 'bigint',
   compare: (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0),
 });
+type Codec = (buf: Buffer, cb: (err: Error | null, data?: Buffer) => void) => void;
+
+/**
+ * Snappy blocks as the Avro spec has them (the raw snappy data, then the big-endian CRC32 of the
+ * uncompressed bytes), written here from the spec with the `snappy` package and zlib's CRC32, not
+ * with the engine's code: for avro-js and avsc, which take codecs through their `codecs` option.
+ */
+export const SNAPPY_DECODE: Codec = (buf, cb) => {
+  let data: Buffer;
+  try {
+    data = uncompressSync(buf.subarray(0, buf.length - 4), { asBuffer: true }) as Buffer;
+  } catch (err) {
+    return cb(err as Error);
+  }
+  if (crc32(data) !== buf.readUInt32BE(buf.length - 4)) return cb(new Error('snappy block: CRC32 mismatch'));
+  cb(null, data);
+};
+
+export const SNAPPY_ENCODE: Codec = (buf, cb) => {
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(buf));
+  cb(null, Buffer.concat([compressSync(buf), crc]));
+};
+
+/** avro-js's own codecs (null, deflate) plus snappy, which it does not ship. */
+const READ_CODECS: Record<string, Codec> = { null: (buf, cb) => cb(null, buf), deflate: inflateRaw, snappy: SNAPPY_DECODE };
+
 const typeHook = (attrs: unknown): unknown => (attrs === 'long' || (attrs as { type?: unknown })?.type === 'long' ? BIG_LONG : undefined);
 export const AVRO_JS_PARSE = { typeHook };
 
@@ -61,7 +90,7 @@ export function avroFiles(dir: string): string[] {
 /** The records of one file, as avro-js decodes them (longs as bigint; unions unwrapped from `{ long: 5 }` to 5). */
 export async function readAvroFile(file: string): Promise<Record<string, unknown>[]> {
   const rows: Record<string, unknown>[] = [];
-  for await (const rec of avroJs.createFileDecoder(file, { parseOpts: { typeHook } })) {
+  for await (const rec of avroJs.createFileDecoder(file, { parseOpts: { typeHook }, codecs: READ_CODECS })) {
     rows.push(Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, unwrap(v)])));
   }
   return rows;
@@ -75,7 +104,7 @@ function unwrap(v: unknown): unknown {
 
 /** The header of one file as avro-js reads it: the writer's schema and codec. */
 export async function avroHeader(file: string): Promise<{ schema: unknown; codec: string }> {
-  const decoder = avroJs.createFileDecoder(file, { parseOpts: { typeHook } }) as unknown as NodeJS.EventEmitter & NodeJS.ReadableStream;
+  const decoder = avroJs.createFileDecoder(file, { parseOpts: { typeHook }, codecs: READ_CODECS }) as unknown as NodeJS.EventEmitter & NodeJS.ReadableStream;
   return new Promise((resolve, reject) => {
     let header: { schema: unknown; codec: string } | undefined;
     decoder.on('metadata', (_type: unknown, codec: string, h: { meta: Record<string, Buffer> }) => {

@@ -1,19 +1,21 @@
 // Avro object container files: a block-buffered writer around avsc's compiled record encoder
-// (deflate or no compression), and a reader that decodes with avsc and resolves schemas.
+// (deflate, snappy or no compression), and a reader that decodes with avsc and resolves schemas.
 
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { deflateRaw } from 'node:zlib';
+import { deflateRaw, inflateRaw } from 'node:zlib';
 import avro from 'avsc';
 import { ConnectorError } from '../../core/errors.js';
+import { snappyBlock, snappyBlocks } from './avro-snappy.js';
 
 const deflate = promisify(deflateRaw);
 const MAGIC = Buffer.from('Obj\x01', 'latin1');
 const HEADER_META = avro.Type.forSchema({ type: 'map', values: 'bytes' });
 
-export type AvroCodec = 'null' | 'deflate';
+export type AvroCodec = 'null' | 'deflate' | 'snappy';
+const CODECS: readonly string[] = ['null', 'deflate', 'snappy'] satisfies AvroCodec[];
 
 /** Longs as bigint: avsc's own long stops at 2^53, and a BIGINT or a timestamp in micros goes past it. */
 const BIG_LONG = avro.types.LongType.__with(
@@ -162,10 +164,12 @@ export class AvroFileWriter {
   }
 
   private async writeBlock(data: Buffer, count: number): Promise<void> {
-    const body = this.codec === 'deflate' ? await deflate(data) : data;
-    const head = Buffer.concat([varInt(count), varInt(body.length)]);
-    await this.file.writev([head, body, this.sync]);
-    this.written += head.length + body.length + this.sync.length;
+    // deflate runs on libuv's thread pool, not on the main thread that encodes the next block (snappy: see snappyBlock).
+    const body = this.codec === 'deflate' ? [await deflate(data)] : this.codec === 'snappy' ? await snappyBlock(data) : [data];
+    const bytes = body.reduce((sum, b) => sum + b.length, 0);
+    const head = Buffer.concat([varInt(count), varInt(bytes)]);
+    await this.file.writev([head, ...body, this.sync]);
+    this.written += head.length + bytes + this.sync.length;
   }
 
   /** Write the last block and close the file; returns its size in bytes. */
@@ -197,7 +201,7 @@ export function fileSchema(path: string): unknown {
   const schema = header?.meta['avro.schema'];
   if (header === null || schema === undefined) throw new ConnectorError(`${path}: not an Avro object container file (no Avro header)`);
   const codec = header.meta['avro.codec']?.toString() ?? 'null';
-  if (codec !== 'null' && codec !== 'deflate') throw new ConnectorError(`${path}: compressed with "${codec}", which this package cannot read (it reads null and deflate)`);
+  if (!CODECS.includes(codec)) throw new ConnectorError(`${path}: compressed with "${codec}", which this package cannot read (it reads ${CODECS.join(', ')})`);
   return JSON.parse(schema.toString('utf8'));
 }
 
@@ -257,7 +261,12 @@ export function declaredRows(path: string): number {
   }
 }
 
-/** The records of a file, decoded with the writer's schema and resolved to `reader`'s. */
+/**
+ * The records of a file, decoded with the writer's schema and resolved to `reader`'s. A snappy
+ * block failing its CRC32 stops the decode with avsc's "codec decompression error", whose `cause`
+ * names the file and block.
+ */
 export function decodeFile(path: string, reader: avro.Type): AsyncIterable<Record<string, unknown>> {
-  return avro.createFileDecoder(path, { readerSchema: reader, parseHook: (schema) => avroType(schema) }) as unknown as AsyncIterable<Record<string, unknown>>;
+  const codecs = { null: (buf: Buffer, cb: (err: Error | null, data?: Buffer) => void) => cb(null, buf), deflate: inflateRaw, snappy: snappyBlocks(path) };
+  return avro.createFileDecoder(path, { readerSchema: reader, parseHook: (schema) => avroType(schema), codecs }) as unknown as AsyncIterable<Record<string, unknown>>;
 }

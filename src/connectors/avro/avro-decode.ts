@@ -107,7 +107,11 @@ export async function avroToParquet(conn: DuckConn, file: string, reading: AvroR
     if (decoded !== declared) throw new SourceDataError(`${file}: its blocks declare ${declared} rows but ${decoded} were decoded; the file is truncated or corrupt`);
     await writeOut();
   } catch (cause) {
-    throw cause instanceof BackfillError ? cause : new SourceDataError(`${file}: cannot decode it as Avro: ${(cause as Error).message}`, { cause });
+    if (cause instanceof BackfillError) throw cause;
+    // avsc wraps a codec's error ("snappy codec decompression error"); ours names the file and block.
+    const inner = (cause as { cause?: unknown }).cause;
+    if (inner instanceof BackfillError) throw inner;
+    throw new SourceDataError(`${file}: cannot decode it as Avro: ${(cause as Error).message}`, { cause });
   } finally {
     appender.closeSync();
     await conn.run(`DROP TABLE IF EXISTS ${quoteIdent(table)}`);

@@ -3,7 +3,7 @@
 import { LakeScratch } from '../parquet/parquet-scratch.js';
 import type { AvroTargetConfig } from './avro-config.js';
 
-const CODECS = ['deflate', 'null'] as const;
+const CODECS = ['deflate', 'snappy', 'null'] as const;
 
 export class AvroScratch extends LakeScratch<AvroTargetConfig, 'codec'> {
   constructor(real: AvroTargetConfig, dir: string) {

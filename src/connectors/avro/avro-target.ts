@@ -12,7 +12,6 @@ import { partPattern, publishLakeFiles, TMP_DIR, walkLake } from '../parquet/lak
 import { sweepDeadScratch } from '../../runtime/scratch-dirs.js';
 import { backupChunkFiles, dropChunkBackups, restoreChunkFiles } from '../parquet/parquet-backup.js';
 import { recordNameOf, type AvroTargetConfig } from './avro-config.js';
-import type { AvroCodec } from './avro-container.js';
 import { fileColumns, writeAvroFiles, type AvroLayout, type WrittenFile } from './avro-encode.js';
 import { avroChecksum, openLakeFiles } from './avro-readback.js';
 
@@ -111,8 +110,7 @@ export class AvroTarget implements Target {
       partitionBy: this.config.partitionBy,
       recordName: this.config.recordName ?? recordNameOf(this.ctx.job),
       namespace: this.config.namespace,
-      // snappy is refused when the job loads.
-      codec: this.config.codec as AvroCodec,
+      codec: this.config.codec,
     };
   }
 
