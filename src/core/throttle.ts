@@ -79,11 +79,11 @@ export const MIN_SAMPLES = 20;
 /** The percentile of the probe's latency the controller watches: the tail, where a loaded source shows first. */
 export const WATCHED_PERCENTILE = 95;
 
-/** The tail is "near the baseline" at or under baseline × 1.25 + 0.15 ms: grow; "risen" over baseline × 1.75 + 0.3 ms: halve; hold between. */
-const GROW_FACTOR = 1.25;
-const GROW_SLACK_MS = 0.15;
-const SHRINK_FACTOR = 1.75;
-const SHRINK_SLACK_MS = 0.3;
+/** The tail is "near the baseline" at or under baseline × 1.2 + 0.1 ms: grow; "risen" over baseline × 1.5 + 0.2 ms: halve; hold between. */
+const GROW_FACTOR = 1.2;
+const GROW_SLACK_MS = 0.1;
+const SHRINK_FACTOR = 1.5;
+const SHRINK_SLACK_MS = 0.2;
 
 /**
  * Additive increase, multiplicative decrease of the run's level from the tail (p95) of the

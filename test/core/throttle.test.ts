@@ -33,8 +33,8 @@ describe('Aimd', () => {
     const at = { t: 0 };
     const aimd = new Aimd(1, { max: 4 }, at.t);
     expect([aimd.level, aimd.concurrency]).toEqual([1, 1]);
-    // 1.2 ms ≤ 1 × 1.25 + 0.15: grow by one up to 4; 2.1 ms > 1 × 1.75 + 0.3: halve; 1.8 ms is between: hold.
-    const steps = [1.2, 1.2, 1.2, 1.2, 2.1, 1.8, 2.1, 1].map((ms) => windowOf(aimd, at, ms));
+    // 1.2 ms ≤ 1 × 1.2 + 0.1: grow by one up to 4; 2.1 ms > 1 × 1.5 + 0.2: halve; 1.5 ms is between: hold.
+    const steps = [1.2, 1.2, 1.2, 1.2, 2.1, 1.5, 2.1, 1].map((ms) => windowOf(aimd, at, ms));
     expect(steps).toEqual([2, 3, 4, 4, 2, 2, 1, 2]);
   });
 

@@ -13,7 +13,7 @@ import { LatencyProbe } from './latency-probe.js';
 import { limitChecks, unreadable, verifyLimits, type LimitCheck } from './limit-checks.js';
 
 /** Probe round trips taken before the first chunk; their tail is the baseline adaptive concurrency compares with. */
-const BASELINE_SAMPLES = 30;
+const BASELINE_SAMPLES = 50;
 /** The pause between two probe round trips while the run goes: about 40 samples a second, a trivial load. */
 const SAMPLE_GAP_MS = 20;
 /** A probe round trip slower than this fails, and counts as slow. */
