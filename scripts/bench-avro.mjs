@@ -295,7 +295,7 @@ function render(entries) {
   const out = [
     '## Avro lake (scripts/bench-avro.mjs)',
     '',
-    `Parquet file → Avro lake, measured by \`scripts/bench-avro.mjs\` on ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), Node.js ${process.version}. Each run is its own child process; the runs of one repetition are interleaved (script-stream, script-tuned, engine-avro, engine-parquet, then again). The machine was shared with other work while these ran (load averages below), so the figures move from one repetition to the next; the ratios compare runs made side by side.`,
+    `Parquet file → Avro lake, measured by \`scripts/bench-avro.mjs\` on ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), Node.js ${process.version}. Each run is its own child process; the runs of one repetition are interleaved (script-stream, script-tuned, engine-avro, engine-parquet, then again). The load average at the start and end of each command is given below it (above about 2 on these 2 cores, other work shared the machine and the figures move from one repetition to the next); the ratios compare runs made side by side.`,
     '',
     '- **Data**: N rows over two years (`id` BIGINT, `ts` TIMESTAMP, `user_id` INTEGER, `amount` DECIMAL(10,2), `note` VARCHAR, `flagged` BOOLEAN, `score` DOUBLE) in one Parquet file.',
     '- **script-stream**: a bare script: `SELECT` of the same columns from DuckDB, read in result chunks, one object per row written to avsc\'s `BlockEncoder` stream (the library\'s own container writer), deflate, one file.',
