@@ -181,6 +181,18 @@ export class Aimd {
   }
 }
 
+/** How far above its median a quiet source's probe tail may be taken as its baseline. */
+const BASELINE_TAIL_CAP = 3;
+
+/**
+ * The baseline from round trips timed back to back before a run: their p95, but at most three
+ * times their median — a quiet source's tail is two to three times its median, and a few replies
+ * caught behind a burst of other work would otherwise make a loaded source look quiet to the run.
+ */
+export function baselineOf(samples: readonly number[]): number {
+  return Math.min(percentile(samples, WATCHED_PERCENTILE), BASELINE_TAIL_CAP * percentile(samples, 50));
+}
+
 /** The p-th percentile (nearest rank) of `values`. */
 export function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);

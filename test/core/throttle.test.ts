@@ -1,6 +1,6 @@
 // The pure rules of limits: rate reservations, AIMD concurrency, how values print, which state reasons make.
 import { describe, expect, it } from 'vitest';
-import { Aimd, MIN_LEVEL, formatLimitValue, median, reserve, rowsCostMs, stateOf, type ThrottleReason } from '../../src/core/throttle.js';
+import { Aimd, baselineOf, MIN_LEVEL, formatLimitValue, median, reserve, rowsCostMs, stateOf, type ThrottleReason } from '../../src/core/throttle.js';
 
 const reason = (limit: ThrottleReason['limit']): ThrottleReason => ({ limit, value: null, threshold: null, text: limit });
 
@@ -88,6 +88,15 @@ describe('Aimd', () => {
     // 3 ms is near a baseline of 4 ms, but the idle samples say the source alone answers in 0.5 ms.
     expect(windowOf(aimd, at, 3, 1000)).toBe(0.5);
     expect(aimd.baselineMs).toBe(0.5);
+  });
+
+  it('takes the baseline as the p95 of the round trips before the run, at most three times their median', () => {
+    const quiet = [...Array.from({ length: 45 }, () => 0.2), 0.4, 0.45, 0.5, 0.5, 0.5];
+    expect(baselineOf(quiet)).toBe(0.5);
+    // Three replies of fifty caught behind other work: the tail would say 6 ms, the median 0.2 ms.
+    const caught = [...Array.from({ length: 47 }, () => 0.2), 6, 6, 6];
+    expect(baselineOf(caught)).toBeCloseTo(0.6);
+    expect(baselineOf([0.2, Infinity, 0.2])).toBeCloseTo(0.6);
   });
 
   it('a probe that fails counts as slow; the chunks in flight never go under one', () => {

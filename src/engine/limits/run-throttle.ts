@@ -3,7 +3,7 @@
 import { PlanError } from '../../core/errors.js';
 import type { Clock } from '../../core/clock.js';
 import type { EventBus, RunLimitTimes } from '../../core/events.js';
-import { Aimd, percentile, rowsCostMs, stateOf, WATCHED_PERCENTILE, type ThrottleReason, type ThrottleState } from '../../core/throttle.js';
+import { Aimd, baselineOf, rowsCostMs, stateOf, type ThrottleReason, type ThrottleState } from '../../core/throttle.js';
 import type { Source } from '../../connectors/connector.js';
 import type { Job } from '../../job/job.js';
 import type { Ledger } from '../../ledger/ledger.js';
@@ -84,8 +84,8 @@ export class RunThrottle {
         if (this.aimd === undefined) baseline.push(sample.ms);
         else this.aimd.add(sample.ms, this.inFlight === 0 && sample.at > this.busyUntil);
       });
-      const tail = percentile(baseline, WATCHED_PERCENTILE);
-      if (!Number.isFinite(tail)) {
+      const tail = baselineOf(baseline);
+      if (baseline.some((ms) => !Number.isFinite(ms))) {
         await this.probe.stop();
         throw new PlanError(`concurrency: adaptive cannot measure query latency on ${spec.name}: the probe query failed (${spec.query})`);
       }
