@@ -1,5 +1,7 @@
 // The rules of "don't hurt the source", without I/O: what throttles a run and how it is told, rate pacing by reservation, and AIMD concurrency.
 
+import { percentile } from './stats.js';
+
 /** The limits a job may set (`limits:` in the job file, docs/limits.md), and the job-wide pause. */
 export type LimitName = 'pause' | 'pauseFile' | 'maxReplicaLag' | 'maxLoad' | 'criticalLoad';
 
@@ -66,11 +68,12 @@ export function rowsCostMs(rows: number, rowsPerSecond: number): number {
 
 export interface AimdOptions {
   readonly max: number;
-  /** The shortest window a rise in latency is judged on (ms); a window must also hold MIN_SAMPLES. */
-  readonly minWindowMs?: number;
-  /** The shortest window a level must have been held for before it may grow (ms). */
-  readonly growWindowMs?: number;
 }
+
+/** The shortest window a rise in latency is judged on (ms); a window must also hold MIN_SAMPLES. */
+const MIN_WINDOW_MS = 1000;
+/** The shortest window a level must have been held for before it may grow (ms). */
+const GROW_WINDOW_MS = 3000;
 
 /** How far below one chunk at a time adaptive concurrency may go: one chunk, a 32nd of the time. */
 export const MIN_LEVEL = 1 / 32;
@@ -96,8 +99,8 @@ const SHRINK_SLACK_MS = 0.2;
  * The level is the chunks in flight (`concurrency`, whole) above 1 and, below 1, the share of time
  * one chunk runs (the others wait between chunks). Each level is judged on the samples taken since
  * it was set (a window): a risen tail halves it (down to MIN_LEVEL) once the window holds
- * MIN_SAMPLES over at least `minWindowMs`; a tail near the baseline grows it — by one chunk above
- * 1, by half again below it — once the window spans `growWindowMs` and two of the run's duty
+ * MIN_SAMPLES over at least MIN_WINDOW_MS; a tail near the baseline grows it — by one chunk above
+ * 1, by half again below it — once the window spans GROW_WINDOW_MS and two of the run's duty
  * cycles (below one chunk at a time a window must see chunks run, not only the waits between
  * them). Starts at one chunk: a run that began at full strength would hurt the source before its
  * first window could tell.
@@ -108,8 +111,6 @@ export class Aimd {
   private window: number[] = [];
   private idle: number[] = [];
   private windowStart: number;
-  private readonly minWindowMs: number;
-  private readonly growWindowMs: number;
 
   constructor(
     baselineMs: number,
@@ -118,8 +119,6 @@ export class Aimd {
   ) {
     this.baseline = baselineMs;
     this.windowStart = now;
-    this.minWindowMs = options.minWindowMs ?? 1000;
-    this.growWindowMs = options.growWindowMs ?? 3000;
   }
 
   /** The probe's tail latency when nothing presses on the source: measured before the run, lowered by any quieter window. */
@@ -158,7 +157,7 @@ export class Aimd {
       this.baseline = Math.min(this.baseline, percentile(this.idle, WATCHED_PERCENTILE));
       this.idle = [];
     }
-    if (this.window.length < MIN_SAMPLES || span < this.minWindowMs) return { level: this.current, tailMs: undefined };
+    if (this.window.length < MIN_SAMPLES || span < MIN_WINDOW_MS) return { level: this.current, tailMs: undefined };
     const tail = percentile(this.window, WATCHED_PERCENTILE);
     if (tail > this.baseline * SHRINK_FACTOR + SHRINK_SLACK_MS) {
       if (this.current > MIN_LEVEL) this.current = Math.max(MIN_LEVEL, this.current / 2);
@@ -166,7 +165,7 @@ export class Aimd {
       return { level: this.current, tailMs: tail };
     }
     const cycleMs = this.current < 1 ? chunkMs / this.current : chunkMs;
-    if (span < Math.max(this.growWindowMs, 2 * cycleMs)) return { level: this.current, tailMs: undefined };
+    if (span < Math.max(GROW_WINDOW_MS, 2 * cycleMs)) return { level: this.current, tailMs: undefined };
     this.baseline = Math.min(this.baseline, tail);
     if (tail <= this.baseline * GROW_FACTOR + GROW_SLACK_MS) {
       this.current = this.current < 1 ? Math.min(1, this.current * 1.5) : Math.min(this.options.max, Math.floor(this.current) + 1);
@@ -191,19 +190,4 @@ const BASELINE_TAIL_CAP = 3;
  */
 export function baselineOf(samples: readonly number[]): number {
   return Math.min(percentile(samples, WATCHED_PERCENTILE), BASELINE_TAIL_CAP * percentile(samples, 50));
-}
-
-/** The p-th percentile (nearest rank) of `values`. */
-export function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-}
-
-/** The median of a few samples: one slow reply (a page fault, a context switch) should not halve a run. */
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return 0;
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }

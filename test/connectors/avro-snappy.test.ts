@@ -1,16 +1,15 @@
 // Avro's snappy codec: a lake written with it, verified and read by Apache's avro-js; a snappy file
 // avsc wrote loaded as a source; a block whose CRC32 does not match refused, naming file and block.
-import { copyFileSync, createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
-import avsc from 'avsc';
 import { describe, expect, it } from 'vitest';
 import { defineJob, runBackfill, verifyBackfill, type Job } from '../../src/index.js';
 import { tableCrc32 } from '../../src/connectors/avro/avro-snappy.js';
 import { tempDir } from '../helpers/cli.js';
 import { query } from '../helpers/lake.js';
-import { avroFiles, avroHeader, readAvroFile, SNAPPY_ENCODE } from '../helpers/avro.js';
+import { avroFiles, avroHeader, readAvroFile, writeAvscFile } from '../helpers/avro.js';
 
 /** Flip one bit of the CRC32 that ends block `n` (1-based): the 4 bytes before the block's sync marker. */
 function corruptCrc(file: string, n: number): void {
@@ -79,13 +78,7 @@ describe('avro snappy codec', () => {
     const records = Array.from({ length: 5000 }, (_, i) => ({ id: i, ts: start + i * 60_000_000, page: `/page/${i % 37}` }));
     const path = join(dir, 'clicks.avro');
     // Small blocks: several in the file.
-    const encoder = new avsc.streams.BlockEncoder(schema as avsc.Schema, { codec: 'snappy', codecs: { snappy: SNAPPY_ENCODE }, blockSize: 16 * 1024 });
-    const out = createWriteStream(path);
-    const done = new Promise<void>((resolve, reject) => out.on('close', () => resolve()).on('error', reject));
-    encoder.pipe(out);
-    for (const r of records) encoder.write(r);
-    encoder.end();
-    await done;
+    await writeAvscFile(path, schema, records, { codec: 'snappy', blockSize: 16 * 1024 });
     expect(blockCount(path)).toBeGreaterThan(2);
 
     const job = (file: string): Job => defineJob(

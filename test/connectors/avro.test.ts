@@ -1,25 +1,13 @@
 // Avro in and out: every supported type through Parquet → Avro lake → DuckDB, checked by verify and
 // by Apache's avro-js; files avro-js wrote read as a source; schema evolution; what is refused, and why.
-import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defineJob, JobSpecError, runBackfill, verifyBackfill, type Job } from '../../src/index.js';
 import { runCli, tempDir, writeJob } from '../helpers/cli.js';
 import type { BenchReport } from '../../src/engine/bench/bench-job.js';
 import { query } from '../helpers/lake.js';
-import { avroFiles, avroHeader, readAvroFile, writeAvroJsFile } from '../helpers/avro.js';
-import avsc from 'avsc';
-
-/** A file written by avsc's own stream encoder, from the schema as given (so its header keeps defaults and logical types); longs as numbers. */
-async function writeAvscFile(path: string, schema: unknown, records: readonly Record<string, unknown>[]): Promise<void> {
-  const encoder = new avsc.streams.BlockEncoder(schema as avsc.Schema, { codec: 'deflate' });
-  const out = createWriteStream(path);
-  const done = new Promise<void>((resolve, reject) => out.on('close', () => resolve()).on('error', reject));
-  encoder.pipe(out);
-  for (const r of records) encoder.write(r);
-  encoder.end();
-  await done;
-}
+import { avroFiles, avroHeader, readAvroFile, writeAvroJsFile, writeAvscFile } from '../helpers/avro.js';
 
 /** Every type the target maps, with NULLs, unicode and the extremes of each type. */
 const ALL_TYPES = `

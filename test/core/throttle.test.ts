@@ -1,6 +1,7 @@
 // The pure rules of limits: rate reservations, AIMD concurrency, how values print, which state reasons make.
 import { describe, expect, it } from 'vitest';
-import { Aimd, baselineOf, MIN_LEVEL, formatLimitValue, median, reserve, rowsCostMs, stateOf, type ThrottleReason } from '../../src/core/throttle.js';
+import { median } from '../../src/core/stats.js';
+import { Aimd, baselineOf, MIN_LEVEL, formatLimitValue, reserve, rowsCostMs, stateOf, type ThrottleReason } from '../../src/core/throttle.js';
 
 const reason = (limit: ThrottleReason['limit']): ThrottleReason => ({ limit, value: null, threshold: null, text: limit });
 

@@ -1,7 +1,8 @@
 // Read an Avro lake with Apache's own JavaScript reader (avro-js), independent of the avsc-based writer under test.
 
 import { createRequire } from 'node:module';
-import { existsSync, readdirSync } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync } from 'node:fs';
+import avsc from 'avsc';
 import { join, relative, sep } from 'node:path';
 import { crc32, inflateRaw } from 'node:zlib';
 import { compressSync, uncompressSync } from 'snappy';
@@ -68,6 +69,29 @@ export async function writeAvroJsFile(path: string, schema: unknown, records: re
     (encoder as unknown as { _downstream: NodeJS.EventEmitter })._downstream.on('finish', resolve).on('error', reject);
   });
   for (const r of records) encoder.write(r as never);
+  encoder.end();
+  await done;
+}
+
+/**
+ * A file written by avsc's own stream encoder, from the schema as given (so its header keeps
+ * defaults and logical types); longs as numbers. `snappy` uses the spec-written codec above;
+ * `blockSize` small makes several blocks.
+ */
+export async function writeAvscFile(
+  path: string,
+  schema: unknown,
+  records: readonly Record<string, unknown>[],
+  options: { readonly codec?: 'deflate' | 'snappy'; readonly blockSize?: number } = {},
+): Promise<void> {
+  const codec = options.codec ?? 'deflate';
+  const encoder = new avsc.streams.BlockEncoder(schema as avsc.Schema, {
+    codec, ...(codec === 'snappy' ? { codecs: { snappy: SNAPPY_ENCODE } } : {}), ...(options.blockSize === undefined ? {} : { blockSize: options.blockSize }),
+  });
+  const out = createWriteStream(path);
+  const done = new Promise<void>((resolve, reject) => out.on('close', () => resolve()).on('error', reject));
+  encoder.pipe(out);
+  for (const r of records) encoder.write(r);
   encoder.end();
   await done;
 }

@@ -63,7 +63,7 @@ export class MysqlHealth implements SourceHealth {
   }
 
   latencyProbe(query = 'SELECT 1'): LatencyProbeSpec {
-    return { driver: 'mysql2/promise', options: { ...mysqlConnectionOptions(this.config.connection, this.config.ssl), timezone: 'Z' }, query, name: `MySQL ${this.pool.name}` };
+    return { driver: 'mysql2/promise', options: { ...mysqlConnectionOptions(this.config.connection, this.config.ssl) }, query, name: `MySQL ${this.pool.name}` };
   }
 
   async close(): Promise<void> {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Chunk } from '../../core/chunk.js';
 import { formatStep, type CalendarUnit, type Step } from '../../core/duration.js';
+import { median } from '../../core/stats.js';
 import { AbortedError, PlanError, UsageError } from '../../core/errors.js';
 import type { Chunking } from '../../core/planner.js';
 import type { ScratchTarget } from '../../connectors/scratch-target.js';
@@ -248,12 +249,6 @@ function inWorker(request: BenchWorkerRequest, signal: AbortSignal | undefined):
     });
     child.send(request);
   });
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /**
