@@ -62,4 +62,9 @@ export interface SourceProfile {
   /** The chunk column is a timestamp without time zone. */
   readonly zoneless?: boolean;
   readonly duplicates?: DuplicateKeys;
+  /**
+   * Edges (as numbers, like `spread`) of the pieces a chunk's read takes whole even when it wants
+   * part of one: dated files pruned by name. The duration sample cuts its slices on them.
+   */
+  readonly wholeReads?: readonly number[];
 }

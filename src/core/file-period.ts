@@ -29,12 +29,24 @@ export function filePeriod(path: string, timezone: string): FilePeriod | undefin
   for (const { re, unit } of PATTERNS) {
     for (const match of normalized.matchAll(re)) {
       const [year, month, day] = [Number(match[1]), Number(match[2]), unit === 'day' ? Number(match[3]) : 1];
-      const start = DateTime.fromObject({ year, month, day }, { zone: timezone });
-      if (!start.isValid || year < 1000) continue;
       const end = (match.index ?? 0) + match[0].length;
-      if (best !== undefined && end <= best.end) continue;
-      best = { end, period: { lo: start.toMillis(), hi: start.plus(unit === 'day' ? { days: 1 } : { months: 1 }).toMillis(), unit } };
+      if (year < 1000 || (best !== undefined && end <= best.end)) continue;
+      const period = periodOf(year, month, day, unit, timezone);
+      if (period !== undefined) best = { end, period };
     }
   }
   return best?.period;
+}
+
+/** The day or month as epoch milliseconds in `timezone`; UTC without luxon (a source of thousands of files pays it per file). */
+function periodOf(year: number, month: number, day: number, unit: 'day' | 'month', timezone: string): FilePeriod | undefined {
+  if (timezone === 'UTC') {
+    const lo = Date.UTC(year, month - 1, day);
+    const d = new Date(lo);
+    if (d.getUTCFullYear() !== year || d.getUTCMonth() !== month - 1 || d.getUTCDate() !== day) return undefined;
+    return { lo, hi: unit === 'day' ? Date.UTC(year, month - 1, day + 1) : Date.UTC(year, month, 1), unit };
+  }
+  const start = DateTime.fromObject({ year, month, day }, { zone: timezone });
+  if (!start.isValid) return undefined;
+  return { lo: start.toMillis(), hi: start.plus(unit === 'day' ? { days: 1 } : { months: 1 }).toMillis(), unit };
 }

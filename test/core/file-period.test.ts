@@ -87,6 +87,19 @@ describe('filePeriod in a time zone', () => {
   });
 });
 
+describe('filePeriod in UTC (read without luxon) agrees with the same zone read by luxon', () => {
+  it('property: any digits, valid dates or not, days and months', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 900, max: 2100 }), fc.integer({ min: 0, max: 13 }), fc.integer({ min: 0, max: 32 }), fc.boolean(), (y, m, d, monthly) => {
+        const two = (n: number): string => String(n).padStart(2, '0');
+        const name = monthly ? `sales-${y}-${two(m)}.csv` : `events-${y}-${two(m)}-${two(d)}.csv`;
+        expect(filePeriod(name, 'UTC')).toEqual(filePeriod(name, 'Etc/UTC'));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
 describe('filePeriod takes the last date in the path', () => {
   it.each([
     ['backup-2022-01-15/events-20210301.csv', '2021-03-01T00:00:00.000Z', 'day'],

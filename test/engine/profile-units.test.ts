@@ -95,6 +95,23 @@ describe('the sample and the estimate', () => {
     expect(sample?.slices.map((s) => [s.role, s.chunk.lo, s.chunk.hi])).toEqual([['warm', '0', '83'], ['small', '83', '166'], ['large', '166', '1000']]);
     expect(planSample(days(2), [0, 0], 2)).toBeUndefined();
   });
+  it('on dated files, every slice ends on a file edge, holds one file at least, and a large slice twice the files of a small one', () => {
+    // A 30-day chunk of 3,000,000 rows in daily files (100,000 rows each); 50 million rows in all.
+    const month = [timeChunk(0, 30 * DAY)];
+    const edges = Array.from({ length: 31 }, (_, i) => i * DAY);
+    const sample = planSample(month, [3e6], 2, edges.flatMap((e) => [e, e + DAY]));
+    expect(sample?.slices.map((s) => s.role)).toEqual(['warm', 'warm', 'small', 'small', 'large', 'large']);
+    const pieces = sample?.slices.map((s) => (Date.parse(s.chunk.hi) - Date.parse(s.chunk.lo)) / DAY) ?? [];
+    // Without edges a small slice would hold a tenth of a file (10,000 rows) and a large one a file (100,000 rows).
+    expect(pieces).toEqual([1, 1, 1, 1, 2, 2]);
+    for (const s of sample?.slices ?? []) expect(Date.parse(s.chunk.lo) % DAY).toBe(0);
+    expect(sample?.slices.map((s) => s.expectedRows)).toEqual([1e5, 1e5, 1e5, 1e5, 2e5, 2e5]);
+    // Small files: the slices take as many whole files as come nearest their rows.
+    const fine = planSample([timeChunk(0, 30 * DAY)], [3e5], 1, edges);
+    // 50,000 rows wanted in the large slice (10,000 a file): five files; 5,000 in the small ones: one file (half a file rounds up).
+    expect(fine?.slices.map((s) => (Date.parse(s.chunk.hi) - Date.parse(s.chunk.lo)) / DAY)).toEqual([1, 1, 5]);
+    expect(sample?.slices.every((s, i, all) => i === 0 || s.chunk.lo === all[i - 1]?.chunk.hi)).toBe(true);
+  });
   it('slots: the concurrency, at most one per core and per chunk', () => {
     expect([slotsFor(8, 2, 50), slotsFor(1, 4, 50), slotsFor(4, 8, 3), slotsFor(4, 8, 0)]).toEqual([2, 1, 3, 1]);
   });

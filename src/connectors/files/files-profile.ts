@@ -10,6 +10,8 @@ import type { ProfileRequest, RowSpread, SourceProfile } from '../source-profile
 export interface FilesProfileInput {
   readonly format: 'csv' | 'jsonl' | 'parquet';
   readonly files: readonly { readonly path: string; readonly period: FilePeriod | undefined }[];
+  /** `pruneBy: filename`: a chunk reads only the files its period names, each whole. */
+  readonly prunedByName: boolean;
 }
 
 /** Bytes read from each sampled file to learn the average line length. */
@@ -19,14 +21,16 @@ export async function profileFiles(input: FilesProfileInput, request: ProfileReq
   const sizes = input.files.map((f) => statSync(f.path).size);
   const bytes = { value: sizes.reduce((a, b) => a + b, 0), source: 'file sizes' };
   const zoneless = request.kind === 'time' && /^TIMESTAMP(_S|_MS|_NS)?$/i.test(request.columnType);
-  if (input.format === 'parquet') return { ...(await parquetFooters(input, request)), bytes, zoneless };
+  const wholeReads = input.prunedByName && request.kind === 'time' ? input.files.flatMap((f) => (f.period === undefined ? [] : [f.period.lo, f.period.hi])) : undefined;
+  const whole = wholeReads === undefined ? {} : { wholeReads };
+  if (input.format === 'parquet') return { ...(await parquetFooters(input, request)), bytes, zoneless, ...whole };
   // Other compressions say nothing about their rows without reading them: the engine counts.
-  if (request.exact || input.files.some((f) => /\.(zst|bz2)$/i.test(f.path))) return { bytes, zoneless };
+  if (request.exact || input.files.some((f) => /\.(zst|bz2)$/i.test(f.path))) return { bytes, zoneless, ...whole };
   // Gzip files hold several times the lines per byte of plain ones: each kind is sampled apart.
   const paths = input.files.map((f) => f.path);
   const gz = sampleLines(paths.filter(isGzip), input.format === 'csv');
   const plain = sampleLines(paths.filter((p) => !isGzip(p)), input.format === 'csv');
-  if (gz === undefined && plain === undefined) return { bytes, zoneless };
+  if (gz === undefined && plain === undefined) return { bytes, zoneless, ...whole };
   const lines = (gz?.lines ?? 0) + (plain?.lines ?? 0);
   const perFile = sizes.map((s, i) => {
     const sample = (isGzip(paths[i] ?? '') ? gz : plain) ?? gz ?? plain;
@@ -43,7 +47,7 @@ export async function profileFiles(input: FilesProfileInput, request: ProfileReq
   } else if (request.bounds !== undefined) {
     spread = { kind: 'ranges', ranges: [{ lo: request.bounds.min, hi: request.bounds.max, rows: rows.value }], source: 'spread evenly over min…max (files carry no statistics)' };
   }
-  return { bytes, rows, zoneless, ...(spread === undefined ? {} : { spread }) };
+  return { bytes, rows, zoneless, ...whole, ...(spread === undefined ? {} : { spread }) };
 }
 
 const isGzip = (path: string): boolean => path.endsWith('.gz');
@@ -62,8 +66,7 @@ function sampleLines(paths: readonly string[], header: boolean): { bytesPerLine:
       const gz = isGzip(path);
       const text = gz ? gunzipSync(buf.subarray(0, n), { finishFlush: zlibConstants.Z_SYNC_FLUSH }) : buf.subarray(0, n);
       if (gz) {
-        let count = 0;
-        for (let i = 0; i < text.length; i++) if (text[i] === 10) count++;
+        const count = newlines(text, 0, text.length);
         const cut = text.length > 0 && text[text.length - 1] !== 10 && n < SAMPLE_BYTES ? 1 : 0;
         bytes += n;
         lines += count + cut - (header ? 1 : 0);
@@ -73,8 +76,7 @@ function sampleLines(paths: readonly string[], header: boolean): { bytesPerLine:
       const end = n === SAMPLE_BYTES ? text.lastIndexOf(10) + 1 : n;
       let start = 0;
       if (header) start = text.indexOf(10) + 1;
-      let count = 0;
-      for (let i = start; i < end; i++) if (text[i] === 10) count++;
+      let count = newlines(text, start, end);
       if (end > start && text[end - 1] !== 10) count++;
       bytes += end - start;
       lines += count;
@@ -83,6 +85,13 @@ function sampleLines(paths: readonly string[], header: boolean): { bytesPerLine:
     }
   }
   return lines === 0 ? undefined : { bytesPerLine: bytes / lines, lines };
+}
+
+/** Line feeds in `buf[start, end)`, found by the native search rather than byte by byte. */
+function newlines(buf: Buffer, start: number, end: number): number {
+  let count = 0;
+  for (let i = buf.indexOf(10, start); i >= 0 && i < end; i = buf.indexOf(10, i + 1)) count++;
+  return count;
 }
 
 /** Rows, NULLs and the spread from the row groups' statistics, read from the footers only. */

@@ -83,7 +83,7 @@ export class FilesSource implements Source, FileSet {
   }
 
   async profile(request: ProfileRequest): Promise<SourceProfile> {
-    return (await import('./files-profile.js')).profileFiles({ format: this.config.type, files: this.files }, request);
+    return (await import('./files-profile.js')).profileFiles({ format: this.config.type, files: this.files, prunedByName: this.config.pruneBy === 'filename' }, request);
   }
 
   async prepare(conn: DuckConn): Promise<void> {
@@ -380,15 +380,14 @@ function firstLine(path: string): string {
   let fd: number | undefined;
   try {
     fd = openSync(path, 'r');
-    for (let size = 8 * 1024; ; size *= 8) {
+    for (let size = 2 * 1024; ; size *= 8) {
       const buf = Buffer.allocUnsafe(size);
       const n = readSync(fd, buf, 0, size, 0);
       // A partial gzip stream inflates as far as it goes (no error for the missing rest).
       const bytes = gz ? gunzipSync(buf.subarray(0, n), { finishFlush: zlibConstants.Z_SYNC_FLUSH }) : buf.subarray(0, n);
-      const text = bytes.toString('utf8');
-      const nl = text.indexOf('\n');
-      if (nl >= 0) return text.slice(0, nl).replace(/\r$/, '').replace(/^\uFEFF/, '');
-      if (n < size || size >= 1 << 20) return text;
+      const nl = bytes.indexOf(10);
+      if (nl >= 0) return bytes.toString('utf8', 0, nl).replace(/\r$/, '').replace(/^\uFEFF/, '');
+      if (n < size || size >= 1 << 20) return bytes.toString('utf8');
     }
   } catch {
     // An unreadable file is reported by DuckDB when it is read.

@@ -50,8 +50,14 @@ export function slotsFor(concurrency: number, cores: number, chunks: number): nu
  * Cut the heaviest chunk into consecutive slices — `slots` warm-up, `slots` small, `slots` large
  * ones — so that each group runs side by side as the run's chunks do. Slices are sized in rows
  * (rows are assumed even within the chunk), scaled down together when the chunk holds fewer.
+ *
+ * `edges` are the bounds of the pieces a read takes whole (dated files pruned by name): a slice
+ * that ends inside one reads all of it and keeps part, so it would cost more per row than the
+ * run's chunks, which hold whole files. There every slice ends on an edge and holds one piece at
+ * least, and a large slice holds at least twice the pieces of a small one, so the two sizes still
+ * tell a chunk's fixed cost from its rows'.
  */
-export function planSample(chunks: readonly Chunk[], rows: readonly number[], slots: number): SamplePlan | undefined {
+export function planSample(chunks: readonly Chunk[], rows: readonly number[], slots: number, edges: readonly number[] = []): SamplePlan | undefined {
   const total = rows.reduce((a, b) => a + b, 0);
   let best = -1;
   for (let i = 0; i < chunks.length; i++) if (best < 0 || (rows[i] ?? 0) > (rows[best] ?? 0)) best = i;
@@ -65,13 +71,26 @@ export function planSample(chunks: readonly Chunk[], rows: readonly number[], sl
   // Only chunks with numeric bounds (time, integer keys) can be cut.
   if (!Number.isFinite(span.lo) || !Number.isFinite(span.hi) || span.hi <= span.lo) return undefined;
   const density = chunkRows / Math.max(1, span.hi - span.lo);
+  const inside = [...new Set(edges)].filter((e) => e > span.lo && e < span.hi).sort((a, b) => a - b);
+  inside.push(span.hi);
   const slices: SampleSlice[] = [];
   let cursor = span.lo;
+  let smallPieces = 0;
   for (const [role, n] of want) {
     for (let s = 0; s < slots && cursor < span.hi; s++) {
       // A chunk that holds fewer rows than the slices want is taken whole, to its last value.
       const last = scale < 1 && role === 'large' && s === slots - 1;
-      const hi = last ? span.hi : Math.min(span.hi, cursor + Math.max(1, Math.round((n * scale) / density)));
+      const aim = last ? span.hi : Math.min(span.hi, cursor + Math.max(1, Math.round((n * scale) / density)));
+      let hi = aim;
+      if (inside.length > 1) {
+        // On whole pieces: the edge nearest the aim, one piece at least (two small slices' worth for a large one).
+        const first = inside.findIndex((e) => e > cursor);
+        let at = first;
+        for (let j = first; j < inside.length; j++) if (Math.abs((inside[j] as number) - aim) < Math.abs((inside[at] as number) - aim)) at = j;
+        if (role === 'large') at = Math.max(at, Math.min(inside.length - 1, first + 2 * Math.max(1, smallPieces) - 1));
+        if (role === 'small') smallPieces = Math.max(smallPieces, at - first + 1);
+        hi = inside[at] as number;
+      }
       slices.push({ chunk: chunk.kind === 'time' ? timeChunk(cursor, hi) : keyChunk(BigInt(cursor), BigInt(hi)), role, expectedRows: Math.round((hi - cursor) * density) });
       cursor = hi;
     }
@@ -211,9 +230,9 @@ export type DurationEstimate =
   | { readonly seconds: undefined; readonly source: string };
 
 /** Sample, time and estimate; every figure says where it came from. */
-export async function estimateDuration(job: Job, chunks: readonly Chunk[], rowsPerChunk: readonly number[], cores: number): Promise<DurationEstimate> {
+export async function estimateDuration(job: Job, chunks: readonly Chunk[], rowsPerChunk: readonly number[], cores: number, edges: readonly number[] = []): Promise<DurationEstimate> {
   const slots = slotsFor(job.concurrency, cores, chunks.length);
-  const sample = planSample(chunks, rowsPerChunk, slots);
+  const sample = planSample(chunks, rowsPerChunk, slots, edges);
   if (sample === undefined) return { seconds: undefined, source: 'not measured: no chunk with rows to cut slices from' };
   // Rows a run would reject (NULL chunk values, bad lines) are the profile's findings, not a reason to lose the timing.
   let keptAside = '';
@@ -230,7 +249,7 @@ export async function estimateDuration(job: Job, chunks: readonly Chunk[], rowsP
   const rows = timing.points.reduce((a, p) => a + p.rows, 0);
   const total = rowsPerChunk.reduce((a, b) => a + b, 0);
   const source =
-    `slices of ${sample.from.lo} … ${sample.from.hi} (${sizes('small')} and ${sizes('large')} rows, after ${sizes('warm')} to warm up) run into a scratch target ` +
+    `slices of ${sample.from.lo} … ${sample.from.hi}${edges.length > 0 ? ' on whole files' : ''} (${sizes('small')} and ${sizes('large')} rows, after ${sizes('warm')} to warm up) run into a scratch target ` +
     `${slots} at a time; fitted ${(run.cost.perChunkSeconds * 1000).toFixed(0)} ms a chunk + ${(run.cost.perRowSeconds * 1e6).toFixed(2)} µs a row, ` +
     `over the ${n(chunks.length)} planned chunks (${n(total)} rows) ${slots} at a time, plus ${run.outsideSeconds.toFixed(2)} s outside chunks${keptAside}` +
     (job.adaptiveConcurrency ? '; at full speed: under adaptive concurrency (this job\'s) the run takes longer while the tail of the source\'s latency rises' : '');
