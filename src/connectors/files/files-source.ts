@@ -150,14 +150,14 @@ export class FilesSource implements Source, FileSet {
     if (['auto_detect', 'union_by_name'].some((k) => own.includes(k))) return undefined;
     if (this.files.length === 0) return undefined;
     const picks = [...new Set([0, Math.floor(this.files.length / 2), this.files.length - 1])].map((i) => this.files[i]?.path as string);
+    type Sniffed = { Delimiter: string; HasHeader: boolean; Columns: { name: string; type: string }[] };
+    const sniff = (file: string, i: number): string => `SELECT ${i} AS i, Delimiter, HasHeader, Columns FROM sniff_csv(${quoteLiteral(file)}${renderOptions(this.config.options)})`;
+    // One statement for all the picks, which DuckDB sniffs side by side; a failure is found file by file below.
+    const together = await conn.all<Sniffed & { i: number }>(`${picks.map(sniff).join(' UNION ALL ')} ORDER BY i`).catch(() => undefined);
     const results: { delim: string; header: boolean; columns: string }[] = [];
-    for (const file of picks) {
+    for (const [i, file] of picks.entries()) {
       let failure: unknown;
-      const rows = await conn
-        .all<{ Delimiter: string; HasHeader: boolean; Columns: { name: string; type: string }[] }>(
-          `SELECT Delimiter, HasHeader, Columns FROM sniff_csv(${quoteLiteral(file)}${renderOptions(this.config.options)})`,
-        )
-        .catch((err: unknown) => ((failure = err), []));
+      const rows = together?.length === picks.length ? [together[i] as Sniffed] : await conn.all<Sniffed>(sniff(file, i)).catch((err: unknown) => ((failure = err), []));
       const r = rows[0];
       // A malformed line misleads the sniffer (one column holding the whole header) or stops it.
       const hidden = r === undefined ? undefined : hiddenDelimiter(r.Columns);
