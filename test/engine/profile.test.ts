@@ -183,6 +183,17 @@ describe('files and DuckDB', () => {
     expect(report.bytes?.source).toBe('file sizes');
   });
 
+  it('csv pruned by file name: the sampled slices hold whole daily files, every row of them', async () => {
+    const report = await profileJob(job('csv-whole', sources['csv'] as Record<string, unknown>, '1 month'));
+    if (report.estimate.seconds === undefined) throw new Error(`no estimate: ${report.estimate.source}`);
+    expect(report.estimate.source).toMatch(/^slices of \S+ … \S+ on whole files \(/);
+    const { lo, hi, rows: sampled, slices } = report.estimate.sample;
+    expect(slices).toBe(3 * report.estimate.fit.slots);
+    for (const edge of [lo, hi]) expect(Date.parse(edge) % 86_400_000, edge).toBe(0);
+    const [inside] = await query<{ n: string }>(`SELECT count(*)::BIGINT::VARCHAR AS n FROM (${rows}) WHERE ts >= TIMESTAMP '${lo.replace('Z', '')}' AND ts < TIMESTAMP '${hi.replace('Z', '')}'`);
+    expect(sampled).toBe(Number(inside?.n));
+  });
+
   it('the CLI prints bars and problems, and --json carries every figure with its source and a measured estimate', async () => {
     const file = writeJob(dir, 'cli.yaml', `name: cli-profile\nsource: { type: parquet, path: events.parquet }\nchunk: { column: ts, every: 1 day, timezone: Europe/Paris }\ntarget: { type: parquet, path: lake/cli }\nwrite: { mode: replace }\n`);
     const text = await runCli(['profile', file], { cwd: dir });
