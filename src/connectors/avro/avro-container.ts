@@ -4,13 +4,11 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { promisify } from 'node:util';
-import { deflateRaw, inflateRaw } from 'node:zlib';
+import { constants as zlibConstants, createDeflateRaw, inflateRaw, type DeflateRaw } from 'node:zlib';
 import avro from 'avsc';
 import { ConnectorError } from '../../core/errors.js';
 import { snappyBlock, snappyBlocks } from './avro-snappy.js';
 
-const deflate = promisify(deflateRaw);
 const MAGIC = Buffer.from('Obj\x01', 'latin1');
 const HEADER_META = avro.Type.forSchema({ type: 'map', values: 'bytes' });
 
@@ -100,6 +98,7 @@ export class AvroFileWriter {
   private pos = 0;
   private count = 0;
   private pending: Promise<void> = Promise.resolve();
+  private readonly deflater: BlockDeflater | undefined;
   private written = 0;
   private total = 0;
 
@@ -112,6 +111,7 @@ export class AvroFileWriter {
   ) {
     this.buf = Buffer.allocUnsafe(blockBytes * 2);
     this.spare = Buffer.allocUnsafe(blockBytes * 2);
+    this.deflater = codec === 'deflate' ? new BlockDeflater() : undefined;
   }
 
   /** Create `path` and write the header: the schema as given (logical types and all) and the codec. */
@@ -165,7 +165,7 @@ export class AvroFileWriter {
 
   private async writeBlock(data: Buffer, count: number): Promise<void> {
     // deflate runs on libuv's thread pool, not on the main thread that encodes the next block (snappy: see snappyBlock).
-    const body = this.codec === 'deflate' ? [await deflate(data)] : this.codec === 'snappy' ? await snappyBlock(data) : [data];
+    const body = this.deflater !== undefined ? await this.deflater.block(data) : this.codec === 'snappy' ? await snappyBlock(data) : [data];
     const bytes = body.reduce((sum, b) => sum + b.length, 0);
     const head = Buffer.concat([varInt(count), varInt(bytes)]);
     await this.file.writev([head, ...body, this.sync]);
@@ -178,6 +178,7 @@ export class AvroFileWriter {
       await this.flush(true);
       await this.pending;
     } finally {
+      this.deflater?.close();
       await this.file.close();
     }
     return this.written;
@@ -186,7 +187,52 @@ export class AvroFileWriter {
   /** Close without caring for the content (the file is about to be removed). */
   async abandon(): Promise<void> {
     await this.pending.catch(() => {});
+    this.deflater?.close();
     await this.file.close().catch(() => {});
+  }
+}
+
+/**
+ * One file's deflate compressor: a single zlib stream, finished at the end of each block (each
+ * block is a whole raw deflate stream of its own, as Avro's deflate codec has it) and reset for the
+ * next. With a compressor per block (`zlib.deflateRaw`), Node sets up zlib's state (about 256 KiB)
+ * on a pool thread, in that thread's malloc arena, and frees it from the main thread, block after
+ * block; here that happens once per file (memory figures: docs/benchmarks.md, Avro lake). One
+ * block at a time: the writer awaits each before it starts the next.
+ */
+class BlockDeflater {
+  private readonly stream: DeflateRaw = createDeflateRaw({ chunkSize: 64 * 1024 });
+  private out: Buffer[] = [];
+  private failed: Error | undefined;
+  private onError: ((err: Error) => void) | undefined;
+
+  constructor() {
+    this.stream.on('data', (part: Buffer) => this.out.push(part));
+    this.stream.on('error', (err: Error) => {
+      this.failed ??= err;
+      this.onError?.(err);
+    });
+  }
+
+  /** `data` as one complete raw deflate stream, in the pieces zlib gave it out. */
+  block(data: Buffer): Promise<Buffer[]> {
+    if (this.failed !== undefined) return Promise.reject(this.failed);
+    return new Promise((resolve, reject) => {
+      this.onError = reject;
+      this.stream.write(data);
+      this.stream.flush(zlibConstants.Z_FINISH, () => {
+        this.onError = undefined;
+        const out = this.out;
+        this.out = [];
+        if (this.failed !== undefined) return reject(this.failed);
+        this.stream.reset();
+        resolve(out);
+      });
+    });
+  }
+
+  close(): void {
+    this.stream.close();
   }
 }
 
