@@ -77,12 +77,12 @@ describe('findProblems', () => {
 
 describe('the sample and the estimate', () => {
   it('cuts the heaviest chunk into warm-up, small and large slices, one of each per slot, in that order', () => {
-    // 40 million rows: a large slice holds 0.2% of them (80,000), a small one and a warm-up 8,000.
+    // 40 million rows: a large slice holds 0.5% of them (200,000), a small one and a warm-up 20,000.
     const sample = planSample(days(4), [1e7, 1e7, 2e7, 0], 2);
     expect(sample?.from.lo).toBe(days(4)[2]?.lo);
     expect(sample?.slices.map((s) => s.role)).toEqual(['warm', 'warm', 'small', 'small', 'large', 'large']);
     sample?.slices.forEach((s, i) => {
-      const want = { warm: 8_000, small: 8_000, large: 80_000 }[s.role];
+      const want = { warm: 20_000, small: 20_000, large: 200_000 }[s.role];
       expect(Math.abs(s.expectedRows - want)).toBeLessThanOrEqual(250);
       // consecutive, inside the sampled chunk
       if (i > 0) expect(s.chunk.lo).toBe(sample.slices[i - 1]?.chunk.hi);
@@ -102,7 +102,7 @@ describe('the sample and the estimate', () => {
     const sample = planSample(month, [3e6], 2, edges.flatMap((e) => [e, e + DAY]));
     expect(sample?.slices.map((s) => s.role)).toEqual(['warm', 'warm', 'small', 'small', 'large', 'large']);
     const pieces = sample?.slices.map((s) => (Date.parse(s.chunk.hi) - Date.parse(s.chunk.lo)) / DAY) ?? [];
-    // Without edges a small slice would hold a tenth of a file (10,000 rows) and a large one a file (100,000 rows).
+    // Without edges a small slice would hold a quarter of a file (25,000 rows) and a large one two files and a half (250,000 rows).
     expect(pieces).toEqual([1, 1, 1, 1, 2, 2]);
     for (const s of sample?.slices ?? []) expect(Date.parse(s.chunk.lo) % DAY).toBe(0);
     expect(sample?.slices.map((s) => s.expectedRows)).toEqual([1e5, 1e5, 1e5, 1e5, 2e5, 2e5]);
