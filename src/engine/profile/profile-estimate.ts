@@ -14,8 +14,9 @@ import { chunkSpan } from './profile-spread.js';
  * Rows of a large slice as a share of all rows: the profile must cost a small part of the run it
  * sizes, and a slice must be large enough to cost per row what the run's chunks of millions cost.
  * Slices below some 200,000 rows cost more per row (measured on PostgreSQL → Parquet: 50,000-row
- * slices ~1.5× the per-row time of 400,000-row chunks, beside each other in one process), so the
- * line through them came out 35–55% above the run; at 0.5% a 50M-row source gets 250,000-row slices.
+ * slices ~1.4× the per-row time of 400,000-row chunks, beside each other in one process), so at
+ * 0.2% the line through them came out 38–56% above 50M-row runs; at 0.5% such a source gets
+ * 250,000-row slices (docs/profile.md).
  */
 export const LARGE_SHARE = 0.005;
 /** Bounds of a large slice: fewer rows drown the rate in a chunk's fixed cost; more only cost time. */
