@@ -80,7 +80,9 @@ async function measure(scenario, rep) {
     `${scenario.label} rep ${rep + 1} (load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores): rows ${result.rowsWritten.toLocaleString('en-US')} in ${result.total} chunks; ` +
       `profile ${profileS.toFixed(2)} s (statistics ${(profileS - m.sampleS).toFixed(2)} s, sample ${m.sampleS.toFixed(2)} s) = ${(100 * m.cost).toFixed(1)}% of the run (CPU time ${(100 * m.cpuCost).toFixed(1)}%); ` +
       `estimate ${m.estimateS?.toFixed(1)} s vs run ${runS.toFixed(1)} s = ${pct(m.error)}` +
-      (fit === undefined ? '' : ` (fit ${fit.perChunkMs.toFixed(0)} ms/chunk + ${fit.perRowUs.toFixed(2)} µs/row, warm-up ${fit.warmSeconds.toFixed(2)} s, outside chunks ${fit.outsideSeconds.toFixed(2)} s)`) +
+      (fit === undefined
+        ? ''
+        : ` (fit ${fit.perChunkMs.toFixed(0)} ms/chunk + ${fit.perRowUs.toFixed(2)} µs/row${fit.largeRows > 0 ? `, the large slices' rate past ${Math.round(fit.largeRows).toLocaleString('en-US')} rows` : ''}, warm-up ${fit.warmSeconds.toFixed(2)} s, outside chunks ${fit.outsideSeconds.toFixed(2)} s)`) +
       `; rows per chunk from ${report.perChunk.source}`,
   );
   return m;

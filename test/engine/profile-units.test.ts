@@ -5,7 +5,7 @@ import { rowsPerChunk } from '../../src/engine/profile/profile-spread.js';
 import { skewOf } from '../../src/engine/profile/profile-skew.js';
 import { adviseChunking } from '../../src/engine/profile/profile-recommend.js';
 import { findProblems, hasDst } from '../../src/engine/profile/profile-problems.js';
-import { estimateRun, fitChunkCost, planSample, poolSeconds, slotsFor, type SampleTiming } from '../../src/engine/profile/profile-estimate.js';
+import { chunkSeconds, estimateRun, fitChunkCost, planSample, poolSeconds, slotsFor, type SampleTiming } from '../../src/engine/profile/profile-estimate.js';
 
 const DAY = 86_400_000;
 const days = (n: number) => Array.from({ length: n }, (_, i) => timeChunk(i * DAY, (i + 1) * DAY));
@@ -90,26 +90,42 @@ describe('the sample and the estimate', () => {
     expect(Date.parse(sample?.slices[0]?.chunk.lo ?? '')).toBe(2 * DAY);
     expect(Date.parse(sample?.slices[5]?.chunk.hi ?? '')).toBeLessThan(3 * DAY);
   });
+  it('no small slices when every chunk holds at least a large slice\'s rows: they only cost smaller chunks', () => {
+    const sample = planSample(days(3), [1e7, 1e7, 2e7], 2);
+    expect(sample?.slices.map((s) => s.role)).toEqual(['warm', 'warm', 'large', 'large']);
+    expect(sample?.slices.map((s) => Math.round(s.expectedRows / 1000))).toEqual([20, 20, 200, 200]);
+    // One chunk below 200,000 rows brings them back.
+    expect(planSample(days(4), [1e7, 1e7, 2e7, 150_000], 2)?.slices.map((s) => s.role)).toEqual(['warm', 'warm', 'small', 'small', 'large', 'large']);
+  });
   it('a chunk too small for the slices gives each its share of it; key chunks get key slices', () => {
     const sample = planSample([keyChunk(0n, 1000n)], [1000], 1);
-    expect(sample?.slices.map((s) => [s.role, s.chunk.lo, s.chunk.hi])).toEqual([['warm', '0', '83'], ['small', '83', '166'], ['large', '166', '1000']]);
+    expect(sample?.slices.map((s) => [s.role, s.chunk.lo, s.chunk.hi])).toEqual([['warm', '0', '83'], ['large', '83', '1000']]);
+    // Beside an empty chunk (which costs a chunk's fixed part) the small slice comes back.
+    const beside = planSample([keyChunk(0n, 1000n), keyChunk(1000n, 2000n)], [1000, 0], 1);
+    expect(beside?.slices.map((s) => [s.role, s.chunk.lo, s.chunk.hi])).toEqual([['warm', '0', '83'], ['small', '83', '166'], ['large', '166', '1000']]);
     expect(planSample(days(2), [0, 0], 2)).toBeUndefined();
   });
   it('on dated files, every slice ends on a file edge, holds one file at least, and a large slice twice the files of a small one', () => {
-    // A 30-day chunk of 3,000,000 rows in daily files (100,000 rows each); 50 million rows in all.
-    const month = [timeChunk(0, 30 * DAY)];
+    // A 30-day chunk of 3,000,000 rows in daily files (100,000 rows each): a large slice wants the 50,000-row
+    // minimum. A lighter chunk beside it (a day of 1,000 rows) needs small slices.
+    const month = [timeChunk(0, 30 * DAY), timeChunk(30 * DAY, 31 * DAY)];
     const edges = Array.from({ length: 31 }, (_, i) => i * DAY);
-    const sample = planSample(month, [3e6], 2, edges.flatMap((e) => [e, e + DAY]));
+    const sample = planSample(month, [3e6, 1000], 2, edges.flatMap((e) => [e, e + DAY]));
     expect(sample?.slices.map((s) => s.role)).toEqual(['warm', 'warm', 'small', 'small', 'large', 'large']);
     const pieces = sample?.slices.map((s) => (Date.parse(s.chunk.hi) - Date.parse(s.chunk.lo)) / DAY) ?? [];
-    // Without edges a small slice would hold a quarter of a file (25,000 rows) and a large one two files and a half (250,000 rows).
+    // Without edges a small slice would hold a twentieth of a file (5,000 rows) and a large one half a file (50,000 rows).
     expect(pieces).toEqual([1, 1, 1, 1, 2, 2]);
     for (const s of sample?.slices ?? []) expect(Date.parse(s.chunk.lo) % DAY).toBe(0);
     expect(sample?.slices.map((s) => s.expectedRows)).toEqual([1e5, 1e5, 1e5, 1e5, 2e5, 2e5]);
     // Small files: the slices take as many whole files as come nearest their rows.
-    const fine = planSample([timeChunk(0, 30 * DAY)], [3e5], 1, edges);
+    const fine = planSample(month, [3e5, 100], 1, edges);
     // 50,000 rows wanted in the large slice (10,000 a file): five files; 5,000 in the small ones: one file (half a file rounds up).
     expect(fine?.slices.map((s) => (Date.parse(s.chunk.hi) - Date.parse(s.chunk.lo)) / DAY)).toEqual([1, 1, 5]);
+    // Without the light chunk no small slices: a large one takes the files nearest its rows, one here (100,000 rows
+    // against the 50,000 wanted), as no small slice needs telling apart from it.
+    expect(planSample(month.slice(0, 1), [3e6], 2, edges)?.slices.map((s) => [s.role, (Date.parse(s.chunk.hi) - Date.parse(s.chunk.lo)) / DAY])).toEqual([
+      ['warm', 1], ['warm', 1], ['large', 1], ['large', 1],
+    ]);
     expect(sample?.slices.every((s, i, all) => i === 0 || s.chunk.lo === all[i - 1]?.chunk.hi)).toBe(true);
   });
   it('slots: the concurrency, at most one per core and per chunk', () => {
@@ -134,15 +150,48 @@ describe('the sample and the estimate', () => {
     expect(poolSeconds([3, 3, 3], 1)).toBe(9);
   });
   it('the run: time outside chunks once, the warm-up beyond the line once, the chunks at the fitted cost over the slots', () => {
-    const at = (role: 'warm' | 'small' | 'large', rows: number, extra = 0) => ({ role, rows, seconds: 0.05 + rows * 2e-6 + extra });
+    const at = (role: 'warm' | 'small' | 'large', rows: number, extra = 0) => ({ role, rows, seconds: 0.05 + rows * 2e-6 + extra, at: 0 });
     const timing: SampleTiming = {
       outsideSeconds: 0.5, wallSeconds: 2, slots: 2, lo: '', hi: '',
       points: [at('warm', 1000, 0.3), at('warm', 1000, 0.1), at('small', 10_000), at('small', 10_000), at('large', 50_000), at('large', 50_000)],
     };
-    const run = estimateRun(timing, [1e6, 1e6, 1e6, 1e6]);
+    const run = estimateRun(timing, [40_000, 40_000, 1e6]);
     expect(run.cost.perChunkSeconds).toBeCloseTo(0.05, 9);
+    expect(run.largeRows).toBe(50_000);
     expect(run.warmSeconds).toBeCloseTo(0.3, 9);
-    // four chunks of 2.05 s on two slots
-    expect(run.seconds).toBeCloseTo(0.5 + 0.3 + 2 * 2.05, 9);
+    // Two chunks below the large slices on the line (0.13 s each), one of 1,000,000 rows at the large slices' rate
+    // (0.15 s for 50,000 rows: 3 s), not on the line drawn out twenty times further (2.05 s).
+    expect(run.seconds).toBeCloseTo(0.5 + 0.3 + 0.13 + 3, 9);
+  });
+  it('the line goes on past the large slices where they took three times the small ones\' time', () => {
+    const at = (role: 'small' | 'large', rows: number) => ({ role, rows, seconds: 0.05 + rows * 2e-6, at: 0 });
+    // 0.09 s and 0.45 s: five times.
+    const timing: SampleTiming = { outsideSeconds: 0, wallSeconds: 1, slots: 1, lo: '', hi: '', points: [at('small', 20_000), at('large', 200_000)] };
+    const run = estimateRun(timing, [1e6]);
+    expect(run.largeRows).toBe(0);
+    expect(run.seconds).toBeCloseTo(0.05 + 2, 9);
+  });
+  it('a chunk costs the line up to the large slices, their rate per row beyond', () => {
+    const cost = { perChunkSeconds: 0.1, perRowSeconds: 1e-6 };
+    expect(chunkSeconds(cost, 100_000, 0)).toBeCloseTo(0.1, 12);
+    expect(chunkSeconds(cost, 100_000, 100_000)).toBeCloseTo(0.2, 12);
+    expect(chunkSeconds(cost, 100_000, 1_000_000)).toBeCloseTo(2, 12);
+    // Without large slices: the line.
+    expect(chunkSeconds(cost, 0, 1_000_000)).toBeCloseTo(1.1, 12);
+  });
+  it('without small slices every chunk is costed at the large slices\' time per row', () => {
+    const timing: SampleTiming = {
+      outsideSeconds: 0.2, wallSeconds: 2, slots: 2, lo: '', hi: '',
+      points: [
+        { role: 'warm', rows: 10_000, seconds: 0.5, at: 0 }, { role: 'warm', rows: 10_000, seconds: 0.5, at: 0 },
+        { role: 'large', rows: 100_000, seconds: 0.2, at: 0.5 }, { role: 'large', rows: 300_000, seconds: 0.4, at: 0.5 },
+      ],
+    };
+    const run = estimateRun(timing, [1e6, 1e6]);
+    // 0.6 s for 400,000 rows: 1.5 µs a row, a whole chunk's fixed part in it; no line through two sizes of whole files.
+    expect(run.cost.perChunkSeconds).toBe(0);
+    expect(run.cost.perRowSeconds).toBeCloseTo(1.5e-6, 15);
+    expect(run.warmSeconds).toBeCloseTo(0.5 - 0.015, 9);
+    expect(run.seconds).toBeCloseTo(0.2 + 0.485 + 1.5, 9);
   });
 });

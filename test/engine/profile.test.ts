@@ -187,8 +187,12 @@ describe('files and DuckDB', () => {
     const report = await profileJob(job('csv-whole', sources['csv'] as Record<string, unknown>, '1 month'));
     if (report.estimate.seconds === undefined) throw new Error(`no estimate: ${report.estimate.source}`);
     expect(report.estimate.source).toMatch(/^slices of \S+ … \S+ on whole files \(/);
-    const { lo, hi, rows: sampled, slices } = report.estimate.sample;
+    const { lo, hi, rows: sampled, slices, points } = report.estimate.sample;
     expect(slices).toBe(3 * report.estimate.fit.slots);
+    // Each slice's rows, time and start, for --json.
+    for (const role of ['warm', 'small', 'large']) expect(points.filter((p) => p.role === role)).toHaveLength(report.estimate.fit.slots);
+    expect(points.reduce((a, p) => a + p.rows, 0)).toBe(sampled);
+    for (const p of points) expect(p.seconds > 0 && p.at >= 0).toBe(true);
     for (const edge of [lo, hi]) expect(Date.parse(edge) % 86_400_000, edge).toBe(0);
     const [inside] = await query<{ n: string }>(`SELECT count(*)::BIGINT::VARCHAR AS n FROM (${rows}) WHERE ts >= TIMESTAMP '${lo.replace('Z', '')}' AND ts < TIMESTAMP '${hi.replace('Z', '')}'`);
     expect(sampled).toBe(Number(inside?.n));

@@ -56,7 +56,9 @@ export function slotsFor(concurrency: number, cores: number, chunks: number): nu
 /**
  * Cut the heaviest chunk into consecutive slices — `slots` warm-up, `slots` small, `slots` large
  * ones — so that each group runs side by side as the run's chunks do. Slices are sized in rows
- * (rows are assumed even within the chunk), scaled down together when the chunk holds fewer.
+ * (rows are assumed even within the chunk), scaled down together when the chunk holds fewer. The
+ * small slices are left out when every planned chunk holds at least a large slice's rows: they
+ * only serve to cost chunks smaller than that.
  *
  * `edges` are the bounds of the pieces a read takes whole (dated files pruned by name): a slice
  * that ends inside one reads all of it and keeps part, so it would cost more per row than the
@@ -72,8 +74,11 @@ export function planSample(chunks: readonly Chunk[], rows: readonly number[], sl
   const chunkRows = rows[best] ?? 0;
   if (chunk === undefined || chunkRows <= 0) return undefined;
   const large = Math.min(MAX_LARGE_ROWS, Math.max(MIN_LARGE_ROWS, total * LARGE_SHARE));
-  const want: [SliceRole, number][] = [['warm', large * WARM_RATIO], ['small', large * SMALL_RATIO], ['large', large]];
-  const scale = Math.min(1, chunkRows / (slots * want.reduce((a, [, n]) => a + n, 0)));
+  const all: [SliceRole, number][] = [['warm', large * WARM_RATIO], ['small', large * SMALL_RATIO], ['large', large]];
+  const scale = Math.min(1, chunkRows / (slots * all.reduce((a, [, n]) => a + n, 0)));
+  // Small slices tell a chunk's fixed cost from its rows'; that split changes the estimate only of
+  // chunks smaller than a large slice (larger ones are costed at the large slices' rate, estimateRun).
+  const want = rows.some((r) => r < large * scale) ? all : all.filter(([role]) => role !== 'small');
   const span = chunkSpan(chunk);
   // Only chunks with numeric bounds (time, integer keys) can be cut.
   if (!Number.isFinite(span.lo) || !Number.isFinite(span.hi) || span.hi <= span.lo) return undefined;
@@ -94,7 +99,7 @@ export function planSample(chunks: readonly Chunk[], rows: readonly number[], sl
         const first = inside.findIndex((e) => e > cursor);
         let at = first;
         for (let j = first; j < inside.length; j++) if (Math.abs((inside[j] as number) - aim) < Math.abs((inside[at] as number) - aim)) at = j;
-        if (role === 'large') at = Math.max(at, Math.min(inside.length - 1, first + 2 * Math.max(1, smallPieces) - 1));
+        if (role === 'large' && smallPieces > 0) at = Math.max(at, Math.min(inside.length - 1, first + 2 * smallPieces - 1));
         if (role === 'small') smallPieces = Math.max(smallPieces, at - first + 1);
         hi = inside[at] as number;
       }
@@ -110,6 +115,8 @@ export interface SlicePoint {
   readonly rows: number;
   /** Inside the chunk: claim to commit. */
   readonly seconds: number;
+  /** When it started, from the first slice's start. */
+  readonly at: number;
 }
 
 export interface SampleTiming {
@@ -141,9 +148,10 @@ export async function timeSample(job: Job, sample: SamplePlan, keepRejects = fal
   let first = Infinity;
   let last = -Infinity;
   events.on('chunk:start', () => (first = Math.min(first, performance.now())));
+  const ends: { role: SliceRole; rows: number; seconds: number; end: number }[] = [];
   events.on('chunk:done', (e) => {
     last = Math.max(last, performance.now());
-    points.push({ role: roles.get(e.chunk.key) ?? 'large', rows: e.stats.rowsRead, seconds: e.ms / 1000 });
+    ends.push({ role: roles.get(e.chunk.key) ?? 'large', rows: e.stats.rowsRead, seconds: e.ms / 1000, end: performance.now() });
   });
   try {
     const sampleJob: Job = {
@@ -161,7 +169,9 @@ export async function timeSample(job: Job, sample: SamplePlan, keepRejects = fal
     // warm-up slice failing on them costs the estimate nothing.
     const failed = result.chunks.find((c) => c.outcome === 'failed' && roles.get(c.key) !== 'warm');
     if (failed !== undefined) throw new Error(`a sampled slice failed: ${failed.error ?? 'unknown error'}`);
-    const phaseMs = points.length === 0 ? 0 : last - first;
+    const phaseMs = ends.length === 0 ? 0 : last - first;
+    const ms = (s: number): number => Math.round(s * 1000) / 1000;
+    for (const e of ends) points.push({ role: e.role, rows: e.rows, seconds: e.seconds, at: ms(Math.max(0, (e.end - first) / 1000 - e.seconds)) });
     const slices = sample.slices.map((s) => s.chunk);
     return {
       outsideSeconds: Math.max(0, wallMs - phaseMs) / 1000, wallSeconds: wallMs / 1000, points, slots: sample.slots,
@@ -211,28 +221,59 @@ export function poolSeconds(seconds: readonly number[], slots: number): number {
 export interface RunEstimate {
   readonly seconds: number;
   readonly cost: ChunkCost;
+  /** Rows of a large slice where chunks above them are costed at the large slices' rate; 0 where the line holds for every chunk. */
+  readonly largeRows: number;
   /** What the first slices took beyond the fitted line: warming up, paid once per run. */
   readonly warmSeconds: number;
   readonly outsideSeconds: number;
 }
 
-/** The run: its time outside chunks once, the warm-up once, then the planned chunks at the fitted cost laid over the slots. */
+/**
+ * The large slices must take this many times as long as the small ones for the line through them
+ * to be drawn out past them: its slope is the difference of the two times, and with times close
+ * together a few percent of noise in either tilts it by tens of percent (on whole files, a small
+ * slice of one file and a large one of two; docs/profile.md).
+ */
+export const STEEP_ENOUGH = 3;
+
+/**
+ * What a chunk of `rows` costs: on the line up to the large slices' rows (`largeRows`, 0: the
+ * line everywhere), and beyond them their rate — their time per row, their per-chunk part
+ * included, which overstates a larger chunk by that part spread over their rows.
+ */
+export function chunkSeconds(cost: ChunkCost, largeRows: number, rows: number): number {
+  const upTo = largeRows > 0 ? Math.min(rows, largeRows) : rows;
+  const line = cost.perChunkSeconds + cost.perRowSeconds * upTo;
+  return largeRows > 0 && rows > largeRows ? (line * rows) / largeRows : line;
+}
+
+/** The run: its time outside chunks once, the warm-up once, then the planned chunks at the measured cost laid over the slots. */
 export function estimateRun(timing: SampleTiming, rowsPerChunk: readonly number[]): RunEstimate {
   const measured = timing.points.filter((p) => p.role !== 'warm');
-  const cost = fitChunkCost(measured.length > 0 ? measured : timing.points);
-  const predicted = (rows: number): number => cost.perChunkSeconds + cost.perRowSeconds * rows;
+  const mean = (role: SliceRole, of: (p: SlicePoint) => number): number => {
+    const ps = timing.points.filter((p) => p.role === role);
+    return ps.length === 0 ? 0 : ps.reduce((a, p) => a + of(p), 0) / ps.length;
+  };
+  const small = mean('small', (p) => p.seconds);
+  // Without small slices (every chunk holds more rows than a large one) the large slices' rate is all there is.
+  const rate = (ps: readonly SlicePoint[]): ChunkCost => ({ perChunkSeconds: 0, perRowSeconds: ps.reduce((a, p) => a + p.seconds, 0) / Math.max(1, ps.reduce((a, p) => a + p.rows, 0)) });
+  const cost = small > 0 ? fitChunkCost(measured) : measured.length > 0 ? rate(measured) : fitChunkCost(timing.points);
+  // The line goes on past the large slices only where they measured it well.
+  const steep = small > 0 && mean('large', (p) => p.seconds) >= STEEP_ENOUGH * small;
+  const largeRows = steep ? 0 : mean('large', (p) => p.rows);
+  const predicted = (rows: number): number => chunkSeconds(cost, largeRows, rows);
   const warm = timing.points.filter((p) => p.role === 'warm').map((p) => p.seconds - predicted(p.rows));
   const warmSeconds = Math.max(0, ...warm);
   const pool = poolSeconds(rowsPerChunk.map(predicted), timing.slots);
-  return { seconds: timing.outsideSeconds + warmSeconds + pool, cost, warmSeconds, outsideSeconds: timing.outsideSeconds };
+  return { seconds: timing.outsideSeconds + warmSeconds + pool, cost, largeRows, warmSeconds, outsideSeconds: timing.outsideSeconds };
 }
 
 export type DurationEstimate =
   | {
       readonly seconds: number;
       readonly source: string;
-      readonly sample: { readonly lo: string; readonly hi: string; readonly rows: number; readonly slices: number; readonly seconds: number };
-      readonly fit: { readonly perChunkMs: number; readonly perRowUs: number; readonly warmSeconds: number; readonly outsideSeconds: number; readonly slots: number };
+      readonly sample: { readonly lo: string; readonly hi: string; readonly rows: number; readonly slices: number; readonly seconds: number; readonly points: readonly SlicePoint[] };
+      readonly fit: { readonly perChunkMs: number; readonly perRowUs: number; readonly largeRows: number; readonly warmSeconds: number; readonly outsideSeconds: number; readonly slots: number };
     }
   | { readonly seconds: undefined; readonly source: string };
 
@@ -256,13 +297,13 @@ export async function estimateDuration(job: Job, chunks: readonly Chunk[], rowsP
   const rows = timing.points.reduce((a, p) => a + p.rows, 0);
   const total = rowsPerChunk.reduce((a, b) => a + b, 0);
   const source =
-    `slices of ${sample.from.lo} … ${sample.from.hi}${edges.length > 0 ? ' on whole files' : ''} (${sizes('small')} and ${sizes('large')} rows, after ${sizes('warm')} to warm up) run into a scratch target ` +
-    `${slots} at a time; fitted ${(run.cost.perChunkSeconds * 1000).toFixed(0)} ms a chunk + ${(run.cost.perRowSeconds * 1e6).toFixed(2)} µs a row, ` +
+    `slices of ${sample.from.lo} … ${sample.from.hi}${edges.length > 0 ? ' on whole files' : ''} (${sizes('small') === '0' ? '' : `${sizes('small')} and `}${sizes('large')} rows, after ${sizes('warm')} to warm up) run into a scratch target ` +
+    `${slots} at a time; ${sizes('small') === '0' ? `every chunk at the large slices' ${(run.cost.perRowSeconds * 1e6).toFixed(2)} µs a row` : `fitted ${(run.cost.perChunkSeconds * 1000).toFixed(0)} ms a chunk + ${(run.cost.perRowSeconds * 1e6).toFixed(2)} µs a row${run.largeRows > 0 ? ` up to ${n(run.largeRows)} rows and the large slices' rate per row beyond (too close to the small slices' time to draw the line further)` : ''}`}, ` +
     `over the ${n(chunks.length)} planned chunks (${n(total)} rows) ${slots} at a time, plus ${run.outsideSeconds.toFixed(2)} s outside chunks${keptAside}` +
     (job.adaptiveConcurrency ? '; at full speed: under adaptive concurrency (this job\'s) the run takes longer while the tail of the source\'s latency rises' : '');
   return {
     seconds: run.seconds, source,
-    sample: { lo: timing.lo, hi: timing.hi, rows, slices: timing.points.length, seconds: timing.wallSeconds },
-    fit: { perChunkMs: run.cost.perChunkSeconds * 1000, perRowUs: run.cost.perRowSeconds * 1e6, warmSeconds: run.warmSeconds, outsideSeconds: run.outsideSeconds, slots },
+    sample: { lo: timing.lo, hi: timing.hi, rows, slices: timing.points.length, seconds: timing.wallSeconds, points: timing.points },
+    fit: { perChunkMs: run.cost.perChunkSeconds * 1000, perRowUs: run.cost.perRowSeconds * 1e6, largeRows: run.largeRows, warmSeconds: run.warmSeconds, outsideSeconds: run.outsideSeconds, slots },
   };
 }
