@@ -67,4 +67,10 @@ export interface SourceProfile {
    * part of one: dated files pruned by name. The duration sample cuts its slices on them.
    */
   readonly wholeReads?: readonly number[];
+  /**
+   * The cheapest of those pieces to read — uncompressed files, fewest bytes first, with their
+   * estimated rows — for the duration sample to warm up on (a gzipped file is inflated on one
+   * thread and checked whole first, several times a plain file's time).
+   */
+  readonly lightPieces?: readonly { readonly lo: number; readonly hi: number; readonly rows: number }[];
 }

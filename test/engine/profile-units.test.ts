@@ -128,6 +128,29 @@ describe('the sample and the estimate', () => {
     ]);
     expect(sample?.slices.every((s, i, all) => i === 0 || s.chunk.lo === all[i - 1]?.chunk.hi)).toBe(true);
   });
+  it('warms up on the cheapest pieces outside the sampled chunk that hold half a warm-up at least, else on its first rows', () => {
+    const month = [timeChunk(0, 30 * DAY), timeChunk(30 * DAY, 60 * DAY)];
+    const edges = Array.from({ length: 61 }, (_, i) => i * DAY);
+    // 40 million rows: warm-up slices of 20,000 rows, large ones of 200,000.
+    const light = [
+      { lo: 5 * DAY, hi: 6 * DAY, rows: 5_000 }, // inside the sampled chunk
+      { lo: 31 * DAY, hi: 32 * DAY, rows: 9_000 }, // too few rows
+      { lo: 40 * DAY, hi: 41 * DAY, rows: 12_000 },
+      { lo: 33 * DAY, hi: 34 * DAY, rows: 15_000 },
+      { lo: 35 * DAY, hi: 36 * DAY, rows: 16_000 },
+    ];
+    const sample = planSample(month, [3e7, 1e7], 2, edges, light);
+    expect(sample?.warmApart).toBe(true);
+    expect(sample?.slices.filter((s) => s.role === 'warm').map((s) => [s.chunk.lo, s.expectedRows])).toEqual([
+      [timeChunk(40 * DAY, 41 * DAY).lo, 12_000], [timeChunk(33 * DAY, 34 * DAY).lo, 15_000],
+    ]);
+    // The measured slices start at the sampled chunk's start.
+    expect(sample?.slices.find((s) => s.role === 'large')?.chunk.lo).toBe(month[0]?.lo);
+    // One cheap piece for two slots: the chunk's first rows, as without any.
+    const fallback = planSample(month, [3e7, 1e7], 2, edges, light.slice(0, 3));
+    expect(fallback?.warmApart).toBe(false);
+    expect(fallback?.slices[0]?.chunk.lo).toBe(month[0]?.lo);
+  });
   it('slots: the concurrency, at most one per core and per chunk', () => {
     expect([slotsFor(8, 2, 50), slotsFor(1, 4, 50), slotsFor(4, 8, 3), slotsFor(4, 8, 0)]).toEqual([2, 1, 3, 1]);
   });

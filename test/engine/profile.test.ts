@@ -194,8 +194,32 @@ describe('files and DuckDB', () => {
     expect(points.reduce((a, p) => a + p.rows, 0)).toBe(sampled);
     for (const p of points) expect(p.seconds > 0 && p.at >= 0).toBe(true);
     for (const edge of [lo, hi]) expect(Date.parse(edge) % 86_400_000, edge).toBe(0);
+    // lo … hi is the range of the measured slices.
     const [inside] = await query<{ n: string }>(`SELECT count(*)::BIGINT::VARCHAR AS n FROM (${rows}) WHERE ts >= TIMESTAMP '${lo.replace('Z', '')}' AND ts < TIMESTAMP '${hi.replace('Z', '')}'`);
-    expect(sampled).toBe(Number(inside?.n));
+    expect(points.filter((p) => p.role !== 'warm').reduce((a, p) => a + p.rows, 0)).toBe(Number(inside?.n));
+  });
+  it('csv pruned by file name: the warm-up runs on the smallest plain files outside the sampled month', async () => {
+    // February: 3,000 rows a day, every other file gzipped; March: 6,000 rows a day, the heaviest month.
+    mkdirSync(join(dir, 'csv-warm'));
+    const daily = (d: string, n: number) => `SELECT i AS id, TIMESTAMP '${d}' + to_seconds(CAST(i * 86399 // ${n} AS BIGINT)) AS ts, i % 7 AS v FROM range(${n}) t(i)`;
+    for (let day = 1; day <= 29; day++) {
+      const d = `2024-02-${String(day).padStart(2, '0')}`;
+      const gz = day % 2 === 0 && day !== 20;
+      await query(`COPY (${daily(d, day === 20 ? 2800 : 3000)}) TO '${join(dir, 'csv-warm', `events-${d}.csv${gz ? '.gz' : ''}`)}' (HEADER${gz ? ', COMPRESSION gzip' : ''})`);
+    }
+    for (let day = 1; day <= 31; day++) {
+      const d = `2024-03-${String(day).padStart(2, '0')}`;
+      await query(`COPY (${daily(d, 6000)}) TO '${join(dir, 'csv-warm', `events-${d}.csv`)}' (HEADER)`);
+    }
+    const report = await profileJob(job('csv-warm', { type: 'csv', path: 'csv-warm/events-*.csv*', pruneBy: 'filename' }, '1 month'));
+    if (report.estimate.seconds === undefined) throw new Error(`no estimate: ${report.estimate.source}`);
+    expect(report.estimate.source).toMatch(/^slices of 2024-03-01T00:00:00Z … 2024-04-01T00:00:00Z on whole files .* to warm up on the smallest plain files\)/);
+    const { points, lo } = report.estimate.sample;
+    // The smallest plain file (2,800 rows, February 20th) and the next (3,000 rows): not gzipped, not in March.
+    expect(points.filter((p) => p.role === 'warm').map((p) => p.rows).sort()).toEqual([2800, 3000]);
+    expect(lo >= '2024-03-01').toBe(true);
+    // Both months hold more rows than a large slice: no small slices.
+    expect(points.filter((p) => p.role === 'small')).toHaveLength(0);
   });
 
   it('the CLI prints bars and problems, and --json carries every figure with its source and a measured estimate', async () => {

@@ -46,6 +46,8 @@ export interface SamplePlan {
   readonly slices: readonly SampleSlice[];
   /** Chunks in flight at once, in the sample and in the estimate. */
   readonly slots: number;
+  /** The warm-up slices are the cheapest pieces outside the sampled chunk, not its first rows. */
+  readonly warmApart?: boolean;
 }
 
 /** Chunks in flight at once: the job's concurrency, at most one per core and per chunk (more than the cores share them). */
@@ -64,9 +66,14 @@ export function slotsFor(concurrency: number, cores: number, chunks: number): nu
  * that ends inside one reads all of it and keeps part, so it would cost more per row than the
  * run's chunks, which hold whole files. There every slice ends on an edge and holds one piece at
  * least, and a large slice holds at least twice the pieces of a small one, so the two sizes still
- * tell a chunk's fixed cost from its rows'.
+ * tell a chunk's fixed cost from its rows'. `light` are the cheapest of those pieces (plain files,
+ * fewest bytes first): the warm-up slices are taken from them, outside the sampled chunk — a
+ * warm-up slice only has to open a read and a write, and the chunk's first file may be a large
+ * gzipped one.
  */
-export function planSample(chunks: readonly Chunk[], rows: readonly number[], slots: number, edges: readonly number[] = []): SamplePlan | undefined {
+export function planSample(
+  chunks: readonly Chunk[], rows: readonly number[], slots: number, edges: readonly number[] = [], light: readonly { readonly lo: number; readonly hi: number; readonly rows: number }[] = [],
+): SamplePlan | undefined {
   const total = rows.reduce((a, b) => a + b, 0);
   let best = -1;
   for (let i = 0; i < chunks.length; i++) if (best < 0 || (rows[i] ?? 0) > (rows[best] ?? 0)) best = i;
@@ -86,9 +93,15 @@ export function planSample(chunks: readonly Chunk[], rows: readonly number[], sl
   const inside = [...new Set(edges)].filter((e) => e > span.lo && e < span.hi).sort((a, b) => a - b);
   inside.push(span.hi);
   const slices: SampleSlice[] = [];
+  // Warm up on the cheapest whole pieces outside the sampled chunk that hold half a warm-up's rows
+  // at least, one per slot, where there are enough; otherwise on the chunk's first rows.
+  const warmRows = large * WARM_RATIO * scale;
+  const cheap = chunk.kind !== 'time' ? [] : light.filter((p) => (p.hi <= span.lo || p.lo >= span.hi) && p.hi > p.lo && p.rows >= warmRows / 2).slice(0, slots);
+  if (cheap.length === slots) for (const p of cheap) slices.push({ chunk: timeChunk(p.lo, p.hi), role: 'warm', expectedRows: p.rows });
   let cursor = span.lo;
   let smallPieces = 0;
   for (const [role, n] of want) {
+    if (role === 'warm' && slices.length > 0) continue;
     for (let s = 0; s < slots && cursor < span.hi; s++) {
       // A chunk that holds fewer rows than the slices want is taken whole, to its last value.
       const last = scale < 1 && role === 'large' && s === slots - 1;
@@ -107,7 +120,7 @@ export function planSample(chunks: readonly Chunk[], rows: readonly number[], sl
       cursor = hi;
     }
   }
-  return { from: chunk, slices, slots };
+  return { from: chunk, slices, slots, warmApart: cheap.length === slots };
 }
 
 export interface SlicePoint {
@@ -172,7 +185,9 @@ export async function timeSample(job: Job, sample: SamplePlan, keepRejects = fal
     const phaseMs = ends.length === 0 ? 0 : last - first;
     const ms = (s: number): number => Math.round(s * 1000) / 1000;
     for (const e of ends) points.push({ role: e.role, rows: e.rows, seconds: e.seconds, at: ms(Math.max(0, (e.end - first) / 1000 - e.seconds)) });
-    const slices = sample.slices.map((s) => s.chunk);
+    // The range of the measured slices: the warm-up may have run elsewhere.
+    const measuredSlices = sample.slices.filter((s) => s.role !== 'warm');
+    const slices = (measuredSlices.length > 0 ? measuredSlices : sample.slices).map((s) => s.chunk);
     return {
       outsideSeconds: Math.max(0, wallMs - phaseMs) / 1000, wallSeconds: wallMs / 1000, points, slots: sample.slots,
       lo: (slices[0] as Chunk).lo, hi: (slices[slices.length - 1] as Chunk).hi,
@@ -278,9 +293,11 @@ export type DurationEstimate =
   | { readonly seconds: undefined; readonly source: string };
 
 /** Sample, time and estimate; every figure says where it came from. */
-export async function estimateDuration(job: Job, chunks: readonly Chunk[], rowsPerChunk: readonly number[], cores: number, edges: readonly number[] = []): Promise<DurationEstimate> {
+export async function estimateDuration(
+  job: Job, chunks: readonly Chunk[], rowsPerChunk: readonly number[], cores: number, edges: readonly number[] = [], light: readonly { readonly lo: number; readonly hi: number; readonly rows: number }[] = [],
+): Promise<DurationEstimate> {
   const slots = slotsFor(job.concurrency, cores, chunks.length);
-  const sample = planSample(chunks, rowsPerChunk, slots, edges);
+  const sample = planSample(chunks, rowsPerChunk, slots, edges, light);
   if (sample === undefined) return { seconds: undefined, source: 'not measured: no chunk with rows to cut slices from' };
   // Rows a run would reject (NULL chunk values, bad lines) are the profile's findings, not a reason to lose the timing.
   let keptAside = '';
@@ -297,7 +314,7 @@ export async function estimateDuration(job: Job, chunks: readonly Chunk[], rowsP
   const rows = timing.points.reduce((a, p) => a + p.rows, 0);
   const total = rowsPerChunk.reduce((a, b) => a + b, 0);
   const source =
-    `slices of ${sample.from.lo} … ${sample.from.hi}${edges.length > 0 ? ' on whole files' : ''} (${sizes('small') === '0' ? '' : `${sizes('small')} and `}${sizes('large')} rows, after ${sizes('warm')} to warm up) run into a scratch target ` +
+    `slices of ${sample.from.lo} … ${sample.from.hi}${edges.length > 0 ? ' on whole files' : ''} (${sizes('small') === '0' ? '' : `${sizes('small')} and `}${sizes('large')} rows, after ${sizes('warm')} to warm up${sample.warmApart === true ? ' on the smallest plain files' : ''}) run into a scratch target ` +
     `${slots} at a time; ${sizes('small') === '0' ? `every chunk at the large slices' ${(run.cost.perRowSeconds * 1e6).toFixed(2)} µs a row` : `fitted ${(run.cost.perChunkSeconds * 1000).toFixed(0)} ms a chunk + ${(run.cost.perRowSeconds * 1e6).toFixed(2)} µs a row${run.largeRows > 0 ? ` up to ${n(run.largeRows)} rows and the large slices' rate per row beyond (too close to the small slices' time to draw the line further)` : ''}`}, ` +
     `over the ${n(chunks.length)} planned chunks (${n(total)} rows) ${slots} at a time, plus ${run.outsideSeconds.toFixed(2)} s outside chunks${keptAside}` +
     (job.adaptiveConcurrency ? '; at full speed: under adaptive concurrency (this job\'s) the run takes longer while the tail of the source\'s latency rises' : '');
