@@ -72,5 +72,12 @@ export interface SourceProfile {
    * estimated rows — for the duration sample to warm up on (a gzipped file is inflated on one
    * thread and checked whole first, several times a plain file's time).
    */
-  readonly lightPieces?: readonly { readonly lo: number; readonly hi: number; readonly rows: number }[];
+  readonly lightPieces?: readonly LightPiece[];
+}
+
+/** A piece a read takes whole (a dated file), as numbers like `spread`, with its estimated rows. */
+export interface LightPiece {
+  readonly lo: number;
+  readonly hi: number;
+  readonly rows: number;
 }

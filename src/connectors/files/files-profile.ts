@@ -50,12 +50,12 @@ export async function profileFiles(input: FilesProfileInput, request: ProfileReq
   return { bytes, rows, zoneless, ...whole, ...lightest(input, sizes, perFile, wholeReads !== undefined), ...(spread === undefined ? {} : { spread }) };
 }
 
-/** Uncompressed dated files, fewest bytes first, with their estimated rows (`SourceProfile.lightPieces`). */
+/** Plain (not gzipped) dated files, fewest bytes first, with their estimated rows (`SourceProfile.lightPieces`); zst and bz2 sources get no row estimates at all (above). */
 function lightest(input: FilesProfileInput, sizes: readonly number[], perFile: readonly number[], whole: boolean): Pick<SourceProfile, 'lightPieces'> {
   if (!whole) return {};
   const plain = input.files
-    .map((f, i) => ({ period: f.period, compressed: /\.(gz|zst|bz2)$/i.test(f.path), bytes: sizes[i] ?? 0, rows: perFile[i] ?? 0 }))
-    .filter((f) => f.period !== undefined && !f.compressed && f.rows > 0)
+    .map((f, i) => ({ period: f.period, gz: isGzip(f.path), bytes: sizes[i] ?? 0, rows: perFile[i] ?? 0 }))
+    .filter((f) => f.period !== undefined && !f.gz && f.rows > 0)
     .sort((a, b) => a.bytes - b.bytes);
   return plain.length === 0 ? {} : { lightPieces: plain.map((f) => ({ lo: (f.period as FilePeriod).lo, hi: (f.period as FilePeriod).hi, rows: f.rows })) };
 }

@@ -6,6 +6,7 @@ import { ulid } from 'ulid';
 import { keyChunk, timeChunk, type Chunk } from '../../core/chunk.js';
 import { EventBus } from '../../core/events.js';
 import { createScratchTarget } from '../../connectors/open-connectors.js';
+import type { LightPiece } from '../../connectors/source-profile.js';
 import type { Job } from '../../job/job.js';
 import { runChunks } from '../run/run-chunks.js';
 import { chunkSpan } from './profile-spread.js';
@@ -72,7 +73,7 @@ export function slotsFor(concurrency: number, cores: number, chunks: number): nu
  * gzipped one.
  */
 export function planSample(
-  chunks: readonly Chunk[], rows: readonly number[], slots: number, edges: readonly number[] = [], light: readonly { readonly lo: number; readonly hi: number; readonly rows: number }[] = [],
+  chunks: readonly Chunk[], rows: readonly number[], slots: number, edges: readonly number[] = [], light: readonly LightPiece[] = [],
 ): SamplePlan | undefined {
   const total = rows.reduce((a, b) => a + b, 0);
   let best = -1;
@@ -294,7 +295,7 @@ export type DurationEstimate =
 
 /** Sample, time and estimate; every figure says where it came from. */
 export async function estimateDuration(
-  job: Job, chunks: readonly Chunk[], rowsPerChunk: readonly number[], cores: number, edges: readonly number[] = [], light: readonly { readonly lo: number; readonly hi: number; readonly rows: number }[] = [],
+  job: Job, chunks: readonly Chunk[], rowsPerChunk: readonly number[], cores: number, edges: readonly number[] = [], light: readonly LightPiece[] = [],
 ): Promise<DurationEstimate> {
   const slots = slotsFor(job.concurrency, cores, chunks.length);
   const sample = planSample(chunks, rowsPerChunk, slots, edges, light);
@@ -313,9 +314,10 @@ export async function estimateDuration(
   };
   const rows = timing.points.reduce((a, p) => a + p.rows, 0);
   const total = rowsPerChunk.reduce((a, b) => a + b, 0);
+  const withSmall = timing.points.some((p) => p.role === 'small');
   const source =
-    `slices of ${sample.from.lo} … ${sample.from.hi}${edges.length > 0 ? ' on whole files' : ''} (${sizes('small') === '0' ? '' : `${sizes('small')} and `}${sizes('large')} rows, after ${sizes('warm')} to warm up${sample.warmApart === true ? ' on the smallest plain files' : ''}) run into a scratch target ` +
-    `${slots} at a time; ${sizes('small') === '0' ? `every chunk at the large slices' ${(run.cost.perRowSeconds * 1e6).toFixed(2)} µs a row` : `fitted ${(run.cost.perChunkSeconds * 1000).toFixed(0)} ms a chunk + ${(run.cost.perRowSeconds * 1e6).toFixed(2)} µs a row${run.largeRows > 0 ? ` up to ${n(run.largeRows)} rows and the large slices' rate per row beyond (too close to the small slices' time to draw the line further)` : ''}`}, ` +
+    `slices of ${sample.from.lo} … ${sample.from.hi}${edges.length > 0 ? ' on whole files' : ''} (${withSmall ? `${sizes('small')} and ` : ''}${sizes('large')} rows, after ${sizes('warm')} to warm up${sample.warmApart === true ? ' on the smallest plain files' : ''}) run into a scratch target ` +
+    `${slots} at a time; ${!withSmall ? `every chunk at the large slices' ${(run.cost.perRowSeconds * 1e6).toFixed(2)} µs a row` : `fitted ${(run.cost.perChunkSeconds * 1000).toFixed(0)} ms a chunk + ${(run.cost.perRowSeconds * 1e6).toFixed(2)} µs a row${run.largeRows > 0 ? ` up to ${n(run.largeRows)} rows and the large slices' rate per row beyond (too close to the small slices' time to draw the line further)` : ''}`}, ` +
     `over the ${n(chunks.length)} planned chunks (${n(total)} rows) ${slots} at a time, plus ${run.outsideSeconds.toFixed(2)} s outside chunks${keptAside}` +
     (job.adaptiveConcurrency ? '; at full speed: under adaptive concurrency (this job\'s) the run takes longer while the tail of the source\'s latency rises' : '');
   return {
