@@ -118,6 +118,24 @@ describe('backfill init', () => {
     expect(loadJobFile(join(dir, 'currencies.yaml')).chunking).toEqual({ kind: 'all' });
   });
 
+  it('sizes chunks for the busiest part of skewed history, not for the average', async () => {
+    // 100,000 rows over two years, then 7,900,000 in December 2024: spread evenly, a year holds
+    // 4 million rows; the last month alone holds 7.9 million.
+    await query(`ATTACH '${join(dir, 'growth.duckdb')}' AS g;
+      CREATE TABLE g.events (ts TIMESTAMP, v INTEGER);
+      INSERT INTO g.events SELECT TIMESTAMP '2023-01-01' + INTERVAL (i * 600) SECOND, i FROM range(100000) t(i);
+      INSERT INTO g.events SELECT TIMESTAMP '2024-12-01' + INTERVAL (i % 2678400) SECOND, i FROM range(7900000) t(i);`);
+    const span = Date.parse('2024-12-31T23:59:59Z') - Date.parse('2023-01-01T00:00:00Z');
+    expect(adviseEvery(8_000_000, span).every).toBe('1 year');
+    const { text } = await initAndPlan(['--source', 'growth.duckdb', '--table', 'events', '--target', 'lake/growth'], 'growth.yaml');
+    // One grouped count finds December: weekly chunks, the busiest (a week of December) under 5 million rows.
+    expect(loadJobFile(join(dir, 'growth.yaml')).chunking).toMatchObject({ kind: 'time', column: 'ts', step: { n: 1, unit: 'week' } });
+    const busiest = Number(/chunks of 1 week: the busiest would hold about ([\d,]+) rows/.exec(text)?.[1]?.replaceAll(',', ''));
+    expect(busiest).toBeGreaterThan(1_500_000);
+    expect(busiest).toBeLessThanOrEqual(5_000_000);
+    expect(text).toMatch(/rows per chunk from exact count/);
+  });
+
   it('never replaces an existing file without --force', async () => {
     const args = ['init', '--source', 'data/*.csv', '--target', 'lake/events', '-o', 'forced.yaml'];
     expect((await runCli(args, { cwd: dir })).code).toBe(0);

@@ -4,8 +4,12 @@
 import { relative, sep } from 'node:path';
 import type { InspectedColumn, InspectedRange, SourceInspection } from '../../connectors/descriptor.js';
 import { inspectForInit } from '../../connectors/open-connectors.js';
+import type { Job } from '../../job/job.js';
 import { parseJobText } from '../../job/job-loader.js';
 import { renderJobFile, type JobFileSection } from '../../job/job-writer.js';
+import type { Step } from '../../core/duration.js';
+import { describeError } from '../../core/errors.js';
+import { profileJob } from '../profile/profile-job.js';
 import { adviseEvery, adviseSize } from './chunk-advice.js';
 
 export interface InitOptions {
@@ -27,9 +31,12 @@ export interface InitResult {
 
 export async function initJob(options: InitOptions): Promise<InitResult> {
   const variables: string[] = [];
-  // The value stays out of the file: only the variable that will hold it is written.
-  const secretOf = (variable: string) => (): string => {
+  // The value stays out of the file: only the variable that will hold it is written. It is kept
+  // in memory to read the source's distribution once the job is written (chunkByDistribution).
+  const secrets: Record<string, string> = {};
+  const secretOf = (variable: string) => (value: string): string => {
     if (!variables.includes(variable)) variables.push(variable);
+    secrets[variable] = value;
     return `\${${variable}}`;
   };
   const found = await inspectForInit(
@@ -39,34 +46,77 @@ export async function initJob(options: InitOptions): Promise<InitResult> {
   const inspection = found.source;
   try {
     const choice = chooseColumn(inspection);
-    const chunk = choice === undefined ? cutSection(inspection) : chunkSection(inspection, choice, await inspection.range(choice.column));
+    const range = choice === undefined ? undefined : await inspection.range(choice.column);
+    const even = choice === undefined ? cutSection(inspection) : chunkSection(inspection, choice, range);
     const name = jobName(inspection.name);
     const toJobDir = (path: string): string => relative(options.jobDir, path).split(sep).join('/') || '.';
     const key = inspection.primaryKey;
-    const sections: JobFileSection[] = [
-      { comments: [], key: 'name', value: name },
-      { comments: [`Read from the ${inspection.description}.`], key: 'source', value: found.relocate(inspection.block, 'source', toJobDir) },
-      ...(chunk.key === '' ? [] : [chunk]),
-      { comments: [...(chunk.key === '' ? chunk.comments : []), 'Where rows go (see README: "Targets and write modes").'], key: 'target', value: found.relocate(found.target, 'target', toJobDir) },
-      key.length > 0
-        ? { comments: [`Merge by the primary key (${key.join(', ')}): a re-run or a retried chunk updates rows instead of adding them again.`], key: 'write', value: { mode: 'merge', key } }
-        : chunk.key === ''
-          ? { comments: ['No primary key: each run replaces the whole target with the source.'], key: 'write', value: { mode: 'replace' } }
-          : { comments: ['No primary key: each chunk replaces its own range of the chunk column in the target.'], key: 'write', value: { mode: 'replace' } },
-    ];
-    const header = [
-      `Written by \`backfill init\` from ${inspection.description}.`,
-      'Check it with `backfill plan <this file>`; editors complete and check it with the JSON Schema of',
-      '`backfill schema -o backfill.schema.json` and a first line `# yaml-language-server: $schema=backfill.schema.json`.',
-      ...(variables.length === 0 ? [] : ['', `Secrets come from the environment: set ${variables.join(' and ')} before running it.`]),
-    ];
-    const text = renderJobFile(header, sections);
-    // Never hand the user a file the loader would refuse.
-    parseJobText(text, { baseDir: options.jobDir, env: Object.fromEntries(variables.map((v) => [v, 'set-at-run-time'])) });
+    const render = (chunk: JobFileSection): string => {
+      const sections: JobFileSection[] = [
+        { comments: [], key: 'name', value: name },
+        { comments: [`Read from the ${inspection.description}.`], key: 'source', value: found.relocate(inspection.block, 'source', toJobDir) },
+        ...(chunk.key === '' ? [] : [chunk]),
+        { comments: [...(chunk.key === '' ? chunk.comments : []), 'Where rows go (see README: "Targets and write modes").'], key: 'target', value: found.relocate(found.target, 'target', toJobDir) },
+        key.length > 0
+          ? { comments: [`Merge by the primary key (${key.join(', ')}): a re-run or a retried chunk updates rows instead of adding them again.`], key: 'write', value: { mode: 'merge', key } }
+          : chunk.key === ''
+            ? { comments: ['No primary key: each run replaces the whole target with the source.'], key: 'write', value: { mode: 'replace' } }
+            : { comments: ['No primary key: each chunk replaces its own range of the chunk column in the target.'], key: 'write', value: { mode: 'replace' } },
+      ];
+      const header = [
+        `Written by \`backfill init\` from ${inspection.description}.`,
+        'Check it with `backfill plan <this file>`; editors complete and check it with the JSON Schema of',
+        '`backfill schema -o backfill.schema.json` and a first line `# yaml-language-server: $schema=backfill.schema.json`.',
+        ...(variables.length === 0 ? [] : ['', `Secrets come from the environment: set ${variables.join(' and ')} before running it.`]),
+      ];
+      const text = renderJobFile(header, sections);
+      // Never hand the user a file the loader would refuse.
+      parseJobText(text, { baseDir: options.jobDir, env: Object.fromEntries(variables.map((v) => [v, 'set-at-run-time'])) });
+      return text;
+    };
+    let text = render(even);
+    if (choice !== undefined && range !== undefined && (range.rows ?? inspection.rows) !== undefined) {
+      const job = parseJobText(text, { baseDir: options.jobDir, env: secrets });
+      text = render(await chunkByDistribution(job, even));
+    }
     return { name, text, variables };
   } finally {
     await inspection.close();
   }
+}
+
+/**
+ * The row count spread evenly over the column's range sizes chunks for an average period; history
+ * that grew, or has a busy season, needs them sized for its busiest part. `profile`, without its
+ * timed sample, reads how the rows spread (statistics, footers, file names, or one grouped count)
+ * at a finer step than the even one, and recommends the largest step whose busiest chunk holds at
+ * most 5 million rows. Where it cannot read them, the even sizing stays and says why.
+ */
+async function chunkByDistribution(job: Job, even: JobFileSection): Promise<JobFileSection> {
+  const chunking = job.chunking;
+  if (chunking.kind !== 'time' && chunking.kind !== 'key') return even;
+  const finer: Job['chunking'] =
+    chunking.kind === 'time' ? { ...chunking, step: finerStep(chunking.step.unit) } : { ...chunking, size: chunking.size >= 20n ? chunking.size / 20n : 1n };
+  try {
+    // Append: a look at how rows spread needs no search for duplicate keys.
+    const report = await profileJob({ ...job, chunking: finer, write: { mode: 'append', key: [] } }, { estimate: false });
+    const advice = report.recommended;
+    if (advice === undefined) return even;
+    const n = (v: number): string => v.toLocaleString('en-US');
+    const column = chunking.column;
+    const size = 'every' in advice.chunk ? `chunks of ${advice.chunk.every}` : `${n(advice.chunk.size)} keys per chunk`;
+    const why = `${size}: the busiest would hold about ${n(advice.peakRows)} rows, the median ${n(advice.medianRows)} (rows per chunk from ${report.perChunk.source}; aim: 1–5 million)`;
+    const comments = even.comments.map((c, i) => (i === even.comments.length - 1 ? c.replace(/: (chunks of .*|[\d,]+ keys per chunk .*)$/, `; ${why}.`) : c));
+    return { ...even, comments, value: { column, ...advice.chunk } };
+  } catch (err) {
+    const comments = [...even.comments.slice(0, -1), `${even.comments[even.comments.length - 1] ?? ''} Rows assumed even over the range: how they spread could not be read (${describeError(err)}).`];
+    return { ...even, comments };
+  }
+}
+
+/** A step finer than the even sizing's, to see the busiest part of history. */
+function finerStep(unit: Step['unit']): Step {
+  return { n: 1, unit: unit === 'year' ? 'week' : unit === 'month' || unit === 'week' ? 'day' : 'hour' };
 }
 
 interface ColumnChoice {

@@ -14,6 +14,8 @@ const MEMORY_SHARE = 0.25;
 export interface ChunkingAdvice {
   /** The job-file line: `chunk.every: 1 week` or `chunk.size: 2000000`. */
   readonly setting: string;
+  /** The same as the `chunk:` field it sets. */
+  readonly chunk: { readonly every: string } | { readonly size: number };
   readonly concurrency: number;
   /** Estimated rows of the busiest and of the median chunk with that setting. */
   readonly peakRows: number;
@@ -70,9 +72,10 @@ export function adviseChunking(input: AdviceInput): ChunkingAdvice | undefined {
       capped = ` (memory capped: at most ${limit.toLocaleString('en-US')} rows a chunk)`;
     }
   }
-  const pick = (candidates: readonly { setting: string; width: number }[]): ChunkingAdvice => {
+  type Candidate = { setting: string; chunk: ChunkingAdvice['chunk']; width: number };
+  const pick = (candidates: readonly Candidate[]): ChunkingAdvice => {
     const fitting = candidates.filter((c) => peak * c.width <= limit);
-    const choice = fitting[fitting.length - 1] ?? (candidates[0] as { setting: string; width: number });
+    const choice = fitting[fitting.length - 1] ?? (candidates[0] as Candidate);
     const chunks = Math.max(1, Math.ceil(width / choice.width));
     const peakRows = Math.min(total, Math.round(peak * choice.width));
     const medianRows = Math.min(total, Math.round(median * choice.width));
@@ -82,16 +85,16 @@ export function adviseChunking(input: AdviceInput): ChunkingAdvice | undefined {
         ? `even the smallest chunks hold about ${peakRows.toLocaleString('en-US')} rows at the busiest period${capped}`
         : `the busiest chunk would hold about ${peakRows.toLocaleString('en-US')} rows and the median ${medianRows.toLocaleString('en-US')} ` +
           `(aim: ${MIN_CHUNK_ROWS.toLocaleString('en-US')}–${limit.toLocaleString('en-US')})${capped}; ${concurrency} in flight: one chunk per core`;
-    return { setting: choice.setting, concurrency, peakRows, medianRows, chunks, reason };
+    return { setting: choice.setting, chunk: choice.chunk, concurrency, peakRows, medianRows, chunks, reason };
   };
   if (input.chunking.kind === 'time') {
-    return pick(STEPS.map((s) => ({ setting: `chunk.every: ${formatStep(s.step)}`, width: s.ms })));
+    return pick(STEPS.map((s) => ({ setting: `chunk.every: ${formatStep(s.step)}`, chunk: { every: formatStep(s.step) }, width: s.ms })));
   }
-  const sizes: { setting: string; width: number }[] = [];
+  const sizes: Candidate[] = [];
   for (let exp = 0; exp <= 15; exp++) {
     for (const m of [1, 2, 5]) {
       const size = m * 10 ** exp;
-      sizes.push({ setting: `chunk.size: ${size}`, width: size });
+      sizes.push({ setting: `chunk.size: ${size}`, chunk: { size }, width: size });
     }
   }
   return pick(sizes);
