@@ -134,6 +134,11 @@ describe('backfill init', () => {
     expect(busiest).toBeGreaterThan(1_500_000);
     expect(busiest).toBeLessThanOrEqual(5_000_000);
     expect(text).toMatch(/rows per chunk from exact count/);
+
+    // Files without dates in their names carry nothing on how rows spread: the even guess stays, and says so.
+    writeFileSync(join(dir, 'app-log.csv'), 'ts,level\n2024-01-01 00:00:00,info\n2024-06-01 00:00:00,warn\n');
+    const flat = await initAndPlan(['--source', 'app-log.csv', '--target', 'lake/app'], 'app.yaml');
+    expect(flat.text).toMatch(/chunks of 1 year hold about 2 rows each \(aim: 1–5 million\)\. Rows assumed even over the range: these files carry no statistics/);
   });
 
   it('never replaces an existing file without --force', async () => {

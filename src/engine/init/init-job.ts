@@ -3,7 +3,7 @@
 
 import { relative, sep } from 'node:path';
 import type { InspectedColumn, InspectedRange, SourceInspection } from '../../connectors/descriptor.js';
-import { inspectForInit } from '../../connectors/open-connectors.js';
+import { createSource, inspectForInit } from '../../connectors/open-connectors.js';
 import type { Job } from '../../job/job.js';
 import { parseJobText } from '../../job/job-loader.js';
 import { renderJobFile, type JobFileSection } from '../../job/job-writer.js';
@@ -97,7 +97,14 @@ async function chunkByDistribution(job: Job, even: JobFileSection): Promise<JobF
   if (chunking.kind !== 'time' && chunking.kind !== 'key') return even;
   const finer: Job['chunking'] =
     chunking.kind === 'time' ? { ...chunking, step: finerStep(chunking.step.unit) } : { ...chunking, size: chunking.size >= 20n ? chunking.size / 20n : 1n };
+  const assumedEven = (why: string): JobFileSection => ({ ...even, comments: [...even.comments.slice(0, -1), `${even.comments[even.comments.length - 1] ?? ''} Rows assumed even over the range: ${why}.`] });
   try {
+    // Files that cannot be pruned (no dates in their names) tell nothing of how rows spread short of
+    // reading them all again, which the inspection did once already.
+    const source = await createSource(job);
+    const prunes = source.capabilities.prunes;
+    await source.close();
+    if (!prunes) return assumedEven('these files carry no statistics and no dates in their names, and reading them all again to count would cost another scan');
     // Append: a look at how rows spread needs no search for duplicate keys.
     const report = await profileJob({ ...job, chunking: finer, write: { mode: 'append', key: [] } }, { estimate: false });
     const advice = report.recommended;
@@ -109,8 +116,7 @@ async function chunkByDistribution(job: Job, even: JobFileSection): Promise<JobF
     const comments = even.comments.map((c, i) => (i === even.comments.length - 1 ? c.replace(/: (chunks of .*|[\d,]+ keys per chunk .*)$/, `; ${why}.`) : c));
     return { ...even, comments, value: { column, ...advice.chunk } };
   } catch (err) {
-    const comments = [...even.comments.slice(0, -1), `${even.comments[even.comments.length - 1] ?? ''} Rows assumed even over the range: how they spread could not be read (${describeError(err)}).`];
-    return { ...even, comments };
+    return assumedEven(`how they spread could not be read (${describeError(err)})`);
   }
 }
 
