@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { byteBatches } from '../../runtime/byte-batches.js';
 import { BackfillError, PlanError } from '../../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import type { OpenedChunk, TargetKeyRead, TargetRead } from '../connector.js';
@@ -69,7 +70,7 @@ async function readPg(rb: PgReadBack, read: TargetRead, where: string, signal: A
       });
       await before(client);
       const select = columns.map((c) => (c.type === 'BLOB' ? `encode(t.${quoteIdent(c.name)}, 'hex')` : `t.${quoteIdent(c.name)}`)).join(', ');
-      await pipeline(client.query(copyTo(`COPY (SELECT ${select} FROM ${rb.table} AS t WHERE ${where}) TO STDOUT (FORMAT csv)`)), createWriteStream(file), { signal });
+      await pipeline(client.query(copyTo(`COPY (SELECT ${select} FROM ${rb.table} AS t WHERE ${where}) TO STDOUT (FORMAT csv)`)), byteBatches(), createWriteStream(file), { signal });
     } catch (err) {
       broken = true;
       throw err;

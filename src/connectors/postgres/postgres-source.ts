@@ -10,6 +10,7 @@ import { columnExpr, nullCondition, rangeCondition, rangeValues, type Chunk, typ
 import { PlanError } from '../../core/errors.js';
 import { chunkTimezone, type SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../../core/sql-text.js';
+import { byteBatches } from '../../runtime/byte-batches.js';
 import { sweepDeadScratch } from '../../runtime/scratch-dirs.js';
 import type { ChunkRead, ColumnInfo, CopyFormat, CopyOut, CopySource, CumulativeRequest, CumulativeRow, OpenedChunk, Source, SourceCapabilities, SourceContext } from '../connector.js';
 import { cumulativeCountSql } from '../../core/row-cut.js';
@@ -179,7 +180,7 @@ export class PostgresSource implements Source, CopySource {
     const client = await this.db.pool.connect();
     let broken = false;
     try {
-      await pipeline(client.query(copyTo(sql)), createWriteStream(file), { signal });
+      await pipeline(client.query(copyTo(sql)), byteBatches(), createWriteStream(file), { signal });
     } catch (err) {
       broken = true;
       rmSync(file, { force: true });
