@@ -77,25 +77,29 @@ describe('findProblems', () => {
 
 describe('the sample and the estimate', () => {
   it('cuts the heaviest chunk into warm-up, small and large slices, one of each per slot, in that order', () => {
-    // 40 million rows: a large slice holds 0.5% of them (200,000), a small one and a warm-up 20,000.
+    // 40 million rows: a large slice holds 0.3% of them (120,000), a small one and a warm-up 12,000.
     const sample = planSample(days(4), [1e7, 1e7, 2e7, 0], 2);
     expect(sample?.from.lo).toBe(days(4)[2]?.lo);
     expect(sample?.slices.map((s) => s.role)).toEqual(['warm', 'warm', 'small', 'small', 'large', 'large']);
     sample?.slices.forEach((s, i) => {
-      const want = { warm: 20_000, small: 20_000, large: 200_000 }[s.role];
+      const want = { warm: 12_000, small: 12_000, large: 120_000 }[s.role];
       expect(Math.abs(s.expectedRows - want)).toBeLessThanOrEqual(250);
       // consecutive, inside the sampled chunk
       if (i > 0) expect(s.chunk.lo).toBe(sample.slices[i - 1]?.chunk.hi);
     });
     expect(Date.parse(sample?.slices[0]?.chunk.lo ?? '')).toBe(2 * DAY);
     expect(Date.parse(sample?.slices[5]?.chunk.hi ?? '')).toBeLessThan(3 * DAY);
+    // On whole pieces (files of a minute each here, 13,889 rows) a large slice holds 0.5%: 14 files, 194,444 rows.
+    const minutes = Array.from({ length: 4 * 1440 + 1 }, (_, i) => i * 60_000);
+    const whole = planSample(days(4), [1e7, 1e7, 2e7, 0], 2, minutes);
+    expect(whole?.slices.filter((s) => s.role === 'large').map((s) => s.expectedRows)).toEqual([194_444, 194_444]);
   });
   it('no small slices when every chunk holds at least a large slice\'s rows: they only cost smaller chunks', () => {
     const sample = planSample(days(3), [1e7, 1e7, 2e7], 2);
     expect(sample?.slices.map((s) => s.role)).toEqual(['warm', 'warm', 'large', 'large']);
-    expect(sample?.slices.map((s) => Math.round(s.expectedRows / 1000))).toEqual([20, 20, 200, 200]);
-    // One chunk below 200,000 rows brings them back.
-    expect(planSample(days(4), [1e7, 1e7, 2e7, 150_000], 2)?.slices.map((s) => s.role)).toEqual(['warm', 'warm', 'small', 'small', 'large', 'large']);
+    expect(sample?.slices.map((s) => Math.round(s.expectedRows / 1000))).toEqual([12, 12, 120, 120]);
+    // One chunk below 120,000 rows brings them back.
+    expect(planSample(days(4), [1e7, 1e7, 2e7, 100_000], 2)?.slices.map((s) => s.role)).toEqual(['warm', 'warm', 'small', 'small', 'large', 'large']);
   });
   it('a chunk too small for the slices gives each its share of it; key chunks get key slices', () => {
     const sample = planSample([keyChunk(0n, 1000n)], [1000], 1);

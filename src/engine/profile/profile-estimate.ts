@@ -14,12 +14,20 @@ import { chunkSpan } from './profile-spread.js';
 /**
  * Rows of a large slice as a share of all rows: the profile must cost a small part of the run it
  * sizes, and a slice must be large enough to cost per row what the run's chunks of millions cost.
- * Slices below some 200,000 rows cost more per row (measured on PostgreSQL → Parquet: 50,000-row
- * slices ~1.4× the per-row time of 400,000-row chunks, beside each other in one process), so at
- * 0.2% the line through them came out 38–56% above 50M-row runs; at 0.5% such a source gets
- * 250,000-row slices (docs/profile.md).
+ * Where slices are cut at any row (databases), the line through the small and large slices takes
+ * a chunk's fixed cost apart, and 0.3% measured the run as well as 0.5% did in three fifths of the
+ * sample's time: 24 profiles each of the skewed 50M-row PostgreSQL table, taking turns beside its
+ * runs, estimated −19% to +26% of the runs with 150,000-row slices and −17% to +30% with
+ * 250,000-row slices; 100,000-row slices (0.2%) leaned high (docs/profile.md).
  */
-export const LARGE_SHARE = 0.005;
+export const LARGE_SHARE = 0.003;
+/**
+ * On whole pieces (dated files) a slice holds whole files, and what a row costs depends on which
+ * ones: a gzipped file is inflated on one thread. At 0.3% the 50M-row demo's large slices were one
+ * file each (one of them gzipped) and estimated +20% to +65% of the runs; at 0.5% one slice holds a
+ * plain and a gzipped file and the other a plain one, and four profiles estimated −3% to +11%.
+ */
+export const LARGE_SHARE_WHOLE_PIECES = 0.005;
 /** Bounds of a large slice: fewer rows drown the rate in a chunk's fixed cost; more only cost time. */
 export const MIN_LARGE_ROWS = 50_000;
 export const MAX_LARGE_ROWS = 500_000;
@@ -81,7 +89,7 @@ export function planSample(
   const chunk = chunks[best];
   const chunkRows = rows[best] ?? 0;
   if (chunk === undefined || chunkRows <= 0) return undefined;
-  const large = Math.min(MAX_LARGE_ROWS, Math.max(MIN_LARGE_ROWS, total * LARGE_SHARE));
+  const large = Math.min(MAX_LARGE_ROWS, Math.max(MIN_LARGE_ROWS, total * (edges.length > 0 ? LARGE_SHARE_WHOLE_PIECES : LARGE_SHARE)));
   const all: [SliceRole, number][] = [['warm', large * WARM_RATIO], ['small', large * SMALL_RATIO], ['large', large]];
   const scale = Math.min(1, chunkRows / (slots * all.reduce((a, [, n]) => a + n, 0)));
   // Small slices tell a chunk's fixed cost from its rows'; that split changes the estimate only of
