@@ -77,7 +77,7 @@ export async function initJob(options: InitOptions): Promise<InitResult> {
     let text = render(even);
     if (choice !== undefined && range !== undefined && (range.rows ?? inspection.rows) !== undefined) {
       const job = parseJobText(text, { baseDir: options.jobDir, env: secrets });
-      text = render(await chunkByDistribution(job, even));
+      text = render(chunkSection(inspection, choice, range, await chunkByDistribution(job)));
     }
     return { name, text, variables };
   } finally {
@@ -92,12 +92,12 @@ export async function initJob(options: InitOptions): Promise<InitResult> {
  * at a finer step than the even one, and recommends the largest step whose busiest chunk holds at
  * most 5 million rows. Where it cannot read them, the even sizing stays and says why.
  */
-async function chunkByDistribution(job: Job, even: JobFileSection): Promise<JobFileSection> {
+async function chunkByDistribution(job: Job): Promise<Sizing | undefined> {
   const chunking = job.chunking;
-  if (chunking.kind !== 'time' && chunking.kind !== 'key') return even;
+  if (chunking.kind !== 'time' && chunking.kind !== 'key') return undefined;
   const finer: Job['chunking'] =
     chunking.kind === 'time' ? { ...chunking, step: finerStep(chunking.step.unit) } : { ...chunking, size: chunking.size >= 20n ? chunking.size / 20n : 1n };
-  const assumedEven = (why: string): JobFileSection => ({ ...even, comments: [...even.comments.slice(0, -1), `${even.comments[even.comments.length - 1] ?? ''} Rows assumed even over the range: ${why}.`] });
+  const assumedEven = (why: string): Sizing => ({ evenBecause: why });
   try {
     // Files that cannot be pruned (no dates in their names) tell nothing of how rows spread short of
     // reading them all again, which the inspection did once already.
@@ -108,17 +108,18 @@ async function chunkByDistribution(job: Job, even: JobFileSection): Promise<JobF
     // Append: a look at how rows spread needs no search for duplicate keys.
     const report = await profileJob({ ...job, chunking: finer, write: { mode: 'append', key: [] } }, { estimate: false });
     const advice = report.recommended;
-    if (advice === undefined) return even;
+    if (advice === undefined) return undefined;
     const n = (v: number): string => v.toLocaleString('en-US');
-    const column = chunking.column;
     const size = 'every' in advice.chunk ? `chunks of ${advice.chunk.every}` : `${n(advice.chunk.size)} keys per chunk`;
     const why = `${size}: the busiest would hold about ${n(advice.peakRows)} rows, the median ${n(advice.medianRows)} (rows per chunk from ${report.perChunk.source}; aim: 1–5 million)`;
-    const comments = even.comments.map((c, i) => (i === even.comments.length - 1 ? c.replace(/: (chunks of .*|[\d,]+ keys per chunk .*)$/, `; ${why}.`) : c));
-    return { ...even, comments, value: { column, ...advice.chunk } };
+    return { chunk: advice.chunk, why };
   } catch (err) {
     return assumedEven(`how they spread could not be read (${describeError(err)})`);
   }
 }
+
+/** Chunks sized from how the rows spread (and why), or the reason the even sizing stays. */
+type Sizing = { readonly chunk: { readonly every: string } | { readonly size: number }; readonly why: string } | { readonly evenBecause: string };
 
 /** A step finer than the even sizing's, to see the busiest part of history. */
 function finerStep(unit: Step['unit']): Step {
@@ -184,11 +185,21 @@ function cutSection(s: SourceInspection): JobFileSection {
   };
 }
 
-function chunkSection(s: SourceInspection, choice: ColumnChoice, range: InspectedRange | undefined): JobFileSection {
+function chunkSection(s: SourceInspection, choice: ColumnChoice, range: InspectedRange | undefined, sizing?: Sizing): JobFileSection {
   const rows = range?.rows ?? s.rows;
   const count = rows === undefined ? 'an unknown number of rows' : `about ${Math.round(rows).toLocaleString('en-US')} rows (${s.rowsFrom})`;
   const comments = [`Chunk column ${choice.column.name}: ${choice.why}.`, ...(choice.warning === undefined ? [] : [`WARNING: ${choice.warning}.`])];
   const column = choice.column.name;
+  // `over` is where the rows lie; the sizing from their spread replaces the even one where there is one.
+  const sized = (over: string, even: string, value: Record<string, unknown>): JobFileSection => {
+    if (sizing !== undefined && 'chunk' in sizing) {
+      comments.push(`${count} over ${over}; ${sizing.why}.`);
+      return { comments, key: 'chunk', value: { column, ...sizing.chunk } };
+    }
+    const because = sizing === undefined ? '' : ` Rows assumed even over the range: ${sizing.evenBecause}.`;
+    comments.push(`${count} over ${over}: ${even} (aim: 1–5 million).${because}`);
+    return { comments, key: 'chunk', value: { column, ...value } };
+  };
   if (range === undefined) {
     comments.push(`The source holds no rows yet (no ${column} values), so the chunk size is a default; revisit it once it has data.`);
     return { comments, key: 'chunk', value: choice.column.kind === 'time' ? { column, every: '1 day' } : { column, size: 1_000_000 } };
@@ -200,8 +211,7 @@ function chunkSection(s: SourceInspection, choice: ColumnChoice, range: Inspecte
       return { comments, key: 'chunk', value: { column, every: '1 day' } };
     }
     const advice = adviseEvery(rows, range.max - range.min);
-    comments.push(`${count} over ${span}: chunks of ${advice.every} hold about ${Math.round(advice.rowsPerChunk).toLocaleString('en-US')} rows each (aim: 1–5 million).`);
-    return { comments, key: 'chunk', value: { column, every: advice.every } };
+    return sized(span, `chunks of ${advice.every} hold about ${Math.round(advice.rowsPerChunk).toLocaleString('en-US')} rows each`, { every: advice.every });
   }
   const keys = `keys ${range.min} … ${range.max}`;
   if (rows === undefined) {
@@ -209,8 +219,7 @@ function chunkSection(s: SourceInspection, choice: ColumnChoice, range: Inspecte
     return { comments, key: 'chunk', value: { column, size: 1_000_000 } };
   }
   const advice = adviseSize(rows, range.min, range.max);
-  comments.push(`${count} over ${keys}: ${advice.size.toLocaleString('en-US')} keys per chunk hold about ${Math.round(advice.rowsPerChunk).toLocaleString('en-US')} rows each (aim: 1–5 million).`);
-  return { comments, key: 'chunk', value: { column, size: advice.size } };
+  return sized(keys, `${advice.size.toLocaleString('en-US')} keys per chunk hold about ${Math.round(advice.rowsPerChunk).toLocaleString('en-US')} rows each`, { size: advice.size });
 }
 
 /** A job name the schema takes: letters, digits, `_`, `-`, `.`, starting with a letter or digit. */

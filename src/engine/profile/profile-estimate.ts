@@ -15,10 +15,11 @@ import { chunkSpan } from './profile-spread.js';
  * Rows of a large slice as a share of all rows: the profile must cost a small part of the run it
  * sizes, and a slice must be large enough to cost per row what the run's chunks of millions cost.
  * Where slices are cut at any row (databases), the line through the small and large slices takes
- * a chunk's fixed cost apart, and 0.3% measured the run as well as 0.5% did with three quarters of the
- * profile's time: 24 profiles each of the skewed 50M-row PostgreSQL table, taking turns beside its
- * runs, estimated −19% to +26% of the runs with 150,000-row slices and −17% to +30% with
- * 250,000-row slices; 100,000-row slices (0.2%) leaned high (docs/profile.md).
+ * a chunk's fixed cost apart, and 0.3% measured the run as well as 0.5% did in three quarters of
+ * the profile's time: 24 profiles each of the skewed 50M-row PostgreSQL table, taking turns beside
+ * its runs, estimated −19% to +26% of the runs with 150,000-row slices (0.45 s, the median) and
+ * −17% to +30% with 250,000-row slices (0.61 s); 100,000-row slices (0.2%) leaned high
+ * (docs/profile.md).
  */
 export const LARGE_SHARE = 0.003;
 /**
