@@ -47,7 +47,7 @@ export class DuckSession {
   }
 
   async connect(): Promise<DuckConn> {
-    return new DuckConn(await this.instance.connect());
+    return new DuckConn(await this.instance.connect(), this.instance);
   }
 
   close(): void {
@@ -56,7 +56,15 @@ export class DuckSession {
 }
 
 export class DuckConn {
-  constructor(private readonly connection: DuckDBConnection) {}
+  constructor(
+    private readonly connection: DuckDBConnection,
+    private readonly instance: DuckDBInstance,
+  ) {}
+
+  /** Another connection to the same DuckDB: statements on each run side by side. The caller closes it. */
+  async sibling(): Promise<DuckConn> {
+    return new DuckConn(await this.instance.connect(), this.instance);
+  }
 
   async run(sql: string, signal?: AbortSignal): Promise<void> {
     await this.all(sql, signal);

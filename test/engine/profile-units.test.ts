@@ -94,16 +94,21 @@ describe('the sample and the estimate', () => {
     const whole = planSample(days(4), [1e7, 1e7, 2e7, 0], 2, minutes);
     expect(whole?.slices.filter((s) => s.role === 'large').map((s) => s.expectedRows)).toEqual([194_444, 194_444]);
   });
-  it('no small slices when every chunk holds at least a large slice\'s rows: they only cost smaller chunks', () => {
+  it('no small slices, and so no warm-up, when every chunk holds at least a large slice\'s rows: they only cost smaller chunks', () => {
     const sample = planSample(days(3), [1e7, 1e7, 2e7], 2);
-    expect(sample?.slices.map((s) => s.role)).toEqual(['warm', 'warm', 'large', 'large']);
-    expect(sample?.slices.map((s) => Math.round(s.expectedRows / 1000))).toEqual([12, 12, 120, 120]);
+    expect(sample?.slices.map((s) => s.role)).toEqual(['large', 'large']);
+    expect(sample?.slices.map((s) => Math.round(s.expectedRows / 1000))).toEqual([120, 120]);
+    expect(sample?.slices[0]?.chunk.lo).toBe(days(3)[2]?.lo);
+    expect(sample?.warmApart).toBe(false);
     // One chunk below 120,000 rows brings them back.
     expect(planSample(days(4), [1e7, 1e7, 2e7, 100_000], 2)?.slices.map((s) => s.role)).toEqual(['warm', 'warm', 'small', 'small', 'large', 'large']);
+    // Cheap pieces to warm up on change nothing without small slices.
+    const edges = Array.from({ length: 4 }, (_, i) => i * DAY);
+    expect(planSample(days(3), [1e7, 1e7, 2e7], 2, edges, [{ lo: 0, hi: DAY, rows: 20_000 }, { lo: DAY, hi: 2 * DAY, rows: 20_000 }])?.slices.map((s) => s.role)).toEqual(['large', 'large']);
   });
   it('a chunk too small for the slices gives each its share of it; key chunks get key slices', () => {
     const sample = planSample([keyChunk(0n, 1000n)], [1000], 1);
-    expect(sample?.slices.map((s) => [s.role, s.chunk.lo, s.chunk.hi])).toEqual([['warm', '0', '83'], ['large', '83', '1000']]);
+    expect(sample?.slices.map((s) => [s.role, s.chunk.lo, s.chunk.hi])).toEqual([['large', '0', '1000']]);
     // Beside an empty chunk (which costs a chunk's fixed part) the small slice comes back.
     const beside = planSample([keyChunk(0n, 1000n), keyChunk(1000n, 2000n)], [1000, 0], 1);
     expect(beside?.slices.map((s) => [s.role, s.chunk.lo, s.chunk.hi])).toEqual([['warm', '0', '83'], ['small', '83', '166'], ['large', '166', '1000']]);
@@ -125,16 +130,17 @@ describe('the sample and the estimate', () => {
     const fine = planSample(month, [3e5, 100], 1, edges);
     // 50,000 rows wanted in the large slice (10,000 a file): five files; 5,000 in the small ones: one file (half a file rounds up).
     expect(fine?.slices.map((s) => (Date.parse(s.chunk.hi) - Date.parse(s.chunk.lo)) / DAY)).toEqual([1, 1, 5]);
-    // Without the light chunk no small slices: a large one takes the files nearest its rows, one here (100,000 rows
-    // against the 50,000 wanted), as no small slice needs telling apart from it.
+    // Without the light chunk no small slices (nor warm-up): a large one takes the files nearest its rows, one here
+    // (100,000 rows against the 50,000 wanted), as no small slice needs telling apart from it.
     expect(planSample(month.slice(0, 1), [3e6], 2, edges)?.slices.map((s) => [s.role, (Date.parse(s.chunk.hi) - Date.parse(s.chunk.lo)) / DAY])).toEqual([
-      ['warm', 1], ['warm', 1], ['large', 1], ['large', 1],
+      ['large', 1], ['large', 1],
     ]);
     expect(sample?.slices.every((s, i, all) => i === 0 || s.chunk.lo === all[i - 1]?.chunk.hi)).toBe(true);
   });
   it('warms up on the cheapest pieces outside the sampled chunk that hold half a warm-up at least, else on its first rows', () => {
-    const month = [timeChunk(0, 30 * DAY), timeChunk(30 * DAY, 60 * DAY)];
-    const edges = Array.from({ length: 61 }, (_, i) => i * DAY);
+    // A day of 1,000 rows after the months: small slices, and so warm-up slices, are wanted.
+    const month = [timeChunk(0, 30 * DAY), timeChunk(30 * DAY, 60 * DAY), timeChunk(60 * DAY, 61 * DAY)];
+    const edges = Array.from({ length: 62 }, (_, i) => i * DAY);
     // 40 million rows: warm-up slices of 20,000 rows, large ones of 200,000.
     const light = [
       { lo: 5 * DAY, hi: 6 * DAY, rows: 5_000 }, // inside the sampled chunk
@@ -143,15 +149,15 @@ describe('the sample and the estimate', () => {
       { lo: 33 * DAY, hi: 34 * DAY, rows: 15_000 },
       { lo: 35 * DAY, hi: 36 * DAY, rows: 16_000 },
     ];
-    const sample = planSample(month, [3e7, 1e7], 2, edges, light);
+    const sample = planSample(month, [3e7, 1e7, 1000], 2, edges, light);
     expect(sample?.warmApart).toBe(true);
     expect(sample?.slices.filter((s) => s.role === 'warm').map((s) => [s.chunk.lo, s.expectedRows])).toEqual([
       [timeChunk(40 * DAY, 41 * DAY).lo, 12_000], [timeChunk(33 * DAY, 34 * DAY).lo, 15_000],
     ]);
     // The measured slices start at the sampled chunk's start.
-    expect(sample?.slices.find((s) => s.role === 'large')?.chunk.lo).toBe(month[0]?.lo);
+    expect(sample?.slices.find((s) => s.role !== 'warm')?.chunk.lo).toBe(month[0]?.lo);
     // One cheap piece for two slots: the chunk's first rows, as without any.
-    const fallback = planSample(month, [3e7, 1e7], 2, edges, light.slice(0, 3));
+    const fallback = planSample(month, [3e7, 1e7, 1000], 2, edges, light.slice(0, 3));
     expect(fallback?.warmApart).toBe(false);
     expect(fallback?.slices[0]?.chunk.lo).toBe(month[0]?.lo);
   });

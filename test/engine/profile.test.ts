@@ -1,6 +1,6 @@
 // `backfill profile` against real sources: a skewed PostgreSQL table, a MariaDB table, a DuckDB file, a Parquet file and daily CSV files;
 // default (statistics) rows per chunk checked against exact counts, --exact equal to them, NULLs, duplicate keys, missing indexes, DST, --json, the CLI.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineJob, profileJob, type ProfileReport } from '../../src/index.js';
@@ -167,6 +167,20 @@ describe('files and DuckDB', () => {
       expectClose(rowsOf(cheap), rowsOf(exact));
     });
   }
+  it('duckdb: the sample runs on the profile\'s own session and source, set up on the sample run\'s connections too', async () => {
+    // A query naming its table unqualified resolves through the connection's search path, which the source sets on
+    // each; the run reads the transform's plan on its own connection.
+    const report = await profileJob(
+      defineJob(
+        { name: 'duckdb-sampled', source: { type: 'duckdb', database: 'events.duckdb', query: 'SELECT * FROM events' }, transform: 'select * from source', chunk: { column: 'ts', every: '1 week', timezone: 'UTC' }, target: lake('duckdb-sampled'), write: { mode: 'replace' } },
+        { baseDir: dir },
+      ),
+    );
+    if (report.estimate.seconds === undefined) throw new Error(`no estimate: ${report.estimate.source}`);
+    const { lo, hi, points } = report.estimate.sample;
+    const [inside] = await query<{ n: string }>(`SELECT count(*)::BIGINT::VARCHAR AS n FROM (${rows}) WHERE ts >= TIMESTAMP '${lo.replace('Z', '')}' AND ts < TIMESTAMP '${hi.replace('Z', '')}'`);
+    expect(points.filter((p) => p.role !== 'warm').reduce((a, p) => a + p.rows, 0)).toBe(Number(inside?.n));
+  });
   it('parquet: rows and NULLs come exactly from the footers', async () => {
     const report = await profileJob(job('pq-footers', sources['parquet'] as Record<string, unknown>), { estimate: false });
     expect(report.rows).toEqual({ value: 40001, source: 'parquet footers' });
@@ -199,7 +213,8 @@ describe('files and DuckDB', () => {
     expect(points.filter((p) => p.role !== 'warm').reduce((a, p) => a + p.rows, 0)).toBe(Number(inside?.n));
   });
   it('csv pruned by file name: the warm-up runs on the smallest plain files outside the sampled month', async () => {
-    // February: 3,000 rows a day, every other file gzipped; March: 6,000 rows a day, the heaviest month.
+    // February: 3,000 rows a day, every other file gzipped; March: 6,000 rows a day, the heaviest month;
+    // April: one day of 100 rows, a chunk smaller than a large slice, so small slices and a warm-up are wanted.
     mkdirSync(join(dir, 'csv-warm'));
     const daily = (d: string, n: number) => `SELECT i AS id, TIMESTAMP '${d}' + to_seconds(CAST(i * 86399 // ${n} AS BIGINT)) AS ts, i % 7 AS v FROM range(${n}) t(i)`;
     for (let day = 1; day <= 29; day++) {
@@ -211,15 +226,22 @@ describe('files and DuckDB', () => {
       const d = `2024-03-${String(day).padStart(2, '0')}`;
       await query(`COPY (${daily(d, 6000)}) TO '${join(dir, 'csv-warm', `events-${d}.csv`)}' (HEADER)`);
     }
+    await query(`COPY (${daily('2024-04-01', 100)}) TO '${join(dir, 'csv-warm', 'events-2024-04-01.csv')}' (HEADER)`);
     const report = await profileJob(job('csv-warm', { type: 'csv', path: 'csv-warm/events-*.csv*', pruneBy: 'filename' }, '1 month'));
     if (report.estimate.seconds === undefined) throw new Error(`no estimate: ${report.estimate.source}`);
     expect(report.estimate.source).toMatch(/^slices of 2024-03-01T00:00:00Z … 2024-04-01T00:00:00Z on whole files .* to warm up on the smallest plain files\)/);
     const { points, lo } = report.estimate.sample;
-    // The smallest plain file (2,800 rows, February 20th) and the next (3,000 rows): not gzipped, not in March.
+    // The smallest plain files that hold half a warm-up's rows (2,800 rows, February 20th, and 3,000): not
+    // gzipped, not in March (April's 100 rows are too few).
     expect(points.filter((p) => p.role === 'warm').map((p) => p.rows).sort()).toEqual([2800, 3000]);
     expect(lo >= '2024-03-01').toBe(true);
-    // Both months hold more rows than a large slice: no small slices.
-    expect(points.filter((p) => p.role === 'small')).toHaveLength(0);
+    expect(points.filter((p) => p.role === 'small')).toHaveLength(report.estimate.fit.slots);
+    // Without April every month holds more rows than a large slice: no small slices, and so no warm-up.
+    rmSync(join(dir, 'csv-warm', 'events-2024-04-01.csv'));
+    const months = await profileJob(job('csv-warm', { type: 'csv', path: 'csv-warm/events-*.csv*', pruneBy: 'filename' }, '1 month'));
+    if (months.estimate.seconds === undefined) throw new Error(`no estimate: ${months.estimate.source}`);
+    expect(months.estimate.sample.points.map((p) => p.role)).toEqual(Array.from({ length: months.estimate.fit.slots }, () => 'large'));
+    expect(months.estimate.source).not.toMatch(/warm up/);
   });
 
   it('the CLI prints bars and problems, and --json carries every figure with its source and a measured estimate', async () => {

@@ -9,6 +9,7 @@ import { createScratchTarget } from '../../connectors/open-connectors.js';
 import type { LightPiece } from '../../connectors/source-profile.js';
 import type { Job } from '../../job/job.js';
 import { runChunks } from '../run/run-chunks.js';
+import type { LentSource } from '../run/run-options.js';
 import { chunkSpan } from './profile-spread.js';
 
 /**
@@ -70,7 +71,8 @@ export function slotsFor(concurrency: number, cores: number, chunks: number): nu
  * ones — so that each group runs side by side as the run's chunks do. Slices are sized in rows
  * (rows are assumed even within the chunk), scaled down together when the chunk holds fewer. The
  * small slices are left out when every planned chunk holds at least a large slice's rows: they
- * only serve to cost chunks smaller than that.
+ * only serve to cost chunks smaller than that. So are the warm-up slices then: they only keep the
+ * first slices' warm-up out of the cost per chunk the small ones measure.
  *
  * `edges` are the bounds of the pieces a read takes whole (dated files pruned by name): a slice
  * that ends inside one reads all of it and keeps part, so it would cost more per row than the
@@ -95,7 +97,12 @@ export function planSample(
   const scale = Math.min(1, chunkRows / (slots * all.reduce((a, [, n]) => a + n, 0)));
   // Small slices tell a chunk's fixed cost from its rows'; that split changes the estimate only of
   // chunks smaller than a large slice (larger ones are costed at the large slices' rate, estimateRun).
-  const want = rows.some((r) => r < large * scale) ? all : all.filter(([role]) => role !== 'small');
+  // The warm-up slices keep what the first slices pay once out of that fixed cost, so without small
+  // slices there are none: the profile lends the sample its session, warm from describing the
+  // source, and on the 50M-row demo the large slices then cost 1.16-1.22 µs a row cold against
+  // 1.06-1.23 after a warm-up that took 0.08 s more (eight profiles of each; docs/profile.md).
+  const small = rows.some((r) => r < large * scale);
+  const want = small ? all : all.filter(([role]) => role === 'large');
   const span = chunkSpan(chunk);
   // Only chunks with numeric bounds (time, integer keys) can be cut.
   if (!Number.isFinite(span.lo) || !Number.isFinite(span.hi) || span.hi <= span.lo) return undefined;
@@ -107,11 +114,12 @@ export function planSample(
   // at least, one per slot, where there are enough; otherwise on the chunk's first rows.
   const warmRows = large * WARM_RATIO * scale;
   const cheap = chunk.kind !== 'time' ? [] : light.filter((p) => (p.hi <= span.lo || p.lo >= span.hi) && p.hi > p.lo && p.rows >= warmRows / 2).slice(0, slots);
-  if (cheap.length === slots) for (const p of cheap) slices.push({ chunk: timeChunk(p.lo, p.hi), role: 'warm', expectedRows: p.rows });
+  const warmApart = small && cheap.length === slots;
+  if (warmApart) for (const p of cheap) slices.push({ chunk: timeChunk(p.lo, p.hi), role: 'warm', expectedRows: p.rows });
   let cursor = span.lo;
   let smallPieces = 0;
   for (const [role, n] of want) {
-    if (role === 'warm' && slices.length > 0) continue;
+    if (role === 'warm' && warmApart) continue;
     for (let s = 0; s < slots && cursor < span.hi; s++) {
       // A chunk that holds fewer rows than the slices want is taken whole, to its last value.
       const last = scale < 1 && role === 'large' && s === slots - 1;
@@ -130,7 +138,7 @@ export function planSample(
       cursor = hi;
     }
   }
-  return { from: chunk, slices, slots, warmApart: cheap.length === slots };
+  return { from: chunk, slices, slots, warmApart };
 }
 
 export interface SlicePoint {
@@ -157,9 +165,10 @@ export interface SampleTiming {
  * Run the slices as a job of their own into a scratch copy of the target (never the real one),
  * with a ledger of its own. The job's own reject budget by default: where rows may be set aside
  * the read takes a slower path, and the sample must time the path the run takes. `keepRejects`
- * sets aside every bad row instead, for a sample that failed on them.
+ * sets aside every bad row instead, for a sample that failed on them. `lent`: the profile's DuckDB
+ * session and source, prepared and described, which the sample run uses instead of opening its own.
  */
-export async function timeSample(job: Job, sample: SamplePlan, keepRejects = false): Promise<SampleTiming> {
+export async function timeSample(job: Job, sample: SamplePlan, keepRejects = false, lent?: LentSource): Promise<SampleTiming> {
   const id = `p${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
   const dir = join(job.stateDir, 'profile', id);
   mkdirSync(dir, { recursive: true });
@@ -186,7 +195,7 @@ export async function timeSample(job: Job, sample: SamplePlan, keepRejects = fal
     const t0 = performance.now();
     // The slices are the run's chunks, in this order, instead of the job's plan.
     const window = { chunks: sample.slices.map((s) => s.chunk), runId: ulid(), chunkDone: async () => {}, prune: async () => {} };
-    const result = await runChunks(sampleJob, { events }, { window });
+    const result = await runChunks(sampleJob, { events }, { window, lent });
     const wallMs = performance.now() - t0;
     // The first slice alone counts the rows with NULL chunk values, as the plan's first chunk does: a
     // warm-up slice failing on them costs the estimate nothing.
@@ -303,17 +312,28 @@ export type DurationEstimate =
   | { readonly seconds: undefined; readonly source: string };
 
 /** Sample, time and estimate; every figure says where it came from. */
-export async function estimateDuration(
-  job: Job, chunks: readonly Chunk[], rowsPerChunk: readonly number[], cores: number, edges: readonly number[] = [], light: readonly LightPiece[] = [],
-): Promise<DurationEstimate> {
+/** What the estimate is drawn from: the plan, the rows of each chunk, the cores, the source's whole pieces, and the profile's open source to sample with. */
+export interface EstimateInputs {
+  readonly chunks: readonly Chunk[];
+  readonly rowsPerChunk: readonly number[];
+  readonly cores: number;
+  /** Bounds of the pieces a read takes whole (dated files pruned by name). */
+  readonly edges?: readonly number[] | undefined;
+  /** The source's cheapest pieces, fewest bytes first (warm-up slices). */
+  readonly light?: readonly LightPiece[] | undefined;
+  readonly lent?: LentSource | undefined;
+}
+
+export async function estimateDuration(job: Job, inputs: EstimateInputs): Promise<DurationEstimate> {
+  const { chunks, rowsPerChunk, cores, edges = [], light = [], lent } = inputs;
   const slots = slotsFor(job.concurrency, cores, chunks.length);
   const sample = planSample(chunks, rowsPerChunk, slots, edges, light);
   if (sample === undefined) return { seconds: undefined, source: 'not measured: no chunk with rows to cut slices from' };
   // Rows a run would reject (NULL chunk values, bad lines) are the profile's findings, not a reason to lose the timing.
   let keptAside = '';
-  const timing = await timeSample(job, sample).catch(async () => {
+  const timing = await timeSample(job, sample, false, lent).catch(async () => {
     keptAside = ' (bad rows set aside: with the job\'s reject budget a slice failed)';
-    return timeSample(job, sample, true);
+    return timeSample(job, sample, true, lent);
   });
   const run = estimateRun(timing, rowsPerChunk);
   const n = (v: number): string => Math.round(v).toLocaleString('en-US');
@@ -324,8 +344,9 @@ export async function estimateDuration(
   const rows = timing.points.reduce((a, p) => a + p.rows, 0);
   const total = rowsPerChunk.reduce((a, b) => a + b, 0);
   const withSmall = timing.points.some((p) => p.role === 'small');
+  const warmed = timing.points.some((p) => p.role === 'warm');
   const source =
-    `slices of ${sample.from.lo} … ${sample.from.hi}${edges.length > 0 ? ' on whole files' : ''} (${withSmall ? `${sizes('small')} and ` : ''}${sizes('large')} rows, after ${sizes('warm')} to warm up${sample.warmApart === true ? ' on the smallest plain files' : ''}) run into a scratch target ` +
+    `slices of ${sample.from.lo} … ${sample.from.hi}${edges.length > 0 ? ' on whole files' : ''} (${withSmall ? `${sizes('small')} and ` : ''}${sizes('large')} rows${warmed ? `, after ${sizes('warm')} to warm up${sample.warmApart === true ? ' on the smallest plain files' : ''}` : ''}) run into a scratch target ` +
     `${slots} at a time; ${!withSmall ? `every chunk at the large slices' ${(run.cost.perRowSeconds * 1e6).toFixed(2)} µs a row` : `fitted ${(run.cost.perChunkSeconds * 1000).toFixed(0)} ms a chunk + ${(run.cost.perRowSeconds * 1e6).toFixed(2)} µs a row${run.largeRows > 0 ? ` up to ${n(run.largeRows)} rows and the large slices' rate per row beyond (too close to the small slices' time to draw the line further)` : ''}`}, ` +
     `over the ${n(chunks.length)} planned chunks (${n(total)} rows) ${slots} at a time, plus ${run.outsideSeconds.toFixed(2)} s outside chunks${keptAside}` +
     (job.adaptiveConcurrency ? '; at full speed: under adaptive concurrency (this job\'s) the run takes longer while the tail of the source\'s latency rises' : '');

@@ -70,7 +70,11 @@ export async function profileJob(job: Job, options: ProfileOptions = {}): Promis
       nullRows: nullRows?.value, skew, targetAdvice: await indexWarnings(target, conn), recommended: recommended?.setting,
     });
     const estimate: DurationEstimate =
-      options.estimate === false ? { seconds: undefined, source: 'not measured (--no-estimate)' } : await estimateDuration(job, plan.chunks, counts, cores, own.wholeReads, own.lightPieces);
+      options.estimate === false ? { seconds: undefined, source: 'not measured (--no-estimate)' } : await estimateDuration(job, {
+            chunks: plan.chunks, rowsPerChunk: counts, cores, edges: own.wholeReads, light: own.lightPieces,
+            // The sample runs on this session and source, which the profile prepared and described already.
+            lent: { session, source, described },
+          });
     const render = (v: number | undefined): string | undefined =>
       v === undefined ? undefined : chunking.kind === 'key' ? String(v) : new Date(v).toISOString();
     return {

@@ -29,7 +29,7 @@ export async function runChunks(job: Job, options: RunOptions, internal: ChunkRu
   const events = options.events ?? new EventBus();
   const runId = window?.runId ?? ulid();
   const owner = `${hostname()}:${process.pid}:${runId}`;
-  const res = await openRunResources(job, runId, options.ledger, clock);
+  const res = await openRunResources(job, runId, options.ledger, clock, internal.lent);
   const { ledger, source, target, main } = res;
   const outcomes = new Map<string, ChunkResult>();
   const rejects = new RunRejects(job.rejects, runId);
@@ -48,7 +48,7 @@ export async function runChunks(job: Job, options: RunOptions, internal: ChunkRu
     await ledger.closeDeadRuns(job.name, ownerAlive);
     // Before any work: a limit that cannot be read refuses the run (docs/limits.md).
     await throttle.start();
-    const { plan, drift, early } = await planRun(job, res, window, stop, clock, events, runId);
+    const { plan, drift, early } = await planRun(job, res, window, stop, clock, events, runId, internal.lent?.described);
     onePass = early?.onePass;
     const timezone = timezoneOf(job);
     const todo = await selectTodo(job, res, plan, options, events, runId, clock);

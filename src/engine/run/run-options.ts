@@ -3,9 +3,10 @@
 import type { Chunk } from '../../core/chunk.js';
 import type { Clock } from '../../core/clock.js';
 import type { EventBus, RunResultSummary } from '../../core/events.js';
-import type { Target } from '../../connectors/connector.js';
+import type { Source, Target } from '../../connectors/connector.js';
 import type { Ledger } from '../../ledger/ledger.js';
-import type { DuckConn } from '../../runtime/duckdb-session.js';
+import type { DuckConn, DuckSession } from '../../runtime/duckdb-session.js';
+import type { DescribedJob } from './prepare.js';
 import type { IncrementalOutcome } from '../incremental/incremental.js';
 
 export interface RunOptions {
@@ -50,8 +51,20 @@ export interface RunWindow {
   readonly prune: (target: Target, conn: DuckConn) => Promise<void>;
 }
 
-/** What the library's callers cannot set: a window to run instead of the plan, and the clock leases are judged by. */
+/**
+ * What a profile lends the run of its sampled slices: its DuckDB session and its source, already
+ * prepared (files found, CSV sniffed, a database reached) and described. The run opens neither
+ * again and closes neither; the profile does.
+ */
+export interface LentSource {
+  readonly session: DuckSession;
+  readonly source: Source;
+  readonly described: DescribedJob;
+}
+
+/** What the library's callers cannot set: a window to run instead of the plan, the clock leases are judged by, a profile's open source. */
 export interface ChunkRunInternal {
   readonly window?: RunWindow | undefined;
   readonly clock?: Clock | undefined;
+  readonly lent?: LentSource | undefined;
 }

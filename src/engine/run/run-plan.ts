@@ -10,7 +10,7 @@ import type { Job } from '../../job/job.js';
 import { checkBackup } from '../safety/backup-run.js';
 import { SchemaGuard } from '../safety/schema-drift.js';
 import { onePassBeforePlan, type OnePass } from './one-pass.js';
-import { describeJob, finishPlan, type PreparedPlan } from './prepare.js';
+import { describeJob, finishPlan, type DescribedJob, type PreparedPlan } from './prepare.js';
 import { checkTargetRanges } from './rows-plan.js';
 import { recoverStale } from './recovery.js';
 import type { RunResources } from './run-resources.js';
@@ -27,13 +27,16 @@ export interface RunPlan {
 /**
  * Describe the job, check it against the recorded schema and the target, and plan its chunks.
  * A source whose bounds would cost a scan is read once: that pass writes the output and its
- * chunks give the bounds. Otherwise plan first, then read.
+ * chunks give the bounds. Otherwise plan first, then read. A source lent already described (a
+ * profile's) is only attached to the run's connection.
  */
 export async function planRun(
   job: Job, res: RunResources, window: RunWindow | undefined, stop: Pick<StopController, 'stopping' | 'hard'>, clock: Clock, events: EventBus, runId: string,
+  lentDescribed?: DescribedJob,
 ): Promise<RunPlan> {
   const { ledger, source, target, main } = res;
-  const described = await describeJob(job, source, main);
+  if (lentDescribed !== undefined) await source.attach(main);
+  const described = lentDescribed ?? (await describeJob(job, source, main));
   // The source's columns against the recorded schema: fail or evolve the target (schemaChanges).
   const drift = await SchemaGuard.open(job, ledger, source, main, described);
   await drift.prepareTarget(target, main);

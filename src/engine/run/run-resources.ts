@@ -9,6 +9,7 @@ import type { Job } from '../../job/job.js';
 import type { Ledger } from '../../ledger/ledger.js';
 import { openLedger } from '../../ledger/open-ledger.js';
 import { DuckSession, type DuckConn } from '../../runtime/duckdb-session.js';
+import type { LentSource } from './run-options.js';
 
 export interface RunResources {
   readonly ledger: Ledger;
@@ -32,16 +33,19 @@ interface Opened {
   main?: DuckConn;
 }
 
-/** Open what a run needs; `ledger` given by the caller stays open at close (it keeps its own clock). */
-export async function openRunResources(job: Job, runId: string, ledger: Ledger | undefined, clock: Clock): Promise<RunResources> {
+/**
+ * Open what a run needs; `ledger` given by the caller stays open at close (it keeps its own clock),
+ * and so do a `lent` session and source (a profile's, for its sample run).
+ */
+export async function openRunResources(job: Job, runId: string, ledger: Ledger | undefined, clock: Clock, lent?: LentSource): Promise<RunResources> {
   const stageDir = join(job.stateDir, 'stage', `${process.pid}-${runId}`);
   const opened: Opened = {};
-  const close = (): Promise<void> => closeAll(opened, stageDir, ledger === undefined);
+  const close = (): Promise<void> => closeAll(opened, stageDir, ledger === undefined, lent === undefined);
   try {
     // The ledger stamps and expires leases by the same clock the run judges them by.
     opened.ledger = ledger ?? (await openLedger(job, { clock }));
-    opened.session = await DuckSession.create(job.duckdb);
-    opened.source = await createSource(job);
+    opened.session = lent?.session ?? (await DuckSession.create(job.duckdb));
+    opened.source = lent?.source ?? (await createSource(job));
     opened.target = await createTarget(job);
     opened.main = await opened.session.connect();
   } catch (err) {
@@ -53,10 +57,12 @@ export async function openRunResources(job: Job, runId: string, ledger: Ledger |
   return { ledger: l, session, source, target, main, stageDir, close };
 }
 
-async function closeAll(opened: Opened, stageDir: string, ownsLedger: boolean): Promise<void> {
+async function closeAll(opened: Opened, stageDir: string, ownsLedger: boolean, ownsSource: boolean): Promise<void> {
   opened.main?.close();
-  opened.session?.close();
-  await opened.source?.close().catch(() => {});
+  if (ownsSource) {
+    opened.session?.close();
+    await opened.source?.close().catch(() => {});
+  }
   await opened.target?.close().catch(() => {});
   rmSync(stageDir, { recursive: true, force: true });
   if (ownsLedger) await opened.ledger?.close();
