@@ -1,16 +1,15 @@
 // Files read by DuckDB (CSV, JSON lines, Parquet): globbed, optionally pruned by the dates in their names.
 
 import { columnExpr, nullCondition } from '../../core/chunk.js';
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { setImmediate as nextTurn } from 'node:timers/promises';
-import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { filePeriod, type FilePeriod } from '../../core/file-period.js';
 import { ConnectorError, PlanError } from '../../core/errors.js';
 import type { SourceBounds } from '../../core/planner.js';
 import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import { inPlace, type ChunkRead, type FileSet, type OpenedChunk, type RejectReader, type SchemaGroup, type Source, type SourceCapabilities } from '../connector.js';
 import { checkGzipFiles } from './files-gzip.js';
+import { firstLine, headerLines } from './files-lines.js';
 import { CSV_KEEP_REJECTS, csvRejectReader, JSONL_KEEP_REJECTS, jsonlRejectReader } from './files-rejects.js';
 import { afterUnclosed, hiddenDelimiter, locateMalformed, oneColumnError, typesPastTrouble, type UnclosedQuote } from './files-malformed.js';
 import { DATA_CHECK_PREFIX, type DuckConn } from '../../runtime/duckdb-session.js';
@@ -384,43 +383,5 @@ export class FilesSource implements Source, FileSet {
     if (resync.length === 0) return scan;
     const tails = resync.map((u) => `SELECT * FROM ${reader.fn}(${sqlList([u.file])}${renderOptions({ ...options, ...afterUnclosed(u) })})`);
     return `(SELECT * FROM ${scan} UNION ALL ${tails.join(' UNION ALL ')})`;
-  }
-}
-
-/**
- * A file's first line (its header), decompressing `.gz`; reads only the first few kilobytes.
- * Synchronous on purpose: it runs once per file at planning, and thousands of daily files read
- * through streams cost a round trip to the thread pool each (seconds) and hold their buffers and
- * decompressors until a collection (memory).
- */
-/** Each file's first line, a few dozen files a turn: the event loop keeps running DuckDB's callbacks in between. */
-async function headerLines(paths: readonly string[]): Promise<Map<string, string>> {
-  const lines = new Map<string, string>();
-  for (const [i, path] of paths.entries()) {
-    if (i % 32 === 0) await nextTurn();
-    lines.set(path, firstLine(path));
-  }
-  return lines;
-}
-
-function firstLine(path: string): string {
-  const gz = /\.gz$/i.test(path);
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, 'r');
-    for (let size = 2 * 1024; ; size *= 8) {
-      const buf = Buffer.allocUnsafe(size);
-      const n = readSync(fd, buf, 0, size, 0);
-      // A partial gzip stream inflates as far as it goes (no error for the missing rest).
-      const bytes = gz ? gunzipSync(buf.subarray(0, n), { finishFlush: zlibConstants.Z_SYNC_FLUSH }) : buf.subarray(0, n);
-      const nl = bytes.indexOf(10);
-      if (nl >= 0) return bytes.toString('utf8', 0, nl).replace(/\r$/, '').replace(/^\uFEFF/, '');
-      if (n < size || size >= 1 << 20) return bytes.toString('utf8');
-    }
-  } catch {
-    // An unreadable file is reported by DuckDB when it is read.
-    return '';
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }

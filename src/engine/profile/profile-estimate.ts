@@ -322,19 +322,22 @@ export interface EstimateInputs {
   /** The source's cheapest pieces, fewest bytes first (warm-up slices). */
   readonly light?: readonly LightPiece[] | undefined;
   readonly lent?: LentSource | undefined;
+  /** What describing the source took the profile (finding files, sniffing them): the lent sample run skips it, the run does not. */
+  readonly describeSeconds?: number | undefined;
 }
 
 export async function estimateDuration(job: Job, inputs: EstimateInputs): Promise<DurationEstimate> {
-  const { chunks, rowsPerChunk, cores, edges = [], light = [], lent } = inputs;
+  const { chunks, rowsPerChunk, cores, edges = [], light = [], lent, describeSeconds = 0 } = inputs;
   const slots = slotsFor(job.concurrency, cores, chunks.length);
   const sample = planSample(chunks, rowsPerChunk, slots, edges, light);
   if (sample === undefined) return { seconds: undefined, source: 'not measured: no chunk with rows to cut slices from' };
   // Rows a run would reject (NULL chunk values, bad lines) are the profile's findings, not a reason to lose the timing.
   let keptAside = '';
-  const timing = await timeSample(job, sample, false, lent).catch(async () => {
+  const measured = await timeSample(job, sample, false, lent).catch(async () => {
     keptAside = ' (bad rows set aside: with the job\'s reject budget a slice failed)';
     return timeSample(job, sample, true, lent);
   });
+  const timing = { ...measured, outsideSeconds: measured.outsideSeconds + describeSeconds };
   const run = estimateRun(timing, rowsPerChunk);
   const n = (v: number): string => Math.round(v).toLocaleString('en-US');
   const sizes = (role: SliceRole): string => {

@@ -33,7 +33,9 @@ export async function profileJob(job: Job, options: ProfileOptions = {}): Promis
   const chunking = job.chunking;
   const timezone = chunkTimezone(chunking);
   try {
+    const describing = performance.now();
     const described = await describeJob(job, source, conn);
+    const describeSeconds = (performance.now() - describing) / 1000;
     const ledger = chunking.kind === 'rows' ? await openLedgerReader(job).catch(() => undefined) : undefined;
     const plan = await finishPlan(job, source, conn, undefined, described, ledger).finally(() => ledger?.close());
     if (chunking.kind !== 'time' && chunking.kind !== 'key') return await profileCut(job, source, target, conn, plan, t0);
@@ -72,8 +74,9 @@ export async function profileJob(job: Job, options: ProfileOptions = {}): Promis
     const estimate: DurationEstimate =
       options.estimate === false ? { seconds: undefined, source: 'not measured (--no-estimate)' } : await estimateDuration(job, {
             chunks: plan.chunks, rowsPerChunk: counts, cores, edges: own.wholeReads, light: own.lightPieces,
-            // The sample runs on this session and source, which the profile prepared and described already.
-            lent: { session, source, described },
+            // The sample runs on this session and source, which the profile prepared and described already;
+            // the run will describe the source too.
+            lent: { session, source, described }, describeSeconds,
           });
     const render = (v: number | undefined): string | undefined =>
       v === undefined ? undefined : chunking.kind === 'key' ? String(v) : new Date(v).toISOString();
