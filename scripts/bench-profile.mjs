@@ -14,7 +14,7 @@
 // and reuses what an earlier --keep left. One line per measurement, then the medians; progress
 // goes to stderr.
 
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import path from 'node:path';
@@ -67,10 +67,20 @@ function inChild(what, job) {
   });
 }
 
+/**
+ * Before each measurement the page cache's dirty pages are written out (`sync`): a run writes its
+ * lake (gigabytes at 50M rows), and the disk still taking it in would slow whatever comes next.
+ */
+function settle() {
+  execFileSync('sync');
+}
+
 /** Profile the job (default: statistics, the sampled slices), then run the backfill from scratch; both timed. */
 async function measure(scenario, rep) {
+  settle();
   const { report, seconds: profileS, cpuSeconds: profileCpu } = await inChild('profile', scenario.job);
   scenario.clean();
+  settle();
   const { result, seconds: runS, cpuSeconds: runCpu } = await inChild('run', scenario.job);
   scenario.clean();
   if (result.failed > 0) throw new Error(`${scenario.label}: the backfill failed`);

@@ -94,6 +94,22 @@ describe('sources', () => {
     expect(Number(rows[rows.length - 1]?.s)).toBe(17.5);
   });
 
+  it('reads CSV files of another dialect among them: the middle file, with semicolons, is detected on its own', async () => {
+    const dir = tempDir('src-dialect');
+    mkdirSync(join(dir, 'in'));
+    // The first file sets the delimiter the others are checked with; the middle one read so would be one column.
+    await query(`COPY (SELECT TIMESTAMP '2024-05-01 10:00:00' AS ts, 7 AS v, 'a' AS k) TO '${join(dir, 'in', 'm-2024-05-01.csv')}' (HEADER)`);
+    await query(`COPY (SELECT TIMESTAMP '2024-05-02 10:00:00' AS ts, 8 AS v, 'b' AS k) TO '${join(dir, 'in', 'm-2024-05-02.csv')}' (HEADER, DELIMITER ';')`);
+    await query(`COPY (SELECT TIMESTAMP '2024-05-03 10:00:00' AS ts, 9 AS v, 'c' AS k) TO '${join(dir, 'in', 'm-2024-05-03.csv')}' (HEADER)`);
+    const job = defineJob(
+      { name: 'dialect', source: { type: 'csv', path: 'in/*.csv', pruneBy: 'filename' }, chunk: { column: 'ts', every: '1 day' }, target: { type: 'duckdb', database: 'o.duckdb', table: 't' } },
+      { baseDir: dir },
+    );
+    const result = await runBackfill(job);
+    expect(result).toMatchObject({ status: 'done', done: 3, rowsWritten: 3 });
+    const rows = await query<{ s: string }>(`ATTACH '${join(dir, 'o.duckdb')}' AS o (READ_ONLY); SELECT string_agg(k || v, ',' ORDER BY ts) AS s FROM o.t`);
+    expect(rows[rows.length - 1]?.s).toBe('a7,b8,c9');
+  });
   it('reads JSON lines with a transform and counts rows read and written separately', async () => {
     const dir = tempDir('src-jsonl');
     await writeRows(join(dir, 'events.jsonl'), 'FORMAT json');
