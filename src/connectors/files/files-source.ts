@@ -10,8 +10,9 @@ import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import { inPlace, type ChunkRead, type FileSet, type OpenedChunk, type RejectReader, type SchemaGroup, type Source, type SourceCapabilities } from '../connector.js';
 import { checkGzipFiles } from './files-gzip.js';
 import { firstLine, headerLines } from './files-lines.js';
+import { sniffPicks } from './files-sniff.js';
 import { CSV_KEEP_REJECTS, csvRejectReader, JSONL_KEEP_REJECTS, jsonlRejectReader } from './files-rejects.js';
-import { afterUnclosed, hiddenDelimiter, locateMalformed, oneColumnError, typesPastTrouble, type UnclosedQuote } from './files-malformed.js';
+import { afterUnclosed, locateMalformed, oneColumnError, typesPastTrouble, type UnclosedQuote } from './files-malformed.js';
 import { DATA_CHECK_PREFIX, type DuckConn } from '../../runtime/duckdb-session.js';
 import { renderOptions, sqlList, duckRangeCondition } from '../../runtime/duckdb-sql.js';
 import type { CsvSourceConfig, JsonlSourceConfig } from './files-config.js';
@@ -145,12 +146,9 @@ export class FilesSource implements Source, FileSet {
 
   /**
    * Detecting a CSV's dialect and types costs about as much as reading a small file, and DuckDB
-   * does it per file. Sniff the first, middle and last file once; when they agree, every read
-   * uses those settings. When they disagree, or the job sets types itself, DuckDB detects as usual.
-   * The first file is sniffed whole; the other two side by side with its delimiter and header and
-   * the reads' quoting given, which leaves DuckDB only their types to detect (a third of the time
-   * on the 50M-row demo's plain files: 16-22 ms against 41-52). One that fails so, or whose columns
-   * differ, is sniffed whole again, so a file of another dialect or a malformed one is seen as before.
+   * does it per file. Sniff the first, middle and last file once (files-sniff.ts); when they agree,
+   * every read uses those settings. When they disagree, or the job sets types itself, DuckDB
+   * detects as usual.
    */
   private async sniffOnce(conn: DuckConn): Promise<Record<string, unknown> | undefined> {
     const own = Object.keys(this.config.options ?? {}).map((k) => k.toLowerCase());
@@ -159,42 +157,13 @@ export class FilesSource implements Source, FileSet {
     if (['auto_detect', 'union_by_name'].some((k) => own.includes(k))) return undefined;
     if (this.files.length === 0) return undefined;
     const picks = [...new Set([0, Math.floor(this.files.length / 2), this.files.length - 1])].map((i) => this.files[i]?.path as string);
-    type Sniffed = { Delimiter: string; HasHeader: boolean; Columns: { name: string; type: string }[] };
-    // Each on a connection of its own, so the later picks are sniffed side by side.
-    const sniff = async (file: string, given: Record<string, unknown> = {}): Promise<{ r: Sniffed | undefined; failure?: unknown }> => {
-      const side = await conn.sibling();
-      try {
-        const rows = await side.all<Sniffed>(`SELECT Delimiter, HasHeader, Columns FROM sniff_csv(${quoteLiteral(file)}${renderOptions({ ...this.config.options, ...given })})`);
-        return { r: rows[0] };
-      } catch (failure) {
-        return { r: undefined, failure };
-      } finally {
-        side.close();
-      }
-    };
-    // A malformed line misleads the sniffer (one column holding the whole header) or stops it.
-    const malformed = (s: { r: Sniffed | undefined }): boolean => s.r === undefined || hiddenDelimiter(s.r.Columns) !== undefined;
-    const past = (file: string, s: { r: Sniffed | undefined; failure?: unknown }): Promise<Record<string, unknown> | undefined> =>
-      this.pastMalformed(conn, file, s.r === undefined ? undefined : hiddenDelimiter(s.r.Columns), s.r?.Columns[0]?.name, s.failure);
-    const head = await sniff(picks[0] as string);
-    if (malformed(head)) return past(picks[0] as string, head);
-    const lead = head.r as Sniffed;
-    const dialect = Object.fromEntries(Object.entries({ delim: lead.Delimiter, header: lead.HasHeader, quote: '"', escape: '"' }).filter(([k]) => !own.includes(k)));
-    const given = await Promise.all(picks.slice(1).map((file) => sniff(file, dialect)));
-    const results = [{ delim: lead.Delimiter, header: lead.HasHeader, columns: JSON.stringify(lead.Columns) }];
-    for (const [i, file] of picks.slice(1).entries()) {
-      let s = given[i] as { r: Sniffed | undefined; failure?: unknown };
-      if (malformed(s) || JSON.stringify(s.r?.Columns) !== results[0]?.columns) s = await sniff(file);
-      if (malformed(s)) return past(file, s);
-      const r = s.r as Sniffed;
-      results.push({ delim: r.Delimiter, header: r.HasHeader, columns: JSON.stringify(r.Columns) });
-    }
-    const first = results[0] as { delim: string; header: boolean; columns: string };
-    if (results.some((r) => r.delim !== first.delim || r.header !== first.header || r.columns !== first.columns)) return undefined;
+    const sniffed = await sniffPicks(conn, picks, this.config.options);
+    if (sniffed.kind === 'malformed') return this.pastMalformed(conn, sniffed.file, sniffed.hidden, sniffed.lone, sniffed.failure);
+    if (sniffed.kind === 'differ') return undefined;
     // Columns the job names itself stay as it wrote them; the dialect is pinned either way.
-    if (['columns', 'names', 'column_names'].some((k) => own.includes(k))) return { auto_detect: false, delim: first.delim, header: first.header };
-    const columns = Object.fromEntries((JSON.parse(first.columns) as { name: string; type: string }[]).map((c) => [c.name, c.type]));
-    return { auto_detect: false, delim: first.delim, header: first.header, columns };
+    if (['columns', 'names', 'column_names'].some((k) => own.includes(k))) return { auto_detect: false, delim: sniffed.delim, header: sniffed.header };
+    const columns = Object.fromEntries(sniffed.columns.map((c) => [c.name, c.type]));
+    return { auto_detect: false, delim: sniffed.delim, header: sniffed.header, columns };
   }
 
   /**
