@@ -16,6 +16,7 @@ export async function headerLines(paths: readonly string[]): Promise<Map<string,
   }
   return lines;
 }
+
 /**
  * A file's first line (its header), decompressing `.gz`; reads only the first few kilobytes.
  * Synchronous on purpose: it runs once per file at planning, and thousands of daily files read

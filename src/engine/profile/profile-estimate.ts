@@ -311,7 +311,6 @@ export type DurationEstimate =
     }
   | { readonly seconds: undefined; readonly source: string };
 
-/** Sample, time and estimate; every figure says where it came from. */
 /** What the estimate is drawn from: the plan, the rows of each chunk, the cores, the source's whole pieces, and the profile's open source to sample with. */
 export interface EstimateInputs {
   readonly chunks: readonly Chunk[];
@@ -326,6 +325,7 @@ export interface EstimateInputs {
   readonly describeSeconds?: number | undefined;
 }
 
+/** Sample, time and estimate; every figure says where it came from. */
 export async function estimateDuration(job: Job, inputs: EstimateInputs): Promise<DurationEstimate> {
   const { chunks, rowsPerChunk, cores, edges = [], light = [], lent, describeSeconds = 0 } = inputs;
   const slots = slotsFor(job.concurrency, cores, chunks.length);

@@ -72,10 +72,12 @@ export async function profileJob(job: Job, options: ProfileOptions = {}): Promis
       nullRows: nullRows?.value, skew, targetAdvice: await indexWarnings(target, conn), recommended: recommended?.setting,
     });
     const estimate: DurationEstimate =
-      options.estimate === false ? { seconds: undefined, source: 'not measured (--no-estimate)' } : await estimateDuration(job, {
+      options.estimate === false
+        ? { seconds: undefined, source: 'not measured (--no-estimate)' }
+        : await estimateDuration(job, {
             chunks: plan.chunks, rowsPerChunk: counts, cores, edges: own.wholeReads, light: own.lightPieces,
-            // The sample runs on this session and source, which the profile prepared and described already;
-            // the run will describe the source too.
+            // The sample runs on this session and source, which the profile prepared and described
+            // already; the run will describe the source too.
             lent: { session, source, described }, describeSeconds,
           });
     const render = (v: number | undefined): string | undefined =>
