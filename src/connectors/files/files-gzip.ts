@@ -23,8 +23,8 @@ let saves = 0;
  * Inflate each `.gz` file to its end (zlib checks the trailer's CRC and length), a few at a time on
  * the thread pool; throws naming the first file that ends early or is damaged. A source that reads
  * every file at once checks them all before its first read; one pruned by file name checks the
- * files of each chunk as the chunk opens them, so a look (`profile`, `plan`) inflates nothing and
- * the first run pays for each file beside the other chunks' work.
+ * files of each chunk as the chunk opens them, so a look (`plan`, a profile's statistics) inflates
+ * nothing and the first run pays for each file beside the other chunks' work.
  */
 export async function checkGzipFiles(paths: readonly string[], record?: string): Promise<void> {
   const gz = paths.filter((p) => /\.gz$/i.test(p));
