@@ -23,7 +23,7 @@ type Attempt = { readonly r: Sniffed | undefined; readonly failure?: unknown };
 /**
  * Sniff `picks` (the first, middle and last file). The first is sniffed whole; the others beside it
  * with a delimiter and header given and the reads' quoting, which leaves DuckDB only their types to
- * detect (a third of the time on the 50M-row demo's plain files: 16-22 ms against 41-52). The
+ * detect (less than half the time on the 50M-row demo's plain files: 16-22 ms against 41-52). The
  * delimiter given is the one the first file's header line suggests, so they need not wait for its
  * sniff; where the sniff finds another, they are sniffed again with that one. One that fails so, or
  * whose columns differ from the first's, is sniffed whole, so a file of another dialect or a
