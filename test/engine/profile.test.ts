@@ -131,6 +131,14 @@ describe('MariaDB source', () => {
     expect(cheap.perChunk.source).toMatch(/^EXPLAIN row estimates/);
     expectClose(rowsOf(cheap), rowsOf(exact));
     expect(cheap.problems.map((p) => p.code)).not.toContain('source-chunk-index');
+    // The sample runs on the profile's own source (its connections to MariaDB) and reads every row of its slices.
+    const sampled = await profileJob(job());
+    if (sampled.estimate.seconds === undefined) throw new Error(`no estimate: ${sampled.estimate.source}`);
+    const { lo, hi, points } = sampled.estimate.sample;
+    const [inside] = await mysqlQuery<{ n: number }>(
+      `SELECT COUNT(*) AS n FROM \`${MYSQL_DB}\`.events WHERE ts >= '${lo.replace('T', ' ').replace('Z', '')}' AND ts < '${hi.replace('T', ' ').replace('Z', '')}'`,
+    );
+    expect(points.filter((p) => p.role !== 'warm').reduce((a, p) => a + p.rows, 0)).toBe(Number(inside?.n));
   });
 });
 
