@@ -110,6 +110,23 @@ describe('sources', () => {
     const rows = await query<{ s: string }>(`ATTACH '${join(dir, 'o.duckdb')}' AS o (READ_ONLY); SELECT string_agg(k || v, ',' ORDER BY ts) AS s FROM o.t`);
     expect(rows[rows.length - 1]?.s).toBe('a7,b8,c9');
   });
+  it('reads CSV files the way the sniffer found them: single quotes around values holding the delimiter, day/month/year timestamps, lines before the header', async () => {
+    const dir = tempDir('src-quoted');
+    mkdirSync(join(dir, 'in'));
+    for (const day of [1, 2, 3]) {
+      const lines = ['exported by a tool', `on day ${day}`, 'id;ts;note', ...Array.from({ length: 30 }, (_, i) => `${day * 100 + i};0${day}/05/2024 1${i % 10}:00:00;'a; b ${i}'`)];
+      writeFileSync(join(dir, 'in', `m-2024-05-0${day}.csv`), `${lines.join('\n')}\n`);
+    }
+    const job = defineJob(
+      { name: 'quoted', source: { type: 'csv', path: 'in/*.csv', pruneBy: 'filename' }, chunk: { column: 'ts', every: '1 day' }, target: { type: 'duckdb', database: 'o.duckdb', table: 't' } },
+      { baseDir: dir },
+    );
+    const result = await runBackfill(job);
+    expect(result).toMatchObject({ status: 'done', done: 3, rowsWritten: 90, rowsRejected: 0 });
+    const rows = await query<{ ts: string; note: string }>(`ATTACH '${join(dir, 'o.duckdb')}' AS o (READ_ONLY); SELECT CAST(ts AS VARCHAR) AS ts, note FROM o.t WHERE id = 305`);
+    expect(rows[rows.length - 1]).toEqual({ ts: '2024-05-03 15:00:00', note: 'a; b 5' });
+  });
+
   it('reads JSON lines with a transform and counts rows read and written separately', async () => {
     const dir = tempDir('src-jsonl');
     await writeRows(join(dir, 'events.jsonl'), 'FORMAT json');

@@ -10,7 +10,7 @@ import { quoteIdent, quoteLiteral } from '../../core/sql-text.js';
 import { inPlace, type ChunkRead, type FileSet, type OpenedChunk, type RejectReader, type SchemaGroup, type Source, type SourceCapabilities } from '../connector.js';
 import { checkGzipFiles } from './files-gzip.js';
 import { firstLine, headerLines } from './files-lines.js';
-import { sniffPicks } from './files-sniff.js';
+import { sniffOptions, sniffPicks } from './files-sniff.js';
 import { CSV_KEEP_REJECTS, csvRejectReader, JSONL_KEEP_REJECTS, jsonlRejectReader } from './files-rejects.js';
 import { afterUnclosed, locateMalformed, oneColumnError, typesPastTrouble, type UnclosedQuote } from './files-malformed.js';
 import { DATA_CHECK_PREFIX, type DuckConn } from '../../runtime/duckdb-session.js';
@@ -161,9 +161,9 @@ export class FilesSource implements Source, FileSet {
     if (sniffed.kind === 'malformed') return this.pastMalformed(conn, sniffed.file, sniffed.hidden, sniffed.lone, sniffed.failure);
     if (sniffed.kind === 'differ') return undefined;
     // Columns the job names itself stay as it wrote them; the dialect is pinned either way.
-    if (['columns', 'names', 'column_names'].some((k) => own.includes(k))) return { auto_detect: false, delim: sniffed.delim, header: sniffed.header };
+    if (['columns', 'names', 'column_names'].some((k) => own.includes(k))) return { auto_detect: false, ...sniffed.dialect };
     const columns = Object.fromEntries(sniffed.columns.map((c) => [c.name, c.type]));
-    return { auto_detect: false, delim: sniffed.delim, header: sniffed.header, columns };
+    return { auto_detect: false, ...sniffed.dialect, columns };
   }
 
   /**
@@ -226,7 +226,7 @@ export class FilesSource implements Source, FileSet {
       if (this.pinned === undefined && this.files.length > 1) {
         for (const f of this.files) {
           const rows = await conn
-            .all<{ Columns: unknown }>(`SELECT Columns FROM sniff_csv(${quoteLiteral(f.path)}${renderOptions(this.config.options)})`)
+            .all<{ Columns: unknown }>(`SELECT Columns FROM sniff_csv(${quoteLiteral(f.path)}${renderOptions(sniffOptions(this.config.options))})`)
             .catch(() => []);
           keys.set(f.path, `${keys.get(f.path) ?? ''}\n${JSON.stringify(rows[0]?.Columns ?? null)}`);
         }
