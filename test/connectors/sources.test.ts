@@ -127,6 +127,29 @@ describe('sources', () => {
     expect(rows[rows.length - 1]).toEqual({ ts: '2024-05-03 15:00:00', note: 'a; b 5' });
   });
 
+  it('CSV files below a preamble are grouped by the header under it: a file the sniff did not see, with a column more, gains it', async () => {
+    const dir = tempDir('src-preamble');
+    mkdirSync(join(dir, 'in'));
+    // Five days; the sniff sees days 1, 3 and 5. Day 2 has a column more, under the same preamble line.
+    for (const day of [1, 2, 3, 4, 5]) {
+      const extra = day === 2;
+      const lines = ['exported by a tool', `${extra ? 'id,ts,note' : 'id,ts'}`, ...Array.from({ length: 20 }, (_, i) => `${day * 100 + i},2024-05-0${day} 1${i % 10}:00:00${extra ? `,n${i}` : ''}`)];
+      writeFileSync(join(dir, 'in', `m-2024-05-0${day}.csv`), `${lines.join('\n')}\n`);
+    }
+    const job = defineJob(
+      {
+        name: 'preamble', source: { type: 'csv', path: 'in/*.csv', pruneBy: 'filename' }, chunk: { column: 'ts', every: '1 day' },
+        target: { type: 'duckdb', database: 'o.duckdb', table: 't' }, schemaChanges: 'evolve', retries: { attempts: 1 },
+      },
+      { baseDir: dir },
+    );
+    const result = await runBackfill(job);
+    expect(result.chunks.map((c) => c.error ?? '')).toEqual(['', '', '', '', '']);
+    expect(result).toMatchObject({ status: 'done', done: 5, rowsWritten: 100 });
+    const rows = await query<{ n: string; notes: string }>(`ATTACH '${join(dir, 'o.duckdb')}' AS o (READ_ONLY); SELECT count(*) AS n, count(note) AS notes FROM o.t`);
+    expect(rows[rows.length - 1]).toEqual({ n: '100', notes: '20' });
+  });
+
   it('reads JSON lines with a transform and counts rows read and written separately', async () => {
     const dir = tempDir('src-jsonl');
     await writeRows(join(dir, 'events.jsonl'), 'FORMAT json');

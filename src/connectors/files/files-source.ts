@@ -220,7 +220,9 @@ export class FilesSource implements Source, FileSet {
     if (!this.groupsFiles()) return;
     let keys: Map<string, string>;
     if (this.config.type === 'csv') {
-      keys = new Map(headers ?? (await headerLines(this.files.map((f) => f.path))));
+      // Below lines the sniff found skipped (a preamble) the header is the line after them.
+      const skip = typeof this.pinned?.skip === 'number' ? this.pinned.skip : 0;
+      keys = new Map(headers !== undefined && skip === 0 ? headers : await headerLines(this.files.map((f) => f.path), skip));
       // When the sampled files disagreed on types, DuckDB detects them per file as it reads; the
       // groups then follow those types too, so a column that turned from numbers to text is seen.
       if (this.pinned === undefined && this.files.length > 1) {
