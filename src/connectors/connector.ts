@@ -174,7 +174,8 @@ export interface Rejects {
 /** The same relations as the source's, reading past bad lines and keeping them on the connection. */
 export interface RejectReader {
   relation(): string;
-  chunkRelation(read: ChunkRead): string;
+  /** The chunk's rows, bad lines set aside: its files are checked first as `Source.openChunk` checks them (a `.gz` file found whole). */
+  chunkRelation(read: ChunkRead): Promise<string>;
   /** The lines set aside by reads on this connection since the last call (at most `keep` rows kept); clears them. */
   take(conn: DuckConn, keep: number): Promise<Rejects>;
   /**

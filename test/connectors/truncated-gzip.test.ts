@@ -14,10 +14,11 @@ function dayCsv(day: string, rows: number): string {
   return lines.join('\n') + '\n';
 }
 
-function jobIn(dir: string, pruneBy: 'filename' | 'none' = 'none') {
+function jobIn(dir: string, pruneBy: 'filename' | 'none' = 'none', maxRejects = 0) {
   return defineJob(
     {
       name: 'truncated-gzip',
+      maxRejects,
       source: { type: 'csv', path: 'data/events-*.csv*', pruneBy },
       chunk: { column: 'ts', every: '1 day' },
       target: { type: 'parquet', path: 'lake' },
@@ -105,5 +106,19 @@ describe('a truncated .gz source file', () => {
     expect(retried.status).toBe('done');
     const all = await query(`SELECT count(*) AS n FROM read_parquet('${join(dir, 'lake')}/**/*.parquet')`);
     expect(Number(all[0]?.n)).toBe(62_000);
+  });
+
+  it('with bad lines allowed (maxRejects), a chunk still checks its gzip files before reading: the cut file fails its chunk, nothing of it written', async () => {
+    const dir = tempDir('truncated-gzip-rejects');
+    mkdirSync(join(dir, 'data'), { recursive: true });
+    writeFileSync(join(dir, 'data', 'events-2024-01-01.csv'), dayCsv('2024-01-01', 5_000));
+    const whole = gzipSync(dayCsv('2024-01-02', 50_000));
+    writeFileSync(join(dir, 'data', 'events-2024-01-02.csv.gz'), whole.subarray(0, Math.floor(whole.length / 2)));
+    const result = await runBackfill(jobIn(dir, 'filename', 5));
+    const failed = result.chunks.filter((c) => c.outcome === 'failed');
+    expect(failed.map((c) => c.key)).toEqual([expect.stringContaining('2024-01-02')]);
+    expect(failed[0]?.error).toMatch(/events-2024-01-02\.csv\.gz is not a whole gzip stream/);
+    const rows = await query(`SELECT count(*) AS n FROM read_parquet('${join(dir, 'lake')}/**/*.parquet')`);
+    expect(Number(rows[0]?.n)).toBe(5_000);
   });
 });

@@ -13,7 +13,7 @@ const SCANS = 'backfill_reject_scans';
 export const CSV_KEEP_REJECTS: Readonly<Record<string, unknown>> = { store_rejects: true, rejects_table: ERRORS, rejects_scan: SCANS };
 
 /** `readPast`: the quotes that never close whose following lines the reads take again (files-malformed.ts). */
-export function csvRejectReader(relation: () => string, chunkRelation: (read: ChunkRead) => string, readPast: () => readonly UnclosedQuote[]): RejectReader {
+export function csvRejectReader(relation: () => string, chunkRelation: (read: ChunkRead) => Promise<string>, readPast: () => readonly UnclosedQuote[]): RejectReader {
   return { relation, chunkRelation, take: (conn, keep) => takeCsvRejects(conn, keep, readPast()) };
 }
 
@@ -69,7 +69,7 @@ export const JSONL_KEEP_REJECTS: Readonly<Record<string, unknown>> = { ignore_er
  * (as rows with a NULL chunk value) and, when there are any, the files are scanned once more
  * as text for the lines that are not valid JSON, to name their place.
  */
-export function jsonlRejectReader(relation: () => string, chunkRelation: (read: ChunkRead) => string, files: () => readonly string[]): RejectReader {
+export function jsonlRejectReader(relation: () => string, chunkRelation: (read: ChunkRead) => Promise<string>, files: () => readonly string[]): RejectReader {
   return {
     relation,
     chunkRelation,

@@ -71,13 +71,19 @@ export class FilesSource implements Source, FileSet {
       config.type === 'csv'
         ? csvRejectReader(
             () => this.read(this.files.map((f) => f.path), false, true),
-            (read) => this.chunkRelation(read, true),
+            async (read) => {
+              await this.checkChunkFiles(read);
+              return this.chunkRelation(read, true);
+            },
             () => this.unclosed,
           )
         : config.type === 'jsonl'
           ? jsonlRejectReader(
               () => this.read(this.files.map((f) => f.path), false, true),
-              (read) => this.chunkRelation(read, true),
+              async (read) => {
+                await this.checkChunkFiles(read);
+                return this.chunkRelation(read, true);
+              },
               () => this.files.map((f) => f.path),
             )
           : undefined;
@@ -288,9 +294,13 @@ export class FilesSource implements Source, FileSet {
   }
 
   async openChunk(read: ChunkRead): Promise<OpenedChunk> {
-    // The chunk's own files, found whole before any of their rows is read (prepare checked them all otherwise).
-    if (this.config.pruneBy === 'filename') await checkGzipFiles(read.nulls === true ? this.files.map((f) => f.path) : this.chunkFiles(read), this.gzipRecord);
+    await this.checkChunkFiles(read);
     return inPlace(this.chunkRelation(read));
+  }
+
+  /** The chunk's own files, found whole before any of their rows is read, strictly or setting bad lines aside (prepare checked them all otherwise). */
+  private async checkChunkFiles(read: ChunkRead): Promise<void> {
+    if (this.config.pruneBy === 'filename') await checkGzipFiles(read.nulls === true ? this.files.map((f) => f.path) : this.chunkFiles(read), this.gzipRecord);
   }
 
   async close(): Promise<void> {}

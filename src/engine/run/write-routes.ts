@@ -143,7 +143,7 @@ export class ChunkWriter {
     // charged there already); a prunable source's bad lines are then counted before the write.
     const reader = source.rejectReader;
     const keepLines = stage === undefined && reader !== undefined && (!source.capabilities.prunes || this.budget() > 0 || this.early.count > 0);
-    this.opened = stage !== undefined ? inPlace(stage.relation) : keepLines ? inPlace(reader.chunkRelation(read)) : await source.openChunk(read, conn, signal);
+    this.opened = stage !== undefined ? inPlace(stage.relation) : keepLines ? inPlace(await reader.chunkRelation(read)) : await source.openChunk(read, conn, signal);
     const relation = this.opened.relation;
     const countLines = keepLines && source.capabilities.prunes;
     if (source.capabilities.prunes && !source.capabilities.cheapBounds && chunk.key === plan.chunks[0]?.key && chunk.kind !== 'all') {

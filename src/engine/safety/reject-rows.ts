@@ -152,7 +152,7 @@ export class RunRejects {
 export async function diagnoseRejects(conn: DuckConn, reader: RejectReader, read: ChunkRead, keep: number): Promise<Rejects> {
   await reader.take(conn, 0);
   // Materialised, so DuckDB parses and casts every column of every row (a count could skip them).
-  await conn.run(`CREATE OR REPLACE TEMP TABLE backfill_diagnose AS SELECT * FROM ${reader.chunkRelation(read)}`);
+  await conn.run(`CREATE OR REPLACE TEMP TABLE backfill_diagnose AS SELECT * FROM ${await reader.chunkRelation(read)}`);
   await conn.run('DROP TABLE IF EXISTS backfill_diagnose');
   return reader.take(conn, keep);
 }
