@@ -178,10 +178,7 @@ export interface RejectReader {
   chunkRelation(read: ChunkRead): Promise<string>;
   /** The lines set aside by reads on this connection since the last call (at most `keep` rows kept); clears them. */
   take(conn: DuckConn, keep: number): Promise<Rejects>;
-  /**
-   * For readers that turn a line they cannot parse into a row of NULLs (JSON lines): find those
-   * lines in the files, with their place. Only called when such rows turned up.
-   */
+  /** For readers that turn a line they cannot parse into a row of NULLs (JSON lines): find those lines in the files, with their place. Only called when such rows turned up. */
   locate?(conn: DuckConn, keep: number): Promise<readonly RejectedRow[]>;
 }
 
