@@ -6,11 +6,21 @@ import type { DuckConn } from '../../runtime/duckdb-session.js';
 import { SourceDataError } from '../../core/errors.js';
 import type { UnclosedQuote } from './files-malformed.js';
 
-const ERRORS = 'backfill_reject_errors';
-const SCANS = 'backfill_reject_scans';
+const ERRORS = 'backfill_reject_errors_';
+const SCANS = 'backfill_reject_scans_';
+let reads = 0;
 
-/** read_csv options that skip bad lines and record them in the connection's temporary tables. */
-export const CSV_KEEP_REJECTS: Readonly<Record<string, unknown>> = { store_rejects: true, rejects_table: ERRORS, rejects_scan: SCANS };
+/**
+ * read_csv options that skip bad lines and record them in temporary tables of the connection,
+ * named for this read alone. DuckDB keeps one record per pair of table names for the whole
+ * database, shared by every connection: two chunks reading side by side under the same names
+ * mixed up the numbers of their files, and a bad line then matched no file and went uncounted
+ * (2 of 1,500 tries of two such reads; none of 3,000 with names of their own).
+ */
+export function csvKeepRejects(): Readonly<Record<string, unknown>> {
+  const n = ++reads;
+  return { store_rejects: true, rejects_table: `${ERRORS}${n}`, rejects_scan: `${SCANS}${n}` };
+}
 
 /** `readPast`: the quotes that never close whose following lines the reads take again (files-malformed.ts). */
 export function csvRejectReader(relation: () => string, chunkRelation: (read: ChunkRead) => Promise<string>, readPast: () => readonly UnclosedQuote[]): RejectReader {
@@ -20,31 +30,44 @@ export function csvRejectReader(relation: () => string, chunkRelation: (read: Ch
 /**
  * DuckDB keeps the rejects of every scan on the connection until the tables are dropped; taking
  * them drops them, so the next read starts empty. One error per line: a line with two bad values
- * is one rejected row.
+ * is one rejected row. Every line an error names is counted, found in a scan's files or not.
  */
 async function takeCsvRejects(conn: DuckConn, keep: number, readPast: readonly UnclosedQuote[]): Promise<Rejects> {
-  const exists = await conn.all<{ n: string }>(`SELECT count(*) AS n FROM duckdb_tables() WHERE temporary AND table_name = '${ERRORS}'`);
-  if (Number(exists[0]?.n ?? 0) === 0) return { count: 0, rows: [] };
-  // Most reads reject nothing: one count instead of the three grouped queries below.
-  const errors = await conn.all<{ n: string }>(`SELECT count(*) AS n FROM ${ERRORS}`);
-  if (Number(errors[0]?.n ?? 0) === 0) {
-    await conn.run(`DROP TABLE IF EXISTS ${ERRORS}; DROP TABLE IF EXISTS ${SCANS}`);
+  const tables = await conn.all<{ name: string }>(
+    `SELECT table_name AS name FROM duckdb_tables() WHERE temporary AND (starts_with(table_name, '${ERRORS}') OR starts_with(table_name, '${SCANS}'))`,
+  );
+  if (tables.length === 0) return { count: 0, rows: [] };
+  const drop = async (): Promise<void> => conn.run(tables.map((t) => `DROP TABLE IF EXISTS ${t.name}`).join('; '));
+  const tags = tables.filter((t) => t.name.startsWith(ERRORS)).map((t) => t.name.slice(ERRORS.length)).filter((tag) => /^\d+$/.test(tag));
+  const scanned = new Set(tables.filter((t) => t.name.startsWith(SCANS)).map((t) => t.name.slice(SCANS.length)));
+  if (tags.length === 0) {
+    await drop();
     return { count: 0, rows: [] };
   }
-  const lines = `(SELECT s.file_path AS source, e.line,
-      CASE WHEN bool_or(CAST(e.error_type AS VARCHAR) = 'UNQUOTED VALUE') THEN split_part(any_value(e.csv_line), chr(10), 1) ELSE any_value(e.csv_line) END AS raw,
-      string_agg(CAST(e.error_type AS VARCHAR) || coalesce(' in column ' || e.column_name, '') || ': ' || e.error_message, '; ') AS reason
-    FROM ${ERRORS} e JOIN ${SCANS} s ON s.scan_id = e.scan_id AND s.file_id = e.file_id
-    GROUP BY s.file_path, e.line)`;
+  const errors = `(${tags.map((t) => `SELECT ${t} AS tag, * FROM ${ERRORS}${t}`).join(' UNION ALL ')})`;
+  // Most reads reject nothing: one count instead of the three grouped queries below.
+  const any = await conn.all<{ n: string }>(`SELECT count(*) AS n FROM ${errors}`);
+  if (Number(any[0]?.n ?? 0) === 0) {
+    await drop();
+    return { count: 0, rows: [] };
+  }
+  const scans = `(${[...scanned].filter((t) => /^\d+$/.test(t)).map((t) => `SELECT ${t} AS tag, scan_id, file_id, file_path FROM ${SCANS}${t}`).concat(['SELECT NULL::BIGINT AS tag, NULL::UBIGINT AS scan_id, NULL::UBIGINT AS file_id, NULL::VARCHAR AS file_path WHERE false']).join(' UNION ALL ')})`;
+  // A line whose scan names no file still counts, under its scan's own number.
+  const joined = `(SELECT coalesce(s.file_path, '(file not recorded)') AS source, coalesce(s.file_path, e.tag || '/' || e.scan_id || '/' || e.file_id) AS place, e.* EXCLUDE (tag)
+    FROM ${errors} e LEFT JOIN ${scans} s ON s.tag = e.tag AND s.scan_id = e.scan_id AND s.file_id = e.file_id)`;
+  const lines = `(SELECT any_value(source) AS source, line,
+      CASE WHEN bool_or(CAST(error_type AS VARCHAR) = 'UNQUOTED VALUE') THEN split_part(any_value(csv_line), chr(10), 1) ELSE any_value(csv_line) END AS raw,
+      string_agg(CAST(error_type AS VARCHAR) || coalesce(' in column ' || column_name, '') || ': ' || error_message, '; ') AS reason
+    FROM ${joined} GROUP BY place, line)`;
   // A quoted value that runs over line ends and then fails swallowed the lines after its own:
   // unless those are read again, they would be lost under one rejected line, so the read fails.
   const swallowing = await conn.all<{ source: string; line: string | number; raw: string | null }>(
-    `SELECT s.file_path AS source, e.line, split_part(any_value(e.csv_line), chr(10), 1) AS raw FROM ${ERRORS} e JOIN ${SCANS} s ON s.scan_id = e.scan_id AND s.file_id = e.file_id
-     WHERE CAST(e.error_type AS VARCHAR) = 'UNQUOTED VALUE' AND contains(e.csv_line, chr(10)) GROUP BY s.file_path, e.line ORDER BY source, line`,
+    `SELECT any_value(source) AS source, line, split_part(any_value(csv_line), chr(10), 1) AS raw FROM ${joined}
+     WHERE CAST(error_type AS VARCHAR) = 'UNQUOTED VALUE' AND contains(csv_line, chr(10)) GROUP BY place, line ORDER BY source, line`,
   );
   const lost = swallowing.find((w) => !readPast.some((u) => u.file === w.source && u.line === Number(w.line)));
   if (lost !== undefined) {
-    await conn.run(`DROP TABLE IF EXISTS ${ERRORS}; DROP TABLE IF EXISTS ${SCANS}`);
+    await drop();
     throw new SourceDataError(
       `${lost.source}:${String(lost.line)}: a quote opened on this line closes only lines later, so DuckDB read the lines in between as one value ` +
         `(line: ${(lost.raw ?? '').slice(0, 80)}); fix the line — rows would be lost otherwise`,
@@ -54,7 +77,7 @@ async function takeCsvRejects(conn: DuckConn, keep: number, readPast: readonly U
   const rows = await conn.all<{ source: string; line: string | number; raw: string | null; reason: string }>(
     `SELECT source, line, raw, reason FROM ${lines} ORDER BY source, line LIMIT ${keep}`,
   );
-  await conn.run(`DROP TABLE IF EXISTS ${ERRORS}; DROP TABLE IF EXISTS ${SCANS}`);
+  await drop();
   return {
     count: Number(counted[0]?.n ?? 0),
     rows: rows.map((r) => ({ source: r.source, line: Number(r.line), key: null, raw: r.raw ?? '', reason: r.reason.replace(/\s+/g, ' ').trim() })),

@@ -11,7 +11,7 @@ import { inPlace, type ChunkRead, type FileSet, type OpenedChunk, type RejectRea
 import { checkGzipFiles } from './files-gzip.js';
 import { firstLine, headerLines } from './files-lines.js';
 import { sniffOptions, sniffPicks } from './files-sniff.js';
-import { CSV_KEEP_REJECTS, csvRejectReader, JSONL_KEEP_REJECTS, jsonlRejectReader } from './files-rejects.js';
+import { csvKeepRejects, csvRejectReader, JSONL_KEEP_REJECTS, jsonlRejectReader } from './files-rejects.js';
 import { afterUnclosed, locateMalformed, oneColumnError, typesPastTrouble, type UnclosedQuote } from './files-malformed.js';
 import { DATA_CHECK_PREFIX, type DuckConn } from '../../runtime/duckdb-session.js';
 import { renderOptions, sqlList, duckRangeCondition } from '../../runtime/duckdb-sql.js';
@@ -366,7 +366,7 @@ export class FilesSource implements Source, FileSet {
       Object.assign(options, this.pinned);
     }
     if (withFileColumn) options.filename = FILE_COLUMN;
-    if (keepRejects) Object.assign(options, this.config.type === 'csv' ? CSV_KEEP_REJECTS : JSONL_KEEP_REJECTS);
+    if (keepRejects) Object.assign(options, this.config.type === 'csv' ? csvKeepRejects() : JSONL_KEEP_REJECTS);
     const scan = `${reader.fn}(${sqlList(paths)}${renderOptions(options)})`;
     // After a quote that never closes DuckDB reads the rest of the file as one value (one rejected
     // line): the lines after it are read again, quoting off, so every other row still loads.
