@@ -1,35 +1,18 @@
 // Bad CSV lines set aside per read: each read records them under table names of its own, and every
 // line an error names is counted, whether or not DuckDB recorded the file it came from.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { csvKeepRejects, csvRejectReader } from '../../src/connectors/files/files-rejects.js';
 import { renderOptions } from '../../src/runtime/duckdb-sql.js';
-import { DuckSession, type DuckConn } from '../../src/runtime/duckdb-session.js';
 import { tempDir } from '../helpers/cli.js';
+import { duckConnForFile, writeLines } from '../helpers/duck.js';
 
 const dir = tempDir('csv-rejects');
-let session: DuckSession;
-let conn: DuckConn;
+const duck = duckConnForFile();
 const reader = csvRejectReader(() => '', async () => '', () => []);
 const COLUMNS = { columns: { id: 'BIGINT', amount: 'BIGINT' }, header: true, auto_detect: false };
-
-function csv(name: string, lines: readonly string[]): string {
-  const path = join(dir, name);
-  writeFileSync(path, `id,amount\n${lines.join('\n')}\n`);
-  return path;
-}
+const csv = (name: string, lines: readonly string[]): string => writeLines(dir, name, ['id,amount', ...lines]);
 
 describe('bad CSV lines set aside', () => {
-  beforeAll(async () => {
-    session = await DuckSession.create({ threads: 2 });
-    conn = await session.connect();
-  });
-  afterAll(() => {
-    conn.close();
-    session.close();
-  });
-
   it('each read records them under names of its own (DuckDB shares one record per name across connections)', () => {
     const a = csvKeepRejects();
     const b = csvKeepRejects();
@@ -42,6 +25,7 @@ describe('bad CSV lines set aside', () => {
   it('two reads side by side on two connections: each connection takes its own bad lines, with their files', async () => {
     const bad = csv('bad.csv', ['1,10', '2,abc', '3,30', '4,xyz']);
     const good = csv('good.csv', ['5,50']);
+    const conn = duck();
     const other = await conn.sibling();
     try {
       for (let round = 0; round < 20; round++) {
@@ -62,6 +46,7 @@ describe('bad CSV lines set aside', () => {
   });
 
   it('a bad line whose scan names no file is still counted', async () => {
+    const conn = duck();
     const path = csv('unmatched.csv', ['1,10', '2,abc']);
     const names = csvKeepRejects();
     await conn.run(`CREATE OR REPLACE TEMP TABLE t AS SELECT * FROM read_csv('${path}'${renderOptions({ ...COLUMNS, ...names })})`);

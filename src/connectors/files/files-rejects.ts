@@ -38,8 +38,9 @@ async function takeCsvRejects(conn: DuckConn, keep: number, readPast: readonly U
   );
   if (tables.length === 0) return { count: 0, rows: [] };
   const drop = async (): Promise<void> => conn.run(tables.map((t) => `DROP TABLE IF EXISTS ${t.name}`).join('; '));
-  const tags = tables.filter((t) => t.name.startsWith(ERRORS)).map((t) => t.name.slice(ERRORS.length)).filter((tag) => /^\d+$/.test(tag));
-  const scanned = new Set(tables.filter((t) => t.name.startsWith(SCANS)).map((t) => t.name.slice(SCANS.length)));
+  // Each read's number, from the names csvKeepRejects gave its tables.
+  const numbers = (prefix: string): string[] => tables.map((t) => t.name).filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length))).map((n) => n.slice(prefix.length));
+  const tags = numbers(ERRORS);
   if (tags.length === 0) {
     await drop();
     return { count: 0, rows: [] };
@@ -51,7 +52,7 @@ async function takeCsvRejects(conn: DuckConn, keep: number, readPast: readonly U
     await drop();
     return { count: 0, rows: [] };
   }
-  const scans = `(${[...scanned].filter((t) => /^\d+$/.test(t)).map((t) => `SELECT ${t} AS tag, scan_id, file_id, file_path FROM ${SCANS}${t}`).concat(['SELECT NULL::BIGINT AS tag, NULL::UBIGINT AS scan_id, NULL::UBIGINT AS file_id, NULL::VARCHAR AS file_path WHERE false']).join(' UNION ALL ')})`;
+  const scans = `(${numbers(SCANS).map((t) => `SELECT ${t} AS tag, scan_id, file_id, file_path FROM ${SCANS}${t}`).concat(['SELECT NULL::BIGINT AS tag, NULL::UBIGINT AS scan_id, NULL::UBIGINT AS file_id, NULL::VARCHAR AS file_path WHERE false']).join(' UNION ALL ')})`;
   // A line whose scan names no file still counts, under its scan's own number.
   const joined = `(SELECT coalesce(s.file_path, '(file not recorded)') AS source, coalesce(s.file_path, e.tag || '/' || e.scan_id || '/' || e.file_id) AS place, e.* EXCLUDE (tag)
     FROM ${errors} e LEFT JOIN ${scans} s ON s.tag = e.tag AND s.scan_id = e.scan_id AND s.file_id = e.file_id)`;

@@ -67,25 +67,17 @@ export class FilesSource implements Source, FileSet {
     const byName = config.pruneBy === 'filename';
     // Parquet row groups carry min/max statistics, so a range filter skips what it does not need.
     this.capabilities = { prunes: byName || config.type === 'parquet', cheapBounds: byName, copyText: false };
+    // Both readers see the whole source, or a chunk's files once they are found whole, setting bad lines aside.
+    const all = (): string => this.read(this.files.map((f) => f.path), false, true);
+    const chunk = async (read: ChunkRead): Promise<string> => {
+      await this.checkChunkFiles(read);
+      return this.chunkRelation(read, true);
+    };
     this.rejectReader =
       config.type === 'csv'
-        ? csvRejectReader(
-            () => this.read(this.files.map((f) => f.path), false, true),
-            async (read) => {
-              await this.checkChunkFiles(read);
-              return this.chunkRelation(read, true);
-            },
-            () => this.unclosed,
-          )
+        ? csvRejectReader(all, chunk, () => this.unclosed)
         : config.type === 'jsonl'
-          ? jsonlRejectReader(
-              () => this.read(this.files.map((f) => f.path), false, true),
-              async (read) => {
-                await this.checkChunkFiles(read);
-                return this.chunkRelation(read, true);
-              },
-              () => this.files.map((f) => f.path),
-            )
+          ? jsonlRejectReader(all, chunk, () => this.files.map((f) => f.path))
           : undefined;
   }
 
